@@ -1,0 +1,1 @@
+"""Cache part: trace-driven simulation, classic eviction policies, and (next) HALP."""

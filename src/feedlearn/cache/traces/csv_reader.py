@@ -1,0 +1,202 @@
+"""CSV/TSV traces with a column spec, in the spirit of libCacheSim's ``-t "time-col=1,..."``.
+
+Spec string keys (1-based columns, 0 = column absent)::
+
+    time-col=1,obj-id-col=2,obj-size-col=3,delimiter=tab,has-header=false,obj-id-is-num=true
+
+``delimiter`` accepts ``tab``, ``comma``, ``space`` (any run of whitespace), ``semicolon``, ``pipe``
+or a single character (``delimiter=,`` works too). When the delimiter or the header flag is not
+given, it is inferred from the first line: tab if it has one, else comma, else whitespace; a header
+if the id or time column of the first line is not numeric.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from feedlearn.cache.traces.model import Request, Trace
+from feedlearn.cache.traces.text import open_text
+from feedlearn.common.errors import FeedlearnError, located
+
+_DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "space": " ", "semicolon": ";", "pipe": "|"}
+_U64_MAX = 2**64 - 1
+
+
+@dataclass(frozen=True)
+class CsvSpec:
+    """Which columns hold time, object id and size, and how the file is laid out."""
+
+    time_col: int = 1  # 0: no time column, the request index is the time
+    obj_id_col: int = 2
+    obj_size_col: int = 3  # 0: no size column, every request has size 1
+    delimiter: str | None = None  # None: infer from the first line
+    has_header: bool | None = None  # None: infer from the first line
+    obj_id_is_num: bool = True  # False: ids are strings, mapped to integers in first-seen order
+
+    @classmethod
+    def parse(cls, text: str | None) -> CsvSpec:
+        """Parse ``key=value`` pairs separated by commas; unknown keys are a user error."""
+        spec = cls()
+        if not text:
+            return spec
+        names = {f.name.replace("_", "-"): f.name for f in fields(cls)}
+        items = text.split(",")
+        i = 0
+        while i < len(items):
+            item = items[i].strip()
+            i += 1
+            if not item:
+                continue
+            key, sep, value = item.partition("=")
+            key = key.strip().lower()
+            if not sep or key not in names:
+                raise FeedlearnError(
+                    f"csv spec: unknown item {item!r}; expected keys {', '.join(sorted(names))}"
+                )
+            if key == "delimiter" and value == "" and i < len(items) and items[i] == "":
+                value, i = ",", i + 1  # "delimiter=," was split on its own comma
+            spec = replace(spec, **{names[key]: _spec_value(names[key], value)})
+        if spec.obj_id_col < 1:
+            raise FeedlearnError("csv spec: obj-id-col must be a 1-based column number")
+        return spec
+
+
+def _spec_value(name: str, value: str) -> object:
+    value = value.strip() if name != "delimiter" else value
+    if name == "delimiter":
+        delim = _DELIMITER_NAMES.get(value.lower(), value)
+        if len(delim) != 1:
+            raise FeedlearnError(f"csv spec: delimiter {value!r} must be one character or a name")
+        return delim
+    if name in ("has_header", "obj_id_is_num"):
+        if value.lower() in ("1", "true", "yes"):
+            return True
+        if value.lower() in ("0", "false", "no"):
+            return False
+        raise FeedlearnError(f"csv spec: {name.replace('_', '-')} must be true or false, got {value!r}")
+    try:
+        col = int(value)
+    except ValueError:
+        raise FeedlearnError(f"csv spec: {name.replace('_', '-')} must be a column number, got {value!r}") from None
+    if col < 0:
+        raise FeedlearnError(f"csv spec: {name.replace('_', '-')} must be >= 0, got {col}")
+    return col
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class CsvReader:
+    """Reader for delimited text traces (optionally ``.zst``-compressed)."""
+
+    def __init__(self, path: str | Path, spec: CsvSpec | str | None = None) -> None:
+        self.path = Path(path)
+        self.spec = spec if isinstance(spec, CsvSpec) else CsvSpec.parse(spec)
+
+    def _resolved_spec(self, first_line: str) -> CsvSpec:
+        spec = self.spec
+        if spec.delimiter is None:
+            delim = "\t" if "\t" in first_line else "," if "," in first_line else " "
+            spec = replace(spec, delimiter=delim)
+        if spec.has_header is None:
+            cells = _split(first_line, spec.delimiter)
+            probe = [spec.time_col] if spec.obj_id_is_num is False else [spec.obj_id_col, spec.time_col]
+            header = any(0 < c <= len(cells) and not _is_number(cells[c - 1]) for c in probe)
+            spec = replace(spec, has_header=header)
+        return spec
+
+    def _rows(self) -> Iterator[tuple[int, float, int, int]]:
+        """Yield ``(line_number, time, obj_id, size)``; line numbers are 1-based file lines."""
+        string_ids: dict[str, int] = {}
+        with open_text(self.path) as handle:
+            lines = iter(handle)
+            first = next(lines, None)
+            if first is None:
+                raise FeedlearnError(f"{self.path}: the trace has no requests")
+            spec = self._resolved_spec(first)
+            delim = spec.delimiter
+            assert delim is not None
+            need = max(spec.time_col, spec.obj_id_col, spec.obj_size_col)
+            body = lines if spec.has_header else _prepend(first, lines)
+            first_number = 2 if spec.has_header else 1
+            cells_of = csv.reader(body, delimiter=delim) if delim not in (" ",) else (l.split() for l in body)
+            index = 0
+            for line_no, cells in enumerate(cells_of, start=first_number):
+                if not cells or (len(cells) == 1 and not cells[0].strip()):
+                    continue  # blank line
+                if len(cells) < need:
+                    raise located(
+                        self.path, line_no,
+                        f"expected at least {need} fields, got {len(cells)} ({delim!r}-separated)",
+                    )
+                time = float(index) if spec.time_col == 0 else _float(self.path, line_no, "time", cells[spec.time_col - 1])
+                raw_id = cells[spec.obj_id_col - 1].strip()
+                if spec.obj_id_is_num:
+                    obj_id = _int(self.path, line_no, "obj_id", raw_id, _U64_MAX)
+                else:
+                    obj_id = string_ids.setdefault(raw_id, len(string_ids))
+                size = 1 if spec.obj_size_col == 0 else _int(self.path, line_no, "obj_size", cells[spec.obj_size_col - 1], 2**63 - 1)
+                yield line_no, time, obj_id, size
+                index += 1
+
+    def __iter__(self) -> Iterator[Request]:
+        for _, time, obj_id, size in self._rows():
+            yield Request(time, obj_id, size)
+
+    def read(self) -> Trace:
+        times: list[float] = []
+        ids: list[int] = []
+        sizes: list[int] = []
+        for _, time, obj_id, size in self._rows():
+            times.append(time)
+            ids.append(obj_id)
+            sizes.append(size)
+        if not ids:
+            raise FeedlearnError(f"{self.path}: the trace has no requests")
+        return Trace(
+            name=self.path.name,
+            time=np.asarray(times, dtype=np.float64),
+            obj_id=np.asarray(ids, dtype=np.uint64),
+            size=np.asarray(sizes, dtype=np.int64),
+            has_sizes=self.spec.obj_size_col != 0,
+        )
+
+
+def _prepend(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+def _split(line: str, delim: str) -> list[str]:
+    line = line.rstrip("\r\n")
+    return line.split() if delim == " " else line.split(delim)
+
+
+def _float(path: Path, line_no: int, field: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise located(path, line_no, f"field {field}: {text.strip()!r} is not a number") from None
+    if value != value:  # NaN
+        raise located(path, line_no, f"field {field}: NaN is not a valid value")
+    return value
+
+
+def _int(path: Path, line_no: int, field: str, text: str, upper: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise located(path, line_no, f"field {field}: {text.strip()!r} is not a non-negative integer") from None
+    if not 0 <= value <= upper:
+        raise located(path, line_no, f"field {field}: {value} is out of range [0, {upper}]")
+    return value

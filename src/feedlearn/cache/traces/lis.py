@@ -1,0 +1,69 @@
+"""The ARC ``.lis`` format (Megiddo & Modha, FAST'03), optionally zstd-compressed.
+
+Each line is ``start_block n_blocks ignored request_no``; it expands to ``n_blocks`` requests for
+blocks ``start_block, start_block + 1, ...``, each of unit size (one 512-byte page). The time of a
+request is the 0-based index of its line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from feedlearn.cache.traces.model import Request, Trace
+from feedlearn.cache.traces.text import open_text
+from feedlearn.common.errors import FeedlearnError, located
+
+
+class LisReader:
+    """Reader for ``*.lis`` and ``*.lis.zst`` block traces (unit-size requests)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def _lines(self) -> Iterator[tuple[int, int, int]]:
+        """Yield ``(line_number, start_block, n_blocks)`` with 1-based line numbers."""
+        with open_text(self.path) as handle:
+            for line_no, line in enumerate(handle, start=1):
+                cells = line.split()
+                if not cells:
+                    continue
+                if len(cells) < 2:
+                    raise located(self.path, line_no, f"expected 'start_block n_blocks ...', got {line.strip()!r}")
+                try:
+                    start, count = int(cells[0]), int(cells[1])
+                except ValueError:
+                    raise located(self.path, line_no, f"start_block and n_blocks must be integers, got {line.strip()!r}") from None
+                if start < 0 or count < 0:
+                    raise located(self.path, line_no, "start_block and n_blocks must be >= 0")
+                yield line_no, start, count
+
+    def __iter__(self) -> Iterator[Request]:
+        for index, (_, start, count) in enumerate(self._lines()):
+            for block in range(start, start + count):
+                yield Request(float(index), block, 1)
+
+    def read(self) -> Trace:
+        starts: list[int] = []
+        counts: list[int] = []
+        for _, start, count in self._lines():
+            starts.append(start)
+            counts.append(count)
+        start_arr = np.asarray(starts, dtype=np.int64)
+        count_arr = np.asarray(counts, dtype=np.int64)
+        total = int(count_arr.sum()) if len(count_arr) else 0
+        if total == 0:
+            raise FeedlearnError(f"{self.path}: the trace has no requests")
+        # Expand line i into count[i] consecutive blocks without a Python loop:
+        # block = start[line] + offset within the line.
+        line_of = np.repeat(np.arange(len(start_arr)), count_arr)
+        offsets = np.arange(total) - np.repeat(np.cumsum(count_arr) - count_arr, count_arr)
+        return Trace(
+            name=self.path.name,
+            time=line_of.astype(np.float64),
+            obj_id=(start_arr[line_of] + offsets).astype(np.uint64),
+            size=np.ones(total, dtype=np.int64),
+            has_sizes=False,
+        )

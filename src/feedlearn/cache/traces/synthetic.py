@@ -1,0 +1,137 @@
+"""Seeded synthetic traces: a Zipf workload and a CDN/video-like workload.
+
+Zipf (``zipf_trace``): ``n_objects`` objects, object of popularity rank r requested with probability
+proportional to ``r ** -alpha``; ids are a random permutation of ranks so ids carry no popularity.
+
+CDN (``cdn_trace``, parameters in :class:`CdnConfig`) — a small model of a video CDN edge:
+
+* **Catalogue growth.** ``initial_objects`` exist at the start; new objects arrive as a Poisson
+  process with ``new_objects_per_1k`` arrivals per 1,000 requests, at uniform random positions.
+* **Popularity.** Each object draws a base weight from a Zipf law over a random rank (``alpha``).
+  Its weight decays with age as ``2 ** (-age / half_life)``; half-lives are log-normal around
+  ``half_life_requests`` (``half_life_sigma``), so some objects fade fast and others stay popular,
+  and the popular set shifts over time. Initial objects get random ages so the start is not special.
+* **Sizes.** A ``video_fraction`` of objects are video chunks, log-uniform in
+  [``video_min_bytes``, ``video_max_bytes``] (default 0.5–4 MB); the rest are small objects
+  (thumbnails, manifests, API responses), log-normal with median ``small_median_bytes`` and
+  ``small_sigma``, capped at ``small_max_bytes``. Together the sizes are heavy-tailed.
+* **Time.** Requests arrive as a Poisson process of ``requests_per_second``.
+
+Sampling is done per epoch (``epochs`` equal slices of the trace): weights are evaluated at the
+epoch's midpoint and the epoch's requests are drawn by inverse-CDF lookups, which keeps generation
+vectorised (about a second per million requests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from feedlearn.cache.traces.model import Trace
+from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.seeding import make_rng
+
+
+def zipf_trace(
+    n_requests: int,
+    n_objects: int,
+    alpha: float = 1.0,
+    *,
+    seed: int = 0,
+    object_size: int | tuple[int, int] = 1,
+    requests_per_second: float = 1000.0,
+) -> Trace:
+    """Independent requests with Zipf(``alpha``) popularity over ``n_objects`` objects.
+
+    ``object_size`` is either a constant (1 = unit size) or a ``(low, high)`` byte range from which
+    each object's size is drawn log-uniformly once.
+    """
+    if n_requests < 1 or n_objects < 1:
+        raise FeedlearnError("zipf trace: n_requests and n_objects must be >= 1")
+    if alpha < 0:
+        raise FeedlearnError(f"zipf trace: alpha must be >= 0, got {alpha}")
+    rng = make_rng(seed)
+    weights = np.arange(1, n_objects + 1, dtype=np.float64) ** -alpha
+    cdf = np.cumsum(weights)
+    cdf /= cdf[-1]
+    ranks = np.minimum(np.searchsorted(cdf, rng.random(n_requests), side="right"), n_objects - 1)
+    ids_by_rank = rng.permutation(n_objects).astype(np.uint64)
+    if isinstance(object_size, tuple):
+        low, high = object_size
+        sizes_by_rank = np.exp(rng.uniform(np.log(low), np.log(high), n_objects)).astype(np.int64)
+    else:
+        sizes_by_rank = np.full(n_objects, int(object_size), dtype=np.int64)
+    return Trace(
+        name=f"zipf(alpha={alpha},objects={n_objects},seed={seed})",
+        time=np.cumsum(rng.exponential(1.0 / requests_per_second, n_requests)),
+        obj_id=ids_by_rank[ranks],
+        size=sizes_by_rank[ranks],
+        has_sizes=isinstance(object_size, tuple) or object_size != 1,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CdnConfig:
+    """Parameters of the CDN/video-like generator (see the module docstring for the model)."""
+
+    n_requests: int = 1_000_000
+    initial_objects: int = 20_000
+    new_objects_per_1k: float = 20.0
+    alpha: float = 0.9
+    half_life_requests: float = 200_000.0
+    half_life_sigma: float = 1.0
+    video_fraction: float = 0.3
+    video_min_bytes: int = 500_000
+    video_max_bytes: int = 4_000_000
+    small_median_bytes: int = 16_000
+    small_sigma: float = 1.5
+    small_max_bytes: int = 500_000
+    requests_per_second: float = 2000.0
+    epochs: int = 200
+    seed: int = 0
+
+
+def cdn_trace(config: CdnConfig | None = None, **overrides: object) -> Trace:
+    """A CDN/video-like trace: shifting popularity, arriving objects, heavy-tailed sizes."""
+    cfg = config or CdnConfig()
+    if overrides:
+        cfg = CdnConfig(**{**cfg.__dict__, **overrides})
+    if cfg.n_requests < 1 or cfg.initial_objects < 1 or cfg.epochs < 1:
+        raise FeedlearnError("cdn trace: n_requests, initial_objects and epochs must be >= 1")
+    rng = make_rng(cfg.seed)
+    n = cfg.n_requests
+    n_new = int(rng.poisson(cfg.new_objects_per_1k * n / 1000.0))
+    n_obj = cfg.initial_objects + n_new
+    # Birth position in requests: initial objects were born up to two half-lives ago.
+    birth = np.concatenate([
+        -rng.uniform(0, 2 * cfg.half_life_requests, cfg.initial_objects),
+        np.sort(rng.uniform(0, n, n_new)),
+    ])
+    base = rng.permutation(n_obj).astype(np.float64) + 1.0
+    base **= -cfg.alpha
+    half_life = cfg.half_life_requests * rng.lognormal(0.0, cfg.half_life_sigma, n_obj)
+    is_video = rng.random(n_obj) < cfg.video_fraction
+    video = np.exp(rng.uniform(np.log(cfg.video_min_bytes), np.log(cfg.video_max_bytes), n_obj))
+    small = np.minimum(rng.lognormal(np.log(cfg.small_median_bytes), cfg.small_sigma, n_obj), cfg.small_max_bytes)
+    sizes = np.maximum(np.where(is_video, video, small), 1).astype(np.int64)
+
+    objects = np.empty(n, dtype=np.int64)
+    bounds = np.linspace(0, n, cfg.epochs + 1).astype(np.int64)
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi == lo:
+            continue
+        mid = 0.5 * (lo + hi)
+        age = mid - birth
+        weight = np.where(age >= 0, base * np.exp2(-np.maximum(age, 0) / half_life), 0.0)
+        cdf = np.cumsum(weight)
+        draws = rng.random(hi - lo) * cdf[-1]
+        objects[lo:hi] = np.minimum(np.searchsorted(cdf, draws, side="right"), n_obj - 1)
+    ids = rng.permutation(n_obj).astype(np.uint64)  # ids carry neither age nor popularity
+    return Trace(
+        name=f"cdn(seed={cfg.seed},n={n})",
+        time=np.cumsum(rng.exponential(1.0 / cfg.requests_per_second, n)),
+        obj_id=ids[objects],
+        size=sizes[objects],
+        has_sizes=True,
+    )

@@ -1,0 +1,23 @@
+"""The one error type for user mistakes.
+
+The CLI catches it, prints its one-line message and exits with status 2 — no traceback. Internal
+invariants use ``assert``; anything the user can get wrong (a file, a field, an option) raises this.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+
+
+class FeedlearnError(ValueError):
+    """A user mistake, described in one line that names the file, line/record and field."""
+
+    def __init__(self, message: str) -> None:
+        # Keep the message on one line whatever callers pass, so the CLI output stays one line.
+        super().__init__(" ".join(str(message).split()))
+
+
+def located(path: str | PathLike[str], where: str | int | None, message: str) -> FeedlearnError:
+    """Build an error prefixed with ``file:where:`` in the compiler style editors understand."""
+    prefix = f"{path}:{where}: " if where is not None else f"{path}: "
+    return FeedlearnError(prefix + message)

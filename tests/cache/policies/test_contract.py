@@ -1,0 +1,122 @@
+"""The contract every registered policy must keep (one suite, run against each policy).
+
+Each policy's own test file adds only what is special to it (hand-worked eviction orders,
+libCacheSim cross-checks).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from feedlearn.cache.policies import POLICIES, make_policy
+from feedlearn.cache.policies.base import SimContext
+from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
+from feedlearn.cache.traces import Trace
+
+ALL = sorted(POLICIES)
+
+
+def make_trace(ids, sizes=None) -> Trace:
+    ids = np.asarray(ids, dtype=np.uint64)
+    sizes = np.ones(len(ids), dtype=np.int64) if sizes is None else np.asarray(sizes, dtype=np.int64)
+    return Trace("t", np.arange(len(ids), dtype=np.float64), ids, sizes, has_sizes=True)
+
+
+def checked_run(trace: Trace, name: str, capacity: int, seed: int = 0) -> list[bool]:
+    """The access loop replayed in Python around the policy's compiled hooks, checking each step.
+
+    Independent of ``simulator.access_loop`` on purpose: it re-derives residency and bytes used
+    from the victims the policy returns and asserts the invariants after every request.
+    """
+    prepared = PreparedTrace.of(trace)
+    pol = make_policy(name, seed=seed)
+    ctx = SimContext(prepared.n_objects, capacity, prepared.obj, prepared.size, trace.time,
+                     prepared.next_access() if pol.needs_future else None, seed)
+    state = pol.init_state(ctx)
+    on_hit, evict, on_insert = pol.hooks()
+    resident: dict[int, int] = {}
+    hits = []
+    for i, (o, s) in enumerate(zip(prepared.obj.tolist(), prepared.size.tolist())):
+        if o in resident:
+            hits.append(True)
+            on_hit(state, o, s, i)
+        else:
+            hits.append(False)
+            if s <= capacity:
+                while sum(resident.values()) + s > capacity:
+                    victim = int(evict(state, o, s, i))
+                    assert victim in resident, f"{name} evicted {victim}, which is not cached"
+                    assert victim != o
+                    del resident[victim]
+                on_insert(state, o, s, i)
+                resident[o] = s
+        assert sum(resident.values()) <= capacity
+    return hits
+
+
+@pytest.fixture(params=ALL)
+def policy_name(request) -> str:
+    return request.param
+
+
+def test_registry_names_match_classes():
+    for key, cls in POLICIES.items():
+        assert cls.name == key
+        assert make_policy(key).name == key
+
+
+def test_rerequest_right_after_insert_hits(policy_name):
+    trace = make_trace([1, 2, 3, 4, 5, 5, 6, 6], sizes=[1] * 8)
+    hits = run_policy(PreparedTrace.of(trace), make_policy(policy_name), 3)
+    assert hits.tolist() == [False] * 5 + [True, False, True]
+
+
+def test_object_larger_than_cache_is_a_miss_and_not_inserted(policy_name):
+    trace = make_trace([1, 9, 9, 1], sizes=[2, 10, 10, 2])
+    hits = run_policy(PreparedTrace.of(trace), make_policy(policy_name), 5)
+    assert hits.tolist() == [False, False, False, True]
+
+
+def test_hits_plus_misses_is_requests_and_ratios_agree(policy_name):
+    rng = np.random.default_rng(1)
+    trace = make_trace(rng.zipf(1.3, 3000) % 200, rng.integers(1, 50, 3000))
+    res = simulate(trace, policy_name, 0.2)
+    assert res.requests == 3000
+    assert 0 < res.hits < res.requests
+    assert res.object_miss_ratio == pytest.approx(1 - res.hits / res.requests)
+    assert 0.0 <= res.byte_miss_ratio <= 1.0
+
+
+def test_same_seed_same_result(policy_name):
+    rng = np.random.default_rng(2)
+    trace = make_trace(rng.zipf(1.2, 5000) % 500, rng.integers(1, 20, 5000))
+    prepared = PreparedTrace.of(trace)
+    a = run_policy(prepared, make_policy(policy_name, seed=7), 400, seed=7)
+    b = run_policy(prepared, make_policy(policy_name, seed=7), 400, seed=7)
+    assert np.array_equal(a, b)
+
+
+def test_compiled_loop_matches_checked_replay(policy_name):
+    rng = np.random.default_rng(3)
+    trace = make_trace(rng.zipf(1.1, 1500) % 120, rng.integers(1, 30, 1500))
+    fast = run_policy(PreparedTrace.of(trace), make_policy(policy_name, seed=5), 300, seed=5)
+    assert fast.tolist() == checked_run(trace, policy_name, 300, seed=5)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ids=st.lists(st.integers(0, 12), min_size=1, max_size=60),
+    sizes_seed=st.integers(0, 2**16),
+    capacity=st.integers(1, 40),
+)
+def test_invariants_hold_on_random_traces(policy_name, ids, sizes_seed, capacity):
+    sizes = np.random.default_rng(sizes_seed).integers(1, 12, 13)[ids]  # one size per object
+    trace = make_trace(ids, sizes)
+    hits = checked_run(trace, policy_name, capacity)
+    first_seen = set()
+    for o, hit in zip(ids, hits):
+        assert not (hit and o not in first_seen), "a first request can never hit"
+        first_seen.add(o)

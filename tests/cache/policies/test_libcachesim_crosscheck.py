@@ -1,0 +1,56 @@
+"""Cross-check against libCacheSim (PyPI ``libcachesim``) on the shipped traces at 1% and 10%.
+
+``CROSSCHECK`` maps a policy to the largest absolute difference allowed in object and byte miss
+ratio. 0 means the same miss *counts* (the algorithms are specified identically). A policy with a
+non-zero tolerance says in its comment why an exact match is impossible.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from feedlearn.cache.simulator import PreparedTrace, simulate
+from feedlearn.cache.sizes import resolve_cache_size
+from feedlearn.cache.traces import load_trace
+from tests.cache.libcachesim_ref import libcachesim_miss_ratios
+
+DATA = Path(__file__).resolve().parents[3] / "data" / "traces"
+TRACES = [
+    "cloudPhysicsIO.oracleGeneral.bin",
+    "tencentBlock.ns1326.sample.csv",
+    "tencentBlock.ns2706.sample.csv",
+    "arc_OLTP.lis.zst",
+]
+SIZES = ["1%", "10%"]
+
+CROSSCHECK: dict[str, float] = {
+    "lru": 0.0,
+    "fifo": 0.0,
+}
+
+
+@lru_cache(maxsize=None)
+def prepared(name: str) -> PreparedTrace:
+    return PreparedTrace.of(load_trace(DATA / name))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trace_name", TRACES)
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("policy", sorted(CROSSCHECK))
+def test_miss_ratios_match_libcachesim(policy, trace_name, size):
+    prep = prepared(trace_name)
+    capacity = resolve_cache_size(size, prep.unique_bytes)
+    ours = simulate(prep, policy, capacity)
+    ref_omr, ref_bmr = libcachesim_miss_ratios(prep.trace, policy, capacity)
+    tolerance = CROSSCHECK[policy]
+    if tolerance == 0.0:
+        n = ours.requests
+        assert round(ours.object_miss_ratio * n) == round(ref_omr * n)
+        assert ours.byte_miss_ratio == pytest.approx(ref_bmr, abs=1e-12)
+    else:
+        assert abs(ours.object_miss_ratio - ref_omr) <= tolerance
+        assert abs(ours.byte_miss_ratio - ref_bmr) <= tolerance
