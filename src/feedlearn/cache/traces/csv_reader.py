@@ -6,7 +6,8 @@ Spec string keys (1-based columns, 0 = column absent)::
 
 ``delimiter`` accepts ``tab``, ``comma``, ``space`` (any run of whitespace), ``semicolon``, ``pipe``
 or a single character (``delimiter=,`` works too). When the delimiter or the header flag is not
-given, it is inferred from the first line: tab if it has one, else comma, else whitespace; a header
+given, it is inferred from the first line: the first of tab, comma, semicolon, pipe it contains,
+else whitespace; a header
 if the id or time column of the first line is not numeric.
 """
 
@@ -106,7 +107,7 @@ class CsvReader:
     def _resolved_spec(self, first_line: str) -> CsvSpec:
         spec = self.spec
         if spec.delimiter is None:
-            delim = "\t" if "\t" in first_line else "," if "," in first_line else " "
+            delim = next((d for d in "\t,;|" if d in first_line), " ")
             spec = replace(spec, delimiter=delim)
         if spec.has_header is None:
             cells = _split(first_line, spec.delimiter)

@@ -1,0 +1,5 @@
+"""``python -m feedlearn`` = the ``feedlearn`` command."""
+
+from feedlearn.cli import run
+
+run()

@@ -1,0 +1,122 @@
+"""``feedlearn cache ...``: simulate, inspect, convert and generate traces (thin over the API)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from feedlearn.cache.policies import POLICIES, split_policy_list
+from feedlearn.cache.report import human_bytes, plot_miss_ratios, results_table, write_csv, write_json
+from feedlearn.cache.stats import trace_stats
+from feedlearn.cache.sweep import SweepConfig, sweep
+from feedlearn.cache.traces import CdnConfig, cdn_trace, load_trace, write_oracle_general, zipf_trace
+from feedlearn.common.errors import FeedlearnError
+
+cache_app = typer.Typer(help="Trace-driven cache simulation and eviction policies.", no_args_is_help=True)
+# Wide enough for the results table when output goes to a file or CI log (rich assumes 80 there).
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+
+FORMAT_HELP = "Trace format: oracle, csv or lis (default: inferred from the file name)."
+CSV_HELP = 'CSV column spec, e.g. "time-col=1,obj-id-col=2,obj-size-col=3,delimiter=tab,has-header=false".'
+
+
+@cache_app.command("sim")
+def sim_command(
+    traces: list[Path] = typer.Argument(..., help="Trace files (oracleGeneral .bin, CSV/TSV, ARC .lis[.zst])."),
+    policy: str = typer.Option("lru", "--policy", "-p", help=f"Comma-separated policies, e.g. lru,s3fifo(small_ratio=0.1). Known: {', '.join(POLICIES)}."),
+    size: str = typer.Option("1%,10%", "--size", "-s", help="Comma-separated cache sizes: 64MiB, 10GB, 4096, 1% or 0.1 of unique bytes."),
+    trace_format: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
+    csv_spec: str | None = typer.Option(None, "--csv-spec", help=CSV_HELP),
+    warmup: int = typer.Option(0, "--warmup", help="Requests served before metrics are counted."),
+    window: float | None = typer.Option(None, "--window", help="Window length for per-window byte miss ratio (default: 100 windows)."),
+    window_unit: str = typer.Option("requests", "--window-unit", help="requests or seconds."),
+    unit_size: bool = typer.Option(False, "--unit-size", help="Ignore sizes: every object counts 1, cache sizes count objects."),
+    seed: int = typer.Option(0, "--seed", help="Seed for randomised policies."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", help="Worker processes (default: all cores)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the results as a JSON list of records."),
+    csv_out: Path | None = typer.Option(None, "--csv", help="Write the results as CSV."),
+    plot_out: Path | None = typer.Option(None, "--plot", help="Save a miss-ratio vs cache-size plot (PNG)."),
+) -> None:
+    """Simulate policies × cache sizes × traces and print a table of miss ratios."""
+    sizes = [s.strip() for s in size.split(",") if s.strip()]
+    config = SweepConfig(seed=seed, warmup=warmup, window=window, window_unit=window_unit)
+    results = sweep(
+        [str(t) for t in traces], split_policy_list(policy), sizes, config=config, jobs=jobs,
+        trace_format=trace_format, csv_spec=csv_spec, unit_size=unit_size,
+    )
+    console.print(results_table(results))
+    if json_out:
+        write_json(results, json_out)
+        console.print(f"results: {json_out}")
+    if csv_out:
+        write_csv(results, csv_out)
+        console.print(f"results: {csv_out}")
+    if plot_out:
+        console.print(f"plot: {plot_miss_ratios(results, plot_out)}")
+
+
+@cache_app.command("stats")
+def stats_command(
+    trace: Path = typer.Argument(..., help="Trace file."),
+    trace_format: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
+    csv_spec: str | None = typer.Option(None, "--csv-spec", help=CSV_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON."),
+) -> None:
+    """Requests, unique objects and bytes, one-hit wonders and the object size distribution."""
+    stats = trace_stats(load_trace(trace, trace_format, csv_spec))
+    if as_json:
+        typer.echo(json.dumps(stats.as_dict(), indent=2))
+        return
+    table = Table(title=f"trace {stats.name}", show_header=False)
+    rows = [
+        ("requests", f"{stats.requests:,}"),
+        ("unique objects", f"{stats.unique_objects:,}"),
+        ("unique bytes", f"{stats.unique_bytes:,} ({human_bytes(stats.unique_bytes)})"),
+        ("total bytes", f"{stats.total_bytes:,} ({human_bytes(stats.total_bytes)})"),
+        ("one-hit wonders", f"{stats.one_hit_wonders:,} ({stats.one_hit_wonder_ratio:.1%} of objects)"),
+        ("time span", f"{stats.time_span:,.0f}"),
+        ("object size min / p25 / median", f"{stats.size_min:,} / {stats.size_p25:,.0f} / {stats.size_median:,.0f}"),
+        ("object size p75 / p99 / max", f"{stats.size_p75:,.0f} / {stats.size_p99:,.0f} / {stats.size_max:,}"),
+        ("object size mean", f"{stats.size_mean:,.0f}"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+@cache_app.command("convert")
+def convert_command(
+    trace: Path = typer.Argument(..., help="Trace file to read."),
+    out: Path = typer.Argument(..., help="Output path, conventionally *.oracleGeneral.bin."),
+    trace_format: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
+    csv_spec: str | None = typer.Option(None, "--csv-spec", help=CSV_HELP),
+) -> None:
+    """Convert any supported trace to libCacheSim's oracleGeneral (with next-access indices)."""
+    loaded = load_trace(trace, trace_format, csv_spec)
+    write_oracle_general(loaded, out)
+    console.print(f"wrote {len(loaded):,} requests to {out}")
+
+
+@cache_app.command("generate")
+def generate_command(
+    kind: str = typer.Argument(..., help="zipf or cdn."),
+    out: Path = typer.Argument(..., help="Output oracleGeneral file."),
+    requests: int = typer.Option(1_000_000, "--requests", "-n", help="Number of requests."),
+    objects: int = typer.Option(100_000, "--objects", help="zipf: number of objects; cdn: initial catalogue."),
+    alpha: float = typer.Option(1.0, "--alpha", help="Zipf exponent of popularity."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+) -> None:
+    """Generate a seeded synthetic trace (Zipf, or the CDN/video-like model) as oracleGeneral."""
+    if kind == "zipf":
+        trace = zipf_trace(requests, objects, alpha, seed=seed, object_size=(4096, 1 << 20))
+    elif kind == "cdn":
+        trace = cdn_trace(CdnConfig(n_requests=requests, initial_objects=objects, alpha=alpha, seed=seed))
+    else:
+        raise FeedlearnError(f"unknown generator {kind!r}; choose zipf or cdn")
+    write_oracle_general(trace, out)
+    console.print(f"wrote {len(trace):,} requests to {out}")

@@ -1,0 +1,86 @@
+"""Presenting simulation results: a rich table, JSON/CSV files and a miss-ratio plot."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.table import Table
+
+from feedlearn.cache.simulator import SimResult
+from feedlearn.common.io import atomic_write, atomic_write_text
+
+
+def human_bytes(n: float) -> str:
+    """``20297697`` → ``19.4MiB`` (binary units, as cache sizes are usually given)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def results_table(results: Sequence[SimResult], title: str = "cache simulation") -> Table:
+    """One row per (trace, policy, size): object/byte miss ratio, P95 window byte miss ratio, time."""
+    table = Table(title=title)
+    for column in ("trace", "policy", "cache size", "requests", "obj miss", "byte miss", "p95 win byte miss", "seconds"):
+        table.add_column(column, justify="left" if column in ("trace", "policy") else "right")
+    for r in results:
+        table.add_row(
+            r.trace, r.policy, human_bytes(r.cache_size), f"{r.requests:,}",
+            f"{r.object_miss_ratio:.4f}", f"{r.byte_miss_ratio:.4f}",
+            f"{r.p95_window_byte_miss_ratio:.4f}", f"{r.seconds:.3f}",
+        )
+    return table
+
+
+def write_json(results: Sequence[SimResult], path: str | Path) -> None:
+    """A JSON list of flat records (see :meth:`SimResult.record`), written atomically."""
+    atomic_write_text(path, json.dumps([r.record() for r in results], indent=2) + "\n")
+
+
+def write_csv(results: Sequence[SimResult], path: str | Path) -> None:
+    """The same records as CSV, written atomically."""
+    records = [r.record() for r in results]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(records[0]))
+    writer.writeheader()
+    writer.writerows(records)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def plot_miss_ratios(results: Sequence[SimResult], path: str | Path) -> Path:
+    """Miss ratio against cache size, one column per trace, object and byte miss ratio as rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    traces = list(dict.fromkeys(r.trace for r in results))
+    policies = list(dict.fromkeys(r.policy for r in results))
+    fig, axes = plt.subplots(2, len(traces), figsize=(4.5 * len(traces), 7), squeeze=False)
+    for col, trace in enumerate(traces):
+        for row, (metric, label) in enumerate((("object_miss_ratio", "object miss ratio"),
+                                              ("byte_miss_ratio", "byte miss ratio"))):
+            ax = axes[row][col]
+            for policy in policies:
+                points = sorted((r.cache_size, getattr(r, metric)) for r in results
+                                if r.trace == trace and r.policy == policy)
+                if points:
+                    xs, ys = zip(*points)
+                    ax.plot(xs, ys, marker="o", label=policy)
+            ax.set_xscale("log")
+            ax.set_xlabel("cache size (bytes)")
+            ax.set_ylabel(label)
+            ax.set_title(trace, fontsize=9)
+            ax.grid(True, alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(path)
+    with atomic_write(out, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=110)
+    plt.close(fig)
+    return out

@@ -1,0 +1,88 @@
+"""Sweeps: many policies × many cache sizes × many traces, in parallel over processes.
+
+Work is split into one task per (trace, policy): a task runs every cache size, so each worker
+compiles a policy's hooks once per trace instead of once per size. Traces are loaded and prepared
+in the parent before the pool forks, so workers share them copy-on-write instead of re-reading.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from feedlearn.cache.policies import make_policy
+from feedlearn.cache.simulator import PreparedTrace, SimResult, simulate
+from feedlearn.cache.traces import CsvSpec, Trace, load_trace
+from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.progress import progress_bar
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepConfig:
+    """Options shared by every simulation of a sweep (see :func:`feedlearn.cache.simulator.simulate`)."""
+
+    seed: int = 0
+    warmup: int = 0
+    window: float | None = None
+    window_unit: str = "requests"
+
+
+# Prepared traces of the running sweep; set in the parent before forking, read by workers.
+_PREPARED: list[PreparedTrace] = []
+
+
+def _run_task(trace_index: int, policy: str, sizes: Sequence[str | int | float], config: SweepConfig) -> list[SimResult]:
+    prepared = _PREPARED[trace_index]
+    return [
+        simulate(prepared, policy, size, seed=config.seed, warmup=config.warmup,
+                 window=config.window, window_unit=config.window_unit)
+        for size in sizes
+    ]
+
+
+def sweep(
+    traces: Sequence[Trace | str | Path],
+    policies: Sequence[str],
+    sizes: Sequence[str | int | float],
+    *,
+    config: SweepConfig | None = None,
+    jobs: int | None = None,
+    trace_format: str | None = None,
+    csv_spec: str | CsvSpec | None = None,
+    unit_size: bool = False,
+    progress: bool | None = None,
+) -> list[SimResult]:
+    """Simulate every policy at every size on every trace; results in (trace, policy, size) order.
+
+    ``jobs`` defaults to all cores; ``jobs=1`` runs in this process (no pool).
+    """
+    config = config or SweepConfig()
+    if not traces or not policies or not sizes:
+        raise FeedlearnError("a sweep needs at least one trace, one policy and one cache size")
+    for spec in policies:  # fail fast on a misspelt policy, before any work starts
+        make_policy(spec)
+    loaded = [t if isinstance(t, Trace) else load_trace(t, trace_format, csv_spec) for t in traces]
+    _PREPARED[:] = [PreparedTrace.of(t, unit_size=unit_size or not t.has_sizes) for t in loaded]
+    tasks = [(ti, p) for ti in range(len(_PREPARED)) for p in policies]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
+    results: dict[tuple[int, str], list[SimResult]] = {}
+    try:
+        with progress_bar("simulating", len(tasks) * len(sizes), enabled=progress) as bar:
+            if jobs == 1:
+                for ti, p in tasks:
+                    results[(ti, p)] = _run_task(ti, p, sizes, config)
+                    bar.advance(len(sizes))
+            else:
+                context = multiprocessing.get_context("fork")
+                with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+                    futures = {pool.submit(_run_task, ti, p, list(sizes), config): (ti, p) for ti, p in tasks}
+                    for future in as_completed(futures):
+                        results[futures[future]] = future.result()
+                        bar.advance(len(sizes))
+    finally:
+        _PREPARED.clear()
+    return [r for key in tasks for r in results[key]]

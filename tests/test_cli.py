@@ -1,0 +1,85 @@
+"""The CLI contract: names and keys later checks rely on, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from feedlearn import __version__
+from feedlearn.cli import main
+from feedlearn.cache.traces import load_trace
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version_and_help(capsys):
+    assert run(capsys, "--version") == (0, f"feedlearn {__version__}\n", "")
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "cache" in out
+    code, out, _ = run(capsys, "cache", "--help")
+    assert code == 0 and all(c in out for c in ("sim", "stats", "convert", "generate"))
+
+
+def test_sim_json_plot_and_table(capsys, tmp_path, traces_dir):
+    out_json, out_png = tmp_path / "r.json", tmp_path / "r.png"
+    code, out, err = run(capsys, "cache", "sim", str(traces_dir / "tencentBlock.ns2706.sample.csv"),
+                         "--policy", "lru,fifo", "--size", "10%", "--json", str(out_json),
+                         "--plot", str(out_png), "--jobs", "1", "--window", "1000")
+    assert code == 0, err
+    records = json.loads(out_json.read_text())
+    assert [r["policy"] for r in records] == ["lru", "fifo"]
+    lru = records[0]
+    # libCacheSim 0.3.5 on this trace at 10% (data/traces/README.md): LRU (.3919, .4637)
+    assert lru["cache_size"] == 47_251_456
+    assert round(lru["object_miss_ratio"], 4) == 0.3919 and round(lru["byte_miss_ratio"], 4) == 0.4637
+    for key in ("trace", "requests", "p95_window_byte_miss_ratio", "seconds"):
+        assert key in lru
+    assert "0.3919" in out and out_png.exists()
+
+
+def test_stats_and_convert_round_trip(capsys, tmp_path, traces_dir):
+    code, out, _ = run(capsys, "cache", "stats", str(traces_dir / "tencentBlock.ns2706.sample.csv"), "--json")
+    assert code == 0 and json.loads(out)["unique_objects"] == 34_571
+    out_bin = tmp_path / "t.oracleGeneral.bin"
+    code, _, _ = run(capsys, "cache", "convert", str(traces_dir / "tencentBlock.ns2706.sample.csv"), str(out_bin))
+    assert code == 0
+    original = load_trace(traces_dir / "tencentBlock.ns2706.sample.csv")
+    converted = load_trace(out_bin)
+    assert converted.obj_id.tolist() == original.obj_id.tolist()
+    assert converted.size.tolist() == original.size.tolist()
+
+
+def test_generate(capsys, tmp_path):
+    out = tmp_path / "z.oracleGeneral.bin"
+    code, _, _ = run(capsys, "cache", "generate", "zipf", str(out), "--requests", "1000", "--objects", "50")
+    assert code == 0 and len(load_trace(out)) == 1000
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["cache", "sim", "missing.csv"], "missing.csv: no such trace file"),
+        (["cache", "sim", "x.parquet"], "cannot infer the trace format"),
+        (["cache", "sim", "{t}", "--policy", "lru,nosuch"], "unknown policy 'nosuch'"),
+        (["cache", "sim", "{t}", "--policy", "lru(k=1)"], "unknown parameter"),
+        (["cache", "sim", "{t}", "--size", "ten"], "cache size 'ten'"),
+        (["cache", "sim", "{t}", "--format", "parquet"], "unknown trace format"),
+        (["cache", "generate", "pareto", "{tmp}/x.bin"], "unknown generator"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(capsys, tmp_path, traces_dir, argv, message):
+    argv = [a.format(t=traces_dir / "tencentBlock.ns2706.sample.csv", tmp=tmp_path) for a in argv]
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_usage_error_exits_2(capsys):
+    code, _, err = run(capsys, "cache", "sim")
+    assert code == 2 and "Missing argument" in err
