@@ -29,6 +29,13 @@ SIZES = ["1%", "10%"]
 CROSSCHECK: dict[str, float] = {
     "lru": 0.0,
     "fifo": 0.0,
+    "clock": 0.0,
+    "sieve": 0.0,
+    "belady": 0.0,
+    # belady_size is not listed: it is exact by default while libCacheSim's BeladySize samples 128
+    # objects per eviction (up to 0.0073 apart here), and libCacheSim's sampled result itself moves
+    # by up to 0.007 between runs (process-wide random stream), so no tolerance <= 0.002 can hold;
+    # test_belady_size.py compares its samples=128 mode with libCacheSim within that noise.
 }
 
 

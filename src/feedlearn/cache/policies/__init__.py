@@ -11,13 +11,21 @@ import inspect
 import re
 
 from feedlearn.cache.policies.base import Policy, SimContext
+from feedlearn.cache.policies.belady import Belady
+from feedlearn.cache.policies.belady_size import BeladySize
+from feedlearn.cache.policies.clock import Clock
 from feedlearn.cache.policies.fifo import FIFO
 from feedlearn.cache.policies.lru import LRU
+from feedlearn.cache.policies.sieve import Sieve
 from feedlearn.common.errors import FeedlearnError
 
 POLICIES: dict[str, type[Policy]] = {
     "lru": LRU,
     "fifo": FIFO,
+    "clock": Clock,
+    "sieve": Sieve,
+    "belady": Belady,
+    "belady_size": BeladySize,
 }
 
 _SPEC = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*(?:\((.*)\))?\s*$")

@@ -20,17 +20,17 @@ with its new next request. Same algorithm as libCacheSim's ``Belady``, reproduce
   simulator's loop admits every object that fits; within that demand-paging model (every miss is
   inserted) this policy is optimal for unit sizes, and tests check it against an exhaustive search.
 
-With real sizes Belady is not optimal (see ``belady_size``). Measured on the shipped traces
-(object / byte miss ratio; 1% and 10% of the working set in bytes):
+With real sizes Belady is not optimal (see ``belady_size``). Measured on the shipped traces, object /
+byte miss ratio at 1% and 10% of the working set (bytes):
 
-    trace                       1%: belady      belady_size     10%: belady     belady_size
-    cloudPhysicsIO              0.6838/0.7861   0.6568/0.8312        0.3883/0.4698  0.3624/0.5008
-    tencentBlock.ns1326         0.6877/0.8107   0.6458/0.8541        0.5040/0.6309  0.4706/0.6611
-    tencentBlock.ns2706         0.6812/0.9207   0.6496/0.9365        0.4901/0.7983  0.4703/0.8103
-    arc_OLTP (unit sizes)       0.5814/0.5814   0.5814/0.5814        0.1819/0.1819  0.1819/0.1819
+    trace                   1%: belady       belady_size      10%: belady      belady_size
+    cloudPhysicsIO              0.8005/0.9393   0.7718/0.9411        0.6513/0.7320   0.6017/0.7410
+    tencentBlock.ns1326         0.8755/0.7838   0.8233/0.8397        0.6804/0.5892   0.5605/0.6298
+    tencentBlock.ns2706         0.5077/0.5682   0.4134/0.6711        0.3537/0.3969   0.3472/0.3978
+    arc_OLTP (unit sizes)       0.4024/0.4024   0.4024/0.4024        0.2379/0.2379   0.2379/0.2379
 
-so ``belady`` is the better reference for the byte miss ratio (it ignores size, so it does not
-sacrifice large objects) and ``belady_size`` for the object miss ratio.
+So ``belady`` is the reference to beat for the BYTE miss ratio (it never sacrifices a large object
+just for its size), and ``belady_size`` the one for the OBJECT miss ratio; with unit sizes they agree.
 """
 
 from __future__ import annotations
