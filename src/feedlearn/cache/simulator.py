@@ -1,8 +1,8 @@
 """The trace-driven simulator: one access loop for every policy, metrics over time windows.
 
 The loop (:func:`access_loop`) is written once: find → on a hit call the policy's ``on_hit``; on a
-miss, skip objects larger than the cache (a miss, never inserted), call ``evict`` until the object
-fits, then ``on_insert``. It runs in chunks so long simulations show progress and can be stopped.
+miss, skip objects larger than the cache (a miss, never inserted) and objects the policy's
+``admit`` refuses, call ``evict`` until the object fits, then ``on_insert``. It runs in chunks so long simulations show progress and can be stopped.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ CHUNK = 1 << 18  # requests per compiled call: progress granularity, negligible 
 
 
 @njit
-def access_loop(obj, size, start, end, capacity, used, resident_size, hits, state, on_hit, evict, on_insert):
+def access_loop(obj, size, start, end, capacity, used, resident_size, hits, state, on_hit, admit, evict, on_insert):
     """Serve requests ``start..end-1``; returns the bytes in use afterwards.
 
     ``resident_size[o]`` is the size ``o`` was admitted with, or -1 when ``o`` is not cached;
@@ -36,7 +36,7 @@ def access_loop(obj, size, start, end, capacity, used, resident_size, hits, stat
             hits[i] = True
             on_hit(state, o, s, i)
             continue
-        if s > capacity:
+        if s > capacity or not admit(state, o, s, i):
             continue
         while used + s > capacity:
             victim = evict(state, o, s, i)
@@ -151,18 +151,18 @@ def run_policy(prepared: PreparedTrace, pol: Policy, capacity: int, *, seed: int
         seed=seed,
     )
     state = pol.init_state(ctx)
-    on_hit, evict, on_insert = pol.hooks()
+    on_hit, admit, evict, on_insert = pol.hooks()
     resident_size = np.full(prepared.n_objects, -1, dtype=np.int64)
     hits = np.zeros(n, dtype=np.bool_)
     used = access_loop(prepared.obj, prepared.size, 0, 0, capacity, 0, resident_size, hits,
-                       state, on_hit, evict, on_insert)  # compiles, serves nothing
+                       state, on_hit, admit, evict, on_insert)  # compiles, serves nothing
     started = _time.perf_counter()
     with progress_bar(f"{pol.name} {prepared.trace.name}", n, enabled=progress) as bar:
         for start in range(0, n, CHUNK):
             end = min(n, start + CHUNK)
             used = access_loop(
                 prepared.obj, prepared.size, start, end, capacity, used, resident_size, hits,
-                state, on_hit, evict, on_insert,
+                state, on_hit, admit, evict, on_insert,
             )
             bar.advance(end - start)
     if timer is not None:

@@ -36,7 +36,7 @@ def checked_run(trace: Trace, name: str, capacity: int, seed: int = 0) -> list[b
     ctx = SimContext(prepared.n_objects, capacity, prepared.obj, prepared.size, trace.time,
                      prepared.next_access() if pol.needs_future else None, seed)
     state = pol.init_state(ctx)
-    on_hit, evict, on_insert = pol.hooks()
+    on_hit, admit, evict, on_insert = pol.hooks()
     resident: dict[int, int] = {}
     hits = []
     for i, (o, s) in enumerate(zip(prepared.obj.tolist(), prepared.size.tolist())):
@@ -45,7 +45,7 @@ def checked_run(trace: Trace, name: str, capacity: int, seed: int = 0) -> list[b
             on_hit(state, o, s, i)
         else:
             hits.append(False)
-            if s <= capacity:
+            if s <= capacity and admit(state, o, s, i):
                 while sum(resident.values()) + s > capacity:
                     victim = int(evict(state, o, s, i))
                     assert victim in resident, f"{name} evicted {victim}, which is not cached"
@@ -69,14 +69,16 @@ def test_registry_names_match_classes():
 
 
 def test_rerequest_right_after_insert_hits(policy_name):
-    trace = make_trace([1, 2, 3, 4, 5, 5, 6, 6], sizes=[1] * 8)
-    hits = run_policy(PreparedTrace.of(trace), make_policy(policy_name), 3)
-    assert hits.tolist() == [False] * 5 + [True, False, True]
+    # 40 distinct unit objects overflow a 30-object cache; then each new object is re-requested.
+    # (30 objects: large enough that admission filters such as S3-FIFO's small queue admit them.)
+    trace = make_trace(list(range(40)) + [50, 50, 51, 51])
+    hits = run_policy(PreparedTrace.of(trace), make_policy(policy_name), 30)
+    assert hits.tolist() == [False] * 40 + [False, True, False, True]
 
 
 def test_object_larger_than_cache_is_a_miss_and_not_inserted(policy_name):
-    trace = make_trace([1, 9, 9, 1], sizes=[2, 10, 10, 2])
-    hits = run_policy(PreparedTrace.of(trace), make_policy(policy_name), 5)
+    trace = make_trace([1, 9, 9, 1], sizes=[2, 60, 60, 2])
+    hits = run_policy(PreparedTrace.of(trace), make_policy(policy_name), 50)
     assert hits.tolist() == [False, False, False, True]
 
 

@@ -32,6 +32,7 @@ CROSSCHECK: dict[str, float] = {
     "clock": 0.0,
     "sieve": 0.0,
     "belady": 0.0,
+    "s3fifo": 0.0,
     # belady_size is not listed: it is exact by default while libCacheSim's BeladySize samples 128
     # objects per eviction (up to 0.0073 apart here), and libCacheSim's sampled result itself moves
     # by up to 0.007 between runs (process-wide random stream), so no tolerance <= 0.002 can hold;

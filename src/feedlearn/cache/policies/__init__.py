@@ -16,6 +16,7 @@ from feedlearn.cache.policies.belady_size import BeladySize
 from feedlearn.cache.policies.clock import Clock
 from feedlearn.cache.policies.fifo import FIFO
 from feedlearn.cache.policies.lru import LRU
+from feedlearn.cache.policies.s3fifo import S3FIFO
 from feedlearn.cache.policies.sieve import Sieve
 from feedlearn.common.errors import FeedlearnError
 
@@ -26,6 +27,7 @@ POLICIES: dict[str, type[Policy]] = {
     "sieve": Sieve,
     "belady": Belady,
     "belady_size": BeladySize,
+    "s3fifo": S3FIFO,
 }
 
 _SPEC = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*(?:\((.*)\))?\s*$")

@@ -1,4 +1,4 @@
-"""The eviction-policy extension point: state arrays plus three numba hooks.
+"""The eviction-policy extension point: state arrays plus numba hooks.
 
 A policy is a small class (see ``lru.py``, the template) that
 
@@ -7,6 +7,8 @@ A policy is a small class (see ``lru.py``, the template) that
 * names three ``@njit`` functions that the simulator's single access loop calls:
 
   - ``on_hit(state, obj, size, i)`` — ``obj`` was found in the cache at request ``i``;
+  - ``admit(state, obj, size, i) -> bool`` — optional (the default admits everything): whether the
+    missed ``obj`` enters the cache at all; called before any eviction for it;
   - ``evict(state, obj, size, i) -> victim`` — room is needed for the missed ``obj``: remove one
     resident object from the policy's structures and return its id (called until ``obj`` fits);
   - ``on_insert(state, obj, size, i)`` — ``obj`` has just been admitted.
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+from numba import njit
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,12 @@ class SimContext:
     seed: int
 
 
+@njit(cache=True)
+def admit_all(state, obj, size, i):
+    """The default admission hook: every missed object that fits the cache is inserted."""
+    return True
+
+
 class Policy:
     """Base class: subclasses set ``name``, the hooks, and ``init_state``; params are kw-only init args."""
 
@@ -57,9 +66,12 @@ class Policy:
         """Allocate the policy's arrays for ``ctx.n_objects`` objects."""
         raise NotImplementedError
 
-    def hooks(self) -> tuple[Any, Any, Any]:
-        """The ``(on_hit, evict, on_insert)`` njit functions, in the order the loop takes them."""
-        return (type(self).on_hit, type(self).evict, type(self).on_insert)
+    admit = admit_all
+
+    def hooks(self) -> tuple[Any, Any, Any, Any]:
+        """The ``(on_hit, admit, evict, on_insert)`` njit functions, as the loop takes them."""
+        cls = type(self)
+        return (cls.on_hit, cls.admit, cls.evict, cls.on_insert)
 
     def params(self) -> dict[str, Any]:
         """The policy's keyword parameters and their current values (for records and repr)."""
