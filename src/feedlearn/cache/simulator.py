@@ -1,8 +1,8 @@
 """The trace-driven simulator: one access loop for every policy, metrics over time windows.
 
 The loop (:func:`access_loop`) is written once: find → on a hit call the policy's ``on_hit``; on a
-miss, skip objects larger than the cache (a miss, never inserted) and objects the policy's
-``admit`` refuses, call ``evict`` until the object fits, then ``on_insert``. It runs in chunks so long simulations show progress and can be stopped.
+miss, ask the policy's ``admit``, skip objects it refuses and objects larger than the cache (a miss,
+never inserted), call ``evict`` until the object fits, then ``on_insert``. It runs in chunks so long simulations show progress and can be stopped.
 """
 
 from __future__ import annotations
@@ -27,7 +27,11 @@ def access_loop(obj, size, start, end, capacity, used, resident_size, hits, stat
     """Serve requests ``start..end-1``; returns the bytes in use afterwards.
 
     ``resident_size[o]`` is the size ``o`` was admitted with, or -1 when ``o`` is not cached;
-    ``hits[i]`` is set for every hit. (Not cached by numba: its type depends on the policy's hooks.)
+    ``hits[i]`` is set for every hit. On a miss, ``admit`` runs first (every miss, like
+    libCacheSim's ``find``), then the size check. ``evict`` may return the missed object itself:
+    it is then dropped and not inserted, the evictions made before standing (libCacheSim's
+    insert-then-evict, where a newcomer can be the lowest-priority object).
+    (Not cached by numba: its type depends on the policy's hooks.)
     """
     for i in range(start, end):
         o = obj[i]
@@ -36,14 +40,20 @@ def access_loop(obj, size, start, end, capacity, used, resident_size, hits, stat
             hits[i] = True
             on_hit(state, o, s, i)
             continue
-        if s > capacity or not admit(state, o, s, i):
+        if not admit(state, o, s, i) or s > capacity:
             continue
+        bypassed = False
         while used + s > capacity:
             victim = evict(state, o, s, i)
+            if victim == o:
+                bypassed = True
+                break
             if resident_size[victim] < 0:
                 raise AssertionError("policy evicted an object that is not in the cache")
             used -= resident_size[victim]
             resident_size[victim] = -1
+        if bypassed:
+            continue
         on_insert(state, o, s, i)
         resident_size[o] = s
         used += s

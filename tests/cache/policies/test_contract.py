@@ -45,14 +45,18 @@ def checked_run(trace: Trace, name: str, capacity: int, seed: int = 0) -> list[b
             on_hit(state, o, s, i)
         else:
             hits.append(False)
-            if s <= capacity and admit(state, o, s, i):
+            if admit(state, o, s, i) and s <= capacity:  # admit runs on every miss
+                bypassed = False
                 while sum(resident.values()) + s > capacity:
                     victim = int(evict(state, o, s, i))
+                    if victim == o:  # the policy drops the newcomer instead
+                        bypassed = True
+                        break
                     assert victim in resident, f"{name} evicted {victim}, which is not cached"
-                    assert victim != o
                     del resident[victim]
-                on_insert(state, o, s, i)
-                resident[o] = s
+                if not bypassed:
+                    on_insert(state, o, s, i)
+                    resident[o] = s
         assert sum(resident.values()) <= capacity
     return hits
 

@@ -10,11 +10,15 @@ import ast
 import inspect
 import re
 
+from feedlearn.cache.policies.arc import ARC
 from feedlearn.cache.policies.base import Policy, SimContext
 from feedlearn.cache.policies.belady import Belady
 from feedlearn.cache.policies.belady_size import BeladySize
 from feedlearn.cache.policies.clock import Clock
 from feedlearn.cache.policies.fifo import FIFO
+from feedlearn.cache.policies.gdsf import GDSF
+from feedlearn.cache.policies.lfu import LFU
+from feedlearn.cache.policies.lhd import LHD
 from feedlearn.cache.policies.lru import LRU
 from feedlearn.cache.policies.s3fifo import S3FIFO
 from feedlearn.cache.policies.sieve import Sieve
@@ -27,7 +31,11 @@ POLICIES: dict[str, type[Policy]] = {
     "sieve": Sieve,
     "belady": Belady,
     "belady_size": BeladySize,
+    "lfu": LFU,
+    "gdsf": GDSF,
+    "lhd": LHD,
     "s3fifo": S3FIFO,
+    "arc": ARC,
 }
 
 _SPEC = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*(?:\((.*)\))?\s*$")

@@ -7,10 +7,12 @@ A policy is a small class (see ``lru.py``, the template) that
 * names three ``@njit`` functions that the simulator's single access loop calls:
 
   - ``on_hit(state, obj, size, i)`` — ``obj`` was found in the cache at request ``i``;
-  - ``admit(state, obj, size, i) -> bool`` — optional (the default admits everything): whether the
-    missed ``obj`` enters the cache at all; called before any eviction for it;
+  - ``admit(state, obj, size, i) -> bool`` — optional (the default admits everything): called
+    first on every miss, even for objects larger than the cache (the place for per-miss work such
+    as ghost lookups); ``False`` means ``obj`` is not inserted and nothing is evicted for it;
   - ``evict(state, obj, size, i) -> victim`` — room is needed for the missed ``obj``: remove one
     resident object from the policy's structures and return its id (called until ``obj`` fits);
+    returning ``obj`` itself drops the newcomer instead (not inserted; earlier evictions stand);
   - ``on_insert(state, obj, size, i)`` — ``obj`` has just been admitted.
 
 The loop itself (``simulator.access_loop``) owns residency and byte accounting, so a policy never

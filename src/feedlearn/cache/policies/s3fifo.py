@@ -50,17 +50,13 @@ SMALL_CAP, MAIN_CAP, GHOST_CAP = 3, 4, 5  # each queue's share, bytes
 THRESHOLD = 6  # small -> main needs freq >= this
 HAS_EVICTED = 7  # 1 once the first eviction has happened
 HIT_ON_GHOST = 8  # 1 if the current miss found its id in the ghost
-LOOKED_UP = 9  # request index whose ghost lookup is done (-1: none yet)
-N_SCALARS = 10
+N_SCALARS = 9
 
 
 @njit(cache=True)
 def _ghost_lookup(state, obj, i):
-    """Once per missed request, before any eviction: drop ``obj``'s ghost entry, remember the hit."""
+    """On every miss, before any eviction: drop ``obj``'s ghost entry, remember the hit."""
     prev, nxt, small, main, ghost, held, where, freq, osize, sc = state
-    if sc[LOOKED_UP] == i:
-        return
-    sc[LOOKED_UP] = i
     sc[HIT_ON_GHOST] = 0
     if where[obj] == GHOST:
         dlist.unlink(prev, nxt, ghost, obj)
@@ -135,7 +131,6 @@ def _admit(state, obj, size, i):
 @njit(cache=True)
 def _evict(state, obj, size, i):
     prev, nxt, small, main, ghost, held, where, freq, osize, sc = state
-    _ghost_lookup(state, obj, i)
     if held[1] >= 0:  # an object libCacheSim made room for but did not insert: it goes first
         o = dlist.pop_tail(prev, nxt, held)
         where[o] = NONE
@@ -153,7 +148,6 @@ def _evict(state, obj, size, i):
 @njit(cache=True)
 def _on_insert(state, obj, size, i):
     prev, nxt, small, main, ghost, held, where, freq, osize, sc = state
-    _ghost_lookup(state, obj, i)
     osize[obj] = size
     freq[obj] = 0
     ghost_hit = sc[HIT_ON_GHOST] == 1
@@ -211,7 +205,6 @@ class S3FIFO(Policy):
         sc[MAIN_CAP] = ctx.capacity - small_cap
         sc[GHOST_CAP] = int(ctx.capacity * self.ghost_ratio)
         sc[THRESHOLD] = self.move_to_main_threshold
-        sc[LOOKED_UP] = -1
         # The four lists share prev/next (an id is in at most one); each has its own ends array,
         # ends[0] = head (newest), ends[1] = tail (oldest).
         return (
