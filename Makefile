@@ -27,5 +27,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/cache_throughput.py
 
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache

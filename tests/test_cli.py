@@ -7,8 +7,8 @@ import json
 import pytest
 
 from feedlearn import __version__
-from feedlearn.cli import main
 from feedlearn.cache.traces import load_trace
+from feedlearn.cli import main
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import libcachesim as lcs
 
@@ -25,8 +28,40 @@ LIBCACHESIM_NAMES = {
 }
 
 
+T = TypeVar("T")
+
+
+def in_fresh_thread(fn: Callable[[], T]) -> T:
+    """Run ``fn()`` in a new thread and return its result (re-raising its exception).
+
+    libCacheSim's random generator (LHD, BeladySize sampling) is per thread and never reset, so a
+    result depends on what ran before in the same thread; a new thread starts it afresh.
+    """
+    out: dict = {}
+
+    def target() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # re-raised in the caller's thread
+            out["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
 def libcachesim_miss_ratios(trace: Trace, policy: str, cache_size: int, **params) -> tuple[float, float]:
-    """(object miss ratio, byte miss ratio) of libCacheSim's ``policy`` on ``trace``."""
+    """(object miss ratio, byte miss ratio) of libCacheSim's ``policy`` on ``trace``.
+
+    Runs in a fresh thread so randomised libCacheSim policies are reproducible.
+    """
+    return in_fresh_thread(lambda: _miss_ratios(trace, policy, cache_size, **params))
+
+
+def _miss_ratios(trace: Trace, policy: str, cache_size: int, **params) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "trace.oracleGeneral.bin"
         write_oracle_general(trace, path)

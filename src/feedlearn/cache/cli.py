@@ -22,18 +22,21 @@ cache_app = typer.Typer(help="Trace-driven cache simulation and eviction policie
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 
 FORMAT_HELP = "Trace format: oracle, csv or lis (default: inferred from the file name)."
+POLICY_HELP = f"Comma-separated policies, e.g. lru,s3fifo(small_ratio=0.1). Known: {', '.join(POLICIES)}."
+SIZE_HELP = "Comma-separated cache sizes: 64MiB, 10GB, 4096, 1% or 0.1 of unique bytes."
+WINDOW_HELP = "Window length for per-window byte miss ratios (default: 100 windows)."
 CSV_HELP = 'CSV column spec, e.g. "time-col=1,obj-id-col=2,obj-size-col=3,delimiter=tab,has-header=false".'
 
 
 @cache_app.command("sim")
 def sim_command(
     traces: list[Path] = typer.Argument(..., help="Trace files (oracleGeneral .bin, CSV/TSV, ARC .lis[.zst])."),
-    policy: str = typer.Option("lru", "--policy", "-p", help=f"Comma-separated policies, e.g. lru,s3fifo(small_ratio=0.1). Known: {', '.join(POLICIES)}."),
-    size: str = typer.Option("1%,10%", "--size", "-s", help="Comma-separated cache sizes: 64MiB, 10GB, 4096, 1% or 0.1 of unique bytes."),
+    policy: str = typer.Option("lru", "--policy", "-p", help=POLICY_HELP),
+    size: str = typer.Option("1%,10%", "--size", "-s", help=SIZE_HELP),
     trace_format: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
     csv_spec: str | None = typer.Option(None, "--csv-spec", help=CSV_HELP),
     warmup: int = typer.Option(0, "--warmup", help="Requests served before metrics are counted."),
-    window: float | None = typer.Option(None, "--window", help="Window length for per-window byte miss ratio (default: 100 windows)."),
+    window: float | None = typer.Option(None, "--window", help=WINDOW_HELP),
     window_unit: str = typer.Option("requests", "--window-unit", help="requests or seconds."),
     unit_size: bool = typer.Option(False, "--unit-size", help="Ignore sizes: every object counts 1, cache sizes count objects."),
     seed: int = typer.Option(0, "--seed", help="Seed for randomised policies."),

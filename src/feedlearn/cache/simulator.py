@@ -2,7 +2,8 @@
 
 The loop (:func:`access_loop`) is written once: find → on a hit call the policy's ``on_hit``; on a
 miss, ask the policy's ``admit``, skip objects it refuses and objects larger than the cache (a miss,
-never inserted), call ``evict`` until the object fits, then ``on_insert``. It runs in chunks so long simulations show progress and can be stopped.
+never inserted), call ``evict`` until the object fits, then ``on_insert``. It runs in chunks so
+long simulations show progress and can be stopped.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -89,7 +89,7 @@ def test_belady_matches_the_definition_whatever_the_order_of_dead_objects(ids, s
     assert hits_of(ids, capacity, sizes=sizes) == expected
 
 
-@lru_cache(maxsize=None)
+@cache
 def _min_misses(ids: tuple[int, ...], capacity: int, i: int, cache: frozenset) -> int:
     """Fewest misses serving ``ids[i:]`` from ``cache`` when every miss is admitted (unit sizes)."""
     if i == len(ids):

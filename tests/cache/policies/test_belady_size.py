@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -64,11 +64,8 @@ def belady_size_reference(ids, sizes, capacity) -> list[bool]:
         if s > capacity:
             continue
         while sum(size for size, _ in resident.values()) + s > capacity:
-            def rank(k):
-                size, nx = resident[k]
-                return (nx == n, size * (nx - i), nx)
-
-            del resident[max(resident, key=rank)]
+            scores = {k: (nx == n, size * (nx - i), nx) for k, (size, nx) in resident.items()}
+            del resident[max(scores, key=scores.__getitem__)]
         resident[o] = (s, nxt[i])
     return hits
 
@@ -119,7 +116,7 @@ def test_bad_samples_is_a_user_error(spec):
         make_policy(spec)
 
 
-@lru_cache(maxsize=None)
+@cache
 def prepared(name: str) -> PreparedTrace:
     return PreparedTrace.of(load_trace(DATA / name))
 

@@ -8,9 +8,11 @@ from hypothesis import strategies as st
 
 from feedlearn.cache.policies import heap
 
+OPS = st.tuples(st.sampled_from(["push", "update", "remove", "pop"]), st.integers(0, 19), st.integers(-5, 5))
+
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["push", "update", "remove", "pop"]), st.integers(0, 19), st.integers(-5, 5)), max_size=80))
+@given(st.lists(OPS, max_size=80))
 def test_heap_matches_a_sorted_reference(ops):
     h = heap.new_heap(20)
     ref: dict[int, tuple[float, int]] = {}

@@ -8,10 +8,6 @@ expect identical hits.
 
 from __future__ import annotations
 
-import threading
-from functools import lru_cache
-from pathlib import Path
-
 import libcachesim as lcs
 import numpy as np
 import pytest
@@ -19,37 +15,9 @@ import pytest
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.policies.lhd import hit_age_class, model_hit_density
 from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
-from feedlearn.cache.sizes import resolve_cache_size
-from feedlearn.cache.traces import load_trace
 from feedlearn.common.errors import FeedlearnError
-from tests.cache.libcachesim_ref import libcachesim_miss_ratios
+from tests.cache.libcachesim_ref import in_fresh_thread, libcachesim_miss_ratios
 from tests.cache.policies.test_contract import make_trace
-
-DATA = Path(__file__).resolve().parents[3] / "data" / "traces"
-TRACES = [
-    "cloudPhysicsIO.oracleGeneral.bin",
-    "tencentBlock.ns1326.sample.csv",
-    "tencentBlock.ns2706.sample.csv",
-    "arc_OLTP.lis.zst",
-]
-
-
-def in_fresh_thread(fn):
-    """Run ``fn()`` in a new thread, where libCacheSim's generator is at its initial state."""
-    out: dict = {}
-
-    def target():
-        try:
-            out["value"] = fn()
-        except BaseException as exc:  # re-raised in the caller's thread
-            out["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
 
 
 def hits_of(ids, capacity, spec="lhd", sizes=None, seed=0) -> np.ndarray:
@@ -140,28 +108,6 @@ def test_lhd_matches_libcachesim_request_by_request(seed):
     assert hits_of(ids, 150, sizes=sizes).tolist() == libcachesim_hits(ids, sizes, 150)
 
 
-@lru_cache(maxsize=None)
-def prepared(name: str) -> PreparedTrace:
-    return PreparedTrace.of(load_trace(DATA / name))
-
-
-def assert_same_as_libcachesim(prep: PreparedTrace, capacity: int) -> None:
-    ours = simulate(prep, "lhd", capacity)
-    ref_omr, ref_bmr = in_fresh_thread(lambda: libcachesim_miss_ratios(prep.trace, "lhd", capacity))
-    n = ours.requests
-    assert round(ours.object_miss_ratio * n) == round(ref_omr * n)
-    assert ours.byte_miss_ratio == pytest.approx(ref_bmr, abs=1e-12)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("trace_name", TRACES)
-@pytest.mark.parametrize("size", ["1%", "10%"])
-def test_lhd_matches_libcachesim_on_shipped_traces(trace_name, size):
-    # (not in CROSSCHECK: that harness runs libCacheSim in the test's own thread)
-    prep = prepared(trace_name)
-    assert_same_as_libcachesim(prep, resolve_cache_size(size, prep.unique_bytes))
-
-
 @pytest.mark.slow
 def test_lhd_matches_libcachesim_across_reconfigurations():
     # the shipped traces are shorter than one reconfiguration interval (2**20 accesses); this one
@@ -172,4 +118,8 @@ def test_lhd_matches_libcachesim_across_reconfigurations():
     ids[n // 3 : n // 3 + n // 20] = np.arange(n // 20, dtype=np.uint64) + 10**7  # a one-hit scan
     sizes = (ids.astype(np.int64) * 2654435761 % 99 + 1) * 64  # one size per object, 64..6336 bytes
     prep = PreparedTrace.of(make_trace(ids, sizes))
-    assert_same_as_libcachesim(prep, prep.unique_bytes // 20)
+    capacity = prep.unique_bytes // 20
+    ours = simulate(prep, "lhd", capacity)
+    ref_omr, ref_bmr = libcachesim_miss_ratios(prep.trace, "lhd", capacity)
+    assert round(ours.object_miss_ratio * n) == round(ref_omr * n)
+    assert ours.byte_miss_ratio == pytest.approx(ref_bmr, abs=1e-12)

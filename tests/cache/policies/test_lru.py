@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.simulator import PreparedTrace, run_policy
 from tests.cache.policies.test_contract import make_trace

@@ -63,17 +63,17 @@ def _beats(a, b, t, nxt, sz):
 
 
 @njit(cache=True)
-def _flip_time(w, l, nxt, sz):
-    """First request index at which loser ``l`` may overtake winner ``w`` (``NEVER`` if it cannot).
+def _flip_time(w, loser, nxt, sz):
+    """First request index at which loser ``loser`` may overtake winner ``w`` (``NEVER`` if it cannot).
 
     ``score_w - score_l = A - B t`` with ``A = sz_w nxt_w - sz_l nxt_l`` and ``B = sz_w - sz_l``;
     it only shrinks when ``w`` is the larger object, and reaches 0 at ``ceil(A / B)`` (a tie there
-    goes to ``l``, which is then the one requested later). ``A > B t`` now, so the result is ``> t``.
+    goes to ``loser``, which is then the one requested later). ``A > B t`` now, so the result is ``> t``.
     """
-    b = sz[w] - sz[l]
+    b = sz[w] - sz[loser]
     if b <= 0:
         return NEVER
-    a = sz[w] * nxt[w] - sz[l] * nxt[l]
+    a = sz[w] * nxt[w] - sz[loser] * nxt[loser]
     return -((-a) // b)
 
 

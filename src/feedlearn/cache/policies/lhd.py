@@ -139,7 +139,7 @@ def _hit_density(meta, density, iv, k):
 @njit(cache=True)
 def _rank(state):
     """The victim's row in TAGS: lowest density among random samples and recent low-density newcomers."""
-    tags, pos, meta, density = state[TAGS], state[POS], state[META], state[DENS]
+    pos, meta, density = state[POS], state[META], state[DENS]
     recent, iv, fv, rng = state[RECENT], state[IV], state[FV], state[RNG]
     candidates = iv[ASSOC] if iv[N_RECONF] > 50 else FEW_CANDIDATES
     n = np.uint64(iv[N_TAGS])

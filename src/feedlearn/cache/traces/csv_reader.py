@@ -130,7 +130,7 @@ class CsvReader:
             need = max(spec.time_col, spec.obj_id_col, spec.obj_size_col)
             body = lines if spec.has_header else _prepend(first, lines)
             first_number = 2 if spec.has_header else 1
-            cells_of = csv.reader(body, delimiter=delim) if delim not in (" ",) else (l.split() for l in body)
+            cells_of = csv.reader(body, delimiter=delim) if delim not in (" ",) else (line.split() for line in body)
             index = 0
             for line_no, cells in enumerate(cells_of, start=first_number):
                 if not cells or (len(cells) == 1 and not cells[0].strip()):
@@ -146,7 +146,9 @@ class CsvReader:
                     obj_id = _int(self.path, line_no, "obj_id", raw_id, _U64_MAX)
                 else:
                     obj_id = string_ids.setdefault(raw_id, len(string_ids))
-                size = 1 if spec.obj_size_col == 0 else _int(self.path, line_no, "obj_size", cells[spec.obj_size_col - 1], 2**63 - 1)
+                size = 1
+                if spec.obj_size_col:
+                    size = _int(self.path, line_no, "obj_size", cells[spec.obj_size_col - 1], 2**63 - 1)
                 yield line_no, time, obj_id, size
                 index += 1
 

@@ -35,7 +35,8 @@ class LisReader:
                 try:
                     start, count = int(cells[0]), int(cells[1])
                 except ValueError:
-                    raise located(self.path, line_no, f"start_block and n_blocks must be integers, got {line.strip()!r}") from None
+                    message = f"start_block and n_blocks must be integers, got {line.strip()!r}"
+                    raise located(self.path, line_no, message) from None
                 if start < 0 or count < 0:
                     raise located(self.path, line_no, "start_block and n_blocks must be >= 0")
                 yield line_no, start, count
