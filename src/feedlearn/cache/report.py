@@ -23,6 +23,20 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+_TRACE_SUFFIXES = (".zst", ".csv", ".tsv", ".txt", ".bin", ".oracleGeneral", ".sample", ".lis")
+
+
+def short_trace_name(name: str) -> str:
+    """``tencentBlock.ns2706.sample.csv`` → ``tencentBlock.ns2706`` (format suffixes dropped)."""
+    stripped = True
+    while stripped:
+        stripped = False
+        for suffix in _TRACE_SUFFIXES:
+            if name.endswith(suffix) and len(name) > len(suffix):
+                name, stripped = name[: -len(suffix)], True
+    return name
+
+
 def results_table(results: Sequence[SimResult], title: str = "cache simulation") -> Table:
     """One row per (trace, policy, size): object/byte miss ratio, P95 window byte miss ratio, time."""
     table = Table(title=title)
@@ -34,6 +48,36 @@ def results_table(results: Sequence[SimResult], title: str = "cache simulation")
             f"{r.object_miss_ratio:.4f}", f"{r.byte_miss_ratio:.4f}",
             f"{r.p95_window_byte_miss_ratio:.4f}", f"{r.seconds:.3f}",
         )
+    return table
+
+
+def pivot_table(results: Sequence[SimResult], title: str) -> Table:
+    """Policies as rows, (trace, cache size) as columns, cells ``object / byte`` miss ratio.
+
+    The lowest byte miss ratio of each column among online policies is shown in bold; offline
+    oracles (names starting with ``belady``) are shown for reference.
+    """
+    columns = list(dict.fromkeys((r.trace, r.cache_size) for r in results))
+    policies = list(dict.fromkeys(r.policy for r in results))
+    cell = {(r.policy, r.trace, r.cache_size): r for r in results}
+    best = {}
+    for trace, size in columns:
+        online = [r for r in results if (r.trace, r.cache_size) == (trace, size) and not r.policy.startswith("belady")]
+        best[(trace, size)] = min((r.byte_miss_ratio for r in online), default=None)
+    table = Table(title=title)
+    table.add_column("policy")
+    for trace, size in columns:
+        table.add_column(f"{short_trace_name(trace)}\n{human_bytes(size)}", justify="right")
+    for policy in policies:
+        row = []
+        for trace, size in columns:
+            r = cell.get((policy, trace, size))
+            if r is None:
+                row.append("")
+                continue
+            text = f"{r.object_miss_ratio:.4f} / {r.byte_miss_ratio:.4f}"
+            row.append(f"[bold]{text}[/]" if r.byte_miss_ratio == best[(trace, size)] else text)
+        table.add_row(policy, *row)
     return table
 
 
@@ -61,17 +105,20 @@ def plot_miss_ratios(results: Sequence[SimResult], path: str | Path) -> Path:
 
     traces = list(dict.fromkeys(r.trace for r in results))
     policies = list(dict.fromkeys(r.policy for r in results))
+    colors = plt.get_cmap("tab20")  # more distinct colours than the default ten
     fig, axes = plt.subplots(2, len(traces), figsize=(4.5 * len(traces), 7), squeeze=False)
     for col, trace in enumerate(traces):
         for row, (metric, label) in enumerate((("object_miss_ratio", "object miss ratio"),
                                               ("byte_miss_ratio", "byte miss ratio"))):
             ax = axes[row][col]
-            for policy in policies:
+            for k, policy in enumerate(policies):
                 points = sorted((r.cache_size, getattr(r, metric)) for r in results
                                 if r.trace == trace and r.policy == policy)
                 if points:
                     xs, ys = zip(*points)
-                    ax.plot(xs, ys, marker="o", label=policy)
+                    oracle = policy.startswith("belady")  # offline references: dashed
+                    ax.plot(xs, ys, marker="o", markersize=4, label=policy, color=colors(k % 20),
+                            linestyle="--" if oracle else "-")
             ax.set_xscale("log")
             ax.set_xlabel("cache size (bytes)")
             ax.set_ylabel(label)

@@ -29,13 +29,13 @@ POLICIES: dict[str, type[Policy]] = {
     "fifo": FIFO,
     "clock": Clock,
     "sieve": Sieve,
-    "belady": Belady,
-    "belady_size": BeladySize,
+    "arc": ARC,
+    "s3fifo": S3FIFO,
     "lfu": LFU,
     "gdsf": GDSF,
     "lhd": LHD,
-    "s3fifo": S3FIFO,
-    "arc": ARC,
+    "belady": Belady,  # offline: needs next-access times
+    "belady_size": BeladySize,  # offline, size-aware
 }
 
 _SPEC = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*(?:\((.*)\))?\s*$")

@@ -81,8 +81,9 @@ class Policy:
         return {name: getattr(self, name) for name in names}
 
     def describe(self) -> str:
-        """``name(param=value,...)`` — the same spelling ``make_policy`` accepts."""
-        params = self.params()
+        """``name(param=value,...)`` for the non-default params — the spelling ``make_policy`` accepts."""
+        defaults = {name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items()}
+        params = {k: v for k, v in self.params().items() if v != defaults.get(k)}
         if not params:
             return self.name
         return f"{self.name}({','.join(f'{k}={v}' for k, v in params.items())})"
