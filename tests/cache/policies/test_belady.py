@@ -109,14 +109,53 @@ def test_belady_equals_the_exhaustive_optimum_for_unit_sizes(ids, capacity):
     assert misses == _min_misses(tuple(ids), capacity, 0, frozenset())
 
 
+@cache
+def _min_misses_with_bypass(ids: tuple[int, ...], capacity: int, i: int, cache: frozenset) -> int:
+    """Fewest misses serving ``ids[i:]`` when a miss may also be left out of the cache."""
+    if i == len(ids):
+        return 0
+    o = ids[i]
+    if o in cache:
+        return _min_misses_with_bypass(ids, capacity, i + 1, cache)
+    options = [_min_misses_with_bypass(ids, capacity, i + 1, cache)]  # do not store o
+    if len(cache) < capacity:
+        options.append(_min_misses_with_bypass(ids, capacity, i + 1, cache | {o}))
+    else:
+        options += [_min_misses_with_bypass(ids, capacity, i + 1, (cache - {v}) | {o}) for v in cache]
+    return 1 + min(options)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ids=st.lists(st.integers(0, 5), min_size=1, max_size=14), capacity=st.integers(1, 4))
+def test_belady_with_bypass_equals_the_exhaustive_optimum_with_bypass(ids, capacity):
+    misses = hits_of(ids, capacity, policy="belady(bypass=True)").count(False)
+    assert misses == _min_misses_with_bypass(tuple(ids), capacity, 0, frozenset())
+
+
 @settings(max_examples=40, deadline=None)
 @given(ids=st.lists(st.integers(0, 15), min_size=1, max_size=120), capacity=st.integers(1, 10))
 def test_belady_never_misses_more_than_any_registered_policy_for_unit_sizes(ids, capacity):
+    # plain Belady bounds the demand-paging policies; belady(bypass=True) bounds every policy
     prepared = PreparedTrace.of(make_trace(ids))
     belady = int((~run_policy(prepared, make_policy("belady"), capacity)).sum())
+    bypass = int((~run_policy(prepared, make_policy("belady(bypass=True)"), capacity)).sum())
+    assert bypass <= belady
     for name in POLICIES:
-        other = int((~run_policy(prepared, make_policy(name), capacity)).sum())
-        assert belady <= other, f"belady missed {belady} times, {name} only {other}"
+        policy = make_policy(name)
+        other = int((~run_policy(prepared, policy, capacity)).sum())
+        assert bypass <= other, f"belady(bypass=True) missed {bypass} times, {name} only {other}"
+        if policy.admits_every_miss():
+            assert belady <= other, f"belady missed {belady} times, {name} only {other}"
+
+
+def test_gdsf_can_beat_plain_belady_by_dropping_a_newcomer():
+    # one slot, 1 1 0 1: Belady must store 0 (evicting 1, which then misses): 3 misses.
+    # GDSF drops 0 (its priority is below 1's) and keeps 1: 2 misses, as belady(bypass=True).
+    ids = [1, 1, 0, 1]
+    assert hits_of(ids, 1).count(False) == 3
+    assert hits_of(ids, 1, policy="belady(bypass=True)").count(False) == 2
+    prepared = PreparedTrace.of(make_trace(ids))
+    assert int((~run_policy(prepared, make_policy("gdsf"), 1)).sum()) == 2
 
 
 @settings(max_examples=25, deadline=None)

@@ -75,6 +75,14 @@ class Policy:
         cls = type(self)
         return (cls.on_hit, cls.admit, cls.evict, cls.on_insert)
 
+    def admits_every_miss(self) -> bool:
+        """True for demand-paging policies: every missed object that fits is inserted.
+
+        Policies that may refuse (``admit``) or drop (``evict`` returning the newcomer) a miss
+        override this to say False; Belady's optimality bound only covers the demand-paging ones.
+        """
+        return True
+
     def params(self) -> dict[str, Any]:
         """The policy's keyword parameters and their current values (for records and repr)."""
         names = [p for p in inspect.signature(type(self).__init__).parameters if p not in ("self", "seed")]

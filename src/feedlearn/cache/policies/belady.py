@@ -14,11 +14,12 @@ with its new next request. Same algorithm as libCacheSim's ``Belady``, reproduce
   two simulators comparable step by step.)
 * A hit updates the key (libCacheSim's ``Belady_find`` calls ``pqueue_change_priority``).
 * Objects never requested again ARE inserted (libCacheSim's ``EVICT_IMMEDIATELY_IF_NO_FUTURE_ACCESS``
-  is off), and the loop first evicts to make room for them. That is not optimal when bypassing is
-  allowed: admitting such an object can evict a live one for nothing. The better variant (do not
-  admit objects with no future request) cannot be expressed as a policy here, because the
-  simulator's loop admits every object that fits; within that demand-paging model (every miss is
-  inserted) this policy is optimal for unit sizes, and tests check it against an exhaustive search.
+  is off), and the loop first evicts to make room for them. Within that demand-paging model (every
+  miss is inserted) this policy is optimal for unit sizes; tests check it by exhaustive search.
+* ``belady(bypass=True)`` drops a missed object instead when its next request is no nearer than
+  every resident's (the loop's bypass: ``evict`` returns the newcomer). That is the optimum when
+  a cache may decline to store a miss — the bound for admission-filtering policies such as S3-FIFO
+  and GDSF, which can beat plain Belady (e.g. GDSF on ``1 1 0 1`` with one slot). Not in libCacheSim.
 
 With real sizes Belady is not optimal (see ``belady_size``). Measured on the shipped traces, object /
 byte miss ratio at 1% and 10% of the working set (bytes):
@@ -35,28 +36,33 @@ just for its size), and ``belady_size`` the one for the OBJECT miss ratio; with 
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from feedlearn.cache.policies import heap
 from feedlearn.cache.policies.base import Policy, SimContext
+from feedlearn.common.errors import FeedlearnError
 
 
 @njit(cache=True)
 def _on_hit(state, obj, size, i):
-    key, tie, order, pos, count, next_access = state
+    key, tie, order, pos, count, next_access, bypass = state
     # Re-key with the next request; "never again" is next_access == n, the largest possible key.
     heap.update((key, tie, order, pos, count), obj, -float(next_access[i]), 0)
 
 
 @njit(cache=True)
 def _evict(state, obj, size, i):
-    key, tie, order, pos, count, next_access = state
-    return heap.pop((key, tie, order, pos, count))
+    key, tie, order, pos, count, next_access, bypass = state
+    h = (key, tie, order, pos, count)
+    if bypass[0] and -float(next_access[i]) <= key[heap.peek(h)]:
+        return obj  # the newcomer is needed no sooner than any resident: do not store it
+    return heap.pop(h)
 
 
 @njit(cache=True)
 def _on_insert(state, obj, size, i):
-    key, tie, order, pos, count, next_access = state
+    key, tie, order, pos, count, next_access, bypass = state
     heap.push((key, tie, order, pos, count), obj, -float(next_access[i]), 0)
 
 
@@ -69,8 +75,17 @@ class Belady(Policy):
     evict = _evict
     on_insert = _on_insert
 
+    def __init__(self, *, bypass: bool = False, seed: int = 0) -> None:
+        super().__init__(seed=seed)
+        if not isinstance(bypass, bool):
+            raise FeedlearnError(f"belady: bypass must be true or false, got {bypass!r}")
+        self.bypass = bypass
+
+    def admits_every_miss(self) -> bool:
+        return not self.bypass
+
     def init_state(self, ctx: SimContext) -> tuple:
         assert ctx.next_access is not None, "belady needs next_access (needs_future = True)"
         # (key, tie, heap, pos, count): min-heap on -next request index (float64, exact below 2**53);
         # the tie-breaker is always 0 so equal keys behave as in libCacheSim's pqueue.
-        return (*heap.new_heap(ctx.n_objects), ctx.next_access)
+        return (*heap.new_heap(ctx.n_objects), ctx.next_access, np.array([self.bypass], dtype=np.bool_))

@@ -71,6 +71,9 @@ class GDSF(Policy):
     evict = _evict
     on_insert = _on_insert
 
+    def admits_every_miss(self) -> bool:
+        return False  # evict may drop the newcomer (see the module docstring)
+
     def init_state(self, ctx: SimContext) -> tuple:
         # infl = [L (the inflation value), H of the current miss's newcomer]
         infl = np.zeros(2, dtype=np.float64)

@@ -196,6 +196,9 @@ class S3FIFO(Policy):
         self.ghost_ratio = float(ghost_ratio)
         self.move_to_main_threshold = move_to_main_threshold
 
+    def admits_every_miss(self) -> bool:
+        return False  # objects above the small queue's share are refused
+
     def init_state(self, ctx: SimContext) -> tuple:
         n = ctx.n_objects
         # Truncating float products, as libCacheSim's int64 conversions do (bytes).
