@@ -61,6 +61,17 @@ def libcachesim_miss_ratios(trace: Trace, policy: str, cache_size: int, **params
     return in_fresh_thread(lambda: _miss_ratios(trace, policy, cache_size, **params))
 
 
+def libcachesim_hits(policy: str, ids, sizes, capacity: int, **params) -> list[bool]:
+    """libCacheSim's hit (True) or miss for each request, fed one by one (fresh thread)."""
+
+    def run() -> list[bool]:
+        cache = getattr(lcs, LIBCACHESIM_NAMES[policy])(capacity, **params)
+        return [bool(cache.get(lcs.Request(obj_size=int(s), obj_id=int(o), clock_time=i)))
+                for i, (o, s) in enumerate(zip(ids, sizes))]
+
+    return in_fresh_thread(run)
+
+
 def _miss_ratios(trace: Trace, policy: str, cache_size: int, **params) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "trace.oracleGeneral.bin"

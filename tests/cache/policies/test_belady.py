@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from feedlearn.cache.policies import POLICIES, make_policy
 from feedlearn.cache.simulator import PreparedTrace, run_policy
 from tests.cache.libcachesim_ref import libcachesim_miss_ratios
+from tests.cache.policies.offline_reference import replay_with_future
 from tests.cache.policies.test_contract import make_trace
 
 
@@ -40,8 +41,9 @@ def test_belady_ignores_size_and_frees_bytes_far_first():
 def test_an_object_never_requested_again_is_admitted_as_in_libcachesim():
     # 2 slots holding 1 (next i3) and 2 (next i4). 3 (i2) is never requested again, yet it is
     # admitted (libCacheSim's Belady does the same), so 2 is evicted to make room: 1 hits, 2 misses.
-    # A bypassing optimum would keep 1 and 2 and hit twice; the simulator loop admits every miss.
+    # belady(bypass=True) leaves 3 out instead, keeps 1 and 2 and hits twice.
     assert hits_of([1, 2, 3, 1, 2], 2) == [False, False, False, True, False]
+    assert hits_of([1, 2, 3, 1, 2], 2, policy="belady(bypass=True)") == [False, False, False, True, True]
 
 
 def test_a_hit_moves_the_object_to_its_next_request():
@@ -57,24 +59,12 @@ def belady_reference(ids, sizes, capacity, rng) -> list[bool]:
     Objects never requested again are infinitely far; which of them goes first is drawn at
     random, since it must not change any hit.
     """
-    n = len(ids)
-    nxt = [next((j for j in range(i + 1, n) if ids[j] == ids[i]), n) for i in range(n)]
-    resident: dict[int, tuple[int, int]] = {}  # obj -> (size, next request index)
-    hits = []
-    for i, (o, s) in enumerate(zip(ids, sizes)):
-        if o in resident:
-            hits.append(True)
-            resident[o] = (resident[o][0], nxt[i])
-            continue
-        hits.append(False)
-        if s > capacity:
-            continue
-        while sum(size for size, _ in resident.values()) + s > capacity:
-            far = max(nx for _, nx in resident.values())
-            victim = rng.choice(sorted(k for k, (_, nx) in resident.items() if nx == far))
-            del resident[victim]
-        resident[o] = (s, nxt[i])
-    return hits
+
+    def farthest(resident, i, n):
+        far = max(nx for _, nx in resident.values())
+        return rng.choice(sorted(k for k, (_, nx) in resident.items() if nx == far))
+
+    return replay_with_future(ids, sizes, capacity, farthest)
 
 
 @settings(max_examples=60, deadline=None)

@@ -16,6 +16,7 @@ from feedlearn.cache.sizes import resolve_cache_size
 from feedlearn.cache.traces import load_trace
 from feedlearn.common.errors import FeedlearnError
 from tests.cache.libcachesim_ref import libcachesim_miss_ratios
+from tests.cache.policies.offline_reference import replay_with_future
 from tests.cache.policies.test_contract import make_trace
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "traces"
@@ -51,23 +52,12 @@ def test_the_order_is_decided_at_eviction_time_not_at_insertion():
 def belady_size_reference(ids, sizes, capacity) -> list[bool]:
     """From the definition: on each eviction scan the cache; dead objects first, then the largest
     size × distance (ties to the later next request)."""
-    n = len(ids)
-    nxt = [next((j for j in range(i + 1, n) if ids[j] == ids[i]), n) for i in range(n)]
-    resident: dict[int, tuple[int, int]] = {}  # obj -> (admitted size, next request index)
-    hits = []
-    for i, (o, s) in enumerate(zip(ids, sizes)):
-        if o in resident:
-            hits.append(True)
-            resident[o] = (resident[o][0], nxt[i])
-            continue
-        hits.append(False)
-        if s > capacity:
-            continue
-        while sum(size for size, _ in resident.values()) + s > capacity:
-            scores = {k: (nx == n, size * (nx - i), nx) for k, (size, nx) in resident.items()}
-            del resident[max(scores, key=scores.__getitem__)]
-        resident[o] = (s, nxt[i])
-    return hits
+
+    def largest_score(resident, i, n):
+        scores = {k: (nx == n, size * (nx - i), nx) for k, (size, nx) in resident.items()}
+        return max(scores, key=scores.__getitem__)
+
+    return replay_with_future(ids, sizes, capacity, largest_score)
 
 
 @settings(max_examples=80, deadline=None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import libcachesim as lcs
 import numpy as np
 import pytest
 
@@ -10,7 +9,7 @@ from feedlearn.cache.policies import make_policy
 from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
 from feedlearn.cache.sizes import resolve_cache_size
 from feedlearn.common.errors import FeedlearnError
-from tests.cache.libcachesim_ref import libcachesim_miss_ratios
+from tests.cache.libcachesim_ref import libcachesim_hits, libcachesim_miss_ratios
 from tests.cache.policies.test_contract import make_trace
 from tests.cache.policies.test_libcachesim_crosscheck import SIZES, TRACES, prepared
 
@@ -58,12 +57,6 @@ def test_clock_params_are_validated_and_recorded():
             make_policy(bad)
 
 
-def libcachesim_hits(ids, sizes, capacity, **params) -> list[bool]:
-    cache = lcs.Clock(capacity, **params)
-    return [bool(cache.get(lcs.Request(obj_size=int(s), obj_id=int(o), clock_time=i)))
-            for i, (o, s) in enumerate(zip(ids, sizes))]
-
-
 @pytest.mark.parametrize("params", [{}, {"n_bit_counter": 2}, {"n_bit_counter": 3, "init_freq": 2}])
 @pytest.mark.parametrize("seed", range(5))
 def test_clock_matches_libcachesim_request_by_request(params, seed):
@@ -72,7 +65,7 @@ def test_clock_matches_libcachesim_request_by_request(params, seed):
     size_of = rng.integers(1, 8, 61)  # one size per object
     sizes = [int(size_of[o]) for o in ids]
     spec = "clock(" + ",".join(f"{k}={v}" for k, v in params.items()) + ")"
-    assert hits_of(ids, 40, spec, sizes) == libcachesim_hits(ids, sizes, 40, **params)
+    assert hits_of(ids, 40, spec, sizes) == libcachesim_hits("clock", ids, sizes, 40, **params)
 
 
 @pytest.mark.slow

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import libcachesim as lcs
 import numpy as np
 import pytest
 
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.simulator import PreparedTrace, run_policy
+from tests.cache.libcachesim_ref import libcachesim_hits
 from tests.cache.policies.test_contract import make_trace
 
 
 def hits_of(ids, capacity, spec="gdsf", sizes=None) -> list[bool]:
     return run_policy(PreparedTrace.of(make_trace(ids, sizes)), make_policy(spec), capacity).tolist()
-
-
-def libcachesim_hits(ids, sizes, capacity) -> list[bool]:
-    cache = lcs.GDSF(capacity)
-    return [bool(cache.get(lcs.Request(obj_size=int(s), obj_id=int(o), clock_time=i)))
-            for i, (o, s) in enumerate(zip(ids, sizes))]
 
 
 def test_gdsf_evicts_large_objects_first():
@@ -30,7 +24,7 @@ def test_gdsf_evicts_large_objects_first():
     expected = [False, False, False, False, True, True]
     assert hits_of(ids, 6, sizes=sizes) == expected
     assert hits_of(ids, 6, "lru", sizes=sizes)[4] is False
-    assert libcachesim_hits(ids, sizes, 6) == expected
+    assert libcachesim_hits("gdsf", ids, sizes, 6) == expected
 
 
 def test_gdsf_inflation_ages_out_old_frequency():
@@ -44,7 +38,7 @@ def test_gdsf_inflation_ages_out_old_frequency():
     expected = [False, True, False, False, False, False, False]
     assert hits_of(ids, 2) == expected
     assert hits_of(ids, 2, "lfu")[-1] is True
-    assert libcachesim_hits(ids, [1] * 7, 2) == expected
+    assert libcachesim_hits("gdsf", ids, [1] * 7, 2) == expected
 
 
 def test_gdsf_drops_a_newcomer_that_would_be_lowest_like_libcachesim():
@@ -56,7 +50,7 @@ def test_gdsf_drops_a_newcomer_that_would_be_lowest_like_libcachesim():
     ids = [1, 1, 2, 2, 3, 3, 3]
     expected = [False, True, False, True, False, False, True]
     assert hits_of(ids, 2) == expected
-    assert libcachesim_hits(ids, [1] * 7, 2) == expected
+    assert libcachesim_hits("gdsf", ids, [1] * 7, 2) == expected
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -65,7 +59,7 @@ def test_gdsf_matches_libcachesim_request_by_request_with_mixed_sizes(seed):
     ids = (rng.zipf(1.3, 600) % 60 + 1).tolist()
     size_of = rng.integers(1, 9, 61)
     sizes = [int(size_of[o]) for o in ids]
-    assert hits_of(ids, 40, sizes=sizes) == libcachesim_hits(ids, sizes, 40)
+    assert hits_of(ids, 40, sizes=sizes) == libcachesim_hits("gdsf", ids, sizes, 40)
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -74,4 +68,4 @@ def test_gdsf_matches_libcachesim_request_by_request_with_equal_sizes(seed):
     # so the two agree request by request (mixed sizes: see the cross-check tolerance)
     rng = np.random.default_rng(seed)
     ids = (rng.zipf(1.3, 600) % 60 + 1).tolist()
-    assert hits_of(ids, 20) == libcachesim_hits(ids, [1] * len(ids), 20)
+    assert hits_of(ids, 20) == libcachesim_hits("gdsf", ids, [1] * len(ids), 20)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import libcachesim as lcs
 import numpy as np
 import pytest
 
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.simulator import PreparedTrace, run_policy
+from tests.cache.libcachesim_ref import libcachesim_hits
 from tests.cache.policies.test_contract import make_trace
 
 
@@ -49,16 +49,10 @@ def test_lfu_size_aware_eviction_evicts_until_it_fits():
     assert hits_of(ids, 6, sizes=sizes) == [False, False, False, True, True, False, False]
 
 
-def libcachesim_hits(ids, sizes, capacity) -> list[bool]:
-    cache = lcs.LFU(capacity)
-    return [bool(cache.get(lcs.Request(obj_size=int(s), obj_id=int(o), clock_time=i)))
-            for i, (o, s) in enumerate(zip(ids, sizes))]
-
-
 @pytest.mark.parametrize("seed", range(10))
 def test_lfu_matches_libcachesim_request_by_request(seed):
     rng = np.random.default_rng(seed)
     ids = (rng.zipf(1.3, 600) % 60 + 1).tolist()
     size_of = rng.integers(1, 8, 61)  # one size per object
     sizes = [int(size_of[o]) for o in ids]
-    assert hits_of(ids, 40, sizes=sizes) == libcachesim_hits(ids, sizes, 40)
+    assert hits_of(ids, 40, sizes=sizes) == libcachesim_hits("lfu", ids, sizes, 40)

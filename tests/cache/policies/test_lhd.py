@@ -8,7 +8,6 @@ expect identical hits.
 
 from __future__ import annotations
 
-import libcachesim as lcs
 import numpy as np
 import pytest
 
@@ -16,7 +15,7 @@ from feedlearn.cache.policies import make_policy
 from feedlearn.cache.policies.lhd import hit_age_class, model_hit_density
 from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
 from feedlearn.common.errors import FeedlearnError
-from tests.cache.libcachesim_ref import in_fresh_thread, libcachesim_miss_ratios
+from tests.cache.libcachesim_ref import libcachesim_hits, libcachesim_miss_ratios
 from tests.cache.policies.test_contract import make_trace
 
 
@@ -91,21 +90,13 @@ def test_lhd_rejects_bad_parameters():
         make_policy("lhd(reconfig_interval=1.5)")
 
 
-def libcachesim_hits(ids, sizes, capacity) -> list[bool]:
-    def run():
-        cache = lcs.LHD(capacity)
-        return [bool(cache.get(lcs.Request(obj_size=int(s), obj_id=int(o), clock_time=i)))
-                for i, (o, s) in enumerate(zip(ids, sizes))]
-    return in_fresh_thread(run)
-
-
 @pytest.mark.parametrize("seed", range(10))
 def test_lhd_matches_libcachesim_request_by_request(seed):
     rng = np.random.default_rng(seed)
     ids = (rng.zipf(1.3, 2000) % 200 + 1).tolist()
     size_of = rng.integers(1, 8, 201)  # one size per object
     sizes = [int(size_of[o]) for o in ids]
-    assert hits_of(ids, 150, sizes=sizes).tolist() == libcachesim_hits(ids, sizes, 150)
+    assert hits_of(ids, 150, sizes=sizes).tolist() == libcachesim_hits("lhd", ids, sizes, 150)
 
 
 @pytest.mark.slow

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import libcachesim as lcs
 import numpy as np
 import pytest
 
@@ -13,10 +10,10 @@ from feedlearn.cache.policies.base import SimContext
 from feedlearn.cache.policies.s3fifo import GHOST, HELD, MAIN, NONE, SMALL
 from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
 from feedlearn.cache.sizes import resolve_cache_size
-from feedlearn.cache.traces import load_trace
 from feedlearn.common.errors import FeedlearnError
-from tests.cache.libcachesim_ref import libcachesim_miss_ratios
+from tests.cache.libcachesim_ref import libcachesim_hits, libcachesim_miss_ratios
 from tests.cache.policies.test_contract import make_trace
+from tests.cache.policies.test_libcachesim_crosscheck import TRACES, prepared
 
 A, B, C, D, E, F, X, Y = 1, 2, 3, 4, 5, 6, 7, 8
 # capacity 4 (unit sizes), small_ratio=0.5, ghost_ratio=0.5: small share 2, main share 2, ghost 2.
@@ -97,7 +94,7 @@ def test_object_larger_than_small_share_is_refused_without_evictions():
     # a miss, nothing evicted, not cached, so its re-request misses too.
     ids, sizes = [1, 2, 9, 9, 1], [1, 1, 3, 3, 1]
     assert hits_of(ids, 20, sizes=sizes) == [False, False, False, False, True]
-    assert hits_of(ids, 20, sizes=sizes) == libcachesim_hits(ids, sizes, 20)
+    assert hits_of(ids, 20, sizes=sizes) == libcachesim_hits("s3fifo", ids, sizes, 20)
     victims, state, dense = replay(ids, sizes, 20, "s3fifo")
     assert victims == [] and state[6][dense[9]] == NONE
 
@@ -114,7 +111,7 @@ def test_object_equal_to_small_share_is_parked_and_evicted_first():
     assert state[6][dense[9]] == HELD and state[9][0] + state[9][1] == 10
     victims, state, dense = replay(ids, sizes, 100, "s3fifo")
     assert victims[0] == dense[9] and state[6][dense[9]] == NONE
-    assert hits_of(ids + [9], 100, sizes=sizes + [10]) == libcachesim_hits(ids + [9], sizes + [10], 100)
+    assert hits_of(ids + [9], 100, sizes=sizes + [10]) == libcachesim_hits("s3fifo", ids + [9], sizes + [10], 100)
 
 
 def test_params_round_trip_and_validation():
@@ -125,12 +122,6 @@ def test_params_round_trip_and_validation():
                 "move_to_main_threshold=-1", "small_ratio=abc"):
         with pytest.raises(FeedlearnError, match="s3fifo"):
             make_policy(f"s3fifo({bad})")
-
-
-def libcachesim_hits(ids, sizes, capacity, **params) -> list[bool]:
-    cache = lcs.S3FIFO(capacity, **params)
-    return [bool(cache.get(lcs.Request(obj_size=int(s), obj_id=int(o), clock_time=i)))
-            for i, (o, s) in enumerate(zip(ids, sizes))]
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -145,16 +136,9 @@ def test_matches_libcachesim_request_by_request(seed):
     else:
         spec, ref = "s3fifo", {}
     capacity = 60 + 10 * seed
-    assert hits_of(ids, capacity, spec, sizes) == libcachesim_hits(ids, sizes, capacity, **ref)
+    assert hits_of(ids, capacity, spec, sizes) == libcachesim_hits("s3fifo", ids, sizes, capacity, **ref)
 
 
-DATA = Path(__file__).resolve().parents[3] / "data" / "traces"
-TRACES = [
-    "cloudPhysicsIO.oracleGeneral.bin",
-    "tencentBlock.ns1326.sample.csv",
-    "tencentBlock.ns2706.sample.csv",
-    "arc_OLTP.lis.zst",
-]
 @pytest.mark.slow
 @pytest.mark.parametrize("trace_name", TRACES)
 @pytest.mark.parametrize("size", ["1%", "10%"])
@@ -167,7 +151,7 @@ TRACES = [
     ],
 )
 def test_shipped_traces_match_libcachesim(spec, ref, trace_name, size):
-    prep = PreparedTrace.of(load_trace(DATA / trace_name))
+    prep = prepared(trace_name)
     capacity = resolve_cache_size(size, prep.unique_bytes)
     ours = simulate(prep, spec, capacity)
     ref_omr, ref_bmr = libcachesim_miss_ratios(prep.trace, "s3fifo", capacity, **ref)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import libcachesim as lcs
 import numpy as np
 import pytest
 
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.simulator import PreparedTrace, run_policy
+from tests.cache.libcachesim_ref import libcachesim_hits
 from tests.cache.policies.test_contract import make_trace
 
 
@@ -35,16 +35,10 @@ def test_sieve_hand_wraps_from_head_to_tail():
     assert hits_of(ids, 3) == [False, False, False, True, True, True, False, False, True, False, True]
 
 
-def libcachesim_hits(ids, sizes, capacity) -> list[bool]:
-    cache = lcs.Sieve(capacity)
-    return [bool(cache.get(lcs.Request(obj_size=int(s), obj_id=int(o), clock_time=i)))
-            for i, (o, s) in enumerate(zip(ids, sizes))]
-
-
 @pytest.mark.parametrize("seed", range(10))
 def test_sieve_matches_libcachesim_request_by_request(seed):
     rng = np.random.default_rng(seed)
     ids = (rng.zipf(1.3, 600) % 60 + 1).tolist()
     size_of = rng.integers(1, 8, 61)  # one size per object
     sizes = [int(size_of[o]) for o in ids]
-    assert hits_of(ids, 40, sizes=sizes) == libcachesim_hits(ids, sizes, 40)
+    assert hits_of(ids, 40, sizes=sizes) == libcachesim_hits("sieve", ids, sizes, 40)

@@ -1,37 +1,23 @@
-"""FIFO — evict in insertion order; hits change nothing. Same as libCacheSim's ``FIFO``."""
+"""FIFO — evict in insertion order; hits change nothing. Same as libCacheSim's ``FIFO``.
+
+LRU with the hit hook switched off: the list is then in insertion order, so LRU's eviction from
+the tail and insertion at the head are exactly FIFO's.
+"""
 
 from __future__ import annotations
 
 from numba import njit
 
-from feedlearn.cache.policies import dlist
-from feedlearn.cache.policies.base import Policy, SimContext, linked_list
+from feedlearn.cache.policies.lru import LRU
 
 
 @njit(cache=True)
 def _on_hit(state, obj, size, i):
-    pass
+    pass  # a hit does not move the object: the queue stays in insertion order
 
 
-@njit(cache=True)
-def _evict(state, obj, size, i):
-    prev, nxt, ends = state
-    return dlist.pop_tail(prev, nxt, ends)
-
-
-@njit(cache=True)
-def _on_insert(state, obj, size, i):
-    prev, nxt, ends = state
-    dlist.push_head(prev, nxt, ends, obj)
-
-
-class FIFO(Policy):
+class FIFO(LRU):
     """First In, First Out."""
 
     name = "fifo"
     on_hit = _on_hit
-    evict = _evict
-    on_insert = _on_insert
-
-    def init_state(self, ctx: SimContext) -> tuple:
-        return linked_list(ctx.n_objects)
