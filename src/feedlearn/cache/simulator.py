@@ -106,11 +106,13 @@ class SimResult:
     window: float
     window_unit: str
     window_byte_miss_ratios: list[float]
+    diagnostics: dict = field(default_factory=dict)  # the policy's own (e.g. HALP's learning curves)
 
     def record(self) -> dict:
-        """A flat dict for JSON/CSV (without the per-window list)."""
+        """A flat dict for JSON/CSV (without the per-window list and the diagnostics)."""
         out = asdict(self)
         out.pop("window_byte_miss_ratios")
+        out.pop("diagnostics")
         return out
 
 
@@ -206,6 +208,7 @@ def _measure(prepared: PreparedTrace, pol: Policy, capacity: int, hits: np.ndarr
         window=window_value,
         window_unit=window_unit,
         window_byte_miss_ratios=per_window.tolist(),
+        diagnostics=pol.diagnostics(),
     )
 
 

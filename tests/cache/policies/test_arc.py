@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from feedlearn.cache.core.policy import SimContext
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.policies.arc import ARC
-from feedlearn.cache.policies.base import SimContext
 from feedlearn.cache.simulator import PreparedTrace, run_policy
 from feedlearn.common.errors import FeedlearnError
 from tests.cache.policies.test_contract import make_trace

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from feedlearn.cache.core.policy import SimContext
 from feedlearn.cache.policies import POLICIES, make_policy
-from feedlearn.cache.policies.base import SimContext
 from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
 from feedlearn.cache.traces import Trace
 

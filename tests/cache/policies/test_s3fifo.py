@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from feedlearn.cache.core.policy import SimContext
 from feedlearn.cache.policies import make_policy
-from feedlearn.cache.policies.base import SimContext
 from feedlearn.cache.policies.s3fifo import GHOST, HELD, MAIN, NONE, SMALL
 from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
 from feedlearn.cache.sizes import resolve_cache_size

@@ -10,8 +10,9 @@ import ast
 import inspect
 import re
 
+from feedlearn.cache.core.policy import Policy, SimContext
+from feedlearn.cache.halp.policy import HALP
 from feedlearn.cache.policies.arc import ARC
-from feedlearn.cache.policies.base import Policy, SimContext
 from feedlearn.cache.policies.belady import Belady
 from feedlearn.cache.policies.belady_size import BeladySize
 from feedlearn.cache.policies.clock import Clock
@@ -36,6 +37,7 @@ POLICIES: dict[str, type[Policy]] = {
     "lhd": LHD,
     "belady": Belady,  # offline: needs next-access times
     "belady_size": BeladySize,  # offline, size-aware
+    "halp": HALP,  # learned: heuristic candidates re-ranked by a model trained from feedback
 }
 
 _SPEC = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*(?:\((.*)\))?\s*$")

@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from feedlearn.cache.policies.base import Policy, SimContext
+from feedlearn.cache.core.policy import Policy, SimContext
 from feedlearn.common.errors import FeedlearnError
 
 NEVER = np.iinfo(np.int64).max  # flip time of a comparison that never flips

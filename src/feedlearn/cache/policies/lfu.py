@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from feedlearn.cache.policies import heap
-from feedlearn.cache.policies.base import Policy, SimContext
+from feedlearn.cache.core import heap
+from feedlearn.cache.core.policy import Policy, SimContext
 
 
 @njit(cache=True)

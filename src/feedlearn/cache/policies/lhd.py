@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from feedlearn.cache.policies.base import Policy, SimContext
+from feedlearn.cache.core.policy import Policy, SimContext
 from feedlearn.common.errors import FeedlearnError
 
 MAX_AGE = 20000  # coarsened ages 0..MAX_AGE-1; the last one means "too old" (density = lowest)

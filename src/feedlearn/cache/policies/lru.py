@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from numba import njit
 
-from feedlearn.cache.policies import dlist
-from feedlearn.cache.policies.base import Policy, SimContext, linked_list
+from feedlearn.cache.core import dlist
+from feedlearn.cache.core.policy import Policy, SimContext, linked_list
 
 
 @njit(cache=True)

@@ -38,8 +38,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from feedlearn.cache.policies import dlist
-from feedlearn.cache.policies.base import Policy, SimContext
+from feedlearn.cache.core import dlist
+from feedlearn.cache.core.policy import Policy, SimContext
 from feedlearn.common.errors import FeedlearnError
 
 # where[o]: which list holds object o

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from feedlearn.cache.policies import dlist
-from feedlearn.cache.policies.base import Policy, SimContext, linked_list
+from feedlearn.cache.core import dlist
+from feedlearn.cache.core.policy import Policy, SimContext, linked_list
 
 
 @njit(cache=True)

@@ -83,6 +83,10 @@ class Policy:
         """
         return True
 
+    def diagnostics(self) -> dict[str, Any]:
+        """Policy-specific results of the last run (learning curves, counters); none by default."""
+        return {}
+
     def params(self) -> dict[str, Any]:
         """The policy's keyword parameters and their current values (for records and repr)."""
         names = [p for p in inspect.signature(type(self).__init__).parameters if p not in ("self", "seed")]

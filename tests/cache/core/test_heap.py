@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feedlearn.cache.policies import heap
+from feedlearn.cache.core import heap
 
 OPS = st.tuples(st.sampled_from(["push", "update", "remove", "pop"]), st.integers(0, 19), st.integers(-5, 5))
 

@@ -1,0 +1,69 @@
+"""Feature updates worked out by hand: gaps, decayed counters, counts, age, size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from feedlearn.cache.halp import features as fx
+
+
+def test_record_access_and_vector_by_hand():
+    feat = fx.new_features(2, 1, edc_base=4.0)  # half-lives 4, 8, 16, ... (time units)
+    none = np.zeros(1, dtype=np.float32)
+    fx.record_access(feat, 1, 0.0, 100.0, none)
+    fx.record_access(feat, 1, 10.0, 100.0, none)
+    fx.record_access(feat, 1, 30.0, 300.0, np.array([7.5], dtype=np.float32))
+    last, gaps, gap_pos, count, sum_gap, edc, sizes, extra, half_lives = feat
+    assert half_lives[:3].tolist() == [4.0, 8.0, 16.0]
+    assert (count[1], last[1], sum_gap[1], sizes[1], gap_pos[1]) == (3, 30.0, 30.0, 300.0, 2)
+    # EDC_k: 1 at t=0; at t=10: 1 + 1 * 2^(-10/h); at t=30: 1 + (1 + 2^(-10/h)) * 2^(-20/h)
+    for k, h in enumerate(half_lives):
+        assert edc[1, k] == pytest.approx(1 + (1 + 2 ** (-10 / h)) * 2 ** (-20 / h), rel=1e-12)
+    out = np.zeros(fx.N_BASE + 1, dtype=np.float32)
+    fx.write_vector(feat, 1, 40.0, True, out)
+    scale = 0.1
+    # gaps newest first: 20 then 10, the other 30 slots missing (-1)
+    assert out[0] == pytest.approx(np.log1p(20) * scale, rel=1e-6)
+    assert out[1] == pytest.approx(np.log1p(10) * scale, rel=1e-6)
+    assert np.all(out[2:32] == -1.0)
+    # EDCs decayed to t=40 (age 10)
+    for k, h in enumerate(half_lives):
+        expected = np.log1p((1 + (1 + 2 ** (-10 / h)) * 2 ** (-20 / h)) * 2 ** (-10 / h)) * scale
+        assert out[32 + k] == pytest.approx(expected, rel=1e-5)
+    assert out[42] == pytest.approx(np.log1p(3) * scale, rel=1e-6)  # access count
+    assert out[43] == pytest.approx(np.log1p(15) * scale, rel=1e-6)  # mean gap (10 + 20) / 2
+    assert out[44] == pytest.approx(np.log1p(10) * scale, rel=1e-6)  # age
+    assert out[45] == pytest.approx(np.log1p(300) * scale, rel=1e-6)  # latest size
+    assert out[46] == 7.5  # request-supplied feature, as given
+    fx.write_vector(feat, 1, 40.0, False, out)
+    assert out[45] == 0.0  # size features switched off
+
+
+def test_first_access_and_forget():
+    feat = fx.new_features(1, 0, edc_base=512.0)
+    none = np.zeros(0, dtype=np.float32)
+    fx.record_access(feat, 0, 5.0, 10.0, none)
+    out = np.zeros(fx.N_BASE, dtype=np.float32)
+    fx.write_vector(feat, 0, 5.0, True, out)
+    assert np.all(out[:32] == -1.0) and out[43] == -1.0  # no gap, no mean gap yet
+    assert np.allclose(out[32:42], np.log1p(1.0) * 0.1)  # every EDC starts at 1, age 0
+    assert fx.has_metadata(feat, 0)
+    fx.forget(feat, 0)
+    assert not fx.has_metadata(feat, 0)
+    fx.record_access(feat, 0, 50.0, 10.0, none)  # starts afresh: no gap from t=5
+    assert feat[3][0] == 1 and feat[4][0] == 0.0
+
+
+def test_gap_ring_keeps_the_latest_32():
+    feat = fx.new_features(1, 0, edc_base=512.0)
+    none = np.zeros(0, dtype=np.float32)
+    t = 0.0
+    for gap in range(1, 41):  # 40 gaps of 1, 2, ..., 40
+        fx.record_access(feat, 0, t, 1.0, none)
+        t += gap
+    fx.record_access(feat, 0, t, 1.0, none)
+    out = np.zeros(fx.N_BASE, dtype=np.float32)
+    fx.write_vector(feat, 0, t, True, out)
+    expected = [np.log1p(g) * 0.1 for g in range(40, 8, -1)]  # newest first: 40 down to 9
+    assert np.allclose(out[:32], expected, rtol=1e-6)
