@@ -76,3 +76,20 @@ def test_bad_window_options():
         simulate(trace, "lru", 2, window_unit="hours")
     with pytest.raises(FeedlearnError, match="window"):
         simulate(trace, "lru", 2, window=0)
+
+
+def test_between_chunks_is_called_after_every_chunk():
+    from feedlearn.cache.policies.lru import LRU
+
+    calls = []
+
+    class ChunkedLRU(LRU):
+        chunk = 3
+
+        def between_chunks(self, state, next_request):
+            calls.append(next_request)
+
+    trace = trace_of([1, 2, 3, 1, 2, 3, 4], [1] * 7)
+    res = simulate(trace, ChunkedLRU(), 3)
+    assert calls == [3, 6, 7]
+    assert res.hits == 3

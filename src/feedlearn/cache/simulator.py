@@ -20,8 +20,6 @@ from feedlearn.cache.traces.model import Trace
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.progress import progress_bar
 
-CHUNK = 1 << 18  # requests per compiled call: progress granularity, negligible overhead
-
 
 @njit
 def access_loop(obj, size, start, end, capacity, used, resident_size, hits, state, on_hit, admit, evict, on_insert):
@@ -171,12 +169,13 @@ def run_policy(prepared: PreparedTrace, pol: Policy, capacity: int, *, seed: int
                        state, on_hit, admit, evict, on_insert)  # compiles, serves nothing
     started = _time.perf_counter()
     with progress_bar(f"{pol.name} {prepared.trace.name}", n, enabled=progress) as bar:
-        for start in range(0, n, CHUNK):
-            end = min(n, start + CHUNK)
+        for start in range(0, n, pol.chunk):
+            end = min(n, start + pol.chunk)
             used = access_loop(
                 prepared.obj, prepared.size, start, end, capacity, used, resident_size, hits,
                 state, on_hit, admit, evict, on_insert,
             )
+            pol.between_chunks(state, end)
             bar.advance(end - start)
     if timer is not None:
         timer.append(_time.perf_counter() - started)

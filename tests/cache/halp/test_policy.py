@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from numba import njit
 
 from feedlearn.cache.halp import features as fx
 from feedlearn.cache.halp import model as mlp
+from feedlearn.cache.halp import pairs as px
 from feedlearn.cache.halp.policy import HALP
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
@@ -165,3 +167,20 @@ def test_time_in_seconds_uses_trace_time():
     prepared = PreparedTrace.of(trace)
     hits = run_policy(prepared, ctx_ok, 30)
     assert hits.sum() > 0
+
+
+@njit
+def _pending_of(st, o):
+    return px.pending_count(st.pairs, o), st.tracked[o]
+
+
+def test_forget_drops_what_halp_remembers_about_an_object():
+    prepared = PreparedTrace.of(periodic_trace(3))
+    policy = make_policy("halp(tail=300,k=8)")
+    run_policy(prepared, policy, 300)
+    state = policy._state
+    remembered = [o for o in range(prepared.n_objects) if _pending_of(state, o)[0] > 0]
+    assert remembered
+    o = remembered[0]
+    HALP.forget(state, o)
+    assert _pending_of(state, o) == (0, False)

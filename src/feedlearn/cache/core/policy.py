@@ -18,6 +18,12 @@ A policy is a small class (see ``lru.py``, the template) that
 The loop itself (``simulator.access_loop``) owns residency and byte accounting, so a policy never
 tracks capacity unless its algorithm needs it (ARC's target, S3-FIFO's queue sizes).
 
+Two optional extras: ``forget(state, obj)`` (njit) drops everything the policy remembers about a
+non-resident ``obj`` (ghost entries, metadata) so that a live cache (``store.py``) can reuse the
+dense id for another key; and ``between_chunks(state, next_request)`` (plain Python), called by the
+simulator after every chunk of requests, for work that cannot run inside compiled code, such as
+retraining a model with a Python library (``chunk`` sets how many requests a chunk holds).
+
 Why numba and dense ids: a pure-Python dict/linked-list policy runs at 1–2 M requests/s at best;
 compiled hooks over flat arrays, with ids remapped once by ``np.unique``, run at tens of millions.
 """
@@ -55,6 +61,12 @@ def admit_all(state, obj, size, i):
     return True
 
 
+@njit(cache=True)
+def forget_nothing(state, obj):
+    """The default ``forget``: the policy keeps nothing about objects that are not cached."""
+    return None
+
+
 class Policy:
     """Base class: subclasses set ``name``, the hooks, and ``init_state``; params are kw-only init args."""
 
@@ -69,6 +81,11 @@ class Policy:
         raise NotImplementedError
 
     admit = admit_all
+    forget = forget_nothing
+    chunk: ClassVar[int] = 1 << 18  # requests per compiled call (progress, between_chunks)
+
+    def between_chunks(self, state: Any, next_request: int) -> None:
+        """Python-side work after each chunk of requests (nothing by default)."""
 
     def hooks(self) -> tuple[Any, Any, Any, Any]:
         """The ``(on_hit, admit, evict, on_insert)`` njit functions, as the loop takes them."""

@@ -146,3 +146,12 @@ def object_left(pairs, o, tracked):
             meta[DROPPED_GHOST] += 1
         s = following
     return 0
+
+
+@njit(cache=True)
+def drop_all(pairs, o):
+    """Drop every pending pair of ``o`` unlabelled (its id is about to mean another object)."""
+    meta = pairs[8]
+    while pairs[5][o] >= 0:
+        _release(pairs, pairs[5][o] >> 1)
+        meta[DROPPED_GHOST] += 1

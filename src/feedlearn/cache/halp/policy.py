@@ -45,6 +45,7 @@ from feedlearn.common.errors import FeedlearnError
 
 # CFG (int64) fields
 K, TAIL, MIN_UPDATES, OBJ_MISS, USE_SIZE, UPDATE_EVERY, STEPS, PICK, CAPACITY, GHOST_FACTOR, RESIDENT, LOADED = range(12)
+SECONDS = 12  # 1: time is the trace's seconds (``times[i]``); 0: the request index ``i`` itself
 # STATS (int64) fields
 EVICTIONS, BY_MODEL, FALLBACK_UNTRAINED, FALLBACK_NONFINITE = range(4)
 PICKS = {"model": 0, "heuristic": 1, "random": 2}
@@ -83,6 +84,18 @@ def _counters_of(st):
 
 
 @njit(cache=True, inline="always")
+def _now(st, i):
+    """The current time: request index, or trace seconds (only then is a per-request array kept)."""
+    return st.times[i] if st.cfg[SECONDS] == 1 else float(i)
+
+
+@njit(cache=True, inline="always")
+def _extra_row(st, i):
+    """Request ``i``'s extra features (a shared empty row when there are none)."""
+    return st.extra[i] if st.extra.shape[1] > 0 else st.extra[0]
+
+
+@njit(cache=True, inline="always")
 def _learning(cfg):
     return cfg[PICK] == 0
 
@@ -97,7 +110,7 @@ def _observe(st, obj, size, i):
         meta = st.pairs[8]
         tx.maybe_update(st.trainer, st.model, st.rng, cfg[UPDATE_EVERY:STEPS + 1], meta[px.LABELLED],
                         meta[px.CORRECT], i)
-    fx.record_access(st.feat, obj, st.times[i], size, st.extra[i])
+    fx.record_access(st.feat, obj, _now(st, i), size, _extra_row(st, i))
 
 
 @njit(cache=True)
@@ -143,6 +156,23 @@ def _on_insert(st, obj, size, i):
         st.tracked[obj] = True
 
 
+@njit(cache=True)
+def _forget(st, obj):
+    """A live cache reuses ``obj``'s id: drop its ghost entry, metadata and pending pairs."""
+    if not _learning(st.cfg):
+        return None
+    prev, nxt, ends, in_ghost, count = st.ghost
+    if in_ghost[obj]:
+        dlist.unlink(prev, nxt, ends, obj)
+        in_ghost[obj] = False
+        count[0] -= 1
+    st.tracked[obj] = False
+    fx.forget(st.feat, obj)
+    px.object_left(st.pairs, obj, st.tracked)
+    px.drop_all(st.pairs, obj)
+    return None
+
+
 @njit(cache=True, inline="always")
 def _sample(st, window, order):
     """Fill ``window`` from the heuristic and choose ``k`` sorted positions in ``order[:k]``."""
@@ -173,7 +203,7 @@ def _evict(st, obj, size, i):
     pick = cfg[PICK]
     champ = 0
     if pick == 0:
-        t = st.times[i]
+        t = _now(st, i)
         feat, model, hidden = st.feat, st.model, st.hidden
         trained = cfg[LOADED] == 1 or st.trainer[2][tx.UPDATES] >= cfg[MIN_UPDATES]
         model_ok = trained
@@ -217,6 +247,7 @@ class HALP(Policy):
     admit = _admit
     evict = _evict
     on_insert = _on_insert
+    forget = _forget
 
     def __init__(
         self,
@@ -277,20 +308,22 @@ class HALP(Policy):
 
     def init_state(self, ctx: SimContext):
         n, n_req = ctx.n_objects, len(ctx.obj)
-        extra = np.zeros((n_req, 0), dtype=np.float32)
+        extra = np.zeros((1, 0), dtype=np.float32)  # request-supplied features: none yet
         f = self.n_features(extra.shape[1])
         rng = np.random.default_rng(self.seed)
         model = mlp.load_model(self.model, f, self.hidden) if self.model else mlp.new_model(f, self.hidden, rng, self.lr)
         learning = self.pick == "model"
         # Without learning, features/pairs/ghost are never touched: allocate them minimally.
         n_meta = n if learning else 1
-        history = (self.k - 1) * n_req // self.update_every + 2 if learning else 1
-        cfg = np.zeros(12, dtype=np.int64)
+        history = min((self.k - 1) * n_req // self.update_every + 2, 1 << 16) if learning else 1  # updates logged
+        cfg = np.zeros(13, dtype=np.int64)
         cfg[[K, TAIL, MIN_UPDATES, OBJ_MISS, USE_SIZE, UPDATE_EVERY, STEPS, PICK, CAPACITY, GHOST_FACTOR, LOADED]] = [
             self.k, self.tail, self.min_updates, int(self.objective == "object"), int(self.size_feature),
             self.update_every, self.steps, PICKS[self.pick], ctx.capacity, self.ghost_factor, int(bool(self.model)),
         ]
-        times = np.arange(n_req, dtype=np.float64) if self.time_unit == "requests" else ctx.time.astype(np.float64)
+        cfg[SECONDS] = int(self.time_unit == "seconds")
+        # per-request times only when time is trace seconds; otherwise the request index is the time
+        times = ctx.time.astype(np.float64) if self.time_unit == "seconds" else np.zeros(1, dtype=np.float64)
         ghost = (*linked_list(n_meta), np.zeros(n_meta, dtype=np.bool_), np.zeros(1, dtype=np.int64))
         fields = (
             fx.new_features(n_meta, extra.shape[1], self.edc_base),
