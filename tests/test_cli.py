@@ -42,6 +42,25 @@ def test_sim_json_plot_and_table(capsys, tmp_path, traces_dir):
     assert "0.3919" in out and out_png.exists()
 
 
+def test_sim_timeline_and_saved_models(capsys, tmp_path, traces_dir):
+    out_json, timeline, models = tmp_path / "r.json", tmp_path / "t.png", tmp_path / "models"
+    code, out, err = run(capsys, "cache", "sim", str(traces_dir / "tencentBlock.ns2706.sample.csv"),
+                         "--policy", "lru,halp(min_updates=1)", "--size", "1%", "--json", str(out_json),
+                         "--timeline", str(timeline), "--save-models", str(models), "--jobs", "1")
+    assert code == 0, err
+    records = json.loads(out_json.read_text())
+    halp = records[1]
+    assert len(halp["window_byte_miss_ratios"]) == 100
+    history = halp["diagnostics"]["history"]
+    assert len(history["loss"]) == halp["diagnostics"]["updates"] > 0
+    assert timeline.read_bytes()[:4] == b"\x89PNG"
+    saved = list(models.iterdir())
+    assert len(saved) == 1 and saved[0].name.startswith("tencentBlock.ns2706.sample.csv-halp")
+    code, _, err = run(capsys, "cache", "sim", str(traces_dir / "tencentBlock.ns2706.sample.csv"),
+                       "--policy", f"halp(model={saved[0]})", "--size", "1%", "--jobs", "1")
+    assert code == 0, err
+
+
 def test_stats_and_convert_round_trip(capsys, tmp_path, traces_dir):
     code, out, _ = run(capsys, "cache", "stats", str(traces_dir / "tencentBlock.ns2706.sample.csv"), "--json")
     assert code == 0 and json.loads(out)["unique_objects"] == 34_571

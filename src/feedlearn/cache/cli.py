@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from feedlearn.cache.policies import POLICIES, split_policy_list
-from feedlearn.cache.report import human_bytes, plot_miss_ratios, results_table, write_csv, write_json
+from feedlearn.cache.report import human_bytes, plot_miss_ratios, plot_timeline, results_table, write_csv, write_json
 from feedlearn.cache.stats import trace_stats
 from feedlearn.cache.sweep import SweepConfig, sweep
 from feedlearn.cache.traces import CdnConfig, cdn_trace, load_trace, write_oracle_general, zipf_trace
@@ -44,10 +44,17 @@ def sim_command(
     json_out: Path | None = typer.Option(None, "--json", help="Write the results as a JSON list of records."),
     csv_out: Path | None = typer.Option(None, "--csv", help="Write the results as CSV."),
     plot_out: Path | None = typer.Option(None, "--plot", help="Save a miss-ratio vs cache-size plot (PNG)."),
+    timeline_out: Path | None = typer.Option(
+        None, "--timeline", help="Save per-window byte miss ratios and learned policies' loss/accuracy over time (PNG)."
+    ),
+    save_models: Path | None = typer.Option(
+        None, "--save-models", help="Folder to save each learned policy's model (warm start with halp(model=PATH))."
+    ),
 ) -> None:
     """Simulate policies × cache sizes × traces and print a table of miss ratios."""
     sizes = [s.strip() for s in size.split(",") if s.strip()]
-    config = SweepConfig(seed=seed, warmup=warmup, window=window, window_unit=window_unit)
+    config = SweepConfig(seed=seed, warmup=warmup, window=window, window_unit=window_unit,
+                         save_models=str(save_models) if save_models else None)
     results = sweep(
         [str(t) for t in traces], split_policy_list(policy), sizes, config=config, jobs=jobs,
         trace_format=trace_format, csv_spec=csv_spec, unit_size=unit_size,
@@ -61,6 +68,10 @@ def sim_command(
         console.print(f"results: {csv_out}")
     if plot_out:
         console.print(f"plot: {plot_miss_ratios(results, plot_out)}")
+    if timeline_out:
+        console.print(f"timeline: {plot_timeline(results, timeline_out)}")
+    if save_models:
+        console.print(f"learned models: {save_models}/")
 
 
 @cache_app.command("stats")

@@ -82,8 +82,13 @@ def pivot_table(results: Sequence[SimResult], title: str) -> Table:
 
 
 def write_json(results: Sequence[SimResult], path: str | Path) -> None:
-    """A JSON list of flat records (see :meth:`SimResult.record`), written atomically."""
-    atomic_write_text(path, json.dumps([r.record() for r in results], indent=2) + "\n")
+    """A JSON list of records, written atomically: the flat metrics of :meth:`SimResult.record`
+    plus the per-window byte miss ratios and the policy's diagnostics (HALP's learning curves)."""
+    records = [
+        {**r.record(), "window_byte_miss_ratios": r.window_byte_miss_ratios, "diagnostics": r.diagnostics}
+        for r in results
+    ]
+    atomic_write_text(path, json.dumps(records, indent=2) + "\n")
 
 
 def write_csv(results: Sequence[SimResult], path: str | Path) -> None:
@@ -94,6 +99,48 @@ def write_csv(results: Sequence[SimResult], path: str | Path) -> None:
     writer.writeheader()
     writer.writerows(records)
     atomic_write_text(path, buffer.getvalue())
+
+
+def plot_timeline(results: Sequence[SimResult], path: str | Path) -> Path:
+    """Per-window byte miss ratio over the trace for each run, and the learning curves of learned
+    policies (pairwise loss, batch accuracy, decision accuracy per model update) below it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    learned = [r for r in results if r.diagnostics.get("history", {}).get("request")]
+    rows = 3 if learned else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(9, 3.2 * rows), squeeze=False)
+    ax = axes[0][0]
+    for r in results:
+        windows = r.window_byte_miss_ratios
+        ax.plot(range(1, len(windows) + 1), windows, label=f"{r.policy} @ {human_bytes(r.cache_size)}", linewidth=1)
+    ax.set_xlabel(f"window ({r.window:g} {r.window_unit})")
+    ax.set_ylabel("byte miss ratio")
+    ax.set_title("byte miss ratio per window", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+    for r in learned:
+        hist = r.diagnostics["history"]
+        label = f"{r.policy} @ {human_bytes(r.cache_size)}"
+        axes[1][0].plot(hist["request"], hist["loss"], label=label, linewidth=1)
+        axes[2][0].plot(hist["request"], hist["decision_accuracy"], label=f"{label}: decisions", linewidth=1)
+        axes[2][0].plot(hist["request"], hist["batch_accuracy"], label=f"{label}: training batch", linewidth=1,
+                        linestyle=":")
+    if learned:
+        axes[1][0].set_ylabel("pairwise loss")
+        axes[2][0].set_ylabel("pairwise accuracy")
+        axes[2][0].set_xlabel("request")
+        for a in (axes[1][0], axes[2][0]):
+            a.grid(True, alpha=0.3)
+            a.legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(path)
+    with atomic_write(out, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=110)
+    plt.close(fig)
+    return out
 
 
 def plot_miss_ratios(results: Sequence[SimResult], path: str | Path) -> Path:

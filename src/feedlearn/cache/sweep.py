@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ class SweepConfig:
     warmup: int = 0
     window: float | None = None
     window_unit: str = "requests"
+    save_models: str | None = None  # folder: learned policies save their model there after each run
 
 
 # Prepared traces of the running sweep; set in the parent before forking, read by workers.
@@ -37,11 +39,22 @@ _PREPARED: list[PreparedTrace] = []
 
 def _run_task(trace_index: int, policy: str, sizes: Sequence[str | int | float], config: SweepConfig) -> list[SimResult]:
     prepared = _PREPARED[trace_index]
-    return [
-        simulate(prepared, policy, size, seed=config.seed, warmup=config.warmup,
-                 window=config.window, window_unit=config.window_unit)
-        for size in sizes
-    ]
+    results = []
+    for size in sizes:
+        pol = make_policy(policy, seed=config.seed)
+        result = simulate(prepared, pol, size, seed=config.seed, warmup=config.warmup,
+                          window=config.window, window_unit=config.window_unit)
+        save = getattr(pol, "save_model", None)
+        if config.save_models and save is not None:
+            save(Path(config.save_models) / model_file_name(result))
+        results.append(result)
+    return results
+
+
+def model_file_name(result: SimResult) -> str:
+    """``<trace>-<policy>-<cache bytes>.npz`` with characters unsafe in file names replaced."""
+    stem = f"{result.trace}-{result.policy}-{result.cache_size}"
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", stem) + ".npz"
 
 
 def sweep(

@@ -330,7 +330,7 @@ class HALP(Policy):
             px.new_pairs(n_meta, self.pending if learning else 1, f),
             tx.new_trainer(self.buffer if learning else 1, f, self.hidden, self.batch, history),
             model,
-            hx.new_heuristic_state(HEURISTICS[self.heuristic], n),
+            hx.new_heuristic_state(HEURISTICS[self.heuristic], n, self.seed),
             new_rng(self.seed),
             (np.zeros(self.tail, dtype=np.int64), np.zeros(self.tail, dtype=np.int64)),
             np.zeros((self.k, f), dtype=np.float32),
