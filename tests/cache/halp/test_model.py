@@ -30,7 +30,8 @@ def test_pairwise_loss_value_by_hand():
     theta = np.zeros(mlp.n_params(F, H), dtype=np.float32)
     theta[0] = 1.0  # W1[0, 0]
     theta[H * F + H] = 1.0  # w2[0]
-    model = (theta, np.zeros_like(theta), np.zeros_like(theta), np.zeros(1, np.int64), np.array([F, H]), np.array([0.1]))
+    model = mlp._with_views(theta, np.zeros_like(theta), np.zeros_like(theta), np.zeros(1, np.int64),
+                            np.array([F, H]), np.array([0.1]))
     xw = np.zeros((2, F), np.float32)
     xl = np.zeros((2, F), np.float32)
     xw[0, 0], xl[0, 0] = 2.0, 1.0  # d = 1: loss log(1 + e^-1) = 0.31326, ranked right
@@ -70,6 +71,7 @@ def test_save_load_round_trip(tmp_path):
     mlp.adam_step(model, grad)
     path = mlp.save_model(model, tmp_path / "m.npz")
     back = mlp.load_model(path, F, H)
+    assert len(back) == len(model) == 10
     for a, b in zip(model, back, strict=True):
         assert np.array_equal(a, b)
     with pytest.raises(FeedlearnError, match="features x"):

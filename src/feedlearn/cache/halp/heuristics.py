@@ -63,7 +63,7 @@ def _heap(hs):
     return (hs[4], hs[5], hs[6], hs[7], hs[8])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def on_hit(hs, o, size, i):
     kind = hs[0][0]
     if kind == SAMPLE:
@@ -75,7 +75,7 @@ def on_hit(hs, o, size, i):
         heap.update(_heap(hs), o, hs[10][0] + hs[9][o] * _COST / max(size, 1), i)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def on_insert(hs, o, size, i):
     if hs[0][0] == SAMPLE:
         dense, slot, count = hs[11], hs[12], hs[13]
@@ -90,7 +90,7 @@ def on_insert(hs, o, size, i):
         dlist.push_head(hs[1], hs[2], hs[3], o)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def remove(hs, o):
     if hs[0][0] == SAMPLE:
         dense, slot, count = hs[11], hs[12], hs[13]
@@ -106,7 +106,7 @@ def remove(hs, o):
         dlist.unlink(hs[1], hs[2], hs[3], o)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def window(hs, max_len, out):
     """Write up to ``max_len`` cached ids into ``out``, lowest priority first; returns how many."""
     n = 0

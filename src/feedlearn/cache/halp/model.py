@@ -11,7 +11,12 @@ request budget. Forward, backward and Adam for this one architecture are ~60 lin
 check them against torch autograd and ``torch.optim.Adam``. :func:`to_torch` / :func:`from_torch`
 convert to and from an equivalent ``nn.Sequential`` for users.
 
-All parameters live in one flat float32 vector ``theta = [W1 (H×F, row-major), b1 (H), w2 (H), b2]``.
+All parameters live in one flat float32 vector ``theta = [W1 (H×F, row-major), b1 (H), w2 (H), b2]``
+(Adam updates it in one loop); the model tuple also carries 2-D/1-D *views* of its parts, so the
+scoring loops index ``W1[j, i]`` directly — LLVM vectorises those, not slices of ``theta`` (measured
+184 ns instead of 520 ns per score, F=46, H=32).
+
+Model tuple: ``(theta, adam_m, adam_v, step, dims, lr, W1, b1, w2, b2)``.
 """
 
 from __future__ import annotations
@@ -36,8 +41,15 @@ def n_params(n_features: int, hidden: int) -> int:
     return hidden * n_features + 2 * hidden + 1
 
 
+def _with_views(theta, m, v, step, dims, lr) -> tuple:
+    """The model tuple: the flat parameters and Adam state, plus views of W1, b1, w2, b2."""
+    f, h = int(dims[0]), int(dims[1])
+    return (theta, m, v, step, dims, lr, theta[: h * f].reshape(h, f), theta[h * f : h * f + h],
+            theta[h * f + h : h * f + 2 * h], theta[h * f + 2 * h :])
+
+
 def new_model(n_features: int, hidden: int, rng: np.random.Generator, lr: float) -> tuple:
-    """Randomly initialised model state ``(theta, adam_m, adam_v, step, dims, lr)``.
+    """A randomly initialised model (see the module docstring for the tuple).
 
     Initialisation as torch's ``nn.Linear`` (uniform in ±1/sqrt(fan_in)).
     """
@@ -48,7 +60,7 @@ def new_model(n_features: int, hidden: int, rng: np.random.Generator, lr: float)
         rng.uniform(-bound2, bound2, hidden),
         rng.uniform(-bound2, bound2, 1),
     ]).astype(np.float32)
-    return (
+    return _with_views(
         theta,
         np.zeros_like(theta),
         np.zeros_like(theta),
@@ -58,41 +70,39 @@ def new_model(n_features: int, hidden: int, rng: np.random.Generator, lr: float)
     )
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST)  # not inlined: inlined code takes the caller's (strict) float flags
 def score(model, x, hidden_out):
     """Score of one feature vector ``x`` (F,); the hidden activations go to ``hidden_out`` (H,)."""
-    theta = model[0]
-    f, h = model[4][0], model[4][1]
-    b1 = h * f
-    w2 = b1 + h
+    w1, b1, w2, b2 = model[6], model[7], model[8], model[9]
+    h, f = w1.shape
     total = np.float32(0.0)
     for j in range(h):
-        acc = theta[b1 + j]
-        row = j * f
+        acc = np.float32(0.0)
         for i in range(f):
-            acc += theta[row + i] * x[i]
+            acc += w1[j, i] * x[i]
+        acc += b1[j]
         act = acc if acc > 0 else np.float32(0.0)
         hidden_out[j] = act
-        total += theta[w2 + j] * act
-    return total + theta[w2 + h]
+        total += w2[j] * act
+    return total + b2[0]
 
 
 @njit(cache=True, fastmath=FAST)
 def _accumulate_grad(model, x, hidden, coef, grad):
     """grad += coef * d score(x) / d theta, given x's hidden activations."""
-    theta = model[0]
-    f, h = model[4][0], model[4][1]
-    b1 = h * f
-    w2 = b1 + h
+    w2 = model[8]
+    h, f = model[6].shape
+    gw1 = grad[: h * f].reshape(h, f)
+    gb1 = h * f
+    gw2 = gb1 + h
     for j in range(h):
-        grad[w2 + j] += coef * hidden[j]
+        grad[gw2 + j] += coef * hidden[j]
         if hidden[j] > 0:
-            back = coef * theta[w2 + j]
-            grad[b1 + j] += back
-            row = j * f
+            back = coef * w2[j]
+            grad[gb1 + j] += back
             for i in range(f):
-                grad[row + i] += back * x[i]
-    grad[w2 + h] += coef
+                gw1[j, i] += back * x[i]
+    grad[gw2 + h] += coef
 
 
 @njit(cache=True, fastmath=FAST)
@@ -123,7 +133,7 @@ def pairwise_loss_and_grad(model, xw, xl, rows, grad, hw, hl):
 @njit(cache=True, fastmath=FAST)
 def adam_step(model, grad):
     """One Adam update of theta with ``grad`` (torch.optim.Adam's defaults, no weight decay)."""
-    theta, m, v, step, dims, lr = model
+    theta, m, v, step, lr = model[0], model[1], model[2], model[3], model[5]
     step[0] += 1
     t = step[0]
     c1 = 1.0 - ADAM_BETA1**t
@@ -138,7 +148,7 @@ def adam_step(model, grad):
 
 def save_model(model: tuple, path: str | Path) -> Path:
     """Write the model (weights and Adam state) to an ``.npz`` file, atomically."""
-    theta, m, v, step, dims, lr = model
+    theta, m, v, step, dims, lr = model[:6]
     out = Path(path)
     with atomic_write(out, "wb") as handle:
         np.savez(handle, theta=theta, adam_m=m, adam_v=v, step=step, dims=dims, lr=lr, format=np.array([1]))
@@ -150,9 +160,9 @@ def load_model(path: str | Path, n_features: int, hidden: int) -> tuple:
     try:
         data = np.load(Path(path))
         dims = data["dims"]
-        model = (data["theta"].astype(np.float32), data["adam_m"].astype(np.float32),
-                 data["adam_v"].astype(np.float32), data["step"].astype(np.int64), dims.astype(np.int64),
-                 data["lr"].astype(np.float64))
+        model = _with_views(data["theta"].astype(np.float32), data["adam_m"].astype(np.float32),
+                            data["adam_v"].astype(np.float32), data["step"].astype(np.int64), dims.astype(np.int64),
+                            data["lr"].astype(np.float64))
     except (OSError, KeyError, ValueError) as exc:
         raise FeedlearnError(f"{path}: not a feedlearn HALP model ({exc})") from None
     if (int(dims[0]), int(dims[1])) != (n_features, hidden):
@@ -186,5 +196,5 @@ def from_torch(net, lr: float = 1e-3) -> tuple:
         w1.ravel(), net[0].bias.detach().cpu().numpy(), net[2].weight.detach().cpu().numpy().ravel(),
         net[2].bias.detach().cpu().numpy(),
     ]).astype(np.float32)
-    return (theta, np.zeros_like(theta), np.zeros_like(theta), np.zeros(1, dtype=np.int64),
-            np.array([f, h], dtype=np.int64), np.array([lr], dtype=np.float64))
+    return _with_views(theta, np.zeros_like(theta), np.zeros_like(theta), np.zeros(1, dtype=np.int64),
+                       np.array([f, h], dtype=np.int64), np.array([lr], dtype=np.float64))

@@ -113,7 +113,7 @@ def _observe(st, obj, size, i):
     fx.record_access(st.feat, obj, _now(st, i), size, _extra_row(st, i))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _ghost_push(st, victim):
     """Keep ``victim``'s metadata in the ghost; forget the oldest ghosts beyond the bound."""
     prev, nxt, ends, in_ghost, count = st.ghost
