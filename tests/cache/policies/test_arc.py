@@ -125,3 +125,53 @@ def test_oversized_request_for_a_ghost_adapts_p_like_libcachesim():
         ref = [bool(cache.get(lcs.Request(obj_size=int(s), obj_id=int(o) + 1, clock_time=t)))
                for t, (o, s) in enumerate(zip(ids, sizes))]
         assert ours.tolist() == ref, (ids.tolist(), sizes.tolist(), capacity)
+
+
+def drive_with_forget(requests, capacity):
+    """ARC's hooks as the access loop calls them (unit sizes, ids 0..3 used as dense ids);
+    ``("forget", o)`` calls ``forget`` as a live cache does before reusing ``o``'s id."""
+    ctx = SimContext(4, capacity, np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64), np.zeros(1), None, 0)
+    state = ARC().init_state(ctx)
+    resident: set[int] = set()
+    i = 0
+    for r in requests:
+        if isinstance(r, tuple):
+            ARC.forget(state, r[1])
+            continue
+        if r in resident:
+            ARC.on_hit(state, r, 1, i)
+        elif ARC.admit(state, r, 1, i):
+            while len(resident) + 1 > capacity:
+                resident.remove(int(ARC.evict(state, r, 1, i)))
+            ARC.on_insert(state, r, 1, i)
+            resident.add(r)
+        i += 1
+    where, meta, p = state[6], state[8], state[9]
+    lists = {o: _WHERE[int(w)] for o, w in enumerate(where) if w}
+    return lists, float(p[0]), meta[:4].tolist()  # (T1, T2, B1, B2) bytes
+
+
+def test_forget_drops_a_b1_ghost_so_the_next_request_is_a_plain_miss():
+    # The hand-worked trace above with A=1 B=2 C=3: after 1 1 2 3, T1=[C] T2=[A] B1=[B].
+    # Forgetting B empties B1 (0 bytes). B's request is then case IV, not a B1 ghost hit: p stays 0,
+    # T1+B1+1 = 2 <= 2 and the directory (2) < 4 -> REPLACE: T1=1 > p=0 -> C to B1; B enters T1.
+    lists, p, sizes = drive_with_forget([1, 1, 2, 3], 2)
+    assert lists == {1: "T2", 2: "B1", 3: "T1"} and sizes == [1, 1, 1, 0]
+    lists, p, sizes = drive_with_forget([1, 1, 2, 3, ("forget", 2)], 2)
+    assert lists == {1: "T2", 3: "T1"} and sizes == [1, 1, 0, 0]
+    lists, p, sizes = drive_with_forget([1, 1, 2, 3, ("forget", 2), 2], 2)
+    assert lists == {1: "T2", 2: "T1", 3: "B1"} and p == 0 and sizes == [1, 1, 1, 0]
+    # without forget, step 6 was a ghost hit: p = 1 and B went to T2
+    assert drive_with_forget([1, 1, 2, 3, 1, 2], 2)[1] == 1
+
+
+def test_forget_drops_a_b2_ghost_and_leaves_cached_ids_alone():
+    # After 1 1 2 3 1 2 3 (the trace above up to 7): T2=[C,B] B2=[A], p=1 (C's hit moved it to T2).
+    # Forget A: B2 empty. A's request is case IV: directory 2 < 4 -> REPLACE: T1 empty -> B (T2's
+    # LRU) to B2; A enters T1; p stays 1 (a B2 ghost hit would have lowered it to 0).
+    lists, p, sizes = drive_with_forget([1, 1, 2, 3, 1, 2, 3], 2)
+    assert lists == {1: "B2", 2: "T2", 3: "T2"} and p == 1 and sizes == [0, 2, 0, 1]
+    lists, p, sizes = drive_with_forget([1, 1, 2, 3, 1, 2, 3, ("forget", 1), 1], 2)
+    assert lists == {1: "T1", 2: "B2", 3: "T2"} and p == 1 and sizes == [1, 1, 0, 1]
+    # forget is only called for ids that are not cached; for an id ARC does not know it is a no-op
+    assert drive_with_forget([1, 1, 2, 3, ("forget", 0)], 2) == drive_with_forget([1, 1, 2, 3], 2)

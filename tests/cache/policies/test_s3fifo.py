@@ -158,3 +158,38 @@ def test_shipped_traces_match_libcachesim(spec, ref, trace_name, size):
     n = ours.requests
     assert round(ours.object_miss_ratio * n) == round(ref_omr * n)
     assert ours.byte_miss_ratio == pytest.approx(ref_bmr, abs=1e-12)
+
+
+def test_forget_drops_a_ghost_entry_so_the_object_goes_to_small():
+    # The hand-worked trace above: after request 8, B is the only ghost (G=[B]). Forgetting it (as a
+    # live cache does before reusing B's id) empties the ghost and its bytes; B's request 9 is then
+    # no ghost hit: main 3 > 2 evicts as before (C reinserted, D evicted) but B enters small S=[E B]
+    # instead of main.
+    pol = make_policy(HAND)
+    ids = {o: o - 1 for o in TRACE}  # dense ids 0..7
+    state = pol.init_state(SimContext(8, 4, np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64),
+                                      np.zeros(1), None, 0))
+    on_hit, admit, evict, on_insert = pol.hooks()
+    resident: set[int] = set()
+
+    def request(i, o):
+        if o in resident:
+            on_hit(state, o, 1, i)
+            return
+        assert admit(state, o, 1, i)
+        while len(resident) + 1 > 4:
+            resident.remove(int(evict(state, o, 1, i)))
+        on_insert(state, o, 1, i)
+        resident.add(o)
+
+    for i, o in enumerate(TRACE[:8]):
+        request(i, ids[o])
+    where, sc = state[6], state[9]
+    assert where[ids[B]] == GHOST and sc[2] == 1  # GHOST_BYTES
+    type(pol).forget(state, ids[C])  # cached: never forgotten by a live cache; a no-op anyway
+    assert where[ids[C]] == MAIN
+    type(pol).forget(state, ids[B])
+    assert where[ids[B]] == NONE and sc[2] == 0 and state[4].tolist() == [-1, -1]  # ghost list empty
+    request(8, ids[B])
+    assert where[ids[B]] == SMALL and where[ids[D]] == NONE and where[ids[C]] == MAIN
+    assert sorted(resident) == sorted(ids[o] for o in (A, B, C, E))

@@ -167,6 +167,25 @@ def _on_insert(state, obj, size, i):
         meta[_T1_BYTES] += size
 
 
+@njit(cache=True)
+def _forget(state, obj):
+    """A live cache reuses ``obj``'s id (``store.py``): drop its B1/B2 ghost entry and its bytes.
+
+    ``obj`` is never cached here; nothing else is kept per id (``osize`` is rewritten on insert).
+    """
+    prev, nxt, t1, t2, b1, b2, where, osize, meta, p = state
+    w = where[obj]
+    if w == _B1:
+        meta[_B1_BYTES] -= osize[obj]
+        dlist.unlink(prev, nxt, b1, obj)
+        where[obj] = _NONE
+    elif w == _B2:
+        meta[_B2_BYTES] -= osize[obj]
+        dlist.unlink(prev, nxt, b2, obj)
+        where[obj] = _NONE
+    return None
+
+
 class ARC(Policy):
     """Adaptive Replacement Cache, sizes in bytes (no parameters: ARC tunes itself)."""
 
@@ -175,6 +194,7 @@ class ARC(Policy):
     admit = _admit
     evict = _evict
     on_insert = _on_insert
+    forget = _forget
 
     def init_state(self, ctx: SimContext) -> tuple:
         n = ctx.n_objects

@@ -170,6 +170,20 @@ def _on_insert(state, obj, size, i):
         sc[SMALL_BYTES] += size
 
 
+@njit(cache=True)
+def _forget(state, obj):
+    """A live cache reuses ``obj``'s id (``store.py``): drop its ghost entry and its bytes.
+
+    ``obj`` is never cached here; ``freq``/``osize`` are rewritten on insert, so nothing else is kept.
+    """
+    prev, nxt, small, main, ghost, held, where, freq, osize, sc = state
+    if where[obj] == GHOST:
+        dlist.unlink(prev, nxt, ghost, obj)
+        where[obj] = NONE
+        sc[GHOST_BYTES] -= osize[obj]
+    return None
+
+
 class S3FIFO(Policy):
     """S3-FIFO: small FIFO filter + main 2-bit-clock FIFO + ghost FIFO, sizes in bytes."""
 
@@ -178,6 +192,7 @@ class S3FIFO(Policy):
     admit = _admit
     evict = _evict
     on_insert = _on_insert
+    forget = _forget
 
     def __init__(self, *, small_ratio: float = 0.1, ghost_ratio: float = 0.9,
                  move_to_main_threshold: int = 2, seed: int = 0) -> None:

@@ -1,0 +1,280 @@
+"""``PolicyCache``: a thread-safe mapping whose evictions a registered policy's compiled hooks choose.
+
+Python side, per slot (lists indexed by slot): the key, the value and its size. Two dicts say
+which keys hold a slot: ``_data`` (cached) and ``_idle`` (evicted or refused, oldest leaver first).
+A deleted key's slot gets a fresh ``object()`` as its key, so it answers for no user key.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, ItemsView, Iterator, MutableMapping, ValuesView
+from operator import index
+from typing import Any
+
+import numpy as np
+
+from feedlearn.cache.core.policy import Policy, SimContext, forget_nothing
+from feedlearn.cache.policies import make_policy
+from feedlearn.cache.store.compiled import USED, SlotState, entry, hit_path, miss_path, victims_of
+from feedlearn.common.errors import FeedlearnError
+
+_MISSING = object()
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise FeedlearnError(f"cache: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class PolicyCache(MutableMapping):
+    """A thread-safe mapping of at most ``maxsize`` items (or bytes, with ``getsizeof``) evicted by a
+    registered online policy: ``PolicyCache(1024, "s3fifo")``, ``"halp(k=8)"``, a ``Policy``.
+
+    ``max_items`` (default: ``maxsize``; with ``getsizeof``, ``maxsize // 1024``, at least 16) and
+    ``ghost_slots`` (per cached item, slots for keys not cached: evicted ones the policy may remember,
+    deleted ones it still holds; default 4, or 1 for a policy without a ``forget`` hook) size the slot
+    pool: ``slots = max_items * (1 + ghost_slots) + 1`` (see the package docstring).
+    """
+
+    def __init__(self, maxsize: int, policy: str | Policy = "lru", getsizeof: Callable[[Any], int] | None = None,
+                 *, seed: int = 0, max_items: int | None = None, ghost_slots: int | None = None) -> None:
+        maxsize = _positive_int("maxsize", maxsize)
+        if getsizeof is not None and not callable(getsizeof):
+            raise FeedlearnError(f"cache: getsizeof must be callable or None, got {getsizeof!r}")
+        pol = make_policy(policy, seed=seed)
+        if pol.needs_future:
+            raise FeedlearnError(f"cache: policy {pol.name} needs future requests (offline only); choose an online one")
+        if getattr(pol, "time_unit", "requests") != "requests":  # HALP's seconds mode reads per-request trace times
+            raise FeedlearnError(f"cache: {pol.describe()} reads trace times; a live cache counts requests only")
+        if max_items is None:
+            max_items = maxsize if getsizeof is None else min(maxsize, max(16, maxsize // 1024))
+        max_items = _positive_int("max_items", max_items)
+        if ghost_slots is None:  # without a forget hook a policy keeps nothing about evicted keys:
+            ghost_slots = 1 if type(pol).forget is forget_nothing else 4  # room for deleted keys only
+        if isinstance(ghost_slots, bool) or not isinstance(ghost_slots, int) or ghost_slots < 0:
+            raise FeedlearnError(f"cache: ghost_slots must be an integer >= 0, got {ghost_slots!r}")
+        slots = max_items * (1 + ghost_slots) + 1
+        if slots > 1 << 32:
+            raise FeedlearnError(f"cache: {slots} slots of policy state is too many; pass a smaller max_items")
+        self._maxsize, self._sizeof, self.policy, self.slots = maxsize, getsizeof, pol, slots
+        ctx = SimContext(n_objects=slots, capacity=maxsize, obj=np.zeros(1, dtype=np.int64),
+                         size=np.ones(1, dtype=np.int64), time=np.zeros(1), next_access=None, seed=seed)
+        self._ctl = np.array([0, maxsize, slots - 1], dtype=np.int64)  # USED, CAPACITY, SLOT_ROOM
+        self._rsize = np.full(slots, -1, dtype=np.int64)  # bytes each slot counts in USED; -1: not held
+        self._state = pol.init_state(ctx)  # the policy's, for between_chunks
+        self._st = SlotState(self._state, self._ctl, self._rsize, np.zeros(slots, dtype=np.int64))
+        # Python reads and writes the shared int64 arrays through memoryviews: an item is a Python
+        # int at ~30 ns, where numpy's scalar indexing costs ~100-150 ns.
+        self._ctl_mv, self._rsize_mv = memoryview(self._ctl), memoryview(self._rsize)
+        self._victims = memoryview(victims_of(self._st))
+        on_hit, admit, evict, on_insert = pol.hooks()
+        self._hit_hook, self._miss_hooks = on_hit, (admit, evict, on_insert, type(pol).forget)
+        self._hit = entry(hit_path, self._st, on_hit, 0, 1, 0)
+        self._miss = entry(miss_path, self._st, *self._miss_hooks, 0, 1, 1, 0, 0)
+        overrides_chunks = type(pol).between_chunks is not Policy.between_chunks
+        self._next_chunk = pol.chunk if overrides_chunks else 1 << 62  # request index of the next between_chunks
+        self._keys: list[Any] = [None] * slots
+        self._values: list[Any] = [None] * slots
+        self._sizes: list[int] = [0] * slots
+        self._data: dict[Hashable, int] = {}  # cached key -> slot
+        self._idle: OrderedDict[Any, int] = OrderedDict()  # not cached but holding a slot, oldest leaver first
+        self._fresh = 0  # slots >= this were never used
+        self._i = 0  # request index passed to the hooks
+        self._hits = self._misses = 0
+        self._lock = threading.RLock()  # re-entrant: a value's __del__ or a key's __eq__ may use the cache
+
+    # --- cachetools' shape -----------------------------------------------------------------------
+
+    @property
+    def maxsize(self) -> int:
+        return self._maxsize
+
+    @property
+    def currsize(self) -> int:
+        """Items cached, or their bytes with ``getsizeof``."""
+        return self._ctl_mv[USED]
+
+    def getsizeof(self, value: Any) -> int:
+        """The size of ``value``: 1 without ``getsizeof``."""
+        return 1 if self._sizeof is None else self._sizeof(value)
+
+    @property
+    def hits(self) -> int:
+        """Lookups (``[]``, ``get``) that found their key."""
+        return self._hits
+
+    @property
+    def misses(self) -> int:
+        """Lookups (``[]``, ``get``) that did not."""
+        return self._misses
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.policy.describe()}, maxsize={self._maxsize}, "
+                f"currsize={self.currsize}, len={len(self)})")
+
+    # --- lookups ---------------------------------------------------------------------------------
+
+    def __getitem__(self, key: Hashable) -> Any:
+        with self._lock:
+            slot = self._data.get(key)
+            if slot is not None:
+                i = self._i
+                self._i = i + 1
+                if i >= self._next_chunk:
+                    self._between_chunks(i)
+                self._hits += 1
+                self._hit(self._st, self._hit_hook, slot, self._sizes[slot] or 1, i)
+                return self._values[slot]
+            self._misses += 1
+        return self.__missing__(key)
+
+    def __missing__(self, key: Hashable) -> Any:
+        raise KeyError(key)
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        with self._lock:
+            slot = self._data.get(key)
+            if slot is None:
+                self._misses += 1
+                return default
+            i = self._i
+            self._i = i + 1
+            if i >= self._next_chunk:
+                self._between_chunks(i)
+            self._hits += 1
+            self._hit(self._st, self._hit_hook, slot, self._sizes[slot] or 1, i)
+            return self._values[slot]
+
+    def _between_chunks(self, i: int) -> None:
+        """The policy's Python-side work (e.g. retraining) every ``chunk`` requests, as in the simulator."""
+        self.policy.between_chunks(self._state, i)
+        self._next_chunk = i + self.policy.chunk
+
+    def peek(self, key: Hashable, default: Any = None) -> Any:
+        """The cached value without telling the policy (not a request, not counted)."""
+        with self._lock:
+            slot = self._data.get(key)
+            return default if slot is None else self._values[slot]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data  # not a request: membership tests leave the policy alone
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __iter__(self) -> Iterator[Hashable]:
+        with self._lock:
+            return iter(list(self._data))  # a snapshot: other threads may change the cache meanwhile
+
+    def items(self) -> ItemsView:
+        """A snapshot of the items, read without telling the policy."""
+        with self._lock:
+            return ItemsView({key: self._values[slot] for key, slot in self._data.items()})
+
+    def values(self) -> ValuesView:
+        """A snapshot of the values, read without telling the policy."""
+        return ValuesView(dict(self.items()))
+
+    # --- updates ---------------------------------------------------------------------------------
+
+    def __setitem__(self, key: Hashable, value: Any) -> None:
+        size = index(self.getsizeof(value))  # user code: outside the lock
+        if size > self._maxsize:
+            raise ValueError("value too large")
+        if size < 0:
+            raise ValueError(f"getsizeof returned {size}; sizes must be >= 0")
+        with self._lock:
+            i = self._i
+            self._i = i + 1
+            if i >= self._next_chunk:
+                self._between_chunks(i)
+            slot = self._data.get(key)
+            if slot is not None:
+                old = self._sizes[slot]
+                if size <= old or self._ctl_mv[USED] - old + size <= self._maxsize:
+                    self._hit(self._st, self._hit_hook, slot, size or 1, i)  # a replaced value is a hit
+                    self._values[slot] = value
+                    if size != old:
+                        self._sizes[slot] = size
+                        self._rsize_mv[slot] = size
+                        self._ctl_mv[USED] += size - old
+                    return
+                self._remove(key)  # it grew beyond the free room: a fresh miss below
+            data, idle, keys, values = self._data, self._idle, self._keys, self._values
+            slot = idle.pop(key, None)  # a key evicted before keeps its slot (the policy may know it)
+            reuse = 0
+            if slot is None:
+                slot = self._fresh
+                if slot < self.slots:
+                    self._fresh = slot + 1
+                else:  # reuse the slot of the oldest leaver; not empty: the policy holds <= slots - 1
+                    slot = idle.popitem(last=False)[1]
+                    reuse = 1
+            n = self._miss(self._st, *self._miss_hooks, slot, size or 1, size, i, reuse)
+            keys[slot] = key
+            if n >= 0:
+                data[key] = slot
+                values[slot] = value
+                self._sizes[slot] = size
+            else:  # refused or dropped by the policy: not cached, but it keeps its slot
+                n = -1 - n
+                idle[key] = slot
+            victims = self._victims
+            for j in range(n):
+                v = victims[j]
+                gone = keys[v]
+                data.pop(gone, None)  # absent for a deleted key
+                values[v] = None
+                idle[gone] = v
+
+    def _remove(self, key: Hashable) -> Any:
+        """Drop ``key``'s value now; the policy keeps its slot (0 bytes) until it evicts it."""
+        slot = self._data.pop(key)
+        value = self._values[slot]
+        self._values[slot] = None
+        self._keys[slot] = object()  # the slot no longer answers for key
+        if self._sizes[slot]:
+            self._ctl_mv[USED] -= self._sizes[slot]
+            self._rsize_mv[slot] = 0
+            self._sizes[slot] = 0
+        return value
+
+    def __delitem__(self, key: Hashable) -> None:
+        with self._lock:
+            self._remove(key)
+
+    def pop(self, key: Hashable, default: Any = _MISSING) -> Any:
+        """Remove ``key`` and return its value (not a request for the policy)."""
+        with self._lock:
+            if key in self._data:
+                return self._remove(key)
+        if default is _MISSING:
+            raise KeyError(key)
+        return default
+
+    def popitem(self) -> tuple[Hashable, Any]:
+        """Remove and return the cached item inserted longest ago."""
+        with self._lock:
+            try:
+                key = next(iter(self._data))
+            except StopIteration:
+                raise KeyError(f"{type(self).__name__} is empty") from None
+            return key, self._remove(key)
+
+    def clear(self) -> None:
+        """Drop every value and reset ``hits``/``misses``; the policy keeps what it learned."""
+        with self._lock:
+            for key in list(self._data):
+                self._remove(key)
+            self._hits = self._misses = 0
+
+
+class HALPCache(PolicyCache):
+    """A :class:`PolicyCache` evicting with HALP, in cachetools' argument order: ``HALPCache(maxsize, getsizeof)``."""
+
+    def __init__(self, maxsize: int, getsizeof: Callable[[Any], int] | None = None, *, policy: str | Policy = "halp",
+                 seed: int = 0, max_items: int | None = None, ghost_slots: int | None = None) -> None:
+        super().__init__(maxsize, policy, getsizeof, seed=seed, max_items=max_items, ghost_slots=ghost_slots)
