@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench results lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/cache_throughput.py
+	$(BIN)/python bench/halp_throughput.py
+
+results: $(STAMP)
+	$(BIN)/python bench/cache_results.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
