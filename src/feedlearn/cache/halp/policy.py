@@ -315,7 +315,9 @@ class HALP(Policy):
         learning = self.pick == "model"
         # Without learning, features/pairs/ghost are never touched: allocate them minimally.
         n_meta = n if learning else 1
-        history = min((self.k - 1) * n_req // self.update_every + 2, 1 << 16) if learning else 1  # updates logged
+        # updates logged: enough for the whole trace (a live cache has no known length: 4096)
+        expected = (self.k - 1) * n_req // self.update_every + 2
+        history = min(max(expected, 4096), 1 << 16) if learning else 1
         cfg = np.zeros(13, dtype=np.int64)
         cfg[[K, TAIL, MIN_UPDATES, OBJ_MISS, USE_SIZE, UPDATE_EVERY, STEPS, PICK, CAPACITY, GHOST_FACTOR, LOADED]] = [
             self.k, self.tail, self.min_updates, int(self.objective == "object"), int(self.size_feature),
