@@ -12,6 +12,7 @@ import re
 
 from feedlearn.cache.core.policy import Policy, SimContext
 from feedlearn.cache.halp.policy import HALP
+from feedlearn.cache.lrb.policy import LRB
 from feedlearn.cache.policies.arc import ARC
 from feedlearn.cache.policies.belady import Belady
 from feedlearn.cache.policies.belady_size import BeladySize
@@ -38,6 +39,7 @@ POLICIES: dict[str, type[Policy]] = {
     "belady": Belady,  # offline: needs next-access times
     "belady_size": BeladySize,  # offline, size-aware
     "halp": HALP,  # learned: heuristic candidates re-ranked by a model trained from feedback
+    "lrb": LRB,  # learned: sampled candidates ranked by a GBM next-access regressor (NSDI'20)
 }
 
 _SPEC = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*(?:\((.*)\))?\s*$")
