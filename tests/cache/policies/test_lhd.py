@@ -114,3 +114,16 @@ def test_lhd_matches_libcachesim_across_reconfigurations():
     ref_omr, ref_bmr = libcachesim_miss_ratios(prep.trace, "lhd", capacity)
     assert round(ours.object_miss_ratio * n) == round(ref_omr * n)
     assert ours.byte_miss_ratio == pytest.approx(ref_bmr, abs=1e-12)
+
+
+def test_forget_clears_the_id_from_the_recent_newcomers():
+    from feedlearn.cache.core.policy import SimContext
+    from feedlearn.cache.policies.lhd import LHD, RECENT
+
+    prepared = PreparedTrace.of(make_trace([1, 2, 3], None))
+    policy = make_policy("lhd(admissions=4)")
+    state = policy.init_state(SimContext(prepared.n_objects, 10, prepared.obj, prepared.size,
+                                         prepared.trace.time, None, 0))
+    state[RECENT][:] = [0, 2, 0, -1]
+    LHD.forget(state, 0)
+    assert state[RECENT].tolist() == [-1, 2, -1, -1]

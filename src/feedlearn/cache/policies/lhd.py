@@ -289,6 +289,16 @@ def _on_insert(state, obj, size, i):
     _update(state, obj, size, True)
 
 
+@njit(cache=True)
+def _forget(state, obj):
+    """A live cache reuses ``obj``'s id: drop it from the ring of recent newcomers."""
+    recent = state[RECENT]
+    for k in range(len(recent)):
+        if recent[k] == obj:
+            recent[k] = -1
+    return None
+
+
 class LHD(Policy):
     """Least Hit Density with libCacheSim's parameters and random number generator."""
 
@@ -296,6 +306,7 @@ class LHD(Policy):
     on_hit = _on_hit
     evict = _evict
     on_insert = _on_insert
+    forget = _forget
 
     def __init__(self, *, associativity: int = 32, admissions: int = 8, reconfig_interval: int = 1 << 20,
                  seed: int = 0) -> None:
