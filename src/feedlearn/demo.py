@@ -48,11 +48,11 @@ def cache_demo(console: Console) -> None:
 LEARNED = ["lru", "s3fifo", "lrb", "halp(pick=heuristic)", "halp", "halp(heuristic=sample,k=8,tail=8)", "belady"]
 
 
-def learned_demo(console: Console) -> None:
+def learned_demo(console: Console, n_requests: int = 300_000) -> None:
     """HALP learning online from automated feedback on a CDN-like trace, next to LRU, S3-FIFO and LRB."""
-    console.rule("[bold]cache: learned eviction on a CDN-like trace (300K requests, 1% of unique bytes)")
+    console.rule(f"[bold]cache: learned eviction on a CDN-like trace ({n_requests:,} requests, 1% of unique bytes)")
     started = time.perf_counter()
-    trace = cdn_trace(CdnConfig(n_requests=300_000, initial_objects=10_000, seed=1))
+    trace = cdn_trace(CdnConfig(n_requests=n_requests, initial_objects=max(n_requests // 30, 100), seed=1))
     results = sweep([trace], LEARNED, ["1%"])
     lru = results[0].byte_miss_ratio
     table = Table(title="byte miss ratio (lower is better); HALP trains its model online from pairwise feedback")
@@ -65,7 +65,7 @@ def learned_demo(console: Console) -> None:
             r.policy, f"{r.byte_miss_ratio:.4f}", f"{(r.byte_miss_ratio - lru) / lru:+.1%}",
             f"{r.object_miss_ratio:.4f}", f"{r.requests / max(r.seconds, 1e-9) / 1e6:.2f}",
             f"{d['model_decisions']:,} / {d['evictions']:,}" if learned else "",
-            f"{d['decision_accuracy']:.3f}" if learned else "",
+            f"{d['decision_accuracy']:.3f}" if learned and "decision_accuracy" in d else "",
         )
     console.print(table)
     write_json(results, OUT / "learned.json")

@@ -1,0 +1,21 @@
+"""The demo's learned-eviction section runs end to end on a small trace and prints every policy."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from feedlearn import demo
+from feedlearn.cache.policies import make_policy
+
+
+def test_learned_demo_prints_every_policy(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "OUT", tmp_path)
+    out = io.StringIO()
+    demo.learned_demo(Console(file=out, width=200), n_requests=20_000)
+    text = out.getvalue()
+    for policy in demo.LEARNED:
+        assert make_policy(policy).describe() in text
+    assert (tmp_path / "learned.json").stat().st_size > 0
+    assert (tmp_path / "halp_timeline.png").stat().st_size > 0
