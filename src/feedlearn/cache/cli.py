@@ -25,7 +25,8 @@ FORMAT_HELP = "Trace format: oracle, csv or lis (default: inferred from the file
 POLICY_HELP = f"Comma-separated policies, e.g. lru,s3fifo(small_ratio=0.1). Known: {', '.join(POLICIES)}."
 SIZE_HELP = "Comma-separated cache sizes: 64MiB, 10GB, 4096, 1% or 0.1 of unique bytes."
 WINDOW_HELP = "Window length for per-window byte miss ratios (default: 100 windows)."
-CSV_HELP = 'CSV column spec, e.g. "time-col=1,obj-id-col=2,obj-size-col=3,delimiter=tab,has-header=false".'
+CSV_HELP = ('CSV column spec, e.g. "time-col=1,obj-id-col=2,obj-size-col=3,delimiter=tab,has-header=false"; '
+            '"feature-cols=5,6" adds request-supplied features for learned policies.')
 
 
 @cache_app.command("sim")

@@ -160,6 +160,7 @@ def run_policy(prepared: PreparedTrace, pol: Policy, capacity: int, *, seed: int
         time=prepared.trace.time,
         next_access=prepared.next_access() if pol.needs_future else None,
         seed=seed,
+        features=prepared.trace.features,
     )
     state = pol.init_state(ctx)
     on_hit, admit, evict, on_insert = pol.hooks()

@@ -98,6 +98,49 @@ def test_halp_learns_a_periodic_pattern_that_lru_cannot():
     assert halp.diagnostics["decision_accuracy"] > 0.6
 
 
+def class_trace(n: int = 40_000, seed: int = 0) -> Trace:
+    """Each step a new object arrives; half of them (class 1) return once ~200 requests later.
+
+    At eviction time both classes look alike (one access, similar age); only the request-supplied
+    class feature tells them apart. 150 slots: LRU keeps too few returners.
+    """
+    rng = np.random.default_rng(seed)
+    ids, cls, pending = [], [], {}
+    next_id = 0
+    for t in range(n):
+        due = pending.pop(t, None)
+        if due is not None:
+            ids.append(due)
+            cls.append(1.0)
+            continue
+        returns = rng.random() < 0.5
+        ids.append(next_id)
+        cls.append(1.0 if returns else 0.0)
+        if returns:
+            when = t + int(rng.integers(150, 250))
+            while when in pending:
+                when += 1
+            pending[when] = next_id
+        next_id += 1
+    ids_arr = np.array(ids, dtype=np.uint64)
+    return Trace("classes", np.arange(len(ids_arr), dtype=np.float64), ids_arr, np.ones(len(ids_arr), dtype=np.int64),
+                 features=np.array(cls, dtype=np.float32)[:, None])
+
+
+def test_request_features_let_halp_tell_classes_apart():
+    trace = class_trace()
+    with_class = PreparedTrace.of(trace)
+    without = PreparedTrace.of(Trace(trace.name, trace.time, trace.obj_id, trace.size))
+    lru = 1 - simulate(with_class, "lru", 150).object_miss_ratio
+    blind = 1 - simulate(without, "halp", 150).object_miss_ratio
+    informed = simulate(with_class, "halp", 150)
+    assert abs(blind - lru) < 0.03  # nothing to learn from history alone
+    assert 1 - informed.object_miss_ratio > lru + 0.08  # measured: 0.134 vs LRU 0.002
+    assert informed.diagnostics["decision_accuracy"] > 0.6
+    baseline = "halp(pick=heuristic)"  # no model: the feature cannot change a thing
+    assert simulate(with_class, baseline, 150).hits == simulate(without, baseline, 150).hits
+
+
 def test_same_seed_same_result_and_seed_matters():
     prepared = PreparedTrace.of(zipf_trace(20_000, 2_000, 0.8, seed=4))
     a = run_policy(prepared, make_policy("halp", seed=1), 200)

@@ -18,7 +18,7 @@ from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
 from feedlearn.cache.sizes import resolve_cache_size
 from feedlearn.cache.traces import Trace, load_trace, write_oracle_general, zipf_trace
 from feedlearn.common.errors import FeedlearnError
-from tests.cache.halp.test_policy import periodic_trace
+from tests.cache.halp.test_policy import class_trace, periodic_trace
 from tests.cache.libcachesim_ref import in_fresh_thread
 
 NEVER = 10**7  # a batch that is never filled: no model, LRU throughout
@@ -130,3 +130,11 @@ def test_matches_libcachesim_lrb_before_its_first_model():
     assert ours.object_miss_ratio == pytest.approx(omr, abs=1e-12)
     assert ours.byte_miss_ratio == pytest.approx(bmr, abs=1e-12)
     assert ours.diagnostics["retrains"] == 0
+
+
+def test_request_supplied_features_reach_the_model():
+    trace = class_trace()
+    with_class = PreparedTrace.of(trace)
+    without = PreparedTrace.of(Trace(trace.name, trace.time, trace.obj_id, trace.size))
+    blind, informed = simulate(without, "lrb", 150), simulate(with_class, "lrb", 150)
+    assert informed.hits > blind.hits  # measured: 7906 vs 7221 hits of 40000

@@ -125,6 +125,30 @@ def test_csv_string_ids_and_missing_columns(tmp_path):
     assert trace.time.tolist() == [10.0, 11.0, 12.0]
 
 
+def test_csv_feature_columns(tmp_path):
+    spec = CsvSpec.parse("time-col=1,obj-id-col=2,feature-cols=5,4,obj-size-col=3")
+    assert spec.feature_cols == (5, 4) and spec.obj_size_col == 3
+    for bad, pattern in [("feature-cols=0", "distinct 1-based"), ("feature-cols=4,4", "distinct 1-based"),
+                         ("feature-cols=a", "column number")]:
+        with pytest.raises(FeedlearnError, match=pattern):
+            CsvSpec.parse(bad)
+    path = tmp_path / "f.csv"
+    path.write_text("1,7,100,0.5,2\n2,8,200,1.5,3\n3,7,100,-1,4\n")
+    trace = load_trace(path, csv_spec=spec)
+    assert trace.features is not None and trace.features.dtype == np.float32
+    assert trace.features.tolist() == [[2, 0.5], [3, 1.5], [4, -1]]
+    # derived traces keep them; a plain read has none
+    assert trace.unit_size().features is trace.features
+    assert trace.with_next_access().features is trace.features
+    assert load_trace(path).features is None
+    path.write_text("1,7,100,0.5,2\n2,8,200,inf,3\n")
+    with pytest.raises(FeedlearnError, match=r"f\.csv:2: field feature \(column 4\): 'inf' is not a finite number"):
+        load_trace(path, csv_spec=spec)
+    path.write_text("1,7,100,0.5\n")
+    with pytest.raises(FeedlearnError, match=r"f\.csv:1: expected at least 5 fields"):
+        load_trace(path, csv_spec=spec)
+
+
 def test_cloudphysics_csv_with_header_via_spec(tmp_path):
     # the libCacheSim sample layout: version,time,op,size,lbn
     path = tmp_path / "cp.csv"

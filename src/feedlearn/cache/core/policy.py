@@ -53,6 +53,7 @@ class SimContext:
     time: np.ndarray  # (n,) float64
     next_access: np.ndarray | None  # (n,) int64
     seed: int
+    features: np.ndarray | None = None  # (n, m) float32 request-supplied features, if the trace has any
 
 
 @njit(cache=True)

@@ -308,7 +308,9 @@ class HALP(Policy):
 
     def init_state(self, ctx: SimContext):
         n, n_req = ctx.n_objects, len(ctx.obj)
-        extra = np.zeros((1, 0), dtype=np.float32)  # request-supplied features: none yet
+        extra = np.zeros((1, 0), dtype=np.float32)  # request-supplied features (none: an empty row)
+        if ctx.features is not None and ctx.features.shape[1] > 0:
+            extra = np.ascontiguousarray(ctx.features, dtype=np.float32)
         f = self.n_features(extra.shape[1])
         rng = np.random.default_rng(self.seed)
         model = mlp.load_model(self.model, f, self.hidden) if self.model else mlp.new_model(f, self.hidden, rng, self.lr)

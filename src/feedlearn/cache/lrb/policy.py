@@ -93,7 +93,7 @@ def _expire(st, i):
 def _request(st, o, size, i):
     """Label ``o``'s pending samples with their distance, then record this access."""
     lb.mature(st.samples, st.feat, o, i, True, 2 * st.cfg[WINDOW])
-    fx.record_access(st.feat, o, float(i), size, st.extra[0])
+    fx.record_access(st.feat, o, float(i), size, st.extra[i] if st.extra.shape[1] > 0 else st.extra[0])
 
 
 @njit(cache=True, inline="always")
@@ -257,6 +257,10 @@ class LRB(Policy):
 
     def init_state(self, ctx: SimContext) -> LRBState:
         n = ctx.n_objects
+        extra = np.zeros((1, 0), dtype=np.float32)  # request-supplied features (none: an empty row)
+        if ctx.features is not None and ctx.features.shape[1] > 0:
+            extra = np.ascontiguousarray(ctx.features, dtype=np.float32)
+        f = fx.N_BASE + extra.shape[1]
         window = self.window or auto_window(ctx.capacity, ctx.size)
         # A run never labels more than it samples: samples x requests. (A live cache, store/, passes
         # a one-request placeholder trace and has no such bound.)
@@ -270,19 +274,19 @@ class LRB(Policy):
         self._window = window
         self._history = []
         self._state = LRBState(
-            fx.new_features(n, 0, 512.0),  # EDC half-lives 2^9..2^18 requests, as HALP
-            lb.new_samples(n, pool, rows, fx.N_BASE),
+            fx.new_features(n, extra.shape[1], 512.0),  # EDC half-lives 2^9..2^18 requests, as HALP
+            lb.new_samples(n, pool, rows, f),
             gbm.new_forest(self.trees, self.leaves),
             linked_list(n),  # recency: head = most recent; the tail is the pre-model victim
             ds.new_dense_set(n),  # resident (cached) objects
             ds.new_dense_set(n),  # tracked: cached or inside the memory window
             heap.new_heap(n),  # evicted objects inside the window, keyed by last request time
             new_rng(self.seed),
-            np.zeros((self.candidates, fx.N_BASE), dtype=np.float32),  # candidates' feature rows
+            np.zeros((self.candidates, f), dtype=np.float32),  # candidates' feature rows
             np.zeros(self.candidates, dtype=np.float64),  # their predictions
             cfg,
             np.zeros(5, dtype=np.int64),
-            np.zeros((1, 0), dtype=np.float32),  # request-supplied features: none
+            extra,
         )
         return self._state
 

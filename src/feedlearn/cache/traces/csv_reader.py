@@ -4,6 +4,10 @@ Spec string keys (1-based columns, 0 = column absent)::
 
     time-col=1,obj-id-col=2,obj-size-col=3,delimiter=tab,has-header=false,obj-id-is-num=true
 
+``feature-cols=5,6,7`` (the columns after ``=`` up to the next ``key=`` item) names numeric
+request-supplied features — content type, client class, TTL… — that learned policies (HALP, LRB)
+append to their per-object features (``Trace.features``).
+
 ``delimiter`` accepts ``tab``, ``comma``, ``space`` (any run of whitespace), ``semicolon``, ``pipe``
 or a single character (``delimiter=,`` works too). When the delimiter or the header flag is not
 given, it is inferred from the first line: the first of tab, comma, semicolon, pipe it contains,
@@ -14,6 +18,7 @@ if the id or time column of the first line is not numeric.
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -38,6 +43,7 @@ class CsvSpec:
     delimiter: str | None = None  # None: infer from the first line
     has_header: bool | None = None  # None: infer from the first line
     obj_id_is_num: bool = True  # False: ids are strings, mapped to integers in first-seen order
+    feature_cols: tuple[int, ...] = ()  # request-supplied numeric features
 
     @classmethod
     def parse(cls, text: str | None) -> CsvSpec:
@@ -61,6 +67,15 @@ class CsvSpec:
                 )
             if key == "delimiter" and value == "" and i < len(items) and items[i] == "":
                 value, i = ",", i + 1  # "delimiter=," was split on its own comma
+            if key == "feature-cols":
+                cols = [_spec_value("feature_cols", value)]
+                while i < len(items) and items[i].strip() and "=" not in items[i]:
+                    cols.append(_spec_value("feature_cols", items[i]))  # the list's own commas
+                    i += 1
+                if 0 in cols or len(set(cols)) != len(cols):
+                    raise FeedlearnError(f"csv spec: feature-cols must be distinct 1-based columns, got {cols}")
+                spec = replace(spec, feature_cols=tuple(cols))
+                continue
             spec = replace(spec, **{names[key]: _spec_value(names[key], value)})
         if spec.obj_id_col < 1:
             raise FeedlearnError("csv spec: obj-id-col must be a 1-based column number")
@@ -116,8 +131,8 @@ class CsvReader:
             spec = replace(spec, has_header=header)
         return spec
 
-    def _rows(self) -> Iterator[tuple[int, float, int, int]]:
-        """Yield ``(line_number, time, obj_id, size)``; line numbers are 1-based file lines."""
+    def _rows(self) -> Iterator[tuple[int, float, int, int, list[float]]]:
+        """Yield ``(line_number, time, obj_id, size, features)``; line numbers are 1-based file lines."""
         string_ids: dict[str, int] = {}
         with open_text(self.path) as handle:
             lines = iter(handle)
@@ -127,7 +142,7 @@ class CsvReader:
             spec = self._resolved_spec(first)
             delim = spec.delimiter
             assert delim is not None
-            need = max(spec.time_col, spec.obj_id_col, spec.obj_size_col)
+            need = max(spec.time_col, spec.obj_id_col, spec.obj_size_col, *spec.feature_cols)
             body = lines if spec.has_header else _prepend(first, lines)
             first_number = 2 if spec.has_header else 1
             cells_of = csv.reader(body, delimiter=delim) if delim not in (" ",) else (line.split() for line in body)
@@ -149,21 +164,24 @@ class CsvReader:
                 size = 1
                 if spec.obj_size_col:
                     size = _int(self.path, line_no, "obj_size", cells[spec.obj_size_col - 1], 2**63 - 1)
-                yield line_no, time, obj_id, size
+                features = [_float(self.path, line_no, f"feature (column {c})", cells[c - 1]) for c in spec.feature_cols]
+                yield line_no, time, obj_id, size, features
                 index += 1
 
     def __iter__(self) -> Iterator[Request]:
-        for _, time, obj_id, size in self._rows():
+        for _, time, obj_id, size, _ in self._rows():
             yield Request(time, obj_id, size)
 
     def read(self) -> Trace:
         times: list[float] = []
         ids: list[int] = []
         sizes: list[int] = []
-        for _, time, obj_id, size in self._rows():
+        features: list[list[float]] = []
+        for _, time, obj_id, size, row in self._rows():
             times.append(time)
             ids.append(obj_id)
             sizes.append(size)
+            features.append(row)
         if not ids:
             raise FeedlearnError(f"{self.path}: the trace has no requests")
         return Trace(
@@ -172,6 +190,7 @@ class CsvReader:
             obj_id=np.asarray(ids, dtype=np.uint64),
             size=np.asarray(sizes, dtype=np.int64),
             has_sizes=self.spec.obj_size_col != 0,
+            features=np.asarray(features, dtype=np.float32) if self.spec.feature_cols else None,
         )
 
 
@@ -190,8 +209,8 @@ def _float(path: Path, line_no: int, field: str, text: str) -> float:
         value = float(text)
     except ValueError:
         raise located(path, line_no, f"field {field}: {text.strip()!r} is not a number") from None
-    if value != value:  # NaN
-        raise located(path, line_no, f"field {field}: NaN is not a valid value")
+    if not math.isfinite(value):
+        raise located(path, line_no, f"field {field}: {text.strip()!r} is not a finite number")
     return value
 
 

@@ -35,12 +35,18 @@ class Trace:
     size: np.ndarray  # (n,) int64, bytes (1 for unit-size traces)
     has_sizes: bool = True
     next_access: np.ndarray | None = None  # (n,) int64
+    # request-supplied features (e.g. content type, client class, from CSV ``feature-cols``);
+    # learned policies (HALP) append them to their per-object features
+    features: np.ndarray | None = None  # (n, m) float32
 
     def __post_init__(self) -> None:
         n = len(self.obj_id)
         assert len(self.time) == n and len(self.size) == n, "trace arrays must have equal length"
         if n == 0:
             raise FeedlearnError(f"{self.name}: the trace has no requests")
+        if self.features is not None and (self.features.ndim != 2 or len(self.features) != n):
+            raise FeedlearnError(f"{self.name}: features must have shape (requests={n}, m), "
+                                 f"got {self.features.shape}")
 
     def __len__(self) -> int:
         return len(self.obj_id)
@@ -55,13 +61,13 @@ class Trace:
             return self
         return Trace(
             self.name, self.time, self.obj_id, self.size, self.has_sizes,
-            next_access_indices(self.obj_id),
+            next_access_indices(self.obj_id), self.features,
         )
 
     def unit_size(self) -> Trace:
         """The same requests with every size set to 1, so cache sizes count objects."""
         ones = np.ones(len(self), dtype=np.int64)
-        return Trace(self.name, self.time, self.obj_id, ones, False, self.next_access)
+        return Trace(self.name, self.time, self.obj_id, ones, False, self.next_access, self.features)
 
     def unique_bytes(self) -> int:
         """Bytes of all distinct objects, each counted once at its first-seen size (libCacheSim's WSS)."""
