@@ -14,12 +14,15 @@ def test_record_access_and_vector_by_hand():
     fx.record_access(feat, 1, 0.0, 100.0, none)
     fx.record_access(feat, 1, 10.0, 100.0, none)
     fx.record_access(feat, 1, 30.0, 300.0, np.array([7.5], dtype=np.float32))
-    last, gaps, gap_pos, count, sum_gap, edc, sizes, extra, half_lives = feat
+    rows, extra, half_lives = feat
+    row = rows[1]
     assert half_lives[:3].tolist() == [4.0, 8.0, 16.0]
-    assert (count[1], last[1], sum_gap[1], sizes[1], gap_pos[1]) == (3, 30.0, 30.0, 300.0, 2)
+    assert (row[fx.COUNT], row[fx.LAST], row[fx.SUM_GAP], row[fx.SIZE], row[fx.GAP_POS]) == (3, 30.0, 30.0, 300.0, 2)
+    assert (fx.access_count(feat, 1), fx.last_access(feat, 1), fx.size_of(feat, 1)) == (3, 30.0, 300.0)
+    assert not rows[0].any()  # another object's row is untouched
     # EDC_k: 1 at t=0; at t=10: 1 + 1 * 2^(-10/h); at t=30: 1 + (1 + 2^(-10/h)) * 2^(-20/h)
     for k, h in enumerate(half_lives):
-        assert edc[1, k] == pytest.approx(1 + (1 + 2 ** (-10 / h)) * 2 ** (-20 / h), rel=1e-12)
+        assert row[fx.EDC + k] == pytest.approx(1 + (1 + 2 ** (-10 / h)) * 2 ** (-20 / h), rel=1e-12)
     out = np.zeros(fx.N_BASE + 1, dtype=np.float32)
     fx.write_vector(feat, 1, 40.0, True, out)
     scale = 0.1
@@ -52,7 +55,7 @@ def test_first_access_and_forget():
     fx.forget(feat, 0)
     assert not fx.has_metadata(feat, 0)
     fx.record_access(feat, 0, 50.0, 10.0, none)  # starts afresh: no gap from t=5
-    assert feat[3][0] == 1 and feat[4][0] == 0.0
+    assert fx.access_count(feat, 0) == 1 and feat[0][0, fx.SUM_GAP] == 0.0
 
 
 def test_gap_ring_keeps_the_latest_32():

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from numba import njit
 
+from feedlearn.cache.halp import features as fx
 from feedlearn.cache.lrb import dense as ds
 from feedlearn.cache.lrb import labels as lb
 from feedlearn.cache.lrb.policy import LRB, auto_window
@@ -92,7 +93,7 @@ def test_bad_parameters(spec):
 
 @njit
 def _tracking(st, o):
-    return ds.contains(st.tracked, o), st.ghosts[3][o] >= 0, lb.pending_of(st.samples, o), st.feat[3][o]
+    return ds.contains(st.tracked, o), st.ghosts[3][o] >= 0, lb.pending_of(st.samples, o), fx.access_count(st.feat, o)
 
 
 def test_forget_drops_what_lrb_remembers_about_an_evicted_object():

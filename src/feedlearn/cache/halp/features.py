@@ -3,7 +3,10 @@
 For each object the metadata holds its last access time, the last ``N_GAPS`` = 32 inter-arrival
 gaps (a ring, newest first when read, stored already as ``log1p(gap) / 10``), ``N_EDC`` = 10
 exponentially decayed counters (EDCs), its access count, the sum of its gaps, its size and the
-latest request-supplied extra features. The
+latest request-supplied extra features. All but the extras live in *one* float64 row per object
+(384 bytes, six adjacent cache lines): an eviction reads the rows of a few random objects, and
+one contiguous row costs ~2x fewer cache misses than nine separate arrays (measured 510 -> see
+``bench/halp_throughput.py``). The
 feature vector of object ``o`` at time ``t`` (``N_BASE`` + extras columns, float32) is::
 
     [0:32]   log1p(gap_j) / 10, newest first; -1 where fewer gaps exist
@@ -31,17 +34,20 @@ N_EDC = 10
 N_BASE = N_GAPS + N_EDC + 4  # 46
 SCALE = np.float32(0.1)  # applied to every log1p
 
+# columns of an object's metadata row
+LAST, SUM_GAP, COUNT, GAP_POS, SIZE = 0, 1, 2, 3, 4
+EDC = 5  # EDC k (as of the last access) is column EDC + k
+GAPS = EDC + N_EDC  # gap ring slot j is column GAPS + j (float32 values, stored exactly)
+ROW = 48  # GAPS + N_GAPS = 47, padded to a multiple of 8 doubles (one 64-byte line)
+
 
 def new_features(n_objects: int, n_extra: int, edc_base: float) -> tuple:
-    """Empty metadata for ``n_objects`` dense ids: ``(last, gaps, gap_pos, count, sum_gap, edc, size, extra, half_lives)``."""
+    """Empty metadata for ``n_objects`` dense ids: ``(rows, extra, half_lives)``.
+
+    ``rows[o]`` is object ``o``'s metadata (columns ``LAST`` … ``GAPS``); ``count == 0`` means none.
+    """
     return (
-        np.zeros(n_objects, dtype=np.float64),  # last access time
-        np.zeros((n_objects, N_GAPS), dtype=np.float32),  # gap ring, as log1p(gap) * SCALE
-        np.zeros(n_objects, dtype=np.int64),  # ring position of the next gap to write
-        np.zeros(n_objects, dtype=np.int64),  # access count (0 = no metadata)
-        np.zeros(n_objects, dtype=np.float64),  # sum of gaps
-        np.zeros((n_objects, N_EDC), dtype=np.float64),  # EDCs as of the last access
-        np.zeros(n_objects, dtype=np.float64),  # size in bytes of the latest request
+        np.zeros((n_objects, ROW), dtype=np.float64),
         np.zeros((n_objects, n_extra), dtype=np.float32),  # request-supplied features
         edc_base * 2.0 ** np.arange(N_EDC, dtype=np.float64),  # half-lives, in time units
     )
@@ -50,24 +56,26 @@ def new_features(n_objects: int, n_extra: int, edc_base: float) -> tuple:
 @njit(cache=True, inline="always")
 def record_access(feat, o, t, size, extra_row):
     """Update ``o``'s metadata for an access at time ``t`` (first access if it has none)."""
-    last, gaps, gap_pos, count, sum_gap, edc, sizes, extra, half_lives = feat
-    if count[o] == 0:
+    rows, extra, half_lives = feat
+    row = rows[o]
+    if row[COUNT] == 0:
         for k in range(N_EDC):
-            edc[o, k] = 1.0
-        gap_pos[o] = 0
-        sum_gap[o] = 0.0
+            row[EDC + k] = 1.0
+        row[GAP_POS] = 0.0
+        row[SUM_GAP] = 0.0
     else:
-        gap = t - last[o]
-        gaps[o, gap_pos[o]] = np.float32(np.log1p(gap)) * SCALE
-        gap_pos[o] = (gap_pos[o] + 1) % N_GAPS
-        sum_gap[o] += gap
+        gap = t - row[LAST]
+        pos = int(row[GAP_POS])
+        row[GAPS + pos] = np.float32(np.log1p(gap)) * SCALE
+        row[GAP_POS] = (pos + 1) % N_GAPS
+        row[SUM_GAP] += gap
         d = 2.0 ** (-gap / half_lives[N_EDC - 1])
         for k in range(N_EDC - 1, -1, -1):
-            edc[o, k] = 1.0 + edc[o, k] * d
+            row[EDC + k] = 1.0 + row[EDC + k] * d
             d = d * d
-    count[o] += 1
-    last[o] = t
-    sizes[o] = size
+    row[COUNT] += 1.0
+    row[LAST] = t
+    row[SIZE] = size
     for j in range(extra.shape[1]):
         extra[o, j] = extra_row[j]
 
@@ -75,34 +83,53 @@ def record_access(feat, o, t, size, extra_row):
 @njit(cache=True, inline="always")
 def forget(feat, o):
     """Drop ``o``'s metadata (it left the ghost): its next access starts afresh."""
-    feat[3][o] = 0
+    feat[0][o, COUNT] = 0.0
 
 
 @njit(cache=True, inline="always")
 def has_metadata(feat, o):
-    return feat[3][o] > 0
+    return feat[0][o, COUNT] > 0
+
+
+@njit(cache=True, inline="always")
+def access_count(feat, o):
+    return int(feat[0][o, COUNT])
+
+
+@njit(cache=True, inline="always")
+def last_access(feat, o):
+    return feat[0][o, LAST]
+
+
+@njit(cache=True, inline="always")
+def size_of(feat, o):
+    """Size in bytes of ``o``'s latest request."""
+    return feat[0][o, SIZE]
 
 
 @njit(cache=True, inline="always")
 def write_vector(feat, o, t, use_size, out):
     """Write ``o``'s feature vector at time ``t`` into ``out`` (length ``N_BASE + n_extra``)."""
-    last, gaps, gap_pos, count, sum_gap, edc, sizes, extra, half_lives = feat
-    n = count[o]
+    rows, extra, half_lives = feat
+    row = rows[o]
+    n = int(row[COUNT])
     n_gaps = min(n - 1, N_GAPS)
+    pos = int(row[GAP_POS])
     for j in range(N_GAPS):
         if j < n_gaps:
-            # newest first: the slot before gap_pos is the latest gap
-            out[j] = gaps[o, (gap_pos[o] - 1 - j) % N_GAPS]
+            # newest first: the slot before the ring position is the latest gap
+            slot = pos - 1 - j
+            out[j] = row[GAPS + (slot + N_GAPS if slot < 0 else slot)]
         else:
             out[j] = -1.0
-    age = t - last[o]
+    age = t - row[LAST]
     d = 2.0 ** (-age / half_lives[N_EDC - 1])
     for k in range(N_EDC - 1, -1, -1):
-        out[N_GAPS + k] = np.float32(np.log1p(edc[o, k] * d)) * SCALE
+        out[N_GAPS + k] = np.float32(np.log1p(row[EDC + k] * d)) * SCALE
         d = d * d
     out[N_GAPS + N_EDC] = np.float32(np.log1p(n)) * SCALE
-    out[N_GAPS + N_EDC + 1] = np.float32(np.log1p(sum_gap[o] / (n - 1))) * SCALE if n > 1 else -1.0
+    out[N_GAPS + N_EDC + 1] = np.float32(np.log1p(row[SUM_GAP] / (n - 1))) * SCALE if n > 1 else -1.0
     out[N_GAPS + N_EDC + 2] = np.float32(np.log1p(age)) * SCALE
-    out[N_GAPS + N_EDC + 3] = np.float32(np.log1p(sizes[o])) * SCALE if use_size else 0.0
+    out[N_GAPS + N_EDC + 3] = np.float32(np.log1p(row[SIZE])) * SCALE if use_size else 0.0
     for j in range(extra.shape[1]):
         out[N_BASE + j] = extra[o, j]

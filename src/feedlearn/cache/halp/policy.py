@@ -213,7 +213,7 @@ def _evict(st, obj, size, i):
             if model_ok:
                 s = mlp.score(model, x[j], hidden)
                 if cfg[OBJ_MISS] == 1:
-                    s -= np.float32(np.log(max(feat[6][c], 1.0)))  # value per byte: rate / size
+                    s -= np.float32(np.log(max(fx.size_of(feat, c), 1.0)))  # value per byte: rate / size
                 scores[j] = s
                 if not np.isfinite(s):
                     model_ok = False
@@ -260,7 +260,7 @@ class HALP(Policy):
         objective: str = "byte",
         size_feature: bool = True,
         update_every: int = 1024,
-        steps: int = 4,
+        steps: int = 1,
         batch: int = 128,
         lr: float = 1e-3,
         buffer: int = 16384,

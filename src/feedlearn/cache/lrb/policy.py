@@ -165,7 +165,7 @@ def _model_victim(st, i):
     for j in range(k):
         s = score[j]
         if st.cfg[OBJ_MISS] == 1:  # distance x size: the space-time an eviction frees
-            s += np.log(max(feat[6][members[j]], 1.0))
+            s += np.log(max(fx.size_of(feat, members[j]), 1.0))
         if s > best:
             best, victim = s, members[j]
     return victim
@@ -178,8 +178,7 @@ def _evict(st, obj, size, i):
     stats[EVICTIONS] += 1
     prev, nxt, ends = st.recency
     tail = ends[1]
-    last = st.feat[0]
-    if i - last[tail] >= cfg[WINDOW]:
+    if i - fx.last_access(st.feat, tail) >= cfg[WINDOW]:
         victim = tail
         stats[FORCED] += 1
     elif st.forest[6][0] == 0:
@@ -190,10 +189,10 @@ def _evict(st, obj, size, i):
         stats[BY_MODEL] += 1
     dlist.unlink(prev, nxt, ends, victim)
     ds.remove(st.resident, victim)
-    if i - last[victim] >= cfg[WINDOW]:
+    if i - fx.last_access(st.feat, victim) >= cfg[WINDOW]:
         _leave_window(st, victim, i)
     else:
-        heap.push(st.ghosts, victim, last[victim], 0)
+        heap.push(st.ghosts, victim, fx.last_access(st.feat, victim), 0)
     return victim
 
 
