@@ -36,3 +36,4 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+	find src tests -name '*.nbi' -delete -o -name '*.nbc' -delete

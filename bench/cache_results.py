@@ -9,6 +9,7 @@ the ablations (k, hidden width, update interval, heuristic, size features).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections import defaultdict
@@ -29,7 +30,9 @@ TRACES = [
     "arc_OLTP.lis.zst",
 ]
 SIZES = ["0.1%", "1%", "10%"]
-HALP_VARIANTS = ["halp(pick=heuristic)", "halp(pick=random)", "halp(heuristic=sample,k=8,tail=8)"]
+# the learned part vs the same sampler without it, on two candidate heuristics (LRU tail; uniform)
+HALP_VARIANTS = ["halp(pick=heuristic)", "halp(pick=random)", "halp(heuristic=sample,k=8,tail=8)",
+                 "halp(heuristic=sample,k=8,tail=8,pick=heuristic)", "halp(heuristic=sample,k=16,tail=16)"]
 ABLATION_TRACES = ["tencentBlock.ns2706.sample.csv", "cdn"]
 ABLATION_SIZES = ["1%"]
 ABLATIONS = {
@@ -129,7 +132,8 @@ def main() -> int:
            "## Targets of issue 3", "", target_summary(results, ["halp", *HALP_VARIANTS]), ""]
     for trace, rows in by_trace.items():
         name = short_trace_name(trace)
-        plot = plot_miss_ratios(rows, images / f"cache-{name}.png")
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
+        plot = plot_miss_ratios(rows, images / f"cache-{slug}.png")
         doc += [f"## {name}", "", policy_table(rows), "", f"![{name}]({plot.relative_to(out.parent)})", ""]
     doc += ["## Ablations (HALP, 1% of unique bytes)", "", ablation_table(ablations, ABLATIONS), ""]
     atomic_write_text(out, "\n".join(doc))
