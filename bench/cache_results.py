@@ -31,7 +31,7 @@ TRACES = [
 ]
 SIZES = ["0.1%", "1%", "10%"]
 # the learned part vs the same sampler without it, on two candidate heuristics (LRU tail; uniform)
-HALP_VARIANTS = ["halp(pick=heuristic)", "halp(pick=random)", "halp(heuristic=sample,k=8,tail=8)",
+HALP_VARIANTS = ["halp(pick=heuristic)", "halp(pick=random)", "halp(heuristic=s3fifo)", "halp(heuristic=sample,k=8,tail=8)",
                  "halp(heuristic=sample,k=8,tail=8,pick=heuristic)", "halp(heuristic=sample,k=16,tail=16)"]
 ABLATION_TRACES = ["tencentBlock.ns2706.sample.csv", "cdn"]
 ABLATION_SIZES = ["1%"]
@@ -39,7 +39,8 @@ ABLATIONS = {
     "candidates k": ["halp(k=2)", "halp", "halp(k=8)"],
     "hidden width": ["halp(hidden=16)", "halp", "halp(hidden=64)"],
     "update interval": ["halp(update_every=256)", "halp", "halp(update_every=4096)"],
-    "heuristic": ["halp", "halp(heuristic=fifo)", "halp(heuristic=gdsf)", "halp(heuristic=sample)"],
+    "heuristic": ["halp", "halp(heuristic=fifo)", "halp(heuristic=gdsf)", "halp(heuristic=sample)",
+                  "halp(heuristic=s3fifo)"],
     "size features": ["halp", "halp(size_feature=False)"],
 }
 

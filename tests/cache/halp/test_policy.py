@@ -163,7 +163,7 @@ def test_save_and_warm_start(tmp_path):
         HALP().save_model(tmp_path / "x.npz")
 
 
-@pytest.mark.parametrize("heuristic", ["fifo", "gdsf", "sample"])
+@pytest.mark.parametrize("heuristic", ["fifo", "gdsf", "sample", "s3fifo"])
 def test_other_heuristics_keep_the_loop_invariants(heuristic):
     rng = np.random.default_rng(5)
     trace = make_trace(rng.zipf(1.1, 1500) % 120, rng.integers(1, 30, 1500))

@@ -8,6 +8,14 @@ priority upward (``window``); HALP samples its candidates from that window.
 * ``sample`` — no order at all: ``max_len`` residents drawn uniformly at random (LRB-style
   sampling over the whole cache; a dense array of resident ids with swap-remove makes it O(1)),
   listed least recently used first.
+* ``s3fifo`` — S3-FIFO's queues (Yang et al., SOSP'23; ``policies/s3fifo.py``): a small probationary
+  FIFO (10% of the bytes), a main FIFO with a 2-bit clock, a ghost of ids evicted from small. The
+  window comes from the queue S3-FIFO would evict from now, read from its tail while doing what
+  S3-FIFO does on the way (small: objects hit twice move to main; main: objects with hits are
+  reinserted at the head, one hit fewer); the objects left listed are S3-FIFO's next victims. A
+  missed object found in the ghost goes to main; objects larger than the small FIFO's share are
+  not admitted (``admits``), as libCacheSim's S3-FIFO. With ``k = tail = 1`` … the candidates are
+  exactly S3-FIFO's victims, but its byte-exact corner cases are not reproduced.
 * ``gdsf`` — Greedy-Dual-Size-Frequency priorities (libCacheSim's formula, see ``policies/gdsf.py``);
   the window is the lowest priorities, read by popping and re-pushing them (same keys and ties,
   so the order is unchanged), O(window · log n). ``L`` rises to the evicted object's priority.
@@ -27,19 +35,30 @@ from numba import njit
 from feedlearn.cache.core import dlist, heap
 from feedlearn.cache.halp.rng import below, new_rng
 
-LRU, FIFO, GDSF, SAMPLE = 0, 1, 2, 3
-HEURISTICS: dict[str, int] = {"lru": LRU, "fifo": FIFO, "gdsf": GDSF, "sample": SAMPLE}
+LRU, FIFO, GDSF, SAMPLE, S3FIFO = 0, 1, 2, 3, 4
+HEURISTICS: dict[str, int] = {"lru": LRU, "fifo": FIFO, "gdsf": GDSF, "sample": SAMPLE, "s3fifo": S3FIFO}
 _COST = 1.0e6  # GDSF's per-object cost, as libCacheSim
+# S3-FIFO: where an object is; scalars (bytes per queue and each queue's share, objects in main)
+_OUT, _SMALL, _MAIN, _GHOST = 0, 1, 2, 3
+_SMALL_BYTES, _MAIN_BYTES, _GHOST_BYTES, _SMALL_CAP, _MAIN_CAP, _GHOST_CAP, _MAIN_COUNT, _GHOST_HIT, _EVICTED = range(9)
+S3_SMALL_RATIO, S3_GHOST_RATIO, S3_MOVE_THRESHOLD = 0.1, 0.9, 2  # as libCacheSim's defaults
 
 
-def new_heuristic_state(kind: int, n_objects: int, seed: int = 0) -> tuple:
-    """``(kind, prev, next, ends, key, tie, heap, pos, count, freq, L, dense, slot, n, last, rng)``.
+def new_heuristic_state(kind: int, n_objects: int, seed: int = 0, capacity: int = 0) -> tuple:
+    """``(kind, prev, next, ends, key, tie, heap, pos, count, freq, L, dense, slot, n, last, rng,
+    where, s3freq, osize, small, main, ghost, s3)``.
 
-    List parts (LRU/FIFO), heap parts (GDSF) and sampling parts (SAMPLE: ``dense`` resident ids,
-    ``slot`` of each id in it, their number, last access per id, a generator); unused parts have
-    length 1.
+    List parts (LRU/FIFO/S3FIFO), heap parts (GDSF), sampling parts (SAMPLE: ``dense`` resident
+    ids, ``slot`` of each id in it, their number, last access per id, a generator) and S3-FIFO parts
+    (queue of each id, hit counts, sizes, the three queues' ends, scalars; shares of ``capacity``
+    bytes); unused parts have length 1.
     """
-    n_list = n_objects if kind in (LRU, FIFO) else 1
+    n_list = n_objects if kind in (LRU, FIFO, S3FIFO) else 1
+    n_s3 = n_objects if kind == S3FIFO else 1
+    s3 = np.zeros(9, dtype=np.int64)
+    s3[_SMALL_CAP] = int(capacity * S3_SMALL_RATIO)
+    s3[_MAIN_CAP] = capacity - s3[_SMALL_CAP]
+    s3[_GHOST_CAP] = int(capacity * S3_GHOST_RATIO)
     n_heap = n_objects if kind == GDSF else 1
     n_sample = n_objects if kind == SAMPLE else 1
     return (
@@ -55,6 +74,13 @@ def new_heuristic_state(kind: int, n_objects: int, seed: int = 0) -> tuple:
         np.zeros(1, dtype=np.int64),
         np.zeros(n_sample, dtype=np.int64),
         new_rng(seed + 7919),  # its own stream: sampling does not shift HALP's other draws
+        np.zeros(n_s3, dtype=np.int8),
+        np.zeros(n_s3, dtype=np.int64),
+        np.zeros(n_s3, dtype=np.int64),
+        np.array([-1, -1], dtype=np.int64),
+        np.array([-1, -1], dtype=np.int64),
+        np.array([-1, -1], dtype=np.int64),
+        s3,
     )
 
 
@@ -70,6 +96,8 @@ def on_hit(hs, o, size, i):
         hs[14][o] = i
     elif kind == LRU:
         dlist.move_to_head(hs[1], hs[2], hs[3], o)
+    elif kind == S3FIFO:
+        hs[17][o] += 1
     elif kind == GDSF:
         hs[9][o] += 1
         heap.update(_heap(hs), o, hs[10][0] + hs[9][o] * _COST / max(size, 1), i)
@@ -86,6 +114,8 @@ def on_insert(hs, o, size, i):
     elif hs[0][0] == GDSF:
         hs[9][o] = 1
         heap.push(_heap(hs), o, hs[10][0] + _COST / max(size, 1), i)
+    elif hs[0][0] == S3FIFO:
+        _s3_insert(hs, o, size)
     else:
         dlist.push_head(hs[1], hs[2], hs[3], o)
 
@@ -102,8 +132,121 @@ def remove(hs, o):
     elif hs[0][0] == GDSF:
         hs[10][0] = max(hs[10][0], hs[4][o])  # inflation: L rises to the evicted priority
         heap.remove(_heap(hs), o)
+    elif hs[0][0] == S3FIFO:
+        _s3_remove(hs, o)
     else:
         dlist.unlink(hs[1], hs[2], hs[3], o)
+
+
+@njit(cache=True, inline="always")
+def admits(hs, o, size):
+    """On every miss, before any eviction: may ``o`` be cached? (S3-FIFO also consults its ghost.)"""
+    if hs[0][0] != S3FIFO:
+        return True
+    where, osize, sc = hs[16], hs[18], hs[22]
+    sc[_GHOST_HIT] = 0
+    if where[o] == _GHOST:  # its ghost entry is consumed now, as libCacheSim does
+        dlist.unlink(hs[1], hs[2], hs[21], o)
+        where[o] = _OUT
+        sc[_GHOST_BYTES] -= osize[o]
+        sc[_GHOST_HIT] = 1
+    return size <= sc[_SMALL_CAP]
+
+
+@njit(cache=True, inline="always")
+def forget(hs, o):
+    """A live cache reuses ``o``'s id: drop what the heuristic keeps about it outside the cache."""
+    if hs[0][0] == S3FIFO and hs[16][o] == _GHOST:
+        hs[16][o] = _OUT
+        dlist.unlink(hs[1], hs[2], hs[21], o)
+        hs[22][_GHOST_BYTES] -= hs[18][o]
+
+
+@njit(cache=True, inline="always")
+def _s3_insert(hs, o, size):
+    prev, nxt, where, freq, osize, small, main, sc = hs[1], hs[2], hs[16], hs[17], hs[18], hs[19], hs[20], hs[22]
+    if sc[_GHOST_HIT] == 1:  # evicted from small not long ago (``admits`` saw it): straight to main
+        sc[_GHOST_HIT] = 0
+        dlist.push_head(prev, nxt, main, o)
+        where[o] = _MAIN
+        sc[_MAIN_BYTES] += size
+        sc[_MAIN_COUNT] += 1
+    elif sc[_EVICTED] == 0 and sc[_SMALL_BYTES] >= sc[_SMALL_CAP]:  # warming up: small is full
+        dlist.push_head(prev, nxt, main, o)
+        where[o] = _MAIN
+        sc[_MAIN_BYTES] += size
+        sc[_MAIN_COUNT] += 1
+    else:
+        dlist.push_head(prev, nxt, small, o)
+        where[o] = _SMALL
+        sc[_SMALL_BYTES] += size
+    freq[o] = 0
+    osize[o] = size
+
+
+@njit(cache=True, inline="always")
+def _s3_remove(hs, o):
+    """``o`` leaves the cache; from small, its id enters the ghost (oldest ids expire, by bytes)."""
+    prev, nxt, where, osize, small, main, ghost, sc = hs[1], hs[2], hs[16], hs[18], hs[19], hs[20], hs[21], hs[22]
+    if where[o] == _MAIN:
+        dlist.unlink(prev, nxt, main, o)
+        sc[_MAIN_BYTES] -= osize[o]
+        sc[_MAIN_COUNT] -= 1
+        where[o] = _OUT
+        return
+    dlist.unlink(prev, nxt, small, o)
+    sc[_SMALL_BYTES] -= osize[o]
+    where[o] = _OUT
+    if osize[o] > sc[_GHOST_CAP]:
+        return
+    while sc[_GHOST_BYTES] + osize[o] > sc[_GHOST_CAP]:
+        g = dlist.pop_tail(prev, nxt, ghost)
+        where[g] = _OUT
+        sc[_GHOST_BYTES] -= osize[g]
+    dlist.push_head(prev, nxt, ghost, o)
+    where[o] = _GHOST
+    sc[_GHOST_BYTES] += osize[o]
+
+
+@njit(cache=True, inline="always")
+def _s3_window(hs, max_len, out):
+    """S3-FIFO's next victims, from the queue it would evict from now (see the module docstring)."""
+    prev, nxt, where, freq, osize, small, main, sc = hs[1], hs[2], hs[16], hs[17], hs[18], hs[19], hs[20], hs[22]
+    sc[_EVICTED] = 1
+    n = 0
+    if not (sc[_MAIN_BYTES] > sc[_MAIN_CAP] or sc[_SMALL_BYTES] == 0):
+        o = small[1]
+        while o >= 0 and n < max_len:
+            younger = prev[o]
+            if freq[o] >= S3_MOVE_THRESHOLD:  # hit twice while probationary: promote to main
+                dlist.unlink(prev, nxt, small, o)
+                sc[_SMALL_BYTES] -= osize[o]
+                dlist.push_head(prev, nxt, main, o)
+                where[o] = _MAIN
+                freq[o] = 0
+                sc[_MAIN_BYTES] += osize[o]
+                sc[_MAIN_COUNT] += 1
+            else:
+                out[n] = o
+                n += 1
+            o = younger
+        if n > 0:
+            return n
+    # main: a 2-bit clock. Objects with hits go back to the head with one hit fewer, so within
+    # three passes every object is a candidate; one pass suffices once some are listed.
+    o = main[1]
+    steps = 0
+    while o >= 0 and n < max_len and (n == 0 or steps < sc[_MAIN_COUNT]):
+        younger = prev[o]
+        steps += 1
+        if freq[o] >= 1:
+            dlist.move_to_head(prev, nxt, main, o)
+            freq[o] = min(freq[o], 3) - 1
+        else:
+            out[n] = o
+            n += 1
+        o = younger if younger >= 0 else main[1]
+    return n
 
 
 @njit(cache=True, inline="always")
@@ -127,6 +270,8 @@ def window(hs, max_len, out):
                 q -= 1
             out[q + 1] = v
         return n
+    if hs[0][0] == S3FIFO:
+        return _s3_window(hs, max_len, out)
     if hs[0][0] == GDSF:
         h = _heap(hs)
         while n < max_len and hs[8][0] > 0:

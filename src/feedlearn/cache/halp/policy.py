@@ -139,6 +139,8 @@ def _on_hit(st, obj, size, i):
 @njit(cache=True)
 def _admit(st, obj, size, i):
     _observe(st, obj, size, i)
+    if not hx.admits(st.heur, obj, size):
+        return False
     if size <= st.cfg[CAPACITY] and _learning(st.cfg):
         prev, nxt, ends, in_ghost, count = st.ghost
         if in_ghost[obj]:  # it is about to be cached again
@@ -159,6 +161,7 @@ def _on_insert(st, obj, size, i):
 @njit(cache=True)
 def _forget(st, obj):
     """A live cache reuses ``obj``'s id: drop its ghost entry, metadata and pending pairs."""
+    hx.forget(st.heur, obj)
     if not _learning(st.cfg):
         return None
     prev, nxt, ends, in_ghost, count = st.ghost
@@ -301,7 +304,7 @@ class HALP(Policy):
         self._state = None  # the HALPState of the last run
 
     def admits_every_miss(self) -> bool:
-        return True
+        return self.heuristic != "s3fifo"  # S3-FIFO refuses objects above its small FIFO's share
 
     def n_features(self, n_extra: int = 0) -> int:
         return fx.N_BASE + n_extra
@@ -334,7 +337,7 @@ class HALP(Policy):
             px.new_pairs(n_meta, self.pending if learning else 1, f),
             tx.new_trainer(self.buffer if learning else 1, f, self.hidden, self.batch, history),
             model,
-            hx.new_heuristic_state(HEURISTICS[self.heuristic], n, self.seed),
+            hx.new_heuristic_state(HEURISTICS[self.heuristic], n, self.seed, ctx.capacity),
             new_rng(self.seed),
             (np.zeros(self.tail, dtype=np.int64), np.zeros(self.tail, dtype=np.int64)),
             np.zeros((self.k, f), dtype=np.float32),
