@@ -10,6 +10,7 @@ from rich.console import Console
 from feedlearn import __version__
 from feedlearn.cache.cli import cache_app
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.tune.cli import tune_app
 
 app = typer.Typer(
     name="feedlearn",
@@ -19,6 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(cache_app, name="cache")
+app.add_typer(tune_app, name="tune")
 
 
 def _version(value: bool) -> None:

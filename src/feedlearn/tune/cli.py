@@ -1,0 +1,79 @@
+"""``feedlearn tune ...``: the fine-tuning pipeline's commands (thin over ``feedlearn.tune``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from feedlearn.common.errors import FeedlearnError
+from feedlearn.tune.data import DATASET_TYPES, IMPORTERS, DatasetReport, convert, describe, load_dataset, save_dataset
+
+tune_app = typer.Typer(help="Fine-tune causal LMs: data, stages, recipes, inference, evaluation.",
+                       no_args_is_help=True)
+data_app = typer.Typer(help="LMFlow-format datasets: convert from common formats, validate.", no_args_is_help=True)
+tune_app.add_typer(data_app, name="data")
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+
+SKIP_HELP = "Drop bad rows (counted and reported) instead of stopping at the first one."
+
+
+@data_app.command("convert")
+def convert_command(
+    source: Path = typer.Argument(..., help="Input file (JSON list, JSONL, text; .gz works too)."),
+    out: Path = typer.Argument(..., help="Output LMFlow dataset (.json or .jsonl, optionally .gz)."),
+    from_format: str = typer.Option(..., "--from", help=f"Source format: {', '.join(IMPORTERS)}."),
+    to: str = typer.Option("", "--to", help="Target type where a source allows two (alpaca: conversation|text2text)."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
+) -> None:
+    """Import a dataset from a common format into LMFlow's format."""
+    dataset = convert(source, from_format, to=to, skip_bad=skip_bad)
+    save_dataset(dataset, out)
+    console.print(f"wrote {out}: {len(dataset)} {dataset.type} instances"
+                  + (f", {dataset.skipped} bad rows dropped" if dataset.skipped else ""))
+    for example in dataset.skipped_examples:
+        console.print(f"  dropped: {example}")
+
+
+def _load_tokenizer(path: str):
+    from transformers import AutoTokenizer  # heavy: imported only when asked for
+
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise FeedlearnError(f"{path}: cannot load a tokenizer ({str(exc).splitlines()[0]})") from None
+
+
+def print_report(report: DatasetReport) -> None:
+    console.print(f"{report.source}: {report.instances} valid {report.type} instances"
+                  + (f", {report.skipped} bad rows dropped" if report.skipped else ""))
+    for example in report.skipped_examples:
+        console.print(f"  dropped: {example}")
+    table = Table(title="lengths in characters")
+    for column in ("field", "count", "mean", "p50", "p95", "max"):
+        table.add_column(column, justify="left" if column == "field" else "right")
+    for name, s in report.chars.items():
+        table.add_row(name, str(s.count), f"{s.mean:.0f}", f"{s.p50:.0f}", f"{s.p95:.0f}", str(s.max))
+    console.print(table)
+    if report.tokens is not None:
+        t = report.tokens
+        console.print(f"tokens per training text: mean {t.mean:.0f}, p50 {t.p50:.0f}, p95 {t.p95:.0f}, "
+                      f"max {t.max}; total {report.total_tokens:,}")
+    if report.unknown_fields:
+        extra = ", ".join(f"{k} ({n} rows)" for k, n in report.unknown_fields.items())
+        console.print(f"fields not used by {report.type} (kept as they are): {extra}")
+
+
+@data_app.command("validate")
+def validate_command(
+    path: Path = typer.Argument(..., help="LMFlow dataset: .json, .jsonl (optionally .gz) or a folder of them."),
+    dtype: str = typer.Option(None, "--type", help=f"Expected type: {', '.join(DATASET_TYPES)}."),
+    tokenizer: str = typer.Option(None, "--tokenizer", help="Tokenizer (hub id or local dir) for token statistics."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
+) -> None:
+    """Check every instance and report counts and length statistics."""
+    dataset = load_dataset(path, type=dtype, skip_bad=skip_bad)
+    print_report(describe(dataset, _load_tokenizer(tokenizer) if tokenizer else None))
