@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from feedlearn.cache.policies import POLICIES
+from feedlearn.cache.policies import POLICIES, make_policy
 from feedlearn.cache.report import human_bytes, plot_miss_ratios, short_trace_name
 from feedlearn.cache.simulator import SimResult
 from feedlearn.cache.sweep import sweep
@@ -75,7 +75,8 @@ def target_summary(results: list[SimResult], learned: list[str]) -> str:
     lines = [f"Pairs where LRU's byte miss ratio is > 5% above Belady's: {len(eligible)} of {len(pairs)}.", "",
              "| policy | mean BMR reduction vs LRU | pairs better than S3-FIFO | pairs better than LRB |",
              "|---|---|---|---|"]
-    for policy in learned + ["s3fifo", "arc", "lrb"]:
+    for spec in learned + ["s3fifo", "arc", "lrb"]:
+        policy = make_policy(spec).describe()  # results carry the canonical name
         if (*eligible[0], policy) not in cell:
             continue
         gains = [(cell[(*p, "lru")] - cell[(*p, policy)]) / cell[(*p, "lru")] for p in eligible]
