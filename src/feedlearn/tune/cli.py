@@ -77,3 +77,24 @@ def validate_command(
     """Check every instance and report counts and length statistics."""
     dataset = load_dataset(path, type=dtype, skip_bad=skip_bad)
     print_report(describe(dataset, _load_tokenizer(tokenizer) if tokenizer else None))
+
+
+@tune_app.command("init-tiny")
+def init_tiny_command(
+    out_dir: Path = typer.Argument(..., help="Directory for the model and tokenizer."),
+    template: str = typer.Option("chatml", "--template", help="Chat template: chatml, qwen2, llama3, zephyr."),
+    vocab_size: int = typer.Option(4096, "--vocab-size", help="BPE vocabulary size."),
+    hidden_size: int = typer.Option(128, "--hidden-size"),
+    layers: int = typer.Option(4, "--layers"),
+    heads: int = typer.Option(4, "--heads"),
+    seed: int = typer.Option(0, "--seed"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty OUT_DIR."),
+) -> None:
+    """Create the embedded tiny Llama model and its tokenizer (offline, from the shipped text)."""
+    from feedlearn.tune.tiny import TinyConfig, init_tiny
+
+    config = TinyConfig(template=template, vocab_size=vocab_size, hidden_size=hidden_size, layers=layers, heads=heads,
+                        intermediate_size=max(8, round(hidden_size * 8 / 3 / 8) * 8), seed=seed)
+    out = init_tiny(out_dir, config, overwrite=overwrite)
+    console.print(f"wrote {out}: tiny Llama ({layers} layers, hidden {hidden_size}), {vocab_size}-token byte-level BPE, "
+                  f"{template} chat template")

@@ -1,0 +1,65 @@
+"""Loading causal LMs and their tokenizers: a hub id or a local directory, as users have them.
+
+A hub id (``Qwen/Qwen2.5-0.5B-Instruct``) goes to transformers as it is; a path that exists is
+loaded from disk (``init_tiny``'s output or any saved checkpoint). Failures become one-line
+``FeedlearnError`` messages naming what could not be loaded. A tokenizer without a chat template
+gets one by name from ``templates.py`` (``template=``), with its EOS set to the template's
+end-of-turn token so generation stops.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from feedlearn.common.errors import FeedlearnError
+from feedlearn.tune.templates import get_template
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_source(name_or_path: str) -> None:
+    looks_local = name_or_path.startswith((".", "/", "~")) or Path(name_or_path).exists()
+    if looks_local and not Path(name_or_path).expanduser().exists():
+        raise FeedlearnError(f"{name_or_path}: no such model directory")
+
+
+def load_tokenizer(name_or_path: str | Path, *, template: str | None = None) -> Any:
+    """``AutoTokenizer`` for ``name_or_path``; ``template`` sets (or replaces) its chat template."""
+    from transformers import AutoTokenizer
+
+    source = str(name_or_path)
+    _check_source(source)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError, KeyError) as exc:
+        raise FeedlearnError(f"{source}: cannot load a tokenizer ({_first_line(exc)})") from None
+    if template is not None:
+        chat = get_template(template)
+        missing = [t for t in chat.special_tokens if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)]
+        if missing:  # the template's markers become new special tokens (resize the model's embeddings)
+            tokenizer.add_special_tokens({"additional_special_tokens": missing})
+        tokenizer.chat_template = chat.jinja
+        tokenizer.eos_token = chat.eos
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(name_or_path: str | Path, *, dtype: str = "auto", device: str | None = None) -> Any:
+    """``AutoModelForCausalLM`` for ``name_or_path`` (``dtype``: auto, float32, bfloat16, float16)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    source = str(name_or_path)
+    _check_source(source)
+    if dtype != "auto" and not isinstance(getattr(torch, dtype, None), torch.dtype):
+        raise FeedlearnError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype if dtype == "auto" else getattr(torch, dtype))
+    except (OSError, ValueError, KeyError) as exc:
+        raise FeedlearnError(f"{source}: cannot load a causal LM ({_first_line(exc)})") from None
+    return model.to(device) if device else model

@@ -1,0 +1,116 @@
+"""The embedded default model: a tiny Llama and a byte-level BPE tokenizer, made offline.
+
+Nothing can be downloaded here, so every ``feedlearn tune`` command has to work from a model built
+on the spot: ``init_tiny`` trains a byte-level BPE tokenizer on the shipped text (``data/llm``:
+Wikipedia, C4 and Alpaca samples), gives it a chat template from ``templates.py`` (its end-of-turn
+token is the tokenizer's EOS and the generation config's, so generation stops), and saves a
+randomly initialised Llama-architecture model of ~1–3 M parameters next to it — a directory that
+``AutoModelForCausalLM`` / ``AutoTokenizer.from_pretrained`` load like any hub checkpoint.
+Same seed and same text → the same tokenizer and the same weights.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from feedlearn.common.errors import FeedlearnError
+from feedlearn.tune.templates import ChatTemplate, get_template
+
+DATA = Path(__file__).resolve().parents[3] / "data" / "llm"
+PAD = "<|endoftext|>"  # padding (and the document separator when packing text)
+
+
+@dataclass(frozen=True)
+class TinyConfig:
+    """Shape of the embedded model and its tokenizer (defaults: ~1.3 M parameters)."""
+
+    template: str = "chatml"  # chat template name (templates.TEMPLATES)
+    vocab_size: int = 4096  # BPE vocabulary, special tokens included
+    hidden_size: int = 128
+    layers: int = 4
+    heads: int = 4
+    intermediate_size: int = 344  # ~8/3 x hidden, a multiple of 8 (Llama's SwiGLU ratio)
+    max_positions: int = 1024
+    seed: int = 0
+
+
+def shipped_texts(data_dir: Path = DATA) -> Iterator[str]:
+    """The tokenizer's training text: the shipped Wikipedia, C4 and Alpaca samples."""
+    try:
+        with gzip.open(data_dir / "wiki_demo.txt.gz", "rt", encoding="utf-8") as handle:
+            yield from (line for line in handle if line.strip())
+        with gzip.open(data_dir / "c4_demo.jsonl.gz", "rt", encoding="utf-8") as handle:
+            yield from (json.loads(line)["text"] for line in handle if line.strip())
+        with gzip.open(data_dir / "alpaca_en_demo.json.gz", "rt", encoding="utf-8") as handle:
+            for rec in json.load(handle):
+                yield "\n".join(rec[k] for k in ("instruction", "input", "output") if rec.get(k))
+    except FileNotFoundError as exc:
+        raise FeedlearnError(f"{exc.filename}: shipped text for the tiny tokenizer is missing") from None
+
+
+def train_tokenizer(texts: Iterator[str], template: ChatTemplate, vocab_size: int):
+    """A byte-level BPE ``PreTrainedTokenizerFast`` with ``template`` as its chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)  # offsets index the raw string
+    specials = [PAD, *dict.fromkeys(t for t in template.special_tokens if t != PAD)]
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, min_frequency=2,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=template.eos, pad_token=PAD,
+                                   bos_token=template.bos, chat_template=template.jinja,
+                                   model_max_length=1024, clean_up_tokenization_spaces=False)
+
+
+def init_tiny(out_dir: str | Path, config: TinyConfig = TinyConfig(), *, overwrite: bool = False,
+              texts: Iterator[str] | None = None) -> Path:
+    """Create the tiny model + tokenizer in ``out_dir`` (written to a temp dir, then renamed)."""
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FeedlearnError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
+    template = get_template(config.template)
+    if config.hidden_size % config.heads:
+        raise FeedlearnError(f"hidden_size {config.hidden_size} must be a multiple of heads {config.heads}")
+    tokenizer = train_tokenizer(texts if texts is not None else shipped_texts(), template, config.vocab_size)
+    eos_id, pad_id = tokenizer.convert_tokens_to_ids(template.eos), tokenizer.convert_tokens_to_ids(PAD)
+    bos_id = tokenizer.convert_tokens_to_ids(template.bos) if template.bos else None
+    model_config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=config.hidden_size, intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.layers, num_attention_heads=config.heads, num_key_value_heads=config.heads,
+        max_position_embeddings=config.max_positions, tie_word_embeddings=True,
+        bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=pad_id,
+    )
+    torch.manual_seed(config.seed)
+    model = LlamaForCausalLM(model_config)
+    model.generation_config = GenerationConfig(eos_token_id=eos_id, pad_token_id=pad_id, bos_token_id=bos_id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "feedlearn_tiny.json").write_text(json.dumps(asdict(config), indent=1) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out
+
+
+def n_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
