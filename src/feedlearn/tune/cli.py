@@ -98,3 +98,29 @@ def init_tiny_command(
     out = init_tiny(out_dir, config, overwrite=overwrite)
     console.print(f"wrote {out}: tiny Llama ({layers} layers, hidden {hidden_size}), {vocab_size}-token byte-level BPE, "
                   f"{template} chat template")
+
+
+@tune_app.command("train", context_settings={"allow_extra_args": True})
+def train_command(
+    stage: str = typer.Argument(..., help="Stage: pretrain or sft."),
+    overrides: list[str] = typer.Argument(None, help="Options as key=value (override the config file)."),
+    config: Path = typer.Option(None, "--config", "-c", help="YAML file of the stage's options."),
+) -> None:
+    """Run one training stage; rerunning the same command resumes from the last checkpoint."""
+    from feedlearn.tune.config import load_config
+    from feedlearn.tune.stages import STAGES, run_stage
+
+    if stage not in STAGES:
+        raise FeedlearnError(f"unknown stage {stage!r}; choose from {', '.join(STAGES)}")
+    runner = STAGES[stage]()
+    summary = run_stage(runner, load_config(runner.config_class, config, overrides or []))
+    print_summary(summary)
+
+
+def print_summary(summary: dict) -> None:
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in summary["eval"].items()) or "no eval data"
+    resumed = f" (resumed from {summary['resumed_from']})" if summary.get("resumed_from") else ""
+    console.print(f"{summary['stage']}: {summary['steps']} steps{resumed}, train loss {summary['train_loss']:.4f}, "
+                  f"{summary['tokens']:,} tokens at {summary['tokens_per_second']:,.0f}/s, "
+                  f"peak memory {summary['peak_memory_bytes'] / 2**20:,.0f} MiB; eval: {metrics}")
+    console.print(f"model: {summary['model']}")

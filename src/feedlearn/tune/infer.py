@@ -1,0 +1,68 @@
+"""Batched generation: prompts in, completions out, stopping at the model's EOS.
+
+Prompts are either plain strings (used as given) or chat messages (rendered with the tokenizer's
+chat template plus the assistant generation prompt). Batches are left-padded so every prompt ends
+where generation starts. Greedy by default; ``temperature > 0`` samples, seeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    max_new_tokens: int = 64
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    batch_size: int = 16
+    seed: int = 0
+
+
+def render_prompt(prompt: str | list[dict[str, str]], tokenizer: Any) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+
+
+def stop_ids(tokenizer: Any, model: Any) -> list[int]:
+    """Token ids that end generation: the generation config's EOS and the tokenizer's."""
+    ids = model.generation_config.eos_token_id
+    ids = list(ids) if isinstance(ids, (list, tuple)) else ([ids] if ids is not None else [])
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    return ids
+
+
+@torch.no_grad()
+def generate_batches(model: Any, tokenizer: Any, prompts: list[str | list[dict[str, str]]],
+                     options: GenerationOptions = GenerationOptions()) -> Iterator[list[str]]:
+    """Yield the completions of each batch of ``prompts`` (special tokens removed)."""
+    model.eval()
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    eos = stop_ids(tokenizer, model)
+    torch.manual_seed(options.seed)
+    try:
+        for start in range(0, len(prompts), options.batch_size):
+            texts = [render_prompt(p, tokenizer) for p in prompts[start:start + options.batch_size]]
+            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+            sample = options.temperature > 0
+            out = model.generate(**enc, max_new_tokens=options.max_new_tokens, do_sample=sample,
+                                 temperature=options.temperature if sample else None,
+                                 top_p=options.top_p if sample else None, eos_token_id=eos,
+                                 pad_token_id=tokenizer.pad_token_id)
+            new = out[:, enc["input_ids"].shape[1]:]
+            yield tokenizer.batch_decode(new, skip_special_tokens=True)
+    finally:
+        tokenizer.padding_side = side
+
+
+def generate(model: Any, tokenizer: Any, prompts: list[str | list[dict[str, str]]],
+             options: GenerationOptions = GenerationOptions()) -> list[str]:
+    """All completions, in prompt order."""
+    return [text for batch in generate_batches(model, tokenizer, prompts, options) for text in batch]

@@ -1,0 +1,13 @@
+"""Training stages by name: the extension point of the pipeline (one file per stage).
+
+A stage is a ``Stage`` subclass (``base.py``): its config class, the dataset types it trains on,
+how it turns instances into token features, and what it evaluates. ``pretrain`` is the template.
+"""
+
+from feedlearn.tune.stages.base import Stage, run_stage
+from feedlearn.tune.stages.pretrain import Pretrain, PretrainConfig
+from feedlearn.tune.stages.sft import SFT, SFTConfig
+
+STAGES: dict[str, type[Stage]] = {"pretrain": Pretrain, "sft": SFT}
+
+__all__ = ["STAGES", "SFT", "Pretrain", "PretrainConfig", "SFTConfig", "Stage", "run_stage"]

@@ -1,0 +1,56 @@
+"""What every stage does: load → tokenize → train (resumable) → save → evaluate → summary.json."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from feedlearn.common.errors import FeedlearnError
+from feedlearn.tune.config import TrainConfig
+from feedlearn.tune.data import TuneDataset, load_dataset
+from feedlearn.tune.trainer import Features, load_stage_tokenizer, save_final, train, write_summary
+
+
+class Stage:
+    """One training stage. Subclasses set ``name``, ``config_class``, ``data_types`` and fill two hooks."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[TrainConfig]] = TrainConfig
+    data_types: ClassVar[tuple[str, ...]]
+
+    def features(self, config: TrainConfig, tokenizer: Any, data: TuneDataset) -> Features:
+        """Token features (``input_ids``/``labels``) of the training data."""
+        raise NotImplementedError
+
+    def evaluate(self, model: Any, tokenizer: Any, config: TrainConfig, data: TuneDataset) -> dict[str, float]:
+        """Metrics on held-out data of this stage's types."""
+        raise NotImplementedError
+
+    def load(self, path: str) -> TuneDataset:
+        data = load_dataset(path)
+        if data.type not in self.data_types:
+            raise FeedlearnError(f"{path}: {self.name} trains on {' or '.join(self.data_types)} data, not {data.type}")
+        return data
+
+
+def run_stage(stage: Stage, config: TrainConfig) -> dict[str, Any]:
+    """Run ``stage`` with ``config`` end to end; returns the summary also written to summary.json."""
+    started = time.perf_counter()
+    tokenizer = load_stage_tokenizer(config)
+    data = stage.load(config.data)
+    eval_data = stage.load(config.eval_data) if config.eval_data else None
+    feats = stage.features(config, tokenizer, data)
+    model, stats = train(config, tokenizer, feats)
+    final = save_final(model, tokenizer, config)
+    metrics = stage.evaluate(model, tokenizer, config, eval_data) if eval_data is not None else {}
+    summary = {
+        "stage": stage.name,
+        "model": str(final),
+        "examples": len(feats),
+        **stats,
+        "eval": metrics,
+        "total_seconds": time.perf_counter() - started,
+        "config": config.model_dump(),
+    }
+    write_summary(config.output_dir, summary)
+    return summary

@@ -1,0 +1,210 @@
+"""The training loop every stage shares: transformers' ``Trainer`` plus what LMFlow users need.
+
+A stage turns its dataset into token features (``{"input_ids", "labels"}``, labels -100 where no
+loss is wanted) and calls :func:`train`. This module adds, around ``Trainer``:
+
+* the model (full fine-tuning, LoRA via peft, QLoRA 4-bit when CUDA + bitsandbytes are there,
+  gradient checkpointing, LISA layer sampling);
+* resume: checkpoints every ``save_steps``; rerunning the same command continues from the last one
+  (same seed → the same final weights as an uninterrupted run, tested);
+* ``log.jsonl`` (one JSON object per logging step) and TensorBoard when installed;
+* the final model in ``output_dir/final`` (adapters; merged weights in ``final-merged``), written
+  to a temp dir first and renamed, and ``summary.json`` (tokens, tokens/s, peak memory, eval).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.io import atomic_write_text
+from feedlearn.tune.config import TrainConfig
+from feedlearn.tune.models import load_model, load_tokenizer
+
+IGNORE = -100  # label of tokens that carry no loss (torch's cross-entropy ignore_index)
+
+
+class Features(torch.utils.data.Dataset):
+    """Tokenized examples: a list of ``{"input_ids": [...], "labels": [...]}``."""
+
+    def __init__(self, rows: list[dict[str, list[int]]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        return self.rows[i]
+
+
+class PadCollator:
+    """Right-pads a batch: ``pad_id`` for inputs, ``IGNORE`` for labels, 0 in the attention mask."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        width = max(len(r["input_ids"]) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            n = len(r["input_ids"])
+            ids[i, :n] = torch.tensor(r["input_ids"])
+            labels[i, :n] = torch.tensor(r["labels"])
+            mask[i, :n] = 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def peak_memory_bytes() -> int:
+    """Peak memory: CUDA's allocator peak on GPU, else the process's max resident set size."""
+    if torch.cuda.is_available():
+        return int(torch.cuda.max_memory_allocated())
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+def prepare_model(config: TrainConfig, tokenizer: Any):
+    """Load the base model and wrap it for the chosen method (full, LoRA, QLoRA)."""
+    if config.qlora:
+        if not torch.cuda.is_available():
+            raise FeedlearnError("qlora: 4-bit loading needs a CUDA GPU and bitsandbytes (pip install bitsandbytes)")
+        try:
+            from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise FeedlearnError(f"qlora: {exc}") from None
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
+        model = AutoModelForCausalLM.from_pretrained(config.model, quantization_config=quant)
+    else:
+        model = load_model(config.model, dtype=config.dtype)
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:  # template added marker tokens
+        model.resize_token_embeddings(len(tokenizer))
+    model.config.pad_token_id = tokenizer.pad_token_id
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    if config.lora or config.qlora:
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+        if config.qlora:
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
+        lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                          target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
+        model = get_peft_model(model, lora)
+        if config.gradient_checkpointing:
+            model.enable_input_require_grads()
+    return model
+
+
+def load_stage_tokenizer(config: TrainConfig):
+    return load_tokenizer(config.model, template=config.template)
+
+
+def _callbacks(config: TrainConfig, out: Path) -> list:
+    from transformers import TrainerCallback
+
+    class JsonlLog(TrainerCallback):
+        """Appends every log record (step, loss, lr, ...) to ``log.jsonl``."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and state.is_world_process_zero:
+                with (out / "log.jsonl").open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+    callbacks: list = [JsonlLog()]
+    if config.lisa_layers:
+        from feedlearn.tune.lisa import LisaCallback
+
+        callbacks.append(LisaCallback(config.lisa_layers, config.lisa_interval, config.seed))
+    return callbacks
+
+
+def last_checkpoint(out: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(out)) if out.is_dir() else None
+
+
+def train(config: TrainConfig, tokenizer: Any, features: Features, *, extra_callbacks: list | None = None):
+    """Train on ``features``; resumes from ``output_dir``'s last checkpoint. Returns (model, stats)."""
+    from transformers import Trainer, TrainingArguments
+
+    if len(features) == 0:
+        raise FeedlearnError(f"{config.data}: no training examples after tokenization")
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = prepare_model(config, tokenizer)
+    cpu = not torch.cuda.is_available()
+    args = TrainingArguments(
+        output_dir=str(out), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum, learning_rate=config.lr,
+        warmup_steps=int(config.warmup_ratio * config.max_steps),
+        lr_scheduler_type="cosine", weight_decay=config.weight_decay, logging_steps=config.logging_steps,
+        save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
+        seed=config.seed, data_seed=config.seed, report_to=_reporters(), use_cpu=cpu, bf16=False,
+        include_num_input_tokens_seen="non_padding", remove_unused_columns=False,
+        dataloader_num_workers=0, disable_tqdm=not sys.stderr.isatty(),
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=features, data_collator=PadCollator(tokenizer.pad_token_id),
+                      callbacks=_callbacks(config, out) + (extra_callbacks or []))
+    resume = last_checkpoint(out)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume)
+    seconds = time.perf_counter() - started
+    stats = {
+        "steps": trainer.state.global_step,
+        "resumed_from": resume,
+        "train_loss": float(result.training_loss),
+        "tokens": int(trainer.state.num_input_tokens_seen),
+        "seconds": seconds,
+        "peak_memory_bytes": peak_memory_bytes(),
+    }
+    stats["tokens_per_second"] = stats["tokens"] / seconds if seconds > 0 else 0.0
+    return trainer.model, stats
+
+
+def _reporters() -> list[str]:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return []
+    return ["tensorboard"]
+
+
+def save_final(model: Any, tokenizer: Any, config: TrainConfig) -> Path:
+    """Save the trained model (and merged LoRA weights) atomically; returns the loadable model dir."""
+    out = Path(config.output_dir)
+    final = _atomic_dir(out / "final", lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)))
+    if hasattr(model, "merge_and_unload") and config.merge_lora:
+        merged = model.merge_and_unload()
+        return _atomic_dir(out / "final-merged", lambda d: (merged.save_pretrained(d), tokenizer.save_pretrained(d)))
+    return final
+
+
+def _atomic_dir(target: Path, write) -> Path:
+    tmp = target.with_name(f".{target.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    write(tmp)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    return target
+
+
+def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> Path:
+    path = Path(out_dir) / "summary.json"
+    atomic_write_text(path, json.dumps(summary, indent=1, default=str) + "\n")
+    return path
