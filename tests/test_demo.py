@@ -19,3 +19,13 @@ def test_learned_demo_prints_every_policy(tmp_path, monkeypatch):
         assert make_policy(policy).describe() in text
     assert (tmp_path / "learned.json").stat().st_size > 0
     assert (tmp_path / "halp_timeline.png").stat().st_size > 0
+
+
+def test_tune_demo_runs_the_recipe_quickly(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "OUT", tmp_path)
+    out = io.StringIO()
+    result = demo.tune_demo(Console(file=out, width=200), ["steps_scale=0.01"])
+    text = out.getvalue()
+    assert [r["stage"] for r in result["rows"]] == ["base", "domain", "task", "instruction"]
+    assert "held-out metrics after each stage" in text and "chat: 'Please sort: 7 2 9 4' ->" in text
+    assert (tmp_path / "tiny-4stage" / "recipe_summary.json").exists()

@@ -2,7 +2,8 @@
 
 Part 1 (cache): every registered eviction policy on two shipped real traces at several cache
 sizes — a miss-ratio table and a plot; then learned eviction (HALP, LRB) on a CDN-like trace, with
-HALP's online learning curves. Later parts add their own sections here.
+HALP's online learning curves. Part 2 (tune): the tiny 4-stage recipe — domain, task and
+instruction tuning of a tiny Llama made offline, with held-out metrics after every stage.
 """
 
 from __future__ import annotations
@@ -74,10 +75,38 @@ def learned_demo(console: Console, n_requests: int = 300_000) -> None:
     console.print(f"learned demo took {time.perf_counter() - started:.1f}s")
 
 
+def tune_demo(console: Console, overrides: list[str] | None = None) -> dict:
+    """The tiny 4-stage recipe: a tiny Llama made offline, then domain -> task -> instruction tuning."""
+    from feedlearn.tune.cli import recipe_table
+    from feedlearn.tune.infer import GenerationOptions, generate
+    from feedlearn.tune.models import load_model, load_tokenizer
+    from feedlearn.tune.recipe import run_recipe
+
+    console.rule("[bold]tune: LMFlow's steps on a tiny Llama (recipes/tiny-4stage.yaml)")
+    started = time.perf_counter()
+    result = run_recipe(ROOT / "recipes" / "tiny-4stage.yaml", [f"output_dir={OUT / 'tiny-4stage'}", *(overrides or [])],
+                        log=lambda row: console.print(f"  {row['stage']} done ({time.perf_counter() - started:.0f}s)"))
+    console.print(recipe_table(result))
+    console.print("Each stage does its job on held-out data: perplexity on unseen Wikipedia articles falls after "
+                  "`domain`; exact match on unseen sort/reverse inputs rises after `task`; after `instruction` the "
+                  "model follows new phrasings in the chat template and stops at <|im_end|>. A 1.3M-parameter model "
+                  "forgets the earlier stages (perplexity rises again) — the reason LMFlow recipes use LoRA on "
+                  "real models.")
+    final = result["rows"][-1]["model"]
+    model, tokenizer = load_model(final), load_tokenizer(final)
+    question = [{"role": "user", "content": "Please sort: 7 2 9 4"}]
+    reply = generate(model, tokenizer, [question], GenerationOptions(max_new_tokens=16))[0]
+    console.print(f"chat: {question[0]['content']!r} -> {reply.text!r} "
+                  f"({'stopped at EOS' if reply.stopped else 'did not stop'} after {reply.tokens} tokens)")
+    console.print(f"tune demo took {time.perf_counter() - started:.1f}s; summaries: {OUT / 'tiny-4stage'}")
+    return result
+
+
 def main() -> int:
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
     cache_demo(console)
     learned_demo(console)
+    tune_demo(console)
     return 0
 
 

@@ -124,3 +124,27 @@ def print_summary(summary: dict) -> None:
                   f"{summary['tokens']:,} tokens at {summary['tokens_per_second']:,.0f}/s, "
                   f"peak memory {summary['peak_memory_bytes'] / 2**20:,.0f} MiB; eval: {metrics}")
     console.print(f"model: {summary['model']}")
+
+
+@tune_app.command("run", context_settings={"allow_extra_args": True})
+def run_command(
+    recipe: Path = typer.Argument(..., help="Recipe YAML (see recipes/)."),
+    overrides: list[str] = typer.Argument(None, help="Recipe options as key=value, e.g. steps_scale=0.1."),
+) -> None:
+    """Run a recipe: stages chained, evaluated after each; rerun to continue after an interruption."""
+    from feedlearn.tune.recipe import run_recipe
+
+    result = run_recipe(recipe, overrides or [], log=lambda row: console.print(f"[dim]{row['stage']} done[/]"))
+    console.print(recipe_table(result))
+
+
+def recipe_table(result: dict) -> Table:
+    rows = result["rows"]
+    metrics = [k for k in rows[0] if k not in ("stage", "model")]
+    table = Table(title=f"{result['recipe']}: held-out metrics after each stage")
+    table.add_column("stage")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    for row in rows:
+        table.add_row(row["stage"], *(f"{row[m]:.3f}" if m in row else "" for m in metrics))
+    return table

@@ -48,8 +48,16 @@ def references(data: TuneDataset) -> tuple[list[Any], list[str]]:
     return prompts, [i["messages"][-1]["content"] for i in data.instances]
 
 
-def exact_match(model: Any, tokenizer: Any, data: TuneDataset, *, max_new_tokens: int = 64) -> float:
-    """Fraction of greedy generations equal to the reference (whitespace-stripped)."""
+def generation_metrics(model: Any, tokenizer: Any, data: TuneDataset, *, max_new_tokens: int = 64) -> dict[str, float]:
+    """Greedy generations vs references: exact match (whitespace-stripped), and how many stopped at EOS."""
     prompts, refs = references(data)
     outs = generate(model, tokenizer, prompts, GenerationOptions(max_new_tokens=max_new_tokens))
-    return sum(o.strip() == r.strip() for o, r in zip(outs, refs)) / max(len(refs), 1)
+    n = max(len(refs), 1)
+    return {"exact_match": sum(o.text.strip() == r.strip() for o, r in zip(outs, refs)) / n,
+            "stops_at_eos": sum(o.stopped for o in outs) / n,
+            "mean_tokens": sum(o.tokens for o in outs) / n}
+
+
+def exact_match(model: Any, tokenizer: Any, data: TuneDataset, *, max_new_tokens: int = 64) -> float:
+    """Fraction of greedy generations equal to the reference (whitespace-stripped)."""
+    return generation_metrics(model, tokenizer, data, max_new_tokens=max_new_tokens)["exact_match"]

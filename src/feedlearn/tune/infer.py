@@ -38,10 +38,17 @@ def stop_ids(tokenizer: Any, model: Any) -> list[int]:
     return ids
 
 
+@dataclass(frozen=True)
+class Completion:
+    text: str  # special tokens removed
+    stopped: bool  # ended with an EOS token (not cut by max_new_tokens)
+    tokens: int  # generated tokens, EOS included
+
+
 @torch.no_grad()
 def generate_batches(model: Any, tokenizer: Any, prompts: list[str | list[dict[str, str]]],
-                     options: GenerationOptions = GenerationOptions()) -> Iterator[list[str]]:
-    """Yield the completions of each batch of ``prompts`` (special tokens removed)."""
+                     options: GenerationOptions = GenerationOptions()) -> Iterator[list[Completion]]:
+    """Yield the completions of each batch of ``prompts``."""
     model.eval()
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
@@ -56,13 +63,17 @@ def generate_batches(model: Any, tokenizer: Any, prompts: list[str | list[dict[s
                                  temperature=options.temperature if sample else None,
                                  top_p=options.top_p if sample else None, eos_token_id=eos,
                                  pad_token_id=tokenizer.pad_token_id)
-            new = out[:, enc["input_ids"].shape[1]:]
-            yield tokenizer.batch_decode(new, skip_special_tokens=True)
+            batch = []
+            for row in out[:, enc["input_ids"].shape[1]:].tolist():
+                end = next((j for j, t in enumerate(row) if t in eos), None)
+                kept = row if end is None else row[:end + 1]
+                batch.append(Completion(tokenizer.decode(kept, skip_special_tokens=True), end is not None, len(kept)))
+            yield batch
     finally:
         tokenizer.padding_side = side
 
 
 def generate(model: Any, tokenizer: Any, prompts: list[str | list[dict[str, str]]],
-             options: GenerationOptions = GenerationOptions()) -> list[str]:
+             options: GenerationOptions = GenerationOptions()) -> list[Completion]:
     """All completions, in prompt order."""
-    return [text for batch in generate_batches(model, tokenizer, prompts, options) for text in batch]
+    return [c for batch in generate_batches(model, tokenizer, prompts, options) for c in batch]

@@ -20,7 +20,7 @@ from pydantic import Field
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.evaluate import exact_match, label_loss
+from feedlearn.tune.evaluate import generation_metrics, label_loss
 from feedlearn.tune.stages.base import Stage
 from feedlearn.tune.templates import to_messages
 from feedlearn.tune.trainer import IGNORE, Features
@@ -75,5 +75,5 @@ class SFT(Stage):
 
     def evaluate(self, model: Any, tokenizer: Any, config: SFTConfig, data: TuneDataset) -> dict[str, float]:
         rows, _ = sft_features(data, tokenizer, config.loss_on, config.max_length)
-        return {"exact_match": exact_match(model, tokenizer, data, max_new_tokens=config.eval_max_new_tokens),
+        return {**generation_metrics(model, tokenizer, data, max_new_tokens=config.eval_max_new_tokens),
                 "loss": label_loss(model, rows, tokenizer.pad_token_id)}
