@@ -142,3 +142,16 @@ def test_train_cli(tiny_dir, sft_data, tmp_path, capsys):
     assert "sft: 2 steps, train loss" in capsys.readouterr().out
     assert main(["tune", "train", "dpo", "x=1"]) == 2
     assert "unknown stage 'dpo'" in capsys.readouterr().err
+
+
+def test_sft_teaches_the_reply_and_the_stop(tiny_dir, tmp_path):
+    from feedlearn.tune.infer import GenerationOptions, generate
+
+    conv = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there"}]}] * 16
+    data = save_dataset(TuneDataset("conversation", conv), tmp_path / "hi.json")
+    summary = run_stage(STAGES["sft"](), config(SFTConfig, tiny_dir, data, tmp_path / "hi", max_steps=40, lr=1e-2,
+                                                save_steps=100))
+    model, tok = load_model(summary["model"]), load_tokenizer(summary["model"])
+    (reply,) = generate(model, tok, [[{"role": "user", "content": "hi"}]], GenerationOptions(max_new_tokens=20))
+    n_reply = len(tok("hello there", add_special_tokens=False)["input_ids"])
+    assert reply.text == "hello there" and reply.stopped and reply.tokens == n_reply + 1  # + <|im_end|>

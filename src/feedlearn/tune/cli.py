@@ -148,3 +148,120 @@ def recipe_table(result: dict) -> Table:
     for row in rows:
         table.add_row(row["stage"], *(f"{row[m]:.3f}" if m in row else "" for m in metrics))
     return table
+
+
+def _model_and_tokenizer(model: str, template: str | None):
+    from feedlearn.tune.models import load_model, load_tokenizer
+
+    tokenizer = load_tokenizer(model, template=template)
+    loaded = load_model(model)
+    if len(tokenizer) > loaded.get_input_embeddings().num_embeddings:
+        loaded.resize_token_embeddings(len(tokenizer))
+    return loaded, tokenizer
+
+
+def read_prompts(path: Path, raw: bool) -> list:
+    """Prompts from a text file (one per line; a user turn unless --raw) or an LMFlow dataset."""
+    if path.suffix in (".txt", ".text"):
+        try:
+            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except OSError as exc:
+            raise FeedlearnError(f"{path}: cannot read ({exc.strerror})") from None
+        return lines if raw else [[{"role": "user", "content": line}] for line in lines]
+    from feedlearn.tune.evaluate import references
+
+    return references(load_dataset(path))[0]
+
+
+@tune_app.command("generate")
+def generate_command(
+    model: str = typer.Argument(..., help="Model: hub id or local directory."),
+    prompts: Path = typer.Option(..., "--prompts", help="Text file (one prompt per line) or LMFlow dataset."),
+    out: Path = typer.Option(None, "--out", help="Write JSONL {prompt, completion, stopped, tokens} here."),
+    raw: bool = typer.Option(False, "--raw", help="Use text lines as they are (no chat template)."),
+    template: str = typer.Option(None, "--template", help="Chat template to use instead of the tokenizer's."),
+    max_new_tokens: int = typer.Option(128, "--max-new-tokens"),
+    temperature: float = typer.Option(0.0, "--temperature", help="0: greedy."),
+    top_p: float = typer.Option(1.0, "--top-p"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Batched generation for a file of prompts."""
+    import json
+
+    from feedlearn.common.io import atomic_write_text
+    from feedlearn.tune.infer import GenerationOptions, generate
+
+    loaded, tokenizer = _model_and_tokenizer(model, template)
+    items = read_prompts(prompts, raw)
+    options = GenerationOptions(max_new_tokens, temperature, top_p, batch_size, seed)
+    results = generate(loaded, tokenizer, items, options)
+    records = [{"prompt": p if isinstance(p, str) else p[-1]["content"], "completion": c.text, "stopped": c.stopped,
+                "tokens": c.tokens} for p, c in zip(items, results)]
+    for r in records:
+        console.print(f"[bold]{r['prompt']}[/] -> {r['completion']}" + ("" if r["stopped"] else " [dim](cut)[/]"))
+    if out is not None:
+        atomic_write_text(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        console.print(f"wrote {out}")
+
+
+@tune_app.command("chat")
+def chat_command(
+    model: str = typer.Argument(..., help="Model: hub id or local directory."),
+    template: str = typer.Option(None, "--template", help="Chat template to use instead of the tokenizer's."),
+    system: str = typer.Option(None, "--system", help="System prompt."),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
+    temperature: float = typer.Option(0.0, "--temperature"),
+) -> None:
+    """Chat in the terminal (history kept; /reset clears it, /exit or Ctrl-D quits)."""
+    from feedlearn.tune.chat import ChatSession
+    from feedlearn.tune.infer import GenerationOptions
+
+    loaded, tokenizer = _model_and_tokenizer(model, template)
+    session = ChatSession(loaded, tokenizer, system, GenerationOptions(max_new_tokens=max_new_tokens,
+                                                                        temperature=temperature))
+    while True:
+        try:
+            text = input("you> ").strip()
+        except EOFError:
+            break
+        if text in ("/exit", "/quit"):
+            break
+        if text == "/reset":
+            session.reset()
+            continue
+        if text:
+            sys.stdout.write("model> ")
+            session.send(text, on_text=lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
+            sys.stdout.write("\n")
+
+
+@tune_app.command("eval")
+def eval_command(
+    model: str = typer.Argument(..., help="Model: hub id or local directory."),
+    data: Path = typer.Option(..., "--data", help="LMFlow dataset: text_only (perplexity) or text2text/conversation."),
+    template: str = typer.Option(None, "--template"),
+    block_size: int = typer.Option(256, "--block-size", help="Perplexity block length (tokens)."),
+    max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Generation budget for exact match."),
+    json_out: Path = typer.Option(None, "--json", help="Write the metrics as JSON."),
+) -> None:
+    """Perplexity on text; exact match, stop-at-EOS rate and label loss on text2text/conversation."""
+    import json
+
+    from feedlearn.common.io import atomic_write_text
+    from feedlearn.tune.evaluate import generation_metrics, label_loss, perplexity
+    from feedlearn.tune.stages.sft import sft_features
+
+    loaded, tokenizer = _model_and_tokenizer(model, template)
+    dataset = load_dataset(data)
+    if dataset.type == "text_only":
+        metrics = {"perplexity": perplexity(loaded, tokenizer, [i["text"] for i in dataset.instances], block_size)}
+    elif dataset.type in ("text2text", "conversation"):
+        rows, _ = sft_features(dataset, tokenizer, "assistant", 4096)
+        metrics = {**generation_metrics(loaded, tokenizer, dataset, max_new_tokens=max_new_tokens),
+                   "loss": label_loss(loaded, rows, tokenizer.pad_token_id)}
+    else:
+        raise FeedlearnError(f"{data}: eval handles text_only, text2text and conversation, not {dataset.type}")
+    console.print(f"{data} ({len(dataset)} {dataset.type}): " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps({"model": model, "data": str(data), **metrics}, indent=1) + "\n")

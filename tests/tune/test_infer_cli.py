@@ -1,0 +1,81 @@
+"""generate / chat / eval commands over a tiny model: records, streaming, stop flags, metrics."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from feedlearn.cli import main
+from feedlearn.tune.chat import ChatSession
+from feedlearn.tune.data import TuneDataset, save_dataset
+from feedlearn.tune.infer import GenerationOptions, generate
+from feedlearn.tune.models import load_model, load_tokenizer
+
+
+def test_generate_is_deterministic_and_reports_stops(tiny_dir):
+    model, tok = load_model(tiny_dir), load_tokenizer(tiny_dir)
+    prompts = ["Sort 3 1 2", [{"role": "user", "content": "hello"}], "a b"]
+    opts = GenerationOptions(max_new_tokens=6, batch_size=2)
+    a, b = generate(model, tok, prompts, opts), generate(model, tok, prompts, opts)
+    assert a == b and len(a) == 3
+    assert all(1 <= c.tokens <= 6 and (c.stopped or c.tokens == 6) for c in a)
+    sampled = generate(model, tok, prompts, GenerationOptions(max_new_tokens=6, temperature=1.0, seed=1))
+    assert sampled == generate(model, tok, prompts, GenerationOptions(max_new_tokens=6, temperature=1.0, seed=1))
+
+
+def test_generate_cli_writes_jsonl(tiny_dir, tmp_path, capsys):
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("Sort 3 1 2\n\nhello there\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["tune", "generate", str(tiny_dir), "--prompts", str(prompts), "--out", str(out),
+                 "--max-new-tokens", "4"]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["prompt"] for r in records] == ["Sort 3 1 2", "hello there"]
+    assert all(set(r) == {"prompt", "completion", "stopped", "tokens"} for r in records)
+    data = save_dataset(TuneDataset("text2text", [{"input": "sort: 1 2 =", "output": "1 2"}]), tmp_path / "d.json")
+    assert main(["tune", "generate", str(tiny_dir), "--prompts", str(data), "--max-new-tokens", "2"]) == 0
+    assert main(["tune", "generate", str(tiny_dir), "--prompts", str(tmp_path / "none.txt")]) == 2
+
+
+def test_chat_session_keeps_history_and_streams(tiny_dir, monkeypatch, capsys):
+    model, tok = load_model(tiny_dir), load_tokenizer(tiny_dir)
+    session = ChatSession(model, tok, system="be brief", options=GenerationOptions(max_new_tokens=5))
+    pieces = []
+    reply = session.send("hello", on_text=pieces.append)
+    assert "".join(pieces).strip() == reply
+    session.send("again")
+    assert [m["role"] for m in session.messages()] == ["system", "user", "assistant", "user", "assistant"]
+    session.reset()
+    assert session.history == []
+    monkeypatch.setattr("sys.stdin", io.StringIO("hi\n/reset\nhow are you\n/exit\n"))
+    assert main(["tune", "chat", str(tiny_dir), "--max-new-tokens", "3"]) == 0
+    assert capsys.readouterr().out.count("model> ") == 2
+
+
+def test_eval_cli(tiny_dir, tmp_path, capsys):
+    text = save_dataset(TuneDataset("text_only", [{"text": "the quick brown fox " * 20}]), tmp_path / "t.json")
+    out = tmp_path / "m.json"
+    assert main(["tune", "eval", str(tiny_dir), "--data", str(text), "--block-size", "16", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["perplexity"] > 1
+    conv = save_dataset(TuneDataset("conversation", [{"messages": [{"role": "user", "content": "hi"},
+                                                                   {"role": "assistant", "content": "hello"}]}]),
+                        tmp_path / "c.json")
+    assert main(["tune", "eval", str(tiny_dir), "--data", str(conv), "--max-new-tokens", "3"]) == 0
+    assert "exact_match 0" in capsys.readouterr().out
+    pairs = save_dataset(TuneDataset("paired_text_to_text", [{"prompt": "q", "chosen": "a", "rejected": "b"}]),
+                         tmp_path / "p.json")
+    assert main(["tune", "eval", str(tiny_dir), "--data", str(pairs)]) == 2
+
+
+@pytest.mark.parametrize("template", ["llama3", "zephyr"])
+def test_other_templates_work_end_to_end(tiny_dir, template, tmp_path):
+    assert main(["tune", "generate", str(tiny_dir), "--prompts", str(_prompt(tmp_path)), "--template", template,
+                 "--max-new-tokens", "2"]) == 0
+
+
+def _prompt(tmp_path):
+    path = tmp_path / "q.txt"
+    path.write_text("hello\n")
+    return path
