@@ -27,6 +27,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/cache_throughput.py
 	$(BIN)/python bench/halp_throughput.py
+	$(BIN)/python bench/tune_throughput.py
 
 results: $(STAMP)
 	$(BIN)/python bench/cache_results.py

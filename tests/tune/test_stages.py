@@ -155,3 +155,22 @@ def test_sft_teaches_the_reply_and_the_stop(tiny_dir, tmp_path):
     (reply,) = generate(model, tok, [[{"role": "user", "content": "hi"}]], GenerationOptions(max_new_tokens=20))
     n_reply = len(tok("hello there", add_special_tokens=False)["input_ids"])
     assert reply.text == "hello there" and reply.stopped and reply.tokens == n_reply + 1  # + <|im_end|>
+
+
+def test_sft_loss_equals_trl_sft_trainer(tiny_dir, sft_data, tmp_path):
+    """Reference check: same model, data and settings -> TRL's SFTTrainer reports the same loss."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig as TrlConfig
+    from trl import SFTTrainer
+
+    ours = run_stage(STAGES["sft"](), config(SFTConfig, tiny_dir, sft_data, tmp_path / "ours", max_steps=3,
+                                             save_steps=100, lr=1e-3))
+    instances = json.loads(sft_data.read_text())["instances"]
+    args = TrlConfig(output_dir=str(tmp_path / "trl"), max_steps=3, per_device_train_batch_size=4, learning_rate=1e-3,
+                     warmup_steps=0, lr_scheduler_type="cosine", max_length=512, assistant_only_loss=True,
+                     save_strategy="no", report_to=[], use_cpu=True, bf16=False, seed=0, logging_steps=1)
+    trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_dir), args=args,
+                         train_dataset=Dataset.from_list(instances), processing_class=AutoTokenizer.from_pretrained(tiny_dir))
+    theirs = trainer.train().training_loss
+    assert ours["train_loss"] == pytest.approx(theirs, rel=1e-5)
