@@ -65,3 +65,22 @@ def test_stats_of_shipped_trace(traces_dir):
 def test_human_bytes():
     assert human_bytes(512) == "512B"
     assert human_bytes(20_297_697) == "19.4MiB"
+
+
+def test_sweep_uses_forkserver_when_threads_run_and_gets_the_same_results():
+    import threading
+
+    from feedlearn.cache import sweep as sweep_module
+
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        assert sweep_module._start_method() == "forkserver"  # forking now could deadlock OpenMP children
+        trace = zipf_trace(5_000, 500, 0.9, seed=2)
+        pooled = sweep([trace], ["lru", "lrb(batch=512)"], ["5%"], jobs=2)
+        alone = sweep([trace], ["lru", "lrb(batch=512)"], ["5%"], jobs=1)
+        assert [r.hits for r in pooled] == [r.hits for r in alone]
+    finally:
+        stop.set()
+        worker.join()

@@ -3,6 +3,10 @@
 Work is split into one task per (trace, policy): a task runs every cache size, so each worker
 compiles a policy's hooks once per trace instead of once per size. Traces are loaded and prepared
 in the parent before the pool forks, so workers share them copy-on-write instead of re-reading.
+
+Forking a process that already runs native threads (torch's or LightGBM's OpenMP pool, after a
+fine-tuning run in the same process) can deadlock the children in OpenMP; then the pool uses
+``forkserver`` workers, which receive the prepared traces once each by pickling.
 """
 
 from __future__ import annotations
@@ -35,6 +39,22 @@ class SweepConfig:
 
 # Prepared traces of the running sweep; set in the parent before forking, read by workers.
 _PREPARED: list[PreparedTrace] = []
+
+
+def _set_prepared(prepared: list[PreparedTrace]) -> None:
+    """Worker initializer for ``forkserver`` pools (forked workers inherit ``_PREPARED``)."""
+    _PREPARED[:] = prepared
+
+
+def _start_method() -> str:
+    """``fork`` while this process is single-threaded (fast, copy-on-write), else ``forkserver``."""
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:  # not Linux: count Python threads only
+        import threading
+
+        threads = threading.active_count()
+    return "fork" if threads <= 1 and "fork" in multiprocessing.get_all_start_methods() else "forkserver"
 
 
 def _run_task(trace_index: int, policy: str, sizes: Sequence[str | int | float], config: SweepConfig) -> list[SimResult]:
@@ -90,8 +110,10 @@ def sweep(
                     results[(ti, p)] = _run_task(ti, p, sizes, config)
                     bar.advance(len(sizes))
             else:
-                context = multiprocessing.get_context("fork")
-                with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+                method = _start_method()
+                context = multiprocessing.get_context(method)
+                init = {} if method == "fork" else {"initializer": _set_prepared, "initargs": (list(_PREPARED),)}
+                with ProcessPoolExecutor(max_workers=jobs, mp_context=context, **init) as pool:
                     futures = {pool.submit(_run_task, ti, p, list(sizes), config): (ti, p) for ti, p in tasks}
                     for future in as_completed(futures):
                         results[futures[future]] = future.result()

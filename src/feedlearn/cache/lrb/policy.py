@@ -305,7 +305,8 @@ class LRB(Policy):
         self._history.append({
             "request": next_request,
             "rows": rows,
-            "mse": float(np.mean((booster.predict(xs) - ys) ** 2)),
+            # one thread, as training: OpenMP's pool does not survive fork (sweeps fork workers)
+            "mse": float(np.mean((booster.predict(xs, num_threads=1) - ys) ** 2)),
             "beyond_window": float(np.mean(ys >= np.log1p(2 * self._window) - 1e-6)),
             "seconds": time.perf_counter() - started,
         })
