@@ -9,6 +9,7 @@ end-of-turn token so generation stops.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,10 @@ def load_model(name_or_path: str | Path, *, dtype: str = "auto", device: str | N
 
     source = str(name_or_path)
     _check_source(source)
+    if not sys.stderr.isatty():  # no progress bars in logs and pipes
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     if dtype != "auto" and not isinstance(getattr(torch, dtype, None), torch.dtype):
         raise FeedlearnError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
     try:

@@ -156,6 +156,12 @@ def train(config: TrainConfig, tokenizer: Any, features: Features, *, extra_call
     )
     trainer = Trainer(model=model, args=args, train_dataset=features, data_collator=PadCollator(tokenizer.pad_token_id),
                       callbacks=_callbacks(config, out) + (extra_callbacks or []))
+    if args.disable_tqdm:  # not a terminal: logs go to log.jsonl, not as dicts printed on stdout
+        from transformers import PrinterCallback
+        from transformers.utils import logging as hf_logging
+
+        trainer.remove_callback(PrinterCallback)
+        hf_logging.disable_progress_bar()
     resume = last_checkpoint(out)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()

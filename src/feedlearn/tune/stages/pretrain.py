@@ -27,7 +27,8 @@ def pack(texts: list[str], tokenizer: Any, block_size: int) -> list[list[int]]:
     """Token blocks of exactly ``block_size`` (documents joined by EOS; see the module docstring)."""
     stream: list[int] = []
     for text in texts:
-        stream += tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        # whole documents, longer than the model's context: verbose=False drops the length warning
+        stream += tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"] + [tokenizer.eos_token_id]
     blocks = [stream[i:i + block_size] for i in range(0, len(stream) - block_size + 1, block_size)]
     return blocks or ([stream] if stream else [])
 
