@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.tune.data.io import MAX_EXAMPLES, TuneDataset, _open_text, _stem_suffix, check_instance
+from feedlearn.tune.data.io import BadRows, TuneDataset, _open_text, _stem_suffix
 
 Rows = list[tuple[str, Any]]
 
@@ -227,22 +227,6 @@ def convert(path: str | Path, source: str, *, to: str = "", skip_bad: bool = Fal
     src = Path(path)
     importer = IMPORTERS[source]
     dtype, rows = importer(src, to)
-    kept: list[dict[str, Any]] = []
-    skipped, examples = 0, []
-    for where, inst in rows:
-        try:
-            if isinstance(inst, Exception):
-                raise ValueError(str(inst))
-            check_instance(dtype, inst)
-        except ValueError as exc:
-            message = f"{src}: {where}: {exc}"
-            if not skip_bad:
-                raise FeedlearnError(message + " (pass --skip-bad to drop such rows)") from None
-            skipped += 1
-            if len(examples) < MAX_EXAMPLES:
-                examples.append(message)
-            continue
-        kept.append(inst)
-    if not kept:
-        raise FeedlearnError(f"{src}: nothing to convert" + (f" ({skipped} bad rows dropped)" if skipped else ""))
-    return TuneDataset(dtype, kept, str(src), skipped, examples)
+    checked = BadRows(skip_bad)
+    checked.add(src, dtype, rows)
+    return checked.dataset(dtype, src, "nothing to convert")

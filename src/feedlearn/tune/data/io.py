@@ -138,34 +138,51 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
+class BadRows:
+    """Validates rows one by one: keeps the good ones; a bad one stops (or, with ``skip_bad``, is counted)."""
+
+    def __init__(self, skip_bad: bool) -> None:
+        self.skip_bad = skip_bad
+        self.kept: list[dict[str, Any]] = []
+        self.skipped = 0
+        self.examples: list[str] = []
+
+    def add(self, source: Path, dtype: str, rows) -> None:
+        """``rows``: ``(where, instance)``; an instance may be an exception an importer raised for it."""
+        for where, instance in rows:
+            try:
+                if isinstance(instance, Exception):
+                    raise ValueError(str(instance))
+                check_instance(dtype, instance)
+            except ValueError as exc:
+                message = f"{source}: {where}: {exc}"
+                if not self.skip_bad:
+                    raise FeedlearnError(message + " (pass --skip-bad to drop such rows)") from None
+                self.skipped += 1
+                if len(self.examples) < MAX_EXAMPLES:
+                    self.examples.append(message)
+                continue
+            self.kept.append(instance)
+
+    def dataset(self, dtype: str, source: Path, empty: str) -> TuneDataset:
+        if not self.kept:
+            raise FeedlearnError(f"{source}: {empty}" + (f" ({self.skipped} bad rows dropped)" if self.skipped else ""))
+        return TuneDataset(dtype, self.kept, str(source), self.skipped, self.examples)
+
+
 def load_dataset(path: str | Path, *, type: str | None = None, skip_bad: bool = False) -> TuneDataset:  # noqa: A002
     """Read an LMFlow dataset (file or folder), validating every instance."""
     root = Path(path)
     if type is not None:
         _check_type(root, type)
     dtype = type
-    out: list[dict[str, Any]] = []
-    skipped, examples = 0, []
+    rows = BadRows(skip_bad)
     for file in _files(root):
         reader = _jsonl_instances if _stem_suffix(file) == ".jsonl" else _json_instances
-        file_type, rows = reader(file, dtype)
-        dtype = file_type  # every further file must have this type
-        for where, instance in rows:
-            try:
-                check_instance(file_type, instance)
-            except ValueError as exc:
-                message = f"{file}: {where}: {exc}"
-                if not skip_bad:
-                    raise FeedlearnError(message + " (pass --skip-bad to drop such rows)") from None
-                skipped += 1
-                if len(examples) < MAX_EXAMPLES:
-                    examples.append(message)
-                continue
-            out.append(instance)
+        dtype, instances = reader(file, dtype)  # every further file must have this type
+        rows.add(file, dtype, instances)
     assert dtype is not None
-    if not out:
-        raise FeedlearnError(f"{root}: no valid instances" + (f" ({skipped} bad rows dropped)" if skipped else ""))
-    return TuneDataset(dtype, out, str(root), skipped, examples)
+    return rows.dataset(dtype, root, "no valid instances")
 
 
 def save_dataset(dataset: TuneDataset, path: str | Path) -> Path:
