@@ -79,3 +79,19 @@ def _prompt(tmp_path):
     path = tmp_path / "q.txt"
     path.write_text("hello\n")
     return path
+
+
+def test_speculative_decoding_keeps_greedy_output(tiny_dir, tmp_path):
+    from feedlearn.tune.tiny import TinyConfig, init_tiny
+    from tests.tune.conftest import CORPUS
+
+    model, tok = load_model(tiny_dir), load_tokenizer(tiny_dir)
+    draft_dir = init_tiny(tmp_path / "draft", TinyConfig(vocab_size=320, hidden_size=16, layers=1, heads=2,
+                                                         intermediate_size=32, max_positions=256, seed=9),
+                          texts=iter(CORPUS))
+    prompts = ["Sort 3 1 2", [{"role": "user", "content": "hello"}]]
+    plain = generate(model, tok, prompts, GenerationOptions(max_new_tokens=8))
+    assisted = generate(model, tok, prompts, GenerationOptions(max_new_tokens=8, draft=load_model(draft_dir)))
+    assert [c.text for c in assisted] == [c.text for c in plain]
+    assert main(["tune", "generate", str(tiny_dir), "--prompts", str(_prompt(tmp_path)), "--draft-model",
+                 str(draft_dir), "--max-new-tokens", "3"]) == 0

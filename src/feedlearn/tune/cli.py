@@ -185,6 +185,7 @@ def generate_command(
     top_p: float = typer.Option(1.0, "--top-p"),
     batch_size: int = typer.Option(16, "--batch-size"),
     seed: int = typer.Option(0, "--seed"),
+    draft_model: str = typer.Option(None, "--draft-model", help="Small model for speculative decoding."),
 ) -> None:
     """Batched generation for a file of prompts."""
     import json
@@ -194,7 +195,10 @@ def generate_command(
 
     loaded, tokenizer = _model_and_tokenizer(model, template)
     items = read_prompts(prompts, raw)
-    options = GenerationOptions(max_new_tokens, temperature, top_p, batch_size, seed)
+    from feedlearn.tune.models import load_model
+
+    draft = load_model(draft_model) if draft_model else None
+    options = GenerationOptions(max_new_tokens, temperature, top_p, batch_size, seed, draft)
     results = generate(loaded, tokenizer, items, options)
     records = [{"prompt": p if isinstance(p, str) else p[-1]["content"], "completion": c.text, "stopped": c.stopped,
                 "tokens": c.tokens} for p, c in zip(items, results)]

@@ -3,6 +3,10 @@
 Prompts are either plain strings (used as given) or chat messages (rendered with the tokenizer's
 chat template plus the assistant generation prompt). Batches are left-padded so every prompt ends
 where generation starts. Greedy by default; ``temperature > 0`` samples, seeded.
+
+Speculative decoding: with a small ``draft`` model (same tokenizer), transformers' assisted
+generation lets the draft propose tokens that the model verifies in one forward pass; greedy
+output is unchanged (tested), only faster when the draft guesses well. It runs one prompt at a time.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ class GenerationOptions:
     top_p: float = 1.0
     batch_size: int = 16
     seed: int = 0
+    draft: Any = None  # a small model for speculative (assisted) decoding; forces batch size 1
 
 
 def render_prompt(prompt: str | list[dict[str, str]], tokenizer: Any) -> str:
@@ -55,14 +60,16 @@ def generate_batches(model: Any, tokenizer: Any, prompts: list[str | list[dict[s
     eos = stop_ids(tokenizer, model)
     torch.manual_seed(options.seed)
     try:
-        for start in range(0, len(prompts), options.batch_size):
-            texts = [render_prompt(p, tokenizer) for p in prompts[start:start + options.batch_size]]
+        step = 1 if options.draft is not None else options.batch_size
+        extra = {"assistant_model": options.draft} if options.draft is not None else {}
+        for start in range(0, len(prompts), step):
+            texts = [render_prompt(p, tokenizer) for p in prompts[start:start + step]]
             enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
             sample = options.temperature > 0
             out = model.generate(**enc, max_new_tokens=options.max_new_tokens, do_sample=sample,
                                  temperature=options.temperature if sample else None,
                                  top_p=options.top_p if sample else None, eos_token_id=eos,
-                                 pad_token_id=tokenizer.pad_token_id)
+                                 pad_token_id=tokenizer.pad_token_id, **extra)
             batch = []
             for row in out[:, enc["input_ids"].shape[1]:].tolist():
                 end = next((j for j, t in enumerate(row) if t in eos), None)
