@@ -174,3 +174,13 @@ def test_sft_loss_equals_trl_sft_trainer(tiny_dir, sft_data, tmp_path):
                          train_dataset=Dataset.from_list(instances), processing_class=AutoTokenizer.from_pretrained(tiny_dir))
     theirs = trainer.train().training_loss
     assert ours["train_loss"] == pytest.approx(theirs, rel=1e-5)
+
+
+def test_lisa_and_gradient_checkpointing_train_inside_the_trainer(tiny_dir, sft_data, tmp_path):
+    before = load_model(tiny_dir).state_dict()
+    summary = run_stage(STAGES["sft"](), config(SFTConfig, tiny_dir, sft_data, tmp_path / "lisa", max_steps=2,
+                                                lisa_layers=1, lisa_interval=5, gradient_checkpointing=True))
+    after = load_model(summary["model"]).state_dict()
+    changed = {k.split(".")[2] for k in before if k.startswith("model.layers.") and not torch.equal(before[k], after[k])}
+    assert len(changed) == 1  # only the one drawn layer trained
+    assert not torch.equal(before["model.embed_tokens.weight"], after["model.embed_tokens.weight"])
