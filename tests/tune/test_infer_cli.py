@@ -95,3 +95,14 @@ def test_speculative_decoding_keeps_greedy_output(tiny_dir, tmp_path):
     assert [c.text for c in assisted] == [c.text for c in plain]
     assert main(["tune", "generate", str(tiny_dir), "--prompts", str(_prompt(tmp_path)), "--draft-model",
                  str(draft_dir), "--max-new-tokens", "3"]) == 0
+
+
+def test_streamed_text_is_the_completion(tiny_dir, tmp_path, capsys):
+    model, tok = load_model(tiny_dir), load_tokenizer(tiny_dir)
+    pieces: list[str] = []
+    (streamed,) = generate(model, tok, ["Sort 3 1 2"], GenerationOptions(max_new_tokens=6, on_text=pieces.append))
+    (plain,) = generate(model, tok, ["Sort 3 1 2"], GenerationOptions(max_new_tokens=6))
+    assert streamed == plain and "".join(pieces).strip() == plain.text.strip()
+    assert main(["tune", "generate", str(tiny_dir), "--prompts", str(_prompt(tmp_path)), "--stream",
+                 "--max-new-tokens", "3"]) == 0
+    assert capsys.readouterr().out.startswith("hello -> ")

@@ -186,6 +186,7 @@ def generate_command(
     batch_size: int = typer.Option(16, "--batch-size"),
     seed: int = typer.Option(0, "--seed"),
     draft_model: str = typer.Option(None, "--draft-model", help="Small model for speculative decoding."),
+    stream: bool = typer.Option(False, "--stream", help="Print each completion as it is generated (one at a time)."),
 ) -> None:
     """Batched generation for a file of prompts."""
     import json
@@ -198,11 +199,21 @@ def generate_command(
     from feedlearn.tune.models import load_model
 
     draft = load_model(draft_model) if draft_model else None
-    options = GenerationOptions(max_new_tokens, temperature, top_p, batch_size, seed, draft)
-    results = generate(loaded, tokenizer, items, options)
+    def show(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    options = GenerationOptions(max_new_tokens, temperature, top_p, batch_size, seed, draft, show if stream else None)
+    if stream:
+        results = []
+        for item in items:
+            show(f"{item if isinstance(item, str) else item[-1]['content']} -> ")
+            results += generate(loaded, tokenizer, [item], options)
+    else:
+        results = generate(loaded, tokenizer, items, options)
     records = [{"prompt": p if isinstance(p, str) else p[-1]["content"], "completion": c.text, "stopped": c.stopped,
                 "tokens": c.tokens} for p, c in zip(items, results)]
-    for r in records:
+    for r in records if not stream else []:
         console.print(f"[bold]{r['prompt']}[/] -> {r['completion']}" + ("" if r["stopped"] else " [dim](cut)[/]"))
     if out is not None:
         atomic_write_text(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))

@@ -26,6 +26,7 @@ class GenerationOptions:
     batch_size: int = 16
     seed: int = 0
     draft: Any = None  # a small model for speculative (assisted) decoding; forces batch size 1
+    on_text: Any = None  # callable(str): receives the text as it is generated; forces batch size 1
 
 
 def render_prompt(prompt: str | list[dict[str, str]], tokenizer: Any) -> str:
@@ -60,8 +61,10 @@ def generate_batches(model: Any, tokenizer: Any, prompts: list[str | list[dict[s
     eos = stop_ids(tokenizer, model)
     torch.manual_seed(options.seed)
     try:
-        step = 1 if options.draft is not None else options.batch_size
-        extra = {"assistant_model": options.draft} if options.draft is not None else {}
+        step = 1 if options.draft is not None or options.on_text is not None else options.batch_size
+        extra: dict[str, Any] = {"assistant_model": options.draft} if options.draft is not None else {}
+        if options.on_text is not None:
+            extra["streamer"] = _CallbackStreamer(tokenizer, options.on_text)
         for start in range(0, len(prompts), step):
             texts = [render_prompt(p, tokenizer) for p in prompts[start:start + step]]
             enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
@@ -78,6 +81,19 @@ def generate_batches(model: Any, tokenizer: Any, prompts: list[str | list[dict[s
             yield batch
     finally:
         tokenizer.padding_side = side
+
+
+class _CallbackStreamer:
+    """transformers' ``TextStreamer`` (prompt skipped, special tokens dropped) sending text to a callback."""
+
+    def __new__(cls, tokenizer: Any, on_text: Any):
+        from transformers import TextStreamer
+
+        class Streamer(TextStreamer):
+            def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+                on_text(text + ("\n" if stream_end else ""))
+
+        return Streamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
 
 
 def generate(model: Any, tokenizer: Any, prompts: list[str | list[dict[str, str]]],
