@@ -106,3 +106,48 @@ def test_streamed_text_is_the_completion(tiny_dir, tmp_path, capsys):
     assert main(["tune", "generate", str(tiny_dir), "--prompts", str(_prompt(tmp_path)), "--stream",
                  "--max-new-tokens", "3"]) == 0
     assert capsys.readouterr().out.startswith("hello -> ")
+
+
+def test_lm_eval_adapter_on_a_local_task(tiny_dir, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("lm_eval")  # in the test extras; the adapter's own error is tested below
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rows = [{"q": f"Sort {a} {b}:", "choices": [f" {min(a, b)} {max(a, b)}", f" {max(a, b)} {min(a, b)}"], "answer": 0}
+            for a in range(3) for b in range(3) if a != b]
+    (tmp_path / "sort.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "sortmc.yaml").write_text(
+        "task: feedlearn_sortmc\ndataset_path: json\n"
+        f"dataset_kwargs:\n  data_files:\n    test: {tmp_path / 'sort.jsonl'}\n"
+        "test_split: test\noutput_type: multiple_choice\ndoc_to_text: '{{q}}'\ndoc_to_choice: '{{choices}}'\n"
+        "doc_to_target: '{{answer}}'\nmetric_list:\n  - metric: acc\n    aggregation: mean\n    higher_is_better: true\n")
+    from feedlearn.tune.harness import run_lm_eval
+
+    scores = run_lm_eval(str(tiny_dir), ["feedlearn_sortmc"], include=str(tmp_path / "tasks"), batch_size=2)
+    acc = scores["feedlearn_sortmc"]["acc"]
+    assert acc * 6 == pytest.approx(round(acc * 6))  # a fraction of the 6 questions
+    out = tmp_path / "lm.json"
+    assert main(["tune", "eval", str(tiny_dir), "--lm-eval", "feedlearn_sortmc", "--lm-eval-include",
+                 str(tmp_path / "tasks"), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["lm_eval"]["feedlearn_sortmc"]["acc"] == acc
+    with pytest.raises(Exception, match="unknown task 'no_such_task'"):
+        run_lm_eval(str(tiny_dir), ["no_such_task"], include=str(tmp_path / "tasks"))
+    assert main(["tune", "eval", str(tiny_dir)]) == 2
+    assert "give --data FILE or --lm-eval TASKS" in capsys.readouterr().err
+
+
+def test_lm_eval_missing_gives_a_clear_error(monkeypatch):
+    import builtins
+
+    from feedlearn.common.errors import FeedlearnError
+    from feedlearn.tune.harness import run_lm_eval
+
+    real_import = builtins.__import__
+
+    def no_lm_eval(name, *args, **kwargs):
+        if name.startswith("lm_eval"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_lm_eval)
+    with pytest.raises(FeedlearnError, match=r"pip install 'feedlearn\[eval\]'"):
+        run_lm_eval("m", ["t"])

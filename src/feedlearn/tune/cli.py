@@ -254,7 +254,10 @@ def chat_command(
 @tune_app.command("eval")
 def eval_command(
     model: str = typer.Argument(..., help="Model: hub id or local directory."),
-    data: Path = typer.Option(..., "--data", help="LMFlow dataset: text_only (perplexity) or text2text/conversation."),
+    data: Path = typer.Option(None, "--data", help="LMFlow dataset: text_only (perplexity) or text2text/conversation."),
+    lm_eval_tasks: str = typer.Option(None, "--lm-eval", help="Comma-separated lm-evaluation-harness tasks."),
+    lm_eval_include: str = typer.Option(None, "--lm-eval-include", help="Folder of your own harness task YAMLs."),
+    limit: int = typer.Option(None, "--limit", help="lm-eval: at most N examples per task."),
     template: str = typer.Option(None, "--template"),
     block_size: int = typer.Option(256, "--block-size", help="Perplexity block length (tokens)."),
     max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Generation budget for exact match."),
@@ -267,6 +270,18 @@ def eval_command(
     from feedlearn.tune.evaluate import generation_metrics, label_loss, perplexity
     from feedlearn.tune.stages.sft import sft_features
 
+    if (data is None) == (lm_eval_tasks is None):
+        raise FeedlearnError("eval: give --data FILE or --lm-eval TASKS (one of them)")
+    if lm_eval_tasks is not None:
+        from feedlearn.tune.harness import run_lm_eval
+
+        scores = run_lm_eval(model, [t.strip() for t in lm_eval_tasks.split(",") if t.strip()],
+                             include=lm_eval_include, limit=limit)
+        for task, metrics in scores.items():
+            console.print(f"{task}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        if json_out is not None:
+            atomic_write_text(json_out, json.dumps({"model": model, "lm_eval": scores}, indent=1) + "\n")
+        return
     loaded, tokenizer = _model_and_tokenizer(model, template)
     dataset = load_dataset(data)
     if dataset.type == "text_only":

@@ -1,0 +1,34 @@
+"""An adapter to EleutherAI's lm-evaluation-harness (``lm_eval``), when it is installed.
+
+``run_lm_eval(model, tasks)`` evaluates a hub id or local model directory on harness tasks —
+registered ones, or your own task YAMLs over local files (``include=DIR``; a task's
+``dataset_path: json`` with ``data_files`` reads local JSONL, so it runs offline). Returns
+``{task: {metric: value}}``. Install with ``pip install 'feedlearn[eval]'``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from feedlearn.common.errors import FeedlearnError
+
+
+def run_lm_eval(model: str, tasks: list[str], *, include: str | None = None, limit: int | None = None,
+                batch_size: int = 8, device: str | None = None) -> dict[str, dict[str, float]]:
+    try:
+        import lm_eval
+        from lm_eval.tasks import TaskManager
+    except ImportError:
+        raise FeedlearnError("lm-eval-harness is not installed: pip install 'feedlearn[eval]' (or lm_eval)") from None
+    import torch
+
+    manager = TaskManager(include_path=include) if include else TaskManager()
+    unknown = [t for t in tasks if t not in manager.all_tasks]
+    if unknown:
+        raise FeedlearnError(f"lm-eval: unknown task {unknown[0]!r}" + (f" (looked in {include} too)" if include else ""))
+    results: dict[str, Any] = lm_eval.simple_evaluate(
+        model="hf", model_args=f"pretrained={model}", tasks=tasks, task_manager=manager, limit=limit,
+        batch_size=batch_size, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))["results"]
+    return {task: {k.split(",")[0]: float(v) for k, v in res.items() if isinstance(v, (int, float))
+                   and not isinstance(v, bool) and "stderr" not in k}
+            for task, res in results.items()}
