@@ -151,3 +151,19 @@ def test_lm_eval_missing_gives_a_clear_error(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_lm_eval)
     with pytest.raises(FeedlearnError, match=r"pip install 'feedlearn\[eval\]'"):
         run_lm_eval("m", ["t"])
+
+
+def test_web_chat_streams_replies_in_the_page_history(tiny_dir):
+    pytest.importorskip("gradio")  # in the test extras
+    from feedlearn.tune.webchat import build_web_chat, respond_stream
+
+    model, tok = load_model(tiny_dir), load_tokenizer(tiny_dir)
+    opts = GenerationOptions(max_new_tokens=5)
+    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": [{"type": "text", "text": "hello"}]}]
+    partial = list(respond_stream(model, tok, None, opts, "again", history))
+    session = ChatSession(model, tok, options=opts, history=[{"role": "user", "content": "hi"},
+                                                            {"role": "assistant", "content": "hello"}])
+    assert partial and partial[-1].strip() == session.send("again")  # same reply as the terminal chat
+    assert all(b.startswith(a) for a, b in zip(partial, partial[1:]))  # it only grows
+    app = build_web_chat(model, tok, options=opts)
+    assert type(app).__name__ == "ChatInterface"

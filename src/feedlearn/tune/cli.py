@@ -227,12 +227,22 @@ def chat_command(
     system: str = typer.Option(None, "--system", help="System prompt."),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
     temperature: float = typer.Option(0.0, "--temperature"),
+    web: bool = typer.Option(False, "--web", help="Serve a Gradio web chat instead (pip install 'feedlearn[web]')."),
+    port: int = typer.Option(7860, "--port", help="Web chat port."),
 ) -> None:
-    """Chat in the terminal (history kept; /reset clears it, /exit or Ctrl-D quits)."""
+    """Chat in the terminal (history kept; /reset clears it, /exit or Ctrl-D quits), or on the web."""
     from feedlearn.tune.chat import ChatSession
     from feedlearn.tune.infer import GenerationOptions
 
     loaded, tokenizer = _model_and_tokenizer(model, template)
+    if web:
+        from feedlearn.tune.webchat import build_web_chat
+
+        app = build_web_chat(loaded, tokenizer, system=system,
+                             options=GenerationOptions(max_new_tokens=max_new_tokens, temperature=temperature),
+                             title=f"feedlearn chat: {model}")
+        app.launch(server_port=port)
+        return
     session = ChatSession(loaded, tokenizer, system, GenerationOptions(max_new_tokens=max_new_tokens,
                                                                         temperature=temperature))
     while True:
