@@ -102,6 +102,7 @@ def init_tiny(out_dir: str | Path, config: TinyConfig = TinyConfig(), *, overwri
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        _portable_tokenizer_class(tmp / "tokenizer_config.json")
         (tmp / "feedlearn_tiny.json").write_text(json.dumps(asdict(config), indent=1) + "\n")
         if out.exists():
             shutil.rmtree(out)
@@ -110,6 +111,14 @@ def init_tiny(out_dir: str | Path, config: TinyConfig = TinyConfig(), *, overwri
         if tmp.exists():
             shutil.rmtree(tmp)
     return out
+
+
+def _portable_tokenizer_class(path: Path) -> None:
+    """Name the tokenizer class ``PreTrainedTokenizerFast``: transformers 5 writes its own backend
+    name, which older transformers (and tools pinned to them, e.g. LLaMA-Factory) cannot load."""
+    config = json.loads(path.read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    path.write_text(json.dumps(config, indent=2) + "\n")
 
 
 def n_parameters(model) -> int:
