@@ -3,10 +3,14 @@
 Same tiny model (``init_tiny``), same data (synthetic sort/reverse conversations), same
 hyper-parameters (batch, steps, learning rate, max length, assistant-only loss), one process each
 (so peak memory is each run's own). Prints training tokens/s and peak resident memory, and
-feedlearn / TRL ratios (target: tokens/s >= 0.95x). LLaMA-Factory is not measured here (it pins
-its own torch/transformers versions; run it in its own venv if you need that comparison).
+feedlearn / TRL ratios (target: tokens/s >= 0.95x).
 
-    python bench/tune_throughput.py [--steps 60] [--batch 16]
+LLaMA-Factory pins its own torch/transformers, so it lives in its own venv; pass its CLI to add it
+(same model, data and settings; its ``chatml`` template renders what ours does):
+
+    python -m venv /tmp/lf && /tmp/lf/bin/pip install torch==2.13.0 llamafactory \
+        && /tmp/lf/bin/pip install torch==2.13.0 && /tmp/lf/bin/pip uninstall -y torchvision
+    python bench/tune_throughput.py [--steps 60] [--batch 16] [--llamafactory /tmp/lf/bin/llamafactory-cli]
 """
 
 from __future__ import annotations
@@ -54,6 +58,39 @@ def run_trl(model: str, data: str, out: str, steps: int, batch: int) -> dict:
             "loss": float(result.training_loss)}
 
 
+def run_llamafactory(cli: str, model: str, data: str, steps: int, batch: int, tmp: Path) -> dict:
+    """LLaMA-Factory's ``train`` on the same model, data and settings, in its own process and venv."""
+    import resource
+
+    import yaml
+
+    data_dir = tmp / "lf-data"
+    data_dir.mkdir()
+    instances = json.loads(Path(data).read_text())["instances"]
+    (data_dir / "chat.json").write_text(json.dumps([{"messages": i["messages"]} for i in instances]))
+    (data_dir / "dataset_info.json").write_text(json.dumps({"chat": {
+        "file_name": "chat.json", "formatting": "sharegpt", "columns": {"messages": "messages"},
+        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}}))
+    out = tmp / "lf-out"
+    config = {"model_name_or_path": model, "stage": "sft", "do_train": True, "finetuning_type": "full",
+              "dataset": "chat", "dataset_dir": str(data_dir), "template": "chatml", "cutoff_len": 256,
+              "output_dir": str(out), "per_device_train_batch_size": batch, "max_steps": steps,
+              "learning_rate": 2e-3, "lr_scheduler_type": "cosine", "warmup_steps": int(0.05 * steps),
+              "logging_steps": 10**6, "save_strategy": "no", "report_to": "none", "bf16": False, "use_cpu": True,
+              "include_num_input_tokens_seen": "non_padding", "overwrite_output_dir": True, "seed": 0,
+              "preprocessing_num_workers": 1, "dataloader_num_workers": 0}
+    (tmp / "lf.yaml").write_text(yaml.safe_dump(config))
+    proc = subprocess.run([cli, "train", str(tmp / "lf.yaml")], capture_output=True, text=True,
+                          env={**__import__("os").environ, "DISABLE_VERSION_CHECK": "1"})
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    result = json.loads((out / "train_results.json").read_text())
+    state = json.loads((out / "trainer_state.json").read_text())
+    return {"tokens": int(state.get("num_input_tokens_seen", 0)), "seconds": float(result["train_runtime"]),
+            "loss": float(result["train_loss"]),
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
 def child(which: str, model: str, data: str, steps: int, batch: int) -> None:
     import resource
 
@@ -70,6 +107,7 @@ def main() -> int:
     parser.add_argument("--child", choices=["feedlearn", "trl"])
     parser.add_argument("--model")
     parser.add_argument("--data")
+    parser.add_argument("--llamafactory", help="llamafactory-cli of a venv with LLaMA-Factory installed.")
     args = parser.parse_args()
     if args.child:
         child(args.child, args.model, args.data, args.steps, args.batch)
@@ -91,13 +129,19 @@ def main() -> int:
                 print(proc.stdout[-2000:], proc.stderr[-4000:], file=sys.stderr)
                 return 1
             results[which] = json.loads(line.removeprefix("RESULT "))
+        if args.llamafactory:
+            results["llamafactory"] = run_llamafactory(args.llamafactory, model, data, args.steps, args.batch, Path(tmp))
     print(f"SFT, tiny Llama (1.3M params), {args.steps} steps x batch {args.batch}, synthetic chat data, CPU")
-    print(f"{'':12s} {'tokens':>8s} {'tokens/s':>10s} {'peak RSS MiB':>13s} {'train loss':>10s}")
+    print(f"{'':12s} {'tokens':>8s} {'seconds':>8s} {'tokens/s':>10s} {'peak RSS MiB':>13s} {'train loss':>10s}")
     for which, r in results.items():
-        print(f"{which:12s} {r['tokens']:8d} {r['tokens'] / r['seconds']:10.0f} {r['peak_rss_mib']:13.0f} {r['loss']:10.4f}")
-    f, t = results["feedlearn"], results["trl"]
-    print(f"feedlearn / TRL: tokens/s {(f['tokens'] / f['seconds']) / (t['tokens'] / t['seconds']):.2f}x "
-          f"(target >= 0.95x), peak memory {f['peak_rss_mib'] / t['peak_rss_mib']:.2f}x")
+        print(f"{which:12s} {r['tokens']:8d} {r['seconds']:8.2f} {r['tokens'] / r['seconds']:10.0f} "
+              f"{r['peak_rss_mib']:13.0f} {r['loss']:10.4f}")
+    f = results["feedlearn"]
+    for other, target in (("trl", " (target >= 0.95x)"), ("llamafactory", " (target >= 1x)")):
+        if other in results:
+            o = results[other]
+            print(f"feedlearn / {other}: tokens/s {(f['tokens'] / f['seconds']) / (o['tokens'] / o['seconds']):.2f}x"
+                  f"{target}, peak memory {f['peak_rss_mib'] / o['peak_rss_mib']:.2f}x")
     return 0
 
 
