@@ -11,6 +11,7 @@ from rich.table import Table
 
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.data import DATASET_TYPES, IMPORTERS, DatasetReport, convert, describe, load_dataset, save_dataset
+from feedlearn.tune.trainer import PadCollator
 
 tune_app = typer.Typer(help="Fine-tune causal LMs: data, stages, recipes, inference, evaluation.",
                        no_args_is_help=True)
@@ -305,3 +306,51 @@ def eval_command(
     console.print(f"{data} ({len(dataset)} {dataset.type}): " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     if json_out is not None:
         atomic_write_text(json_out, json.dumps({"model": model, "data": str(data), **metrics}, indent=1) + "\n")
+
+
+@tune_app.command("score")
+def score_command(
+    model: str = typer.Argument(..., help="Reward model (trained with the reward stage)."),
+    data: Path = typer.Option(..., "--data", help="paired_* data (accuracy) or conversation data (a reward each)."),
+    out: Path = typer.Option(None, "--out", help="Write one JSON line per instance with its reward(s)."),
+    max_length: int = typer.Option(1024, "--max-length"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+) -> None:
+    """Score data with a reward model: pairwise accuracy on pairs, rewards on conversations."""
+    import json
+
+    import torch
+
+    from feedlearn.common.io import atomic_write_text
+    from feedlearn.tune.models import load_model, load_tokenizer
+    from feedlearn.tune.stages.reward import PairCollator, pair_features, render, score_batch
+
+    dataset = load_dataset(data)
+    tokenizer, loaded = load_tokenizer(model), load_model(model, head="score")
+    loaded.eval()
+    collate = PadCollator(tokenizer.pad_token_id)
+    if dataset.type in ("paired_conversation", "paired_text_to_text"):
+        rows = pair_features(dataset, tokenizer, max_length, True)
+        records = []
+        with torch.no_grad():
+            for start in range(0, len(rows), batch_size):
+                batch = PairCollator(tokenizer.pad_token_id)(rows[start:start + batch_size])
+                r = score_batch(loaded, batch["input_ids"], batch["attention_mask"]).tolist()
+                half = len(r) // 2
+                records += [{"chosen": c, "rejected": j} for c, j in zip(r[:half], r[half:])]
+        accuracy = sum(r["chosen"] > r["rejected"] for r in records) / len(records)
+        console.print(f"{data}: {len(records)} pairs, accuracy {accuracy:.4f}, mean gap "
+                      f"{sum(r['chosen'] - r['rejected'] for r in records) / len(records):.4f}")
+    elif dataset.type == "conversation":
+        seqs = [render(inst, tokenizer)[:max_length] for inst in dataset.instances]
+        records = []
+        with torch.no_grad():
+            for start in range(0, len(seqs), batch_size):
+                batch = collate([{"input_ids": s, "labels": s} for s in seqs[start:start + batch_size]])
+                records += [{"reward": v} for v in score_batch(loaded, batch["input_ids"], batch["attention_mask"]).tolist()]
+        console.print(f"{data}: {len(records)} conversations, mean reward "
+                      f"{sum(r['reward'] for r in records) / len(records):.4f}")
+    else:
+        raise FeedlearnError(f"{data}: score takes paired_* or conversation data, not {dataset.type}")
+    if out is not None:
+        atomic_write_text(out, "".join(json.dumps(r) + "\n" for r in records))

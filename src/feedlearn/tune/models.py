@@ -50,10 +50,21 @@ def load_tokenizer(name_or_path: str | Path, *, template: str | None = None) -> 
     return tokenizer
 
 
-def load_model(name_or_path: str | Path, *, dtype: str = "auto", device: str | None = None) -> Any:
-    """``AutoModelForCausalLM`` for ``name_or_path`` (``dtype``: auto, float32, bfloat16, float16)."""
+def load_model(name_or_path: str | Path, *, dtype: str = "auto", device: str | None = None, head: str = "causal_lm",
+               **kwargs: Any) -> Any:
+    """The model at ``name_or_path`` (``dtype``: auto, float32, bfloat16, float16).
+
+    ``head="causal_lm"``: ``AutoModelForCausalLM``; ``head="score"``: a scalar-score
+    ``AutoModelForSequenceClassification`` (a reward model; the head is new unless saved with it).
+    """
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    if head not in ("causal_lm", "score"):
+        raise FeedlearnError(f"unknown model head {head!r}; use causal_lm or score")
+    auto = AutoModelForCausalLM if head == "causal_lm" else AutoModelForSequenceClassification
+    if head == "score":
+        kwargs.setdefault("num_labels", 1)
 
     source = str(name_or_path)
     _check_source(source)
@@ -64,7 +75,8 @@ def load_model(name_or_path: str | Path, *, dtype: str = "auto", device: str | N
     if dtype != "auto" and not isinstance(getattr(torch, dtype, None), torch.dtype):
         raise FeedlearnError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
     try:
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype if dtype == "auto" else getattr(torch, dtype))
+        model = auto.from_pretrained(source, dtype=dtype if dtype == "auto" else getattr(torch, dtype), **kwargs)
     except (OSError, ValueError, KeyError) as exc:
-        raise FeedlearnError(f"{source}: cannot load a causal LM ({_first_line(exc)})") from None
+        what = "a causal LM" if head == "causal_lm" else "a reward (score) model"
+        raise FeedlearnError(f"{source}: cannot load {what} ({_first_line(exc)})") from None
     return model.to(device) if device else model

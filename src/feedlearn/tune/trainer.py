@@ -73,19 +73,19 @@ def peak_memory_bytes() -> int:
     return int(rss if sys.platform == "darwin" else rss * 1024)
 
 
-def prepare_model(config: TrainConfig, tokenizer: Any):
-    """Load the base model and wrap it for the chosen method (full, LoRA, QLoRA)."""
+def prepare_model(config: TrainConfig, tokenizer: Any, head: str = "causal_lm"):
+    """Load the base model (``head``: causal_lm or score) and wrap it for the method (full, LoRA, QLoRA)."""
     if config.qlora:
         if not torch.cuda.is_available():
             raise FeedlearnError("qlora: 4-bit loading needs a CUDA GPU and bitsandbytes (pip install bitsandbytes)")
         try:
-            from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+            from transformers import BitsAndBytesConfig
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise FeedlearnError(f"qlora: {exc}") from None
         quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
-        model = AutoModelForCausalLM.from_pretrained(config.model, quantization_config=quant)
+        model = load_model(config.model, head=head, quantization_config=quant)
     else:
-        model = load_model(config.model, dtype=config.dtype)
+        model = load_model(config.model, dtype=config.dtype, head=head)
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:  # template added marker tokens
         model.resize_token_embeddings(len(tokenizer))
     model.config.pad_token_id = tokenizer.pad_token_id
@@ -98,7 +98,9 @@ def prepare_model(config: TrainConfig, tokenizer: Any):
         if config.qlora:
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
         lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                          target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
+                          target_modules=config.lora_target_modules,
+                          # SEQ_CLS: peft also trains and saves the new score head (modules_to_save)
+                          task_type="CAUSAL_LM" if head == "causal_lm" else "SEQ_CLS")
         model = get_peft_model(model, lora)
         if config.gradient_checkpointing:
             model.enable_input_require_grads()
@@ -134,15 +136,19 @@ def last_checkpoint(out: Path) -> str | None:
     return get_last_checkpoint(str(out)) if out.is_dir() else None
 
 
-def train(config: TrainConfig, tokenizer: Any, features: Features, *, extra_callbacks: list | None = None):
-    """Train on ``features``; resumes from ``output_dir``'s last checkpoint. Returns (model, stats)."""
+def train(config: TrainConfig, tokenizer: Any, features: Features, *, extra_callbacks: list | None = None,
+          head: str = "causal_lm", collator: Any = None, trainer_class: Any = None):
+    """Train on ``features``; resumes from ``output_dir``'s last checkpoint. Returns (model, stats).
+
+    Stages with another objective pass their ``head``, ``collator`` and ``Trainer`` subclass.
+    """
     from transformers import Trainer, TrainingArguments
 
     if len(features) == 0:
         raise FeedlearnError(f"{config.data}: no training examples after tokenization")
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model = prepare_model(config, tokenizer)
+    model = prepare_model(config, tokenizer, head)
     cpu = not torch.cuda.is_available()
     args = TrainingArguments(
         output_dir=str(out), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
@@ -154,8 +160,9 @@ def train(config: TrainConfig, tokenizer: Any, features: Features, *, extra_call
         include_num_input_tokens_seen="non_padding", remove_unused_columns=False,
         dataloader_num_workers=0, disable_tqdm=not sys.stderr.isatty(),
     )
-    trainer = Trainer(model=model, args=args, train_dataset=features, data_collator=PadCollator(tokenizer.pad_token_id),
-                      callbacks=_callbacks(config, out) + (extra_callbacks or []))
+    trainer = (trainer_class or Trainer)(model=model, args=args, train_dataset=features,
+                                         data_collator=collator or PadCollator(tokenizer.pad_token_id),
+                                         callbacks=_callbacks(config, out) + (extra_callbacks or []))
     if args.disable_tqdm:  # not a terminal: logs go to log.jsonl, not as dicts printed on stdout
         from transformers import PrinterCallback
         from transformers.utils import logging as hf_logging

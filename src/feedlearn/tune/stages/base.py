@@ -26,6 +26,10 @@ class Stage:
         """Metrics on held-out data of this stage's types."""
         raise NotImplementedError
 
+    def train_kwargs(self, tokenizer: Any) -> dict[str, Any]:
+        """What the stage changes in the shared loop (model head, collator, Trainer subclass)."""
+        return {}
+
     def load(self, path: str) -> TuneDataset:
         data = load_dataset(path)
         if data.type not in self.data_types:
@@ -40,7 +44,7 @@ def run_stage(stage: Stage, config: TrainConfig) -> dict[str, Any]:
     data = stage.load(config.data)
     eval_data = stage.load(config.eval_data) if config.eval_data else None
     feats = stage.features(config, tokenizer, data)
-    model, stats = train(config, tokenizer, feats)
+    model, stats = train(config, tokenizer, feats, **stage.train_kwargs(tokenizer))
     final = save_final(model, tokenizer, config)
     metrics = stage.evaluate(model, tokenizer, config, eval_data) if eval_data is not None else {}
     summary = {
