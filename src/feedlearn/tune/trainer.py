@@ -136,11 +136,14 @@ def last_checkpoint(out: Path) -> str | None:
     return get_last_checkpoint(str(out)) if out.is_dir() else None
 
 
-def train(config: TrainConfig, tokenizer: Any, features: Features, *, extra_callbacks: list | None = None,
-          head: str = "causal_lm", collator: Any = None, trainer_class: Any = None):
+def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks: list | None = None,
+          head: str = "causal_lm", collator: Any = None, trainer_class: Any = None, args_class: Any = None,
+          args_extra: dict[str, Any] | None = None, trainer_extra: dict[str, Any] | None = None):
     """Train on ``features``; resumes from ``output_dir``'s last checkpoint. Returns (model, stats).
 
-    Stages with another objective pass their ``head``, ``collator`` and ``Trainer`` subclass.
+    Stages with another objective pass their ``head``, ``collator`` (``False``: the trainer's own)
+    and ``Trainer`` subclass — or a TRL trainer with its config class (``args_class``,
+    ``args_extra``) and extra constructor arguments (``trainer_extra``).
     """
     from transformers import Trainer, TrainingArguments
 
@@ -150,7 +153,7 @@ def train(config: TrainConfig, tokenizer: Any, features: Features, *, extra_call
     out.mkdir(parents=True, exist_ok=True)
     model = prepare_model(config, tokenizer, head)
     cpu = not torch.cuda.is_available()
-    args = TrainingArguments(
+    args = (args_class or TrainingArguments)(
         output_dir=str(out), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum, learning_rate=config.lr,
         warmup_steps=int(config.warmup_ratio * config.max_steps),
@@ -158,11 +161,12 @@ def train(config: TrainConfig, tokenizer: Any, features: Features, *, extra_call
         save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
         seed=config.seed, data_seed=config.seed, report_to=_reporters(), use_cpu=cpu, bf16=False,
         include_num_input_tokens_seen="non_padding", remove_unused_columns=False,
-        dataloader_num_workers=0, disable_tqdm=not sys.stderr.isatty(),
+        dataloader_num_workers=0, disable_tqdm=not sys.stderr.isatty(), **(args_extra or {}),
     )
-    trainer = (trainer_class or Trainer)(model=model, args=args, train_dataset=features,
-                                         data_collator=collator or PadCollator(tokenizer.pad_token_id),
-                                         callbacks=_callbacks(config, out) + (extra_callbacks or []))
+    own_collator = {} if collator is False else {"data_collator": collator or PadCollator(tokenizer.pad_token_id)}
+    trainer = (trainer_class or Trainer)(model=model, args=args, train_dataset=features, **own_collator,
+                                         callbacks=_callbacks(config, out) + (extra_callbacks or []),
+                                         **(trainer_extra or {}))
     if args.disable_tqdm:  # not a terminal: logs go to log.jsonl, not as dicts printed on stdout
         from transformers import PrinterCallback
         from transformers.utils import logging as hf_logging

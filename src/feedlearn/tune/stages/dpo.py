@@ -1,0 +1,95 @@
+"""``dpo``: Direct Preference Optimization on preference pairs, via TRL's ``DPOTrainer``.
+
+Data: ``paired_conversation`` (the prompt is everything before the last message; chosen/rejected
+are the two final assistant replies) or ``paired_text_to_text`` (a user turn and two replies),
+given to TRL in its conversational format, so the tokenizer's chat template renders them.
+
+Loss (``loss_type``, TRL's names: sigmoid = DPO, ipo, hinge, ...). For sigmoid, with
+``h = β·[(log π(y_c|x) − log π_ref(y_c|x)) − (log π(y_r|x) − log π_ref(y_r|x))]``,
+``L = −log σ(h)``. At the first step the policy *is* the reference, so h = 0 and
+L = log 2 = 0.69315 exactly (tested).
+
+Reference model: with LoRA the reference is the same network with the adapters switched off (no
+second copy in memory); without LoRA TRL keeps a frozen copy of the starting model. Everything else
+(resume, logs, summary, merge) is the shared loop's. Evaluation: the implicit-reward accuracy on
+held-out pairs (how often the policy prefers the chosen reply more than the reference does).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+
+from feedlearn.tune.config import TrainConfig
+from feedlearn.tune.data import TuneDataset
+from feedlearn.tune.stages.base import Stage
+from feedlearn.tune.templates import to_messages
+
+
+class DPOStageConfig(TrainConfig):
+    lr: float = Field(5e-5, gt=0, description="Peak learning rate.")
+    beta: float = Field(0.1, gt=0, description="Strength of the KL-like pull to the reference (β).")
+    loss_type: Literal["sigmoid", "ipo", "hinge", "robust", "bco_pair"] = Field("sigmoid", description="TRL loss.")
+
+
+def trl_rows(data: TuneDataset) -> list[dict[str, Any]]:
+    """Our pairs in TRL's conversational preference format: prompt / chosen / rejected message lists."""
+    rows = []
+    for inst in data.instances:
+        if data.type == "paired_conversation":
+            chosen, rejected = to_messages(inst["chosen"]), to_messages(inst["rejected"])
+            rows.append({"prompt": chosen[:-1], "chosen": chosen[-1:], "rejected": rejected[-1:]})
+        else:
+            rows.append({"prompt": [{"role": "user", "content": inst["prompt"]}],
+                         "chosen": [{"role": "assistant", "content": inst["chosen"]}],
+                         "rejected": [{"role": "assistant", "content": inst["rejected"]}]})
+    return rows
+
+
+class DPO(Stage):
+    name = "dpo"
+    config_class = DPOStageConfig
+    data_types = ("paired_conversation", "paired_text_to_text")
+
+    def features(self, config: DPOStageConfig, tokenizer: Any, data: TuneDataset):
+        from datasets import Dataset
+
+        self.config = config
+        return Dataset.from_list(trl_rows(data))
+
+    def train_kwargs(self, tokenizer: Any) -> dict[str, Any]:
+        from trl import DPOConfig, DPOTrainer
+
+        config = self.config
+        return {"collator": False, "trainer_class": DPOTrainer, "args_class": DPOConfig,
+                "args_extra": {"beta": config.beta, "loss_type": [config.loss_type], "max_length": config.max_length},
+                "trainer_extra": {"processing_class": tokenizer}}
+
+    @torch.no_grad()
+    def evaluate(self, model: Any, tokenizer: Any, config: DPOStageConfig, data: TuneDataset) -> dict[str, float]:
+        from feedlearn.tune.models import load_model
+
+        reference = load_model(config.model, dtype=config.dtype)
+        wins, margins = 0, []
+        for row in trl_rows(data):
+            gap = _logp_gap(model, tokenizer, row) - _logp_gap(reference, tokenizer, row)
+            wins += gap > 0
+            margins.append(config.beta * gap)
+        return {"implicit_accuracy": wins / max(len(margins), 1), "mean_margin": sum(margins) / max(len(margins), 1)}
+
+
+def _logp_gap(model: Any, tokenizer: Any, row: dict[str, Any]) -> float:
+    """log π(chosen | prompt) − log π(rejected | prompt), summed over the reply tokens."""
+    model.eval()
+    prompt = tokenizer.apply_chat_template(row["prompt"], tokenize=True, add_generation_prompt=True,
+                                           return_dict=True)["input_ids"]
+    out = []
+    for reply in (row["chosen"], row["rejected"]):
+        full = tokenizer.apply_chat_template(row["prompt"] + reply, tokenize=True, return_dict=True)["input_ids"]
+        ids = torch.tensor([full], device=model.device)
+        logits = model(input_ids=ids).logits.float()[0, :-1]
+        logp = torch.log_softmax(logits, -1).gather(-1, ids[0, 1:, None])[:, 0]
+        out.append(float(logp[len(prompt) - 1:].sum()))
+    return out[0] - out[1]
