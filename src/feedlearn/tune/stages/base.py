@@ -38,7 +38,18 @@ class Stage:
 
 
 def run_stage(stage: Stage, config: TrainConfig) -> dict[str, Any]:
-    """Run ``stage`` with ``config`` end to end; returns the summary also written to summary.json."""
+    """Run ``stage`` with ``config`` end to end; returns the summary also written to summary.json.
+
+    A stage with its own outer loop (RAFT's generate → score → fine-tune rounds) defines ``run``.
+    """
+    own = getattr(stage, "run", None)
+    if own is not None:
+        return own(config)
+    return train_once(stage, config)
+
+
+def train_once(stage: Stage, config: TrainConfig) -> dict[str, Any]:
+    """Load → tokenize → train → save → evaluate → summary.json, for one training run."""
     started = time.perf_counter()
     tokenizer = load_stage_tokenizer(config)
     data = stage.load(config.data)

@@ -1,0 +1,123 @@
+"""``raft``: Reward rAnked FineTuning (Dong et al. 2023, LMFlow's alignment method).
+
+Each of ``iterations`` rounds: the current model samples ``k`` replies per prompt (temperature
+``temperature``, seeded per round), the reward model scores every (prompt, reply), the best are
+kept — ``keep="best"``: the top reply of each prompt (best-of-K); ``keep="top_fraction"``: the top
+``fraction`` of all samples — and the model is fine-tuned on them with the ``sft`` stage (loss on
+the reply). The next round starts from that model. Our own short loop over transformers and the
+``sft`` stage (LMFlow's copy is broken on current transformers).
+
+Data: prompts from ``conversation`` (all messages but the last) or ``text2text`` (the input as a
+user turn). Summary: per round the mean reward of all samples and of the kept ones — the quantity
+RAFT pushes up.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.io import atomic_write_text
+from feedlearn.tune.config import TrainConfig, load_config
+from feedlearn.tune.data import TuneDataset, save_dataset
+from feedlearn.tune.stages.base import Stage, train_once
+from feedlearn.tune.stages.sft import SFT, SFTConfig
+from feedlearn.tune.templates import to_messages
+from feedlearn.tune.trainer import peak_memory_bytes
+
+Messages = list[dict[str, str]]
+
+
+class RaftConfig(TrainConfig):
+    reward_model: str = Field(..., description="Reward model directory (the reward stage's output).")
+    iterations: int = Field(2, gt=0, description="Generate -> score -> fine-tune rounds.")
+    k: int = Field(4, gt=0, description="Samples per prompt.")
+    keep: Literal["best", "top_fraction"] = Field("best", description="Best-of-K per prompt, or a global top fraction.")
+    fraction: float = Field(0.25, gt=0, le=1, description="keep=top_fraction: the share of samples kept.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+    max_new_tokens: int = Field(32, gt=0, description="Longest sampled reply.")
+    lr: float = Field(1e-4, gt=0, description="Peak learning rate of each round's fine-tuning.")
+
+
+def prompts_of(data: TuneDataset) -> list[Messages]:
+    if data.type == "conversation":
+        return [to_messages(inst)[:-1] for inst in data.instances]
+    return [[{"role": "user", "content": inst["input"]}] for inst in data.instances]
+
+
+def select(prompt_ids: list[int], rewards: list[float], keep: str, fraction: float = 0.25) -> list[int]:
+    """Indices of the samples RAFT keeps, in sample order.
+
+    ``best``: per prompt the highest reward (the first one on ties); ``top_fraction``: the
+    ``ceil(fraction · n)`` highest rewards overall (earlier samples first on ties).
+    """
+    if keep == "best":
+        best: dict[int, int] = {}
+        for i, (p, r) in enumerate(zip(prompt_ids, rewards)):
+            if p not in best or r > rewards[best[p]]:
+                best[p] = i
+        return sorted(best.values())
+    n = max(1, math.ceil(fraction * len(rewards) - 1e-9))  # 0.25 * 8 is 2, not 3 after rounding noise
+    order = sorted(range(len(rewards)), key=lambda i: (-rewards[i], i))
+    return sorted(order[:n])
+
+
+class Raft(Stage):
+    name = "raft"
+    config_class = RaftConfig
+    data_types = ("conversation", "text2text")
+
+    def run(self, config: RaftConfig) -> dict[str, Any]:
+        from feedlearn.tune.infer import GenerationOptions, generate
+        from feedlearn.tune.models import load_model, load_tokenizer
+        from feedlearn.tune.rewards import RewardScorer
+
+        prompts = prompts_of(self.load(config.data))
+        if not prompts or any(not p or p[-1]["role"] != "user" for p in prompts):
+            raise FeedlearnError(f"{config.data}: raft needs prompts that end with a user turn")
+        scorer = RewardScorer(config.reward_model, max_length=config.max_length)
+        out = Path(config.output_dir)
+        model_dir, rounds = config.model, []
+        for it in range(config.iterations):
+            round_dir = out / f"round-{it}"
+            done = round_dir / "summary.json"
+            if done.exists():  # resume: a finished round is not redone
+                rounds.append(json.loads((out / f"round-{it}.json").read_text()))
+                model_dir = json.loads(done.read_text())["model"]
+                continue
+            model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)
+            options = GenerationOptions(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+                                        seed=config.seed + it)
+            repeated = [p for p in prompts for _ in range(config.k)]
+            samples = [c.text.strip() for c in generate(model, tokenizer, repeated, options)]
+            rewards = scorer.score([p + [{"role": "assistant", "content": s}] for p, s in zip(repeated, samples)])
+            kept = [i for i in select([i // config.k for i in range(len(repeated))], rewards, config.keep,
+                                      config.fraction) if samples[i]]
+            if not kept:
+                raise FeedlearnError(f"raft round {it}: every kept sample is empty; raise max_new_tokens")
+            data = TuneDataset("conversation", [{"messages": repeated[i] + [{"role": "assistant", "content": samples[i]}]}
+                                                for i in kept])
+            data_path = save_dataset(data, out / f"round-{it}-kept.json")
+            sft_options = {**config.model_dump(include=set(SFTConfig.model_fields) & set(config.model_dump())),
+                           "model": model_dir, "data": str(data_path), "output_dir": str(round_dir), "eval_data": None}
+            summary = train_once(SFT(), load_config(SFTConfig, None, sft_options))
+            model_dir = summary["model"]
+            record = {"round": it, "samples": len(samples), "kept": len(kept),
+                      "mean_reward": sum(rewards) / len(rewards),
+                      "kept_mean_reward": sum(rewards[i] for i in kept) / len(kept),
+                      "train_loss": summary["train_loss"], "tokens": summary["tokens"], "seconds": summary["seconds"]}
+            atomic_write_text(out / f"round-{it}.json", json.dumps(record) + "\n")
+            rounds.append(record)
+        result = {"stage": self.name, "model": model_dir, "rounds": rounds, "steps": config.max_steps * config.iterations,
+                  "train_loss": rounds[-1]["train_loss"], "tokens": sum(r["tokens"] for r in rounds),
+                  "seconds": sum(r["seconds"] for r in rounds), "resumed_from": None, "eval": {},
+                  "config": config.model_dump()}
+        result["tokens_per_second"] = result["tokens"] / max(result["seconds"], 1e-9)
+        result["peak_memory_bytes"] = peak_memory_bytes()
+        atomic_write_text(out / "summary.json", json.dumps(result, indent=1) + "\n")
+        return result

@@ -1,0 +1,68 @@
+"""RAFT: exactly the top-scored samples are kept; a round of fine-tuning on them raises the reward."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from feedlearn.tune.config import load_config
+from feedlearn.tune.data import TuneDataset, save_dataset
+from feedlearn.tune.stages import STAGES, RaftConfig, RewardConfig, run_stage
+from feedlearn.tune.stages.raft import select
+from tests.tune.test_reward import preference_pairs
+
+
+def test_select_keeps_exactly_the_top_samples():
+    prompt_ids = [0, 0, 0, 1, 1, 1]
+    rewards = [0.1, 0.9, 0.9, -2.0, -1.0, -3.0]
+    assert select(prompt_ids, rewards, "best") == [1, 4]  # per prompt; the first of tied bests
+    assert select(prompt_ids, rewards, "top_fraction", 0.5) == [0, 1, 2]  # 3 highest overall
+    assert select(prompt_ids, rewards, "top_fraction", 0.25) == [1, 2]  # ceil(1.5) = 2
+    assert select(prompt_ids, rewards, "top_fraction", 0.01) == [1]  # at least one
+
+
+@pytest.fixture(scope="module")
+def reward_dir(tiny_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rm")
+    train = save_dataset(preference_pairs(64, seed=1), tmp / "train.json")
+    config = load_config(RewardConfig, None, {"model": str(tiny_dir), "data": str(train), "output_dir": str(tmp / "rm"),
+                                              "max_steps": 30, "batch_size": 8, "lr": 3e-3, "save_steps": 100})
+    return run_stage(STAGES["reward"](), config)["model"]
+
+
+def test_raft_rounds_raise_the_mean_reward(tiny_dir, reward_dir, tmp_path):
+    prompts = TuneDataset("conversation", [inst["chosen"] for inst in preference_pairs(16, seed=3).instances])
+    data = save_dataset(prompts, tmp_path / "prompts.json")
+    config = load_config(RaftConfig, None, {"model": str(tiny_dir), "data": str(data), "reward_model": reward_dir,
+                                            "output_dir": str(tmp_path / "raft"), "iterations": 3, "k": 4,
+                                            "max_steps": 15, "batch_size": 8, "lr": 3e-3, "max_new_tokens": 8,
+                                            "save_steps": 100})
+    summary = run_stage(STAGES["raft"](), config)
+    rounds = summary["rounds"]
+    assert [r["kept"] for r in rounds] == [16, 16, 16]  # best-of-4 for each of 16 prompts
+    assert all(r["kept_mean_reward"] >= r["mean_reward"] for r in rounds)
+    assert rounds[-1]["mean_reward"] > rounds[0]["mean_reward"]
+    # resume: a rerun finds the finished rounds and does not redo them
+    before = (tmp_path / "raft" / "round-0.json").read_text()
+    again = run_stage(STAGES["raft"](), config)
+    assert again["rounds"] == rounds and (tmp_path / "raft" / "round-0.json").read_text() == before
+    assert json.loads((tmp_path / "raft" / "summary.json").read_text())["model"] == summary["model"]
+
+
+def test_rlhf_metrics_against_itself(tiny_dir, reward_dir):
+    from feedlearn.tune.models import load_model, load_tokenizer
+    from feedlearn.tune.rewards import RewardScorer, replies, reply_logprob, rlhf_metrics
+
+    model, tok = load_model(tiny_dir), load_tokenizer(tiny_dir)
+    prompts = [inst["chosen"]["messages"][:1] for inst in preference_pairs(6, seed=4).instances]
+    scorer = RewardScorer(reward_dir)
+    own = replies(model, tok, prompts, 6)
+    metrics = rlhf_metrics(model, tok, prompts, scorer, reference=load_model(tiny_dir), baseline_replies=own,
+                           max_new_tokens=6)
+    assert metrics["win_rate"] == 0.5  # ties against its own replies count half
+    assert metrics["kl_to_reference"] == pytest.approx(0.0, abs=1e-5)  # same weights
+    assert metrics["mean_reward"] == pytest.approx(sum(scorer.score(
+        [p + [{"role": "assistant", "content": r}] for p, r in zip(prompts, own)])) / 6)
+    logp, n = reply_logprob(model, tok, prompts[0], own[0])
+    assert logp < 0 and n == len(tok(own[0], add_special_tokens=False)["input_ids"]) + 1  # reply + <|im_end|>
