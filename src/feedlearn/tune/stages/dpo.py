@@ -82,14 +82,8 @@ class DPO(Stage):
 
 def _logp_gap(model: Any, tokenizer: Any, row: dict[str, Any]) -> float:
     """log π(chosen | prompt) − log π(rejected | prompt), summed over the reply tokens."""
+    from feedlearn.tune.rewards import reply_logprob
+
     model.eval()
-    prompt = tokenizer.apply_chat_template(row["prompt"], tokenize=True, add_generation_prompt=True,
-                                           return_dict=True)["input_ids"]
-    out = []
-    for reply in (row["chosen"], row["rejected"]):
-        full = tokenizer.apply_chat_template(row["prompt"] + reply, tokenize=True, return_dict=True)["input_ids"]
-        ids = torch.tensor([full], device=model.device)
-        logits = model(input_ids=ids).logits.float()[0, :-1]
-        logp = torch.log_softmax(logits, -1).gather(-1, ids[0, 1:, None])[:, 0]
-        out.append(float(logp[len(prompt) - 1:].sum()))
-    return out[0] - out[1]
+    chosen = reply_logprob(model, tokenizer, row["prompt"], row["chosen"][0]["content"])[0]
+    return chosen - reply_logprob(model, tokenizer, row["prompt"], row["rejected"][0]["content"])[0]
