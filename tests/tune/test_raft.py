@@ -66,3 +66,26 @@ def test_rlhf_metrics_against_itself(tiny_dir, reward_dir):
         [p + [{"role": "assistant", "content": r}] for p, r in zip(prompts, own)])) / 6)
     logp, n = reply_logprob(model, tok, prompts[0], own[0])
     assert logp < 0 and n == len(tok(own[0], add_special_tokens=False)["input_ids"]) + 1  # reply + <|im_end|>
+
+
+def test_best_worst_pairs_by_hand():
+    from feedlearn.tune.stages.iterative_dpo import best_worst_pairs
+
+    p0, p1 = [{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]
+    pairs = best_worst_pairs([p0, p0, p0, p1, p1, p1], ["x", "y", "z", "u", "v", "w"], [1.0, 3.0, 2.0, 5.0, 5.0, 5.0], 3)
+    assert len(pairs) == 1  # prompt b: all tied, no pair
+    assert pairs[0]["chosen"]["messages"][-1]["content"] == "y" and pairs[0]["rejected"]["messages"][-1]["content"] == "x"
+
+
+def test_iterative_dpo_rounds_raise_the_mean_reward(tiny_dir, reward_dir, tmp_path):
+    from feedlearn.tune.stages import IterativeDPOConfig
+
+    prompts = TuneDataset("conversation", [inst["chosen"] for inst in preference_pairs(16, seed=3).instances])
+    data = save_dataset(prompts, tmp_path / "prompts.json")
+    config = load_config(IterativeDPOConfig, None, {"model": str(tiny_dir), "data": str(data), "reward_model": reward_dir,
+                                                    "output_dir": str(tmp_path / "idpo"), "iterations": 3, "n": 4,
+                                                    "max_steps": 10, "batch_size": 8, "lr": 1e-2, "beta": 0.1,
+                                                    "max_new_tokens": 8, "save_steps": 100})
+    rounds = run_stage(STAGES["iterative_dpo"](), config)["rounds"]
+    assert all(r["pairs"] > 0 for r in rounds)
+    assert rounds[-1]["mean_reward"] > rounds[0]["mean_reward"]

@@ -67,57 +67,88 @@ def select(prompt_ids: list[int], rewards: list[float], keep: str, fraction: flo
     return sorted(order[:n])
 
 
+def sample_and_score(model_dir: str, prompts: list[Messages], k: int, options: Any, scorer: Any):
+    """``k`` sampled replies per prompt from the model at ``model_dir``, and their rewards.
+
+    Returns ``(repeated prompts, replies, rewards)``, sample ``i`` answering prompt ``i // k``.
+    """
+    from feedlearn.tune.infer import generate
+    from feedlearn.tune.models import load_model, load_tokenizer
+
+    model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)
+    repeated = [p for p in prompts for _ in range(k)]
+    samples = [c.text.strip() for c in generate(model, tokenizer, repeated, options)]
+    rewards = scorer.score([p + [{"role": "assistant", "content": s}] for p, s in zip(repeated, samples)])
+    return repeated, samples, rewards
+
+
+def check_prompts(prompts: list[Messages], source: str, stage: str) -> None:
+    if not prompts or any(not p or p[-1]["role"] != "user" for p in prompts):
+        raise FeedlearnError(f"{source}: {stage} needs prompts that end with a user turn")
+
+
 class Raft(Stage):
     name = "raft"
     config_class = RaftConfig
     data_types = ("conversation", "text2text")
 
     def run(self, config: RaftConfig) -> dict[str, Any]:
-        from feedlearn.tune.infer import GenerationOptions, generate
-        from feedlearn.tune.models import load_model, load_tokenizer
+        from feedlearn.tune.infer import GenerationOptions
         from feedlearn.tune.rewards import RewardScorer
 
         prompts = prompts_of(self.load(config.data))
-        if not prompts or any(not p or p[-1]["role"] != "user" for p in prompts):
-            raise FeedlearnError(f"{config.data}: raft needs prompts that end with a user turn")
+        check_prompts(prompts, config.data, self.name)
         scorer = RewardScorer(config.reward_model, max_length=config.max_length)
-        out = Path(config.output_dir)
-        model_dir, rounds = config.model, []
-        for it in range(config.iterations):
-            round_dir = out / f"round-{it}"
-            done = round_dir / "summary.json"
-            if done.exists():  # resume: a finished round is not redone
-                rounds.append(json.loads((out / f"round-{it}.json").read_text()))
-                model_dir = json.loads(done.read_text())["model"]
-                continue
-            model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)
+
+        def one_round(it: int, model_dir: str, round_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             options = GenerationOptions(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                                         seed=config.seed + it)
-            repeated = [p for p in prompts for _ in range(config.k)]
-            samples = [c.text.strip() for c in generate(model, tokenizer, repeated, options)]
-            rewards = scorer.score([p + [{"role": "assistant", "content": s}] for p, s in zip(repeated, samples)])
+            repeated, samples, rewards = sample_and_score(model_dir, prompts, config.k, options, scorer)
             kept = [i for i in select([i // config.k for i in range(len(repeated))], rewards, config.keep,
                                       config.fraction) if samples[i]]
             if not kept:
                 raise FeedlearnError(f"raft round {it}: every kept sample is empty; raise max_new_tokens")
             data = TuneDataset("conversation", [{"messages": repeated[i] + [{"role": "assistant", "content": samples[i]}]}
                                                 for i in kept])
-            data_path = save_dataset(data, out / f"round-{it}-kept.json")
-            sft_options = {**config.model_dump(include=set(SFTConfig.model_fields) & set(config.model_dump())),
-                           "model": model_dir, "data": str(data_path), "output_dir": str(round_dir), "eval_data": None}
-            summary = train_once(SFT(), load_config(SFTConfig, None, sft_options))
-            model_dir = summary["model"]
-            record = {"round": it, "samples": len(samples), "kept": len(kept),
-                      "mean_reward": sum(rewards) / len(rewards),
-                      "kept_mean_reward": sum(rewards[i] for i in kept) / len(kept),
-                      "train_loss": summary["train_loss"], "tokens": summary["tokens"], "seconds": summary["seconds"]}
-            atomic_write_text(out / f"round-{it}.json", json.dumps(record) + "\n")
-            rounds.append(record)
-        result = {"stage": self.name, "model": model_dir, "rounds": rounds, "steps": config.max_steps * config.iterations,
-                  "train_loss": rounds[-1]["train_loss"], "tokens": sum(r["tokens"] for r in rounds),
-                  "seconds": sum(r["seconds"] for r in rounds), "resumed_from": None, "eval": {},
-                  "config": config.model_dump()}
-        result["tokens_per_second"] = result["tokens"] / max(result["seconds"], 1e-9)
-        result["peak_memory_bytes"] = peak_memory_bytes()
-        atomic_write_text(out / "summary.json", json.dumps(result, indent=1) + "\n")
-        return result
+            data_path = save_dataset(data, round_dir.parent / f"{round_dir.name}-kept.json")
+            summary = train_once(SFT(), load_config(SFTConfig, None, stage_options(config, SFTConfig, model_dir,
+                                                                                   data_path, round_dir)))
+            return summary, {"samples": len(samples), "kept": len(kept), "mean_reward": sum(rewards) / len(rewards),
+                             "kept_mean_reward": sum(rewards[i] for i in kept) / len(kept)}
+
+        return run_rounds(self.name, config, config.iterations, one_round)
+
+
+def stage_options(config: TrainConfig, target: type[TrainConfig], model: str, data: Path, out: Path) -> dict[str, Any]:
+    """The shared training options of ``config`` for an inner ``target`` stage run."""
+    shared = config.model_dump(include=set(target.model_fields) & set(type(config).model_fields))
+    return {**shared, "model": model, "data": str(data), "output_dir": str(out), "eval_data": None}
+
+
+def run_rounds(name: str, config: TrainConfig, iterations: int, one_round) -> dict[str, Any]:
+    """Rounds ``round-0 .. round-{n-1}`` under ``output_dir``, each from the previous round's model.
+
+    ``one_round(i, model_dir, round_dir)`` trains one round and returns ``(its train summary, a
+    record of what it measured)``. A finished round (its record file exists) is not redone, so an
+    interrupted run continues where it stopped.
+    """
+    out = Path(config.output_dir)
+    model_dir, rounds = config.model, []
+    for it in range(iterations):
+        record_path = out / f"round-{it}.json"
+        if record_path.exists():
+            record = json.loads(record_path.read_text())
+        else:
+            summary, measured = one_round(it, model_dir, out / f"round-{it}")
+            record = {"round": it, **measured, "model": summary["model"], "train_loss": summary["train_loss"],
+                      "tokens": summary["tokens"], "seconds": summary["seconds"]}
+            atomic_write_text(record_path, json.dumps(record) + "\n")
+        rounds.append(record)
+        model_dir = record["model"]
+    result = {"stage": name, "model": model_dir, "rounds": rounds, "steps": config.max_steps * iterations,
+              "train_loss": rounds[-1]["train_loss"], "tokens": sum(r["tokens"] for r in rounds),
+              "seconds": sum(r["seconds"] for r in rounds), "resumed_from": None, "eval": {},
+              "peak_memory_bytes": peak_memory_bytes(), "config": config.model_dump()}
+    result["tokens_per_second"] = result["tokens"] / max(result["seconds"], 1e-9)
+    atomic_write_text(out / "summary.json", json.dumps(result, indent=1) + "\n")
+    return result

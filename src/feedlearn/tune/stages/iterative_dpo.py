@@ -1,0 +1,74 @@
+"""``iterative_dpo``: online DPO rounds — sample N replies, score them, pair best with worst, DPO.
+
+Each round the current model samples ``n`` replies per prompt; the reward model scores them; the
+best and the worst reply of each prompt (when their rewards differ) form a preference pair; one
+``dpo`` run on those pairs gives the next round's model, which is also that run's reference (the
+usual online iterative DPO of RLHFlow/LMFlow). Rounds are resumable like RAFT's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from feedlearn.common.errors import FeedlearnError
+from feedlearn.tune.config import load_config
+from feedlearn.tune.data import TuneDataset, save_dataset
+from feedlearn.tune.stages.base import Stage, train_once
+from feedlearn.tune.stages.dpo import DPO, DPOStageConfig
+from feedlearn.tune.stages.raft import check_prompts, prompts_of, run_rounds, sample_and_score, stage_options
+
+
+class IterativeDPOConfig(DPOStageConfig):
+    reward_model: str = Field(..., description="Reward model directory (the reward stage's output).")
+    iterations: int = Field(2, gt=0, description="Sample -> score -> pair -> DPO rounds.")
+    n: int = Field(4, gt=1, description="Samples per prompt (the best and the worst make the pair).")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+    max_new_tokens: int = Field(32, gt=0, description="Longest sampled reply.")
+
+
+def best_worst_pairs(prompts: list, replies: list[str], rewards: list[float], n: int) -> list[dict[str, Any]]:
+    """One ``paired_conversation`` per prompt: its highest- vs lowest-reward reply (skipped on a tie)."""
+    pairs = []
+    for p in range(len(replies) // n):
+        idx = range(p * n, (p + 1) * n)
+        best = max(idx, key=lambda i: (rewards[i], -i))
+        worst = min(idx, key=lambda i: (rewards[i], i))
+        if rewards[best] > rewards[worst] and replies[best] and replies[worst] and replies[best] != replies[worst]:
+            prompt = {"messages": prompts[p * n]}
+            pairs.append({"chosen": {"messages": prompt["messages"] + [{"role": "assistant", "content": replies[best]}]},
+                          "rejected": {"messages": prompt["messages"] + [{"role": "assistant",
+                                                                          "content": replies[worst]}]}})
+    return pairs
+
+
+class IterativeDPO(Stage):
+    name = "iterative_dpo"
+    config_class = IterativeDPOConfig
+    data_types = ("conversation", "text2text")
+
+    def run(self, config: IterativeDPOConfig) -> dict[str, Any]:
+        from feedlearn.tune.infer import GenerationOptions
+        from feedlearn.tune.rewards import RewardScorer
+
+        prompts = prompts_of(self.load(config.data))
+        check_prompts(prompts, config.data, self.name)
+        scorer = RewardScorer(config.reward_model, max_length=config.max_length)
+
+        def one_round(it: int, model_dir: str, round_dir: Path):
+            options = GenerationOptions(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+                                        seed=config.seed + it)
+            repeated, samples, rewards = sample_and_score(model_dir, prompts, config.n, options, scorer)
+            pairs = best_worst_pairs(repeated, samples, rewards, config.n)
+            if not pairs:
+                raise FeedlearnError(f"iterative_dpo round {it}: no prompt had replies of different rewards")
+            data_path = save_dataset(TuneDataset("paired_conversation", pairs),
+                                     round_dir.parent / f"{round_dir.name}-pairs.json")
+            options_ = {**stage_options(config, DPOStageConfig, model_dir, data_path, round_dir),
+                        "beta": config.beta, "loss_type": config.loss_type}
+            summary = train_once(DPO(), load_config(DPOStageConfig, None, options_))
+            return summary, {"samples": len(samples), "pairs": len(pairs), "mean_reward": sum(rewards) / len(rewards)}
+
+        return run_rounds(self.name, config, config.iterations, one_round)
