@@ -3,7 +3,8 @@
 Part 1 (cache): every registered eviction policy on two shipped real traces at several cache
 sizes — a miss-ratio table and a plot; then learned eviction (HALP, LRB) on a CDN-like trace, with
 HALP's online learning curves. Part 2 (tune): the tiny 4-stage recipe — domain, task and
-instruction tuning of a tiny Llama made offline, with held-out metrics after every stage.
+instruction tuning of a tiny Llama made offline, then RLHF (reward model, RAFT, DPO), with
+held-out metrics after every stage.
 """
 
 from __future__ import annotations
@@ -82,16 +83,18 @@ def tune_demo(console: Console, overrides: list[str] | None = None) -> dict:
     from feedlearn.tune.models import load_model, load_tokenizer
     from feedlearn.tune.recipe import run_recipe
 
-    console.rule("[bold]tune: LMFlow's steps on a tiny Llama (recipes/tiny-4stage.yaml)")
+    console.rule("[bold]tune: LMFlow's four steps on a tiny Llama (recipes/tiny-4stage.yaml)")
     started = time.perf_counter()
     result = run_recipe(ROOT / "recipes" / "tiny-4stage.yaml", [f"output_dir={OUT / 'tiny-4stage'}", *(overrides or [])],
                         log=lambda row: console.print(f"  {row['stage']} done ({time.perf_counter() - started:.0f}s)"))
     console.print(recipe_table(result))
     console.print("Each stage does its job on held-out data: perplexity on unseen Wikipedia articles falls after "
                   "`domain`; exact match on unseen sort/reverse inputs rises after `task`; after `instruction` the "
-                  "model follows new phrasings in the chat template and stops at <|im_end|>. A 1.3M-parameter model "
-                  "forgets the earlier stages (perplexity rises again) — the reason LMFlow recipes use LoRA on "
-                  "real models.")
+                  "model follows new phrasings in the chat template and stops at <|im_end|>. Then RLHF: the reward "
+                  "model tells correct from wrongly ordered sort answers (held-out accuracy), and RAFT and DPO, each "
+                  "from the instruction-tuned model, raise the mean reward and win over it (align win rate > 0.5) at "
+                  "a small KL. A 1.3M-parameter model forgets earlier stages (perplexity rises again) — the reason "
+                  "LMFlow recipes use LoRA on real models.")
     final = result["rows"][-1]["model"]
     model, tokenizer = load_model(final), load_tokenizer(final)
     question = [{"role": "user", "content": "Please sort: 7 2 9 4"}]

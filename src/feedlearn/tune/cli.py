@@ -141,7 +141,8 @@ def run_command(
 
 def recipe_table(result: dict) -> Table:
     rows = result["rows"]
-    metrics = [k for k in rows[0] if k not in ("stage", "model")]
+    hidden = ("stage", "model", "train_loss", "tokens_per_second")
+    metrics = list(dict.fromkeys(k for row in rows for k in row if k not in hidden))
     table = Table(title=f"{result['recipe']}: held-out metrics after each stage")
     table.add_column("stage")
     for m in metrics:

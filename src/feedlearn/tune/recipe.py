@@ -34,7 +34,7 @@ from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.io import atomic_write_text
 from feedlearn.tune.config import load_config
 from feedlearn.tune.data import convert, load_dataset, save_dataset
-from feedlearn.tune.data.synthetic import synthetic_dataset
+from feedlearn.tune.data.synthetic import synthetic_dataset, synthetic_preferences
 
 
 class _Strict(BaseModel):
@@ -53,10 +53,17 @@ class Synthetic(_Strict):
     seed: int = 0
 
 
+class Preferences(_Strict):
+    n: int = Field(..., gt=0)
+    tasks: list[str] = Field(["sort"])
+    seed: int = 0
+
+
 class Prepare(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     out: str = Field(..., description="File name under OUTPUT_DIR/data.")
     synthetic: Synthetic | None = None
+    synthetic_preferences: Preferences | None = Field(None, description="Correct vs wrong answers as pairs.")
     convert: str | None = Field(None, description="Source file to import (with from_format).")
     from_format: str | None = Field(None, alias="from")
     rows: str | None = Field(None, description="Python-style slice of the converted instances, e.g. '0:27'.")
@@ -64,15 +71,22 @@ class Prepare(_Strict):
 
 class Eval(_Strict):
     name: str
-    kind: Literal["perplexity", "generation"]
+    kind: Literal["perplexity", "generation", "rlhf"]
     data: str
     block_size: int = 256
     max_new_tokens: int = 32
+    # rlhf: stage names (or model dirs) of the reward model, the baseline for win rates, the KL reference
+    reward_model: str | None = None
+    baseline: str | None = None
+    reference: str | None = None
 
 
 class StageSpec(_Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
     name: str
     stage: str
+    from_stage: str | None = Field(None, alias="from", description="Start from this stage's model (default: the "
+                                   "latest policy), e.g. to compare alignment methods from one SFT model.")
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -104,22 +118,48 @@ def prepare(recipe: Recipe, data_dir: Path) -> None:
         if item.synthetic is not None:
             s = item.synthetic
             data = synthetic_dataset(s.n, tasks=tuple(s.tasks), fmt=s.format, seed=s.seed)
+        elif item.synthetic_preferences is not None:
+            p = item.synthetic_preferences
+            data = synthetic_preferences(p.n, tasks=tuple(p.tasks), seed=p.seed)
         elif item.convert is not None:
             data = convert(item.convert, item.from_format or "", skip_bad=True)
             data.instances = data.instances[_slice(item.rows, len(data))]
         else:
-            raise FeedlearnError(f"prepare {item.out}: give synthetic or convert")
+            raise FeedlearnError(f"prepare {item.out}: give synthetic, synthetic_preferences or convert")
         save_dataset(data, target)
 
 
-def _evaluate(model_dir: str, recipe: Recipe, resolve) -> dict[str, float]:
+def _evaluate(model_dir: str, recipe: Recipe, resolve, models: dict[str, str],
+              kinds: tuple[str, ...] = ("perplexity", "generation", "rlhf")) -> dict[str, float]:
+    """The recipe's evals of the policy at ``model_dir``; ``models``: finished stages' model dirs.
+
+    ``rlhf`` evals run once their reward model (and baseline/reference) stages have finished.
+    """
     from feedlearn.tune.evaluate import generation_metrics, perplexity
     from feedlearn.tune.models import load_model, load_tokenizer
+    from feedlearn.tune.rewards import RewardScorer, replies, rlhf_metrics
+    from feedlearn.tune.stages.raft import prompts_of
 
     model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)
     out: dict[str, float] = {}
     for ev in recipe.evals:
+        if ev.kind not in kinds:
+            continue
         data = load_dataset(resolve(ev.data))
+        if ev.kind == "rlhf":
+            names = [n for n in (ev.reward_model, ev.baseline, ev.reference) if n]
+            if ev.reward_model is None or any(n not in models and not Path(n).exists() for n in names):
+                continue  # not trained yet
+            prompts = prompts_of(data)
+            baseline = None
+            if ev.baseline:
+                base_dir = models.get(ev.baseline, ev.baseline)
+                baseline = replies(load_model(base_dir), load_tokenizer(base_dir), prompts, ev.max_new_tokens)
+            reference = load_model(models.get(ev.reference, ev.reference)) if ev.reference else None
+            metrics = rlhf_metrics(model, tokenizer, prompts, RewardScorer(models.get(ev.reward_model, ev.reward_model)),
+                                   reference=reference, baseline_replies=baseline, max_new_tokens=ev.max_new_tokens)
+            out.update({f"{ev.name} {k.replace('_', ' ')}": v for k, v in metrics.items()})
+            continue
         if ev.kind == "perplexity":
             out[f"{ev.name} perplexity"] = perplexity(model, tokenizer, [i["text"] for i in data.instances],
                                                       ev.block_size)
@@ -131,6 +171,7 @@ def _evaluate(model_dir: str, recipe: Recipe, resolve) -> dict[str, float]:
 
 
 def _finished(stage_dir: Path, max_steps: int) -> dict[str, Any] | None:
+    """The summary of a stage that ran all its ``max_steps`` (all rounds for RAFT-like stages)."""
     path = stage_dir / "summary.json"
     if path.exists():
         summary = json.loads(path.read_text())
@@ -162,23 +203,38 @@ def run_recipe(path: str | Path, overrides: list[str] | None = None, *, log=prin
         model = recipe.base.model
     else:
         raise FeedlearnError(f"{path}: base needs model or init_tiny")
-    rows = [{"stage": "base", "model": model, **_evaluate(model, recipe, resolve)}]
+    models: dict[str, str] = {"base": model}  # finished stage -> its model dir
+    rows = [{"stage": "base", "model": model, **_evaluate(model, recipe, resolve, models)}]
     log(rows[-1])
     for spec in recipe.stages:
         if spec.stage not in STAGES:
             raise FeedlearnError(f"{path}: stage {spec.name}: unknown stage {spec.stage!r}; known: {', '.join(STAGES)}")
+        if spec.from_stage is not None and spec.from_stage not in models:
+            raise FeedlearnError(f"{path}: stage {spec.name}: from {spec.from_stage!r} is not an earlier stage")
         runner = STAGES[spec.stage]()
-        options = {**spec.options, "model": model, "output_dir": str(out / spec.name)}
+        start = models[spec.from_stage] if spec.from_stage else model
+        options = {**spec.options, "model": start, "output_dir": str(out / spec.name)}
         for key in ("data", "eval_data"):
             if key in options and options[key]:
                 options[key] = resolve(options[key])
+        if options.get("reward_model") in models:  # a stage name
+            options["reward_model"] = models[options["reward_model"]]
         if "max_steps" in options:
             options["max_steps"] = max(1, round(options["max_steps"] * recipe.steps_scale))
         config = load_config(runner.config_class, None, options)
-        summary = _finished(out / spec.name, config.max_steps) or run_stage(runner, config)
-        model = summary["model"]
-        rows.append({"stage": spec.name, "model": model, "train_loss": summary["train_loss"],
-                     "tokens_per_second": summary["tokens_per_second"], **_evaluate(model, recipe, resolve)})
+        total = config.max_steps * getattr(config, "iterations", 1)
+        summary = _finished(out / spec.name, total) or run_stage(runner, config)
+        models[spec.name] = summary["model"]
+        row = {"stage": spec.name, "model": summary["model"], "train_loss": summary["train_loss"],
+               "tokens_per_second": summary["tokens_per_second"]}
+        if spec.stage == "reward":  # a reward model, not a policy: its own held-out metrics, and the
+            # current policy's rlhf metrics now that they can be computed (the baseline of what follows)
+            row.update({f"reward model {k.replace('_', ' ')}": v for k, v in summary["eval"].items()})
+            row.update(_evaluate(model, recipe, resolve, models, kinds=("rlhf",)))
+        else:
+            model = summary["model"]
+            row.update(_evaluate(model, recipe, resolve, models))
+        rows.append(row)
         log(rows[-1])
     result = {"recipe": recipe.name, "rows": rows}
     atomic_write_text(out / "recipe_summary.json", json.dumps(result, indent=1) + "\n")

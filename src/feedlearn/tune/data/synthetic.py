@@ -49,3 +49,26 @@ def synthetic_dataset(n: int, *, tasks: tuple[str, ...] = ("sort", "reverse"), f
             prompt = rng.choice(PHRASINGS[task]).format(question)
             out.append({"messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]})
     return TuneDataset(fmt, out, f"synthetic({','.join(tasks)}, seed={seed})")
+
+
+def synthetic_preferences(n: int, *, tasks: tuple[str, ...] = ("sort", "reverse"), min_len: int = 3,
+                          max_len: int = 5, seed: int = 0) -> TuneDataset:
+    """``paired_conversation`` pairs with a checkable preference: the correct answer is chosen, a
+    wrong one (the same digits in another order) rejected — what a reward model must learn to see."""
+    conversations = synthetic_dataset(n, tasks=tasks, fmt="conversation", min_len=min_len, max_len=max_len, seed=seed)
+    rng = random.Random(seed + 1)
+    pairs = []
+    for inst in conversations.instances:
+        prompt, right = inst["messages"][0], inst["messages"][1]["content"]
+        digits = right.split()
+        wrong = right
+        for _ in range(20):
+            rng.shuffle(digits)
+            if " ".join(digits) != right:
+                wrong = " ".join(digits)
+                break
+        if wrong == right:  # all digits equal: no other order exists; drop one digit instead
+            wrong = " ".join(digits[1:]) or "0"
+        pairs.append({"chosen": {"messages": [prompt, {"role": "assistant", "content": right}]},
+                      "rejected": {"messages": [prompt, {"role": "assistant", "content": wrong}]}})
+    return TuneDataset("paired_conversation", pairs, f"synthetic preferences (seed={seed})")
