@@ -16,9 +16,9 @@ from pydantic import Field
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.config import load_config
 from feedlearn.tune.data import TuneDataset, save_dataset
-from feedlearn.tune.stages.base import Stage, train_once
+from feedlearn.tune.stages.base import train_once
 from feedlearn.tune.stages.dpo import DPO, DPOStageConfig
-from feedlearn.tune.stages.raft import check_prompts, prompts_of, run_rounds, sample_and_score, stage_options
+from feedlearn.tune.stages.raft import SamplingStage, run_rounds, sample_and_score, stage_options
 
 
 class IterativeDPOConfig(DPOStageConfig):
@@ -44,18 +44,14 @@ def best_worst_pairs(prompts: list, replies: list[str], rewards: list[float], n:
     return pairs
 
 
-class IterativeDPO(Stage):
+class IterativeDPO(SamplingStage):
     name = "iterative_dpo"
     config_class = IterativeDPOConfig
-    data_types = ("conversation", "text2text")
 
     def run(self, config: IterativeDPOConfig) -> dict[str, Any]:
         from feedlearn.tune.infer import GenerationOptions
-        from feedlearn.tune.rewards import RewardScorer
 
-        prompts = prompts_of(self.load(config.data))
-        check_prompts(prompts, config.data, self.name)
-        scorer = RewardScorer(config.reward_model, max_length=config.max_length)
+        prompts, scorer = self.prompts_and_scorer(config)
 
         def one_round(it: int, model_dir: str, round_dir: Path):
             options = GenerationOptions(max_new_tokens=config.max_new_tokens, temperature=config.temperature,

@@ -82,23 +82,28 @@ def sample_and_score(model_dir: str, prompts: list[Messages], k: int, options: A
     return repeated, samples, rewards
 
 
-def check_prompts(prompts: list[Messages], source: str, stage: str) -> None:
-    if not prompts or any(not p or p[-1]["role"] != "user" for p in prompts):
-        raise FeedlearnError(f"{source}: {stage} needs prompts that end with a user turn")
+class SamplingStage(Stage):
+    """A stage that samples replies to prompts and scores them with a reward model, in rounds."""
 
-
-class Raft(Stage):
-    name = "raft"
-    config_class = RaftConfig
     data_types = ("conversation", "text2text")
 
-    def run(self, config: RaftConfig) -> dict[str, Any]:
-        from feedlearn.tune.infer import GenerationOptions
+    def prompts_and_scorer(self, config: Any) -> tuple[list[Messages], Any]:
         from feedlearn.tune.rewards import RewardScorer
 
         prompts = prompts_of(self.load(config.data))
-        check_prompts(prompts, config.data, self.name)
-        scorer = RewardScorer(config.reward_model, max_length=config.max_length)
+        if not prompts or any(not p or p[-1]["role"] != "user" for p in prompts):
+            raise FeedlearnError(f"{config.data}: {self.name} needs prompts that end with a user turn")
+        return prompts, RewardScorer(config.reward_model, max_length=config.max_length)
+
+
+class Raft(SamplingStage):
+    name = "raft"
+    config_class = RaftConfig
+
+    def run(self, config: RaftConfig) -> dict[str, Any]:
+        from feedlearn.tune.infer import GenerationOptions
+
+        prompts, scorer = self.prompts_and_scorer(config)
 
         def one_round(it: int, model_dir: str, round_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             options = GenerationOptions(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
