@@ -89,3 +89,16 @@ def test_iterative_dpo_rounds_raise_the_mean_reward(tiny_dir, reward_dir, tmp_pa
     rounds = run_stage(STAGES["iterative_dpo"](), config)["rounds"]
     assert all(r["pairs"] > 0 for r in rounds)
     assert rounds[-1]["mean_reward"] > rounds[0]["mean_reward"]
+
+
+def test_eval_cli_rlhf_metrics(tiny_dir, reward_dir, tmp_path, capsys):
+    from feedlearn.cli import main
+
+    prompts = TuneDataset("conversation", [inst["chosen"] for inst in preference_pairs(4, seed=3).instances])
+    data = save_dataset(prompts, tmp_path / "prompts.json")
+    out = tmp_path / "m.json"
+    assert main(["tune", "eval", str(tiny_dir), "--data", str(data), "--reward-model", reward_dir, "--baseline",
+                 str(tiny_dir), "--reference", str(tiny_dir), "--max-new-tokens", "4", "--json", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    assert metrics["win_rate"] == 0.5 and metrics["kl_to_reference"] == pytest.approx(0.0, abs=1e-5)
+    assert "mean_reward" in capsys.readouterr().out

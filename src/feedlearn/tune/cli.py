@@ -270,6 +270,9 @@ def eval_command(
     lm_eval_tasks: str = typer.Option(None, "--lm-eval", help="Comma-separated lm-evaluation-harness tasks."),
     lm_eval_include: str = typer.Option(None, "--lm-eval-include", help="Folder of your own harness task YAMLs."),
     limit: int = typer.Option(None, "--limit", help="lm-eval: at most N examples per task."),
+    reward_model: str = typer.Option(None, "--reward-model", help="Judge replies to --data's prompts with this RM."),
+    baseline: str = typer.Option(None, "--baseline", help="With --reward-model: win rate of MODEL over this model."),
+    reference: str = typer.Option(None, "--reference", help="With --reward-model: KL of MODEL to this model."),
     template: str = typer.Option(None, "--template"),
     block_size: int = typer.Option(256, "--block-size", help="Perplexity block length (tokens)."),
     max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Generation budget for exact match."),
@@ -296,7 +299,20 @@ def eval_command(
         return
     loaded, tokenizer = _model_and_tokenizer(model, template)
     dataset = load_dataset(data)
-    if dataset.type == "text_only":
+    if reward_model is not None:
+        from feedlearn.tune.models import load_model as load
+        from feedlearn.tune.rewards import RewardScorer, replies, rlhf_metrics
+        from feedlearn.tune.stages.raft import prompts_of
+
+        prompts = prompts_of(dataset)
+        base = None
+        if baseline:
+            base_model, base_tok = _model_and_tokenizer(baseline, template)
+            base = replies(base_model, base_tok, prompts, max_new_tokens)
+        metrics = rlhf_metrics(loaded, tokenizer, prompts, RewardScorer(reward_model),
+                               reference=load(reference) if reference else None, baseline_replies=base,
+                               max_new_tokens=max_new_tokens)
+    elif dataset.type == "text_only":
         metrics = {"perplexity": perplexity(loaded, tokenizer, [i["text"] for i in dataset.instances], block_size)}
     elif dataset.type in ("text2text", "conversation"):
         rows, _ = sft_features(dataset, tokenizer, "assistant", 4096)
