@@ -104,3 +104,14 @@ def test_score_cli(tiny_dir, tmp_path, capsys):
     text = save_dataset(TuneDataset("text_only", [{"text": "x"}]), tmp_path / "t.json")
     assert main(["tune", "score", summary["model"], "--data", str(text)]) == 2
     assert json.loads(out.read_text().splitlines()[0]).keys() == {"chosen", "rejected"}
+
+
+def test_reward_training_does_not_depend_on_earlier_random_draws(tiny_dir, tmp_path):
+    train = save_dataset(preference_pairs(16, seed=1), tmp_path / "train.json")
+    losses = []
+    for i in range(2):
+        torch.rand(1000 * (i + 1))  # earlier work in the process consumed different amounts of randomness
+        summary = run_stage(STAGES["reward"](), reward_config(tiny_dir, train, tmp_path / f"rm{i}", max_steps=3,
+                                                              lora=True))
+        losses.append(summary["train_loss"])
+    assert losses[0] == losses[1]

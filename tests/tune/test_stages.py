@@ -140,8 +140,8 @@ def test_train_cli(tiny_dir, sft_data, tmp_path, capsys):
     args = ["tune", "train", "sft", f"model={tiny_dir}", f"data={sft_data}", f"output_dir={tmp_path / 'c'}", "max_steps=2"]
     assert main(args) == 0
     assert "sft: 2 steps, train loss" in capsys.readouterr().out
-    assert main(["tune", "train", "dpo", "x=1"]) == 2
-    assert "unknown stage 'dpo'" in capsys.readouterr().err
+    assert main(["tune", "train", "ppo2", "x=1"]) == 2
+    assert "unknown stage 'ppo2'" in capsys.readouterr().err
 
 
 def test_sft_teaches_the_reply_and_the_stop(tiny_dir, tmp_path):

@@ -74,7 +74,15 @@ def peak_memory_bytes() -> int:
 
 
 def prepare_model(config: TrainConfig, tokenizer: Any, head: str = "causal_lm"):
-    """Load the base model (``head``: causal_lm or score) and wrap it for the method (full, LoRA, QLoRA)."""
+    """Load the base model (``head``: causal_lm or score) and wrap it for the method (full, LoRA, QLoRA).
+
+    Seeded first: a new score head and LoRA's A matrices are drawn from torch's global generator
+    while loading and wrapping, before the Trainer seeds anything — without this, their values
+    depended on whatever ran earlier in the process.
+    """
+    from transformers import set_seed
+
+    set_seed(config.seed)
     if config.qlora:
         if not torch.cuda.is_available():
             raise FeedlearnError("qlora: 4-bit loading needs a CUDA GPU and bitsandbytes (pip install bitsandbytes)")

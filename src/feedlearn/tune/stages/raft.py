@@ -109,7 +109,9 @@ class Raft(SamplingStage):
             options = GenerationOptions(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                                         seed=config.seed + it)
             repeated, samples, rewards = sample_and_score(model_dir, prompts, config.k, options, scorer)
-            kept = [i for i in select([i // config.k for i in range(len(repeated))], rewards, config.keep,
+            # an empty reply teaches nothing: it can only be kept when a prompt got nothing else
+            eligible = [r if samples[i] else -math.inf for i, r in enumerate(rewards)]
+            kept = [i for i in select([i // config.k for i in range(len(repeated))], eligible, config.keep,
                                       config.fraction) if samples[i]]
             if not kept:
                 raise FeedlearnError(f"raft round {it}: every kept sample is empty; raise max_new_tokens")
