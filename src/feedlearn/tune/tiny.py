@@ -76,9 +76,14 @@ def train_tokenizer(texts: Iterator[str], template: ChatTemplate, vocab_size: in
 def init_tiny(out_dir: str | Path, config: TinyConfig = TinyConfig(), *, overwrite: bool = False,
               texts: Iterator[str] | None = None) -> Path:
     """Create the tiny model + tokenizer in ``out_dir`` (written to a temp dir, then renamed)."""
+    import sys
+
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    if not sys.stderr.isatty():  # no progress bars in logs and pipes
+        hf_logging.disable_progress_bar()
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FeedlearnError(f"{out}: exists and is not empty (pass --overwrite to replace it)")

@@ -20,6 +20,7 @@ import resource
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,10 @@ def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=resume)
+    with warnings.catch_warnings():
+        # transformers' renames (gradient_ -> activation_checkpointing) called from TRL: not the user's to fix
+        warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+        result = trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - started
     stats = {
         "steps": trainer.state.global_step,
