@@ -11,7 +11,6 @@ from rich.table import Table
 
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.data import DATASET_TYPES, IMPORTERS, DatasetReport, convert, describe, load_dataset, save_dataset
-from feedlearn.tune.trainer import PadCollator
 
 tune_app = typer.Typer(help="Fine-tune causal LMs: data, stages, recipes, inference, evaluation.",
                        no_args_is_help=True)
@@ -341,6 +340,7 @@ def score_command(
     from feedlearn.common.io import atomic_write_text
     from feedlearn.tune.models import load_model, load_tokenizer
     from feedlearn.tune.stages.reward import PairCollator, pair_features, render, score_batch
+    from feedlearn.tune.trainer import PadCollator
 
     dataset = load_dataset(data)
     tokenizer, loaded = load_tokenizer(model), load_model(model, head="score")
