@@ -16,7 +16,10 @@ stages:
 ```
 
 A data path naming a ``prepare`` output refers to ``OUTPUT_DIR/data/<out>``; other paths are used
-as given. Stage ``i`` writes to ``OUTPUT_DIR/<name>`` with ``model`` = stage ``i-1``'s final model.
+as given. Stage ``i`` writes to ``OUTPUT_DIR/<name>`` with ``model`` = the latest policy (or
+``from: <stage>``'s model); a ``reward`` stage makes a reward model and leaves the policy as it is,
+and an option ``reward_model: <stage>`` names it. ``rlhf`` evals (mean reward, win rate over a
+baseline stage, KL to a reference stage) run once their reward model exists.
 Rerunning a recipe skips finished stages (their summary.json records all their steps) and
 resumes an interrupted one from its last checkpoint. The table of evals per stage goes to
 ``OUTPUT_DIR/recipe_summary.json``.
