@@ -152,13 +152,10 @@ def recipe_table(result: dict) -> Table:
 
 
 def _model_and_tokenizer(model: str, template: str | None):
-    from feedlearn.tune.models import load_model, load_tokenizer
+    from feedlearn.tune.models import fit_embeddings, load_model, load_tokenizer
 
     tokenizer = load_tokenizer(model, template=template)
-    loaded = load_model(model)
-    if len(tokenizer) > loaded.get_input_embeddings().num_embeddings:
-        loaded.resize_token_embeddings(len(tokenizer))
-    return loaded, tokenizer
+    return fit_embeddings(load_model(model), tokenizer), tokenizer
 
 
 def read_prompts(path: Path, raw: bool) -> list:
@@ -335,39 +332,24 @@ def score_command(
     """Score data with a reward model: pairwise accuracy on pairs, rewards on conversations."""
     import json
 
-    import torch
-
     from feedlearn.common.io import atomic_write_text
-    from feedlearn.tune.models import load_model, load_tokenizer
-    from feedlearn.tune.stages.reward import PairCollator, pair_features, render, score_batch
-    from feedlearn.tune.trainer import PadCollator
+    from feedlearn.tune.rewards import RewardScorer
+    from feedlearn.tune.stages.reward import pair_features, pair_rewards
+    from feedlearn.tune.templates import to_messages
 
     dataset = load_dataset(data)
-    tokenizer, loaded = load_tokenizer(model), load_model(model, head="score")
-    loaded.eval()
-    collate = PadCollator(tokenizer.pad_token_id)
-    if dataset.type in ("paired_conversation", "paired_text_to_text"):
-        rows = pair_features(dataset, tokenizer, max_length, True)
-        records = []
-        with torch.no_grad():
-            for start in range(0, len(rows), batch_size):
-                batch = PairCollator(tokenizer.pad_token_id)(rows[start:start + batch_size])
-                r = score_batch(loaded, batch["input_ids"], batch["attention_mask"]).tolist()
-                half = len(r) // 2
-                records += [{"chosen": c, "rejected": j} for c, j in zip(r[:half], r[half:])]
-        accuracy = sum(r["chosen"] > r["rejected"] for r in records) / len(records)
-        console.print(f"{data}: {len(records)} pairs, accuracy {accuracy:.4f}, mean gap "
-                      f"{sum(r['chosen'] - r['rejected'] for r in records) / len(records):.4f}")
-    elif dataset.type == "conversation":
-        seqs = [render(inst, tokenizer)[:max_length] for inst in dataset.instances]
-        records = []
-        with torch.no_grad():
-            for start in range(0, len(seqs), batch_size):
-                batch = collate([{"input_ids": s, "labels": s} for s in seqs[start:start + batch_size]])
-                records += [{"reward": v} for v in score_batch(loaded, batch["input_ids"], batch["attention_mask"]).tolist()]
+    if dataset.type not in ("paired_conversation", "paired_text_to_text", "conversation"):
+        raise FeedlearnError(f"{data}: score takes paired_* or conversation data, not {dataset.type}")
+    scorer = RewardScorer(model, max_length=max_length, batch_size=batch_size)
+    if dataset.type == "conversation":
+        records = [{"reward": v} for v in scorer.score([to_messages(inst) for inst in dataset.instances])]
         console.print(f"{data}: {len(records)} conversations, mean reward "
                       f"{sum(r['reward'] for r in records) / len(records):.4f}")
     else:
-        raise FeedlearnError(f"{data}: score takes paired_* or conversation data, not {dataset.type}")
+        rows = pair_features(dataset, scorer.tokenizer, max_length, True)
+        pairs = pair_rewards(scorer.model, rows, scorer.tokenizer.pad_token_id, batch_size)
+        records = [{"chosen": c, "rejected": r} for c, r in pairs]
+        console.print(f"{data}: {len(records)} pairs, accuracy {sum(c > r for c, r in pairs) / len(pairs):.4f}, "
+                      f"mean gap {sum(c - r for c, r in pairs) / len(pairs):.4f}")
     if out is not None:
         atomic_write_text(out, "".join(json.dumps(r) + "\n" for r in records))

@@ -57,7 +57,3 @@ def generation_metrics(model: Any, tokenizer: Any, data: TuneDataset, *, max_new
             "stops_at_eos": sum(o.stopped for o in outs) / n,
             "mean_tokens": sum(o.tokens for o in outs) / n}
 
-
-def exact_match(model: Any, tokenizer: Any, data: TuneDataset, *, max_new_tokens: int = 64) -> float:
-    """Fraction of greedy generations equal to the reference (whitespace-stripped)."""
-    return generation_metrics(model, tokenizer, data, max_new_tokens=max_new_tokens)["exact_match"]

@@ -80,3 +80,10 @@ def load_model(name_or_path: str | Path, *, dtype: str = "auto", device: str | N
         what = "a causal LM" if head == "causal_lm" else "a reward (score) model"
         raise FeedlearnError(f"{source}: cannot load {what} ({_first_line(exc)})") from None
     return model.to(device) if device else model
+
+
+def fit_embeddings(model: Any, tokenizer: Any) -> Any:
+    """Grow the embeddings when the tokenizer gained tokens (a template's markers); returns the model."""
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tokenizer))
+    return model

@@ -29,7 +29,7 @@ import torch
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.io import atomic_write_text
 from feedlearn.tune.config import TrainConfig
-from feedlearn.tune.models import load_model, load_tokenizer
+from feedlearn.tune.models import fit_embeddings, load_model, load_tokenizer
 
 IGNORE = -100  # label of tokens that carry no loss (torch's cross-entropy ignore_index)
 
@@ -95,8 +95,7 @@ def prepare_model(config: TrainConfig, tokenizer: Any, head: str = "causal_lm"):
         model = load_model(config.model, head=head, quantization_config=quant)
     else:
         model = load_model(config.model, dtype=config.dtype, head=head)
-    if len(tokenizer) > model.get_input_embeddings().num_embeddings:  # template added marker tokens
-        model.resize_token_embeddings(len(tokenizer))
+    fit_embeddings(model, tokenizer)  # a template may have added marker tokens
     model.config.pad_token_id = tokenizer.pad_token_id
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()

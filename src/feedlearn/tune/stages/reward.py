@@ -96,17 +96,22 @@ class PairwiseTrainer(Trainer):
 
 
 @torch.no_grad()
-def pairwise_accuracy(model: Any, rows: list[dict[str, Any]], pad_id: int, batch_size: int = 16) -> dict[str, float]:
+def pair_rewards(model: Any, rows: list[dict[str, Any]], pad_id: int, batch_size: int = 16) -> list[tuple[float, float]]:
+    """``(r_chosen, r_rejected)`` of every pair of ``rows`` (``pair_features`` output)."""
     model.eval()
-    collate, correct, gaps = PairCollator(pad_id), 0, []
+    collate, out = PairCollator(pad_id), []
     for start in range(0, len(rows), batch_size):
         batch = collate(rows[start:start + batch_size])
-        r = score_batch(model, batch["input_ids"].to(model.device), batch["attention_mask"].to(model.device))
-        half = r.shape[0] // 2
-        gap = (r[:half] - r[half:]).cpu()
-        correct += int((gap > 0).sum())
-        gaps += gap.tolist()
-    return {"accuracy": correct / max(len(rows), 1), "mean_gap": sum(gaps) / max(len(gaps), 1)}
+        r = score_batch(model, batch["input_ids"].to(model.device), batch["attention_mask"].to(model.device)).tolist()
+        half = len(r) // 2
+        out += list(zip(r[:half], r[half:]))
+    return out
+
+
+def pairwise_accuracy(model: Any, rows: list[dict[str, Any]], pad_id: int, batch_size: int = 16) -> dict[str, float]:
+    pairs = pair_rewards(model, rows, pad_id, batch_size)
+    n = max(len(pairs), 1)
+    return {"accuracy": sum(c > r for c, r in pairs) / n, "mean_gap": sum(c - r for c, r in pairs) / n}
 
 
 class Reward(Stage):
