@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from feedlearn.cache.core.policy import SimContext
+from feedlearn.cache.core.s3ghost import GHOST, MAIN, NONE, SMALL
 from feedlearn.cache.policies import make_policy
-from feedlearn.cache.policies.s3fifo import GHOST, HELD, MAIN, NONE, SMALL
+from feedlearn.cache.policies.s3fifo import HELD
 from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
 from feedlearn.cache.sizes import resolve_cache_size
 from feedlearn.common.errors import FeedlearnError

@@ -33,14 +33,18 @@ import numpy as np
 from numba import njit
 
 from feedlearn.cache.core import dlist, heap
+from feedlearn.cache.core import s3ghost as s3
 from feedlearn.cache.halp.rng import below, new_rng
 
 LRU, FIFO, GDSF, SAMPLE, S3FIFO = 0, 1, 2, 3, 4
 HEURISTICS: dict[str, int] = {"lru": LRU, "fifo": FIFO, "gdsf": GDSF, "sample": SAMPLE, "s3fifo": S3FIFO}
 _COST = 1.0e6  # GDSF's per-object cost, as libCacheSim
 # S3-FIFO: where an object is; scalars (bytes per queue and each queue's share, objects in main)
-_OUT, _SMALL, _MAIN, _GHOST = 0, 1, 2, 3
-_SMALL_BYTES, _MAIN_BYTES, _GHOST_BYTES, _SMALL_CAP, _MAIN_CAP, _GHOST_CAP, _MAIN_COUNT, _GHOST_HIT, _EVICTED = range(9)
+# the S3-FIFO policy's codes and scalar positions, so its ghost routines work on these arrays too
+_OUT, _SMALL, _MAIN = s3.NONE, s3.SMALL, s3.MAIN
+_SMALL_BYTES, _MAIN_BYTES, _SMALL_CAP, _MAIN_CAP, _GHOST_CAP = s3.SMALL_BYTES, s3.MAIN_BYTES, s3.SMALL_CAP, s3.MAIN_CAP, \
+    s3.GHOST_CAP
+_MAIN_COUNT, _GHOST_HIT, _EVICTED = 6, 7, 8  # this heuristic's own scalars after the shared ones
 S3_SMALL_RATIO, S3_GHOST_RATIO, S3_MOVE_THRESHOLD = 0.1, 0.9, 2  # as libCacheSim's defaults
 
 
@@ -55,10 +59,10 @@ def new_heuristic_state(kind: int, n_objects: int, seed: int = 0, capacity: int 
     """
     n_list = n_objects if kind in (LRU, FIFO, S3FIFO) else 1
     n_s3 = n_objects if kind == S3FIFO else 1
-    s3 = np.zeros(9, dtype=np.int64)
-    s3[_SMALL_CAP] = int(capacity * S3_SMALL_RATIO)
-    s3[_MAIN_CAP] = capacity - s3[_SMALL_CAP]
-    s3[_GHOST_CAP] = int(capacity * S3_GHOST_RATIO)
+    scalars = np.zeros(9, dtype=np.int64)
+    scalars[_SMALL_CAP] = int(capacity * S3_SMALL_RATIO)
+    scalars[_MAIN_CAP] = capacity - scalars[_SMALL_CAP]
+    scalars[_GHOST_CAP] = int(capacity * S3_GHOST_RATIO)
     n_heap = n_objects if kind == GDSF else 1
     n_sample = n_objects if kind == SAMPLE else 1
     return (
@@ -80,7 +84,7 @@ def new_heuristic_state(kind: int, n_objects: int, seed: int = 0, capacity: int 
         np.array([-1, -1], dtype=np.int64),
         np.array([-1, -1], dtype=np.int64),
         np.array([-1, -1], dtype=np.int64),
-        s3,
+        scalars,
     )
 
 
@@ -143,23 +147,17 @@ def admits(hs, o, size):
     """On every miss, before any eviction: may ``o`` be cached? (S3-FIFO also consults its ghost.)"""
     if hs[0][0] != S3FIFO:
         return True
-    where, osize, sc = hs[16], hs[18], hs[22]
-    sc[_GHOST_HIT] = 0
-    if where[o] == _GHOST:  # its ghost entry is consumed now, as libCacheSim does
-        dlist.unlink(hs[1], hs[2], hs[21], o)
-        where[o] = _OUT
-        sc[_GHOST_BYTES] -= osize[o]
-        sc[_GHOST_HIT] = 1
+    sc = hs[22]
+    # its ghost entry is consumed now, as libCacheSim does
+    sc[_GHOST_HIT] = 1 if s3.ghost_forget(hs[1], hs[2], hs[21], hs[16], hs[18], sc, o) else 0
     return size <= sc[_SMALL_CAP]
 
 
 @njit(cache=True, inline="always")
 def forget(hs, o):
     """A live cache reuses ``o``'s id: drop what the heuristic keeps about it outside the cache."""
-    if hs[0][0] == S3FIFO and hs[16][o] == _GHOST:
-        hs[16][o] = _OUT
-        dlist.unlink(hs[1], hs[2], hs[21], o)
-        hs[22][_GHOST_BYTES] -= hs[18][o]
+    if hs[0][0] == S3FIFO:
+        s3.ghost_forget(hs[1], hs[2], hs[21], hs[16], hs[18], hs[22], o)
 
 
 @njit(cache=True, inline="always")
@@ -197,15 +195,7 @@ def _s3_remove(hs, o):
     dlist.unlink(prev, nxt, small, o)
     sc[_SMALL_BYTES] -= osize[o]
     where[o] = _OUT
-    if osize[o] > sc[_GHOST_CAP]:
-        return
-    while sc[_GHOST_BYTES] + osize[o] > sc[_GHOST_CAP]:
-        g = dlist.pop_tail(prev, nxt, ghost)
-        where[g] = _OUT
-        sc[_GHOST_BYTES] -= osize[g]
-    dlist.push_head(prev, nxt, ghost, o)
-    where[o] = _GHOST
-    sc[_GHOST_BYTES] += osize[o]
+    s3.ghost_add(prev, nxt, ghost, where, osize, sc, o)
 
 
 @njit(cache=True, inline="always")

@@ -40,13 +40,22 @@ from numba import njit
 
 from feedlearn.cache.core import dlist
 from feedlearn.cache.core.policy import Policy, SimContext
+from feedlearn.cache.core.s3ghost import (
+    GHOST_CAP,
+    MAIN,
+    MAIN_BYTES,
+    MAIN_CAP,
+    NONE,
+    SMALL,
+    SMALL_BYTES,
+    SMALL_CAP,
+    ghost_add,
+    ghost_forget,
+)
 from feedlearn.common.errors import FeedlearnError
 
-# where[o]: which list holds object o
-NONE, SMALL, MAIN, GHOST, HELD = 0, 1, 2, 3, 4
-# indices into the int64 scalar array `sc`
-SMALL_BYTES, MAIN_BYTES, GHOST_BYTES = 0, 1, 2  # bytes currently in each queue
-SMALL_CAP, MAIN_CAP, GHOST_CAP = 3, 4, 5  # each queue's share, bytes
+# where[o] codes and the first scalar positions: core/s3ghost.py (shared with HALP's heuristic)
+HELD = 4  # parked, see the module docstring
 THRESHOLD = 6  # small -> main needs freq >= this
 HAS_EVICTED = 7  # 1 once the first eviction has happened
 HIT_ON_GHOST = 8  # 1 if the current miss found its id in the ghost
@@ -57,27 +66,13 @@ N_SCALARS = 9
 def _ghost_lookup(state, obj, i):
     """On every miss, before any eviction: drop ``obj``'s ghost entry, remember the hit."""
     prev, nxt, small, main, ghost, held, where, freq, osize, sc = state
-    sc[HIT_ON_GHOST] = 0
-    if where[obj] == GHOST:
-        dlist.unlink(prev, nxt, ghost, obj)
-        where[obj] = NONE
-        sc[GHOST_BYTES] -= osize[obj]
-        sc[HIT_ON_GHOST] = 1
+    sc[HIT_ON_GHOST] = 1 if ghost_forget(prev, nxt, ghost, where, osize, sc, obj) else 0
 
 
 @njit(cache=True)
 def _ghost_add(state, o):
-    """Record evicted ``o`` in the ghost, expiring the oldest ghost ids until it fits (bytes)."""
     prev, nxt, small, main, ghost, held, where, freq, osize, sc = state
-    if osize[o] > sc[GHOST_CAP]:
-        return
-    while sc[GHOST_BYTES] + osize[o] > sc[GHOST_CAP]:
-        g = dlist.pop_tail(prev, nxt, ghost)
-        where[g] = NONE
-        sc[GHOST_BYTES] -= osize[g]
-    dlist.push_head(prev, nxt, ghost, o)
-    where[o] = GHOST
-    sc[GHOST_BYTES] += osize[o]
+    ghost_add(prev, nxt, ghost, where, osize, sc, o)
 
 
 @njit(cache=True)
@@ -177,10 +172,7 @@ def _forget(state, obj):
     ``obj`` is never cached here; ``freq``/``osize`` are rewritten on insert, so nothing else is kept.
     """
     prev, nxt, small, main, ghost, held, where, freq, osize, sc = state
-    if where[obj] == GHOST:
-        dlist.unlink(prev, nxt, ghost, obj)
-        where[obj] = NONE
-        sc[GHOST_BYTES] -= osize[obj]
+    ghost_forget(prev, nxt, ghost, where, osize, sc, obj)
     return None
 
 
