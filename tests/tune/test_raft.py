@@ -31,9 +31,14 @@ def reward_dir(tiny_dir, tmp_path_factory):
     return run_stage(STAGES["reward"](), config)["model"]
 
 
+def sort_prompts(tmp_path, n=16):
+    """A conversation file of ``n`` sort requests with their correct answers (RAFT uses the prompts)."""
+    prompts = TuneDataset("conversation", [inst["chosen"] for inst in preference_pairs(n, seed=3).instances])
+    return save_dataset(prompts, tmp_path / "prompts.json")
+
+
 def test_raft_rounds_raise_the_mean_reward(tiny_dir, reward_dir, tmp_path):
-    prompts = TuneDataset("conversation", [inst["chosen"] for inst in preference_pairs(16, seed=3).instances])
-    data = save_dataset(prompts, tmp_path / "prompts.json")
+    data = sort_prompts(tmp_path)
     config = load_config(RaftConfig, None, {"model": str(tiny_dir), "data": str(data), "reward_model": reward_dir,
                                             "output_dir": str(tmp_path / "raft"), "iterations": 3, "k": 4,
                                             "max_steps": 15, "batch_size": 8, "lr": 3e-3, "max_new_tokens": 8,
@@ -80,8 +85,7 @@ def test_best_worst_pairs_by_hand():
 def test_iterative_dpo_rounds_raise_the_mean_reward(tiny_dir, reward_dir, tmp_path):
     from feedlearn.tune.stages import IterativeDPOConfig
 
-    prompts = TuneDataset("conversation", [inst["chosen"] for inst in preference_pairs(16, seed=3).instances])
-    data = save_dataset(prompts, tmp_path / "prompts.json")
+    data = sort_prompts(tmp_path)
     config = load_config(IterativeDPOConfig, None, {"model": str(tiny_dir), "data": str(data), "reward_model": reward_dir,
                                                     "output_dir": str(tmp_path / "idpo"), "iterations": 3, "n": 4,
                                                     "max_steps": 10, "batch_size": 8, "lr": 1e-2, "beta": 0.1,
@@ -94,8 +98,7 @@ def test_iterative_dpo_rounds_raise_the_mean_reward(tiny_dir, reward_dir, tmp_pa
 def test_eval_cli_rlhf_metrics(tiny_dir, reward_dir, tmp_path, capsys):
     from feedlearn.cli import main
 
-    prompts = TuneDataset("conversation", [inst["chosen"] for inst in preference_pairs(4, seed=3).instances])
-    data = save_dataset(prompts, tmp_path / "prompts.json")
+    data = sort_prompts(tmp_path, 4)
     out = tmp_path / "m.json"
     assert main(["tune", "eval", str(tiny_dir), "--data", str(data), "--reward-model", reward_dir, "--baseline",
                  str(tiny_dir), "--reference", str(tiny_dir), "--max-new-tokens", "4", "--json", str(out)]) == 0
