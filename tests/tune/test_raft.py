@@ -8,7 +8,7 @@ import pytest
 
 from feedlearn.tune.config import load_config
 from feedlearn.tune.data import TuneDataset, save_dataset
-from feedlearn.tune.stages import STAGES, RaftConfig, RewardConfig, run_stage
+from feedlearn.tune.stages import STAGES, RaftConfig, run_stage
 from feedlearn.tune.stages.raft import select
 from tests.tune.test_reward import preference_pairs
 
@@ -20,15 +20,6 @@ def test_select_keeps_exactly_the_top_samples():
     assert select(prompt_ids, rewards, "top_fraction", 0.5) == [0, 1, 2]  # 3 highest overall
     assert select(prompt_ids, rewards, "top_fraction", 0.25) == [1, 2]  # ceil(1.5) = 2
     assert select(prompt_ids, rewards, "top_fraction", 0.01) == [1]  # at least one
-
-
-@pytest.fixture(scope="module")
-def reward_dir(tiny_dir, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("rm")
-    train = save_dataset(preference_pairs(64, seed=1), tmp / "train.json")
-    config = load_config(RewardConfig, None, {"model": str(tiny_dir), "data": str(train), "output_dir": str(tmp / "rm"),
-                                              "max_steps": 30, "batch_size": 8, "lr": 3e-3, "save_steps": 100})
-    return run_stage(STAGES["reward"](), config)["model"]
 
 
 def sort_prompts(tmp_path, n=16):

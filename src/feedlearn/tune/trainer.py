@@ -213,14 +213,14 @@ def _reporters() -> list[str]:
 def save_final(model: Any, tokenizer: Any, config: TrainConfig) -> Path:
     """Save the trained model (and merged LoRA weights) atomically; returns the loadable model dir."""
     out = Path(config.output_dir)
-    final = _atomic_dir(out / "final", lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)))
+    final = atomic_dir(out / "final", lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)))
     if hasattr(model, "merge_and_unload") and config.merge_lora:
         merged = model.merge_and_unload()
-        return _atomic_dir(out / "final-merged", lambda d: (merged.save_pretrained(d), tokenizer.save_pretrained(d)))
+        return atomic_dir(out / "final-merged", lambda d: (merged.save_pretrained(d), tokenizer.save_pretrained(d)))
     return final
 
 
-def _atomic_dir(target: Path, write) -> Path:
+def atomic_dir(target: Path, write) -> Path:
     tmp = target.with_name(f".{target.name}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)

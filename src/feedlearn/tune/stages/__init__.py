@@ -7,13 +7,14 @@ how it turns instances into token features, and what it evaluates. ``pretrain`` 
 from feedlearn.tune.stages.base import Stage, run_stage
 from feedlearn.tune.stages.dpo import DPO, DPOStageConfig
 from feedlearn.tune.stages.iterative_dpo import IterativeDPO, IterativeDPOConfig
+from feedlearn.tune.stages.ppo import PPO, PPOConfig
 from feedlearn.tune.stages.pretrain import Pretrain, PretrainConfig
 from feedlearn.tune.stages.raft import Raft, RaftConfig
 from feedlearn.tune.stages.reward import Reward, RewardConfig
 from feedlearn.tune.stages.sft import SFT, SFTConfig
 
 STAGES: dict[str, type[Stage]] = {"pretrain": Pretrain, "sft": SFT, "reward": Reward, "raft": Raft, "dpo": DPO,
-                                 "iterative_dpo": IterativeDPO}
+                                 "iterative_dpo": IterativeDPO, "ppo": PPO}
 
-__all__ = ["DPO", "SFT", "STAGES", "DPOStageConfig", "IterativeDPO", "IterativeDPOConfig", "Pretrain",
+__all__ = ["DPO", "SFT", "STAGES", "DPOStageConfig", "IterativeDPO", "IterativeDPOConfig", "PPO", "PPOConfig", "Pretrain",
            "PretrainConfig", "Raft", "RaftConfig", "Reward", "RewardConfig", "SFTConfig", "Stage", "run_stage"]

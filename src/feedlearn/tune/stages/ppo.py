@@ -1,0 +1,325 @@
+"""``ppo``: actor-critic PPO against a reward model with a per-token KL penalty (DeepSpeed-Chat's recipe).
+
+Models: the **actor** (policy) starts from ``model`` (full or LoRA); the **reference** is the
+starting model, frozen (with LoRA: the same network with its adapters switched off); the
+**critic** gives a value per token and starts from ``critic_model`` (default: the reward model,
+as DeepSpeed-Chat does) — it reads the actor's tokens, so it must share the actor's tokenizer;
+the **reward model** scores finished (prompt, reply) conversations with its own tokenizer.
+
+Each step (``max_steps`` of them):
+
+1. rollout — ``batch_size`` prompts (a seeded shuffle, epoch after epoch); the actor samples a
+   reply to each (``temperature``, at most ``max_new_tokens``, stopping at its end-of-turn token);
+2. experience — old log-probs (actor), reference log-probs, values (critic) on the reply tokens;
+   the reward model's score of each reply (``missing_eos_penalty`` for replies cut off);
+   per-token rewards ``−kl_coef·(log π − log π_ref)`` plus the clipped score on the last token;
+   advantages and returns by GAE (``gamma``, ``lam``), advantages whitened;
+3. ``ppo_epochs`` passes over mini-batches of ``mini_batch_size``: the clipped policy loss steps the
+   actor's optimizer, the clipped value loss the critic's (two optimizers, as DeepSpeed-Chat).
+
+The arithmetic lives in ``feedlearn.tune.rl`` (hand-worked tests). Dropout stays off throughout,
+so the first update's probability ratio is exactly 1. Checkpoints (actor and critic weights,
+optimizers, schedulers, RNG) every ``save_steps``; a rerun continues from the last one and ends
+with the same weights as an uninterrupted run (tested). ``log.jsonl`` gets the mean score, KL,
+losses, clip fraction and reply length; the summary adds generation and training throughput.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import Field
+
+from feedlearn.common.errors import FeedlearnError
+from feedlearn.tune import rl
+from feedlearn.tune.config import TrainConfig
+from feedlearn.tune.stages.raft import SamplingStage
+from feedlearn.tune.trainer import atomic_dir, load_stage_tokenizer, peak_memory_bytes, prepare_model, save_final, write_summary
+
+CHECKPOINT = "checkpoint-{}"
+
+
+class PPOConfig(TrainConfig):
+    reward_model: str = Field(..., description="Reward model directory (the reward stage's output).")
+    critic_model: str | None = Field(None, description="Score model the critic starts from (default: reward_model).")
+    lr: float = Field(1e-5, gt=0, description="Actor's peak learning rate.")
+    critic_lr: float = Field(5e-5, gt=0, description="Critic's peak learning rate.")
+    mini_batch_size: int | None = Field(None, gt=0, description="Replies per update (default: batch_size).")
+    ppo_epochs: int = Field(1, gt=0, description="Passes over each rollout batch.")
+    kl_coef: float = Field(0.1, ge=0, description="β of the per-token KL penalty to the reference.")
+    clip_range: float = Field(0.2, gt=0, description="ε of the clipped policy ratio.")
+    value_clip_range: float = Field(0.2, gt=0, description="How far a value may move from its rollout value.")
+    clip_score: float = Field(5.0, gt=0, description="Reward-model scores are clipped to ±this.")
+    gamma: float = Field(1.0, gt=0, le=1, description="Discount over reply tokens.")
+    lam: float = Field(0.95, ge=0, le=1, description="GAE's λ.")
+    whiten_advantages: bool = Field(True, description="Normalise advantages per rollout batch.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the rollouts.")
+    max_new_tokens: int = Field(32, gt=0, description="Longest sampled reply.")
+    missing_eos_penalty: float | None = Field(None, description="Subtracted from the score of replies cut off.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping of both models.")
+
+
+class ValueModel(torch.nn.Module):
+    """A score model's backbone and scalar head, applied at every token (the critic's V(s_t))."""
+
+    def __init__(self, score_model: Any) -> None:
+        super().__init__()
+        self.backbone = getattr(score_model, score_model.base_model_prefix)
+        self.head = score_model.score
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids)
+        return self.head(hidden.last_hidden_state).squeeze(-1).float()
+
+
+def positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids of left-padded rows: the first real token is position 0, as during generation."""
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def reply_mask(responses: torch.Tensor, stop: list[int]) -> torch.Tensor:
+    """1 on each reply's tokens up to and including its first stop token, 0 after."""
+    is_stop = torch.isin(responses, torch.tensor(stop, device=responses.device))
+    after = (is_stop.cumsum(1) - is_stop.long()) > 0  # strictly after the first stop token
+    return (~after).long()
+
+
+def token_logprobs(model: Any, input_ids: torch.Tensor, mask: torch.Tensor, n_prompt: int,
+                   temperature: float) -> torch.Tensor:
+    """log π(y_t | prefix) of the reply tokens (after ``n_prompt``) under ``model`` at ``temperature``."""
+    logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions(mask)).logits
+    logits = logits[:, n_prompt - 1:-1].float() / temperature
+    return torch.log_softmax(logits, -1).gather(-1, input_ids[:, n_prompt:, None])[..., 0]
+
+
+class PPO(SamplingStage):
+    name = "ppo"
+    config_class = PPOConfig
+
+    def run(self, config: PPOConfig) -> dict[str, Any]:
+        started = time.perf_counter()
+        out = Path(config.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        prompts, scorer = self.prompts_and_scorer(config)
+        tokenizer = load_stage_tokenizer(config)
+        tokenizer.padding_side = "left"
+        actor = prepare_model(config, tokenizer)  # seeds torch; LoRA when asked
+        reference = None if hasattr(actor, "disable_adapter") else _frozen_copy(config)
+        critic = self._critic(config, tokenizer)
+        actor.eval(), critic.eval()  # no dropout: the first update's ratio is exactly 1
+        optim = _optimizers(config, actor, critic)
+        step, rng = 0, torch.Generator().manual_seed(config.seed)
+        resume = _last_checkpoint(out)
+        if resume is not None:
+            step, rng = _load_checkpoint(resume, actor, critic, optim)
+        order = _prompt_order(len(prompts), config.batch_size * config.max_steps, config.seed)
+        stats = {"gen_tokens": 0, "gen_seconds": 0.0, "train_tokens": 0, "train_seconds": 0.0}
+        history: list[dict[str, float]] = []
+        from tqdm import tqdm
+
+        with tqdm(total=config.max_steps, initial=step, desc="ppo", disable=not sys.stderr.isatty()) as bar:
+            while step < config.max_steps:
+                batch = [prompts[i] for i in order[config.batch_size * step:config.batch_size * (step + 1)]]
+                record = self._step(config, batch, tokenizer, actor, reference, critic, scorer, optim, rng, stats)
+                step += 1
+                record = {"step": step, **record, "lr": optim["actor_sched"].get_last_lr()[0]}
+                history.append(record)
+                if step % config.logging_steps == 0 or step == config.max_steps:
+                    with (out / "log.jsonl").open("a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(record) + "\n")
+                if step % config.save_steps == 0 or step == config.max_steps:
+                    _save_checkpoint(out, step, rng, actor, critic, optim, config.save_total_limit)
+                bar.update(1)
+                bar.set_postfix(score=f"{record['score']:.3f}", kl=f"{record['kl']:.3f}")
+        final = save_final(actor, tokenizer, config)
+        metrics = self._evaluate(config, final, scorer) if config.eval_data else {}
+        summary = {
+            "stage": self.name, "model": str(final), "steps": step, "resumed_from": resume and str(resume),
+            "train_loss": history[-1]["policy_loss"] if history else None,
+            "first_score": history[0]["score"] if history else None,
+            "last_score": history[-1]["score"] if history else None,
+            "tokens": stats["gen_tokens"] + stats["train_tokens"],
+            "seconds": stats["gen_seconds"] + stats["train_seconds"],
+            "generation_tokens_per_second": stats["gen_tokens"] / max(stats["gen_seconds"], 1e-9),
+            "training_tokens_per_second": stats["train_tokens"] / max(stats["train_seconds"], 1e-9),
+            "peak_memory_bytes": peak_memory_bytes(), "eval": metrics,
+            "total_seconds": time.perf_counter() - started, "config": config.model_dump(),
+        }
+        summary["tokens_per_second"] = summary["tokens"] / max(summary["seconds"], 1e-9)
+        write_summary(out, summary)
+        return summary
+
+    def _critic(self, config: PPOConfig, tokenizer: Any) -> ValueModel:
+        from feedlearn.tune.models import fit_embeddings, load_model, load_tokenizer
+
+        path = config.critic_model or config.reward_model
+        if load_tokenizer(path, template=config.template).get_vocab() != tokenizer.get_vocab():
+            raise FeedlearnError(f"critic_model {path}: its tokenizer differs from the policy's; the critic reads "
+                                 "the policy's tokens — pass critic_model=<a score model with the policy's tokenizer>")
+        score_model = load_model(path, head="score", dtype=config.dtype)
+        fit_embeddings(score_model, tokenizer)
+        return ValueModel(score_model)
+
+    def _step(self, config: PPOConfig, batch: list, tokenizer: Any, actor: Any, reference: Any, critic: ValueModel,
+              scorer: Any, optim: dict[str, Any], rng: torch.Generator, stats: dict[str, float]) -> dict[str, float]:
+        from feedlearn.tune.infer import render_prompt, stop_ids
+
+        device = next(actor.parameters()).device
+        t0 = time.perf_counter()
+        enc = tokenizer([render_prompt(p, tokenizer) for p in batch], return_tensors="pt", padding=True,
+                        add_special_tokens=False).to(device)
+        stop = stop_ids(tokenizer, actor)
+        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=rng)))
+        with torch.no_grad():
+            seqs = actor.generate(**enc, max_new_tokens=config.max_new_tokens, do_sample=True,
+                                  temperature=config.temperature, top_k=0, top_p=1.0, eos_token_id=stop,
+                                  pad_token_id=tokenizer.pad_token_id)
+        n_prompt = enc["input_ids"].shape[1]
+        responses = seqs[:, n_prompt:]
+        mask = reply_mask(responses, stop)
+        full_mask = torch.cat([enc["attention_mask"], mask], 1)
+        stats["gen_tokens"] += int(mask.sum())
+        stats["gen_seconds"] += time.perf_counter() - t0
+
+        t1 = time.perf_counter()
+        texts = [tokenizer.decode(r[m.bool()], skip_special_tokens=True).strip() for r, m in zip(responses, mask)]
+        score = torch.tensor(scorer.score([p + [{"role": "assistant", "content": t}] for p, t in zip(batch, texts)]),
+                             device=device)
+        stopped = torch.isin(responses, torch.tensor(stop, device=device)).any(1)
+        if config.missing_eos_penalty is not None:
+            score = score - config.missing_eos_penalty * (~stopped).float()
+        with torch.no_grad():
+            old_logp = token_logprobs(actor, seqs, full_mask, n_prompt, config.temperature)
+            if reference is None:
+                with actor.disable_adapter():
+                    ref_logp = token_logprobs(actor, seqs, full_mask, n_prompt, config.temperature)
+            else:
+                ref_logp = token_logprobs(reference, seqs, full_mask, n_prompt, config.temperature)
+            old_values = critic(seqs, full_mask, positions(full_mask))[:, n_prompt - 1:-1]
+            rewards, kl = rl.token_rewards(score, old_logp, ref_logp, mask, config.kl_coef, config.clip_score)
+            advantages, returns = rl.gae(rewards, old_values, mask, config.gamma, config.lam)
+            if config.whiten_advantages:
+                advantages = rl.masked_whiten(advantages, mask)
+
+        sums = {"policy_loss": 0.0, "value_loss": 0.0, "clip_fraction": 0.0}
+        mini = config.mini_batch_size or config.batch_size
+        updates = 0
+        for _ in range(config.ppo_epochs):
+            for idx in torch.randperm(len(batch), generator=rng).split(mini):
+                ids, m, rmask = seqs[idx], full_mask[idx], mask[idx]
+                logp = token_logprobs(actor, ids, m, n_prompt, config.temperature)
+                pg, clip_fraction = rl.policy_loss(logp, old_logp[idx], advantages[idx], rmask, config.clip_range)
+                _update(pg, actor, optim["actor"], optim["actor_sched"], config.max_grad_norm)
+                values = critic(ids, m, positions(m))[:, n_prompt - 1:-1]
+                vf = rl.value_loss(values, old_values[idx], returns[idx], rmask, config.value_clip_range)
+                _update(vf, critic, optim["critic"], None, config.max_grad_norm)
+                sums["policy_loss"] += float(pg.detach())
+                sums["value_loss"] += float(vf.detach())
+                sums["clip_fraction"] += float(clip_fraction)
+                stats["train_tokens"] += int(m.sum())
+                updates += 1
+        optim["actor_sched"].step()
+        optim["critic_sched"].step()
+        stats["train_seconds"] += time.perf_counter() - t1
+        return {"score": float(score.mean()), "kl": float(kl.sum(1).mean()),
+                "reply_length": float(mask.sum(1).float().mean()), "stopped": float(stopped.float().mean()),
+                **{k: v / updates for k, v in sums.items()}}
+
+    def _evaluate(self, config: PPOConfig, final: Path, scorer: Any) -> dict[str, float]:
+        from feedlearn.tune.models import load_model, load_tokenizer
+        from feedlearn.tune.rewards import rlhf_metrics
+        from feedlearn.tune.stages.raft import prompts_of
+
+        prompts = prompts_of(self.load(config.eval_data))
+        model, tokenizer = load_model(str(final)), load_tokenizer(str(final))
+        return rlhf_metrics(model, tokenizer, prompts, scorer, reference=load_model(config.model),
+                            max_new_tokens=config.max_new_tokens)
+
+
+def _frozen_copy(config: PPOConfig) -> Any:
+    from feedlearn.tune.models import fit_embeddings, load_model
+
+    reference = load_model(config.model, dtype=config.dtype)
+    fit_embeddings(reference, load_stage_tokenizer(config))
+    reference.eval().requires_grad_(False)
+    return reference
+
+
+def _prompt_order(n: int, at_least: int, seed: int) -> list[int]:
+    """Prompt indices epoch after epoch (a new seeded permutation each), at least ``at_least`` long."""
+    order: list[int] = []
+    epoch = 0
+    while len(order) < at_least:
+        order += torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch)).tolist()
+        epoch += 1
+    return order
+
+
+def _optimizers(config: PPOConfig, actor: Any, critic: ValueModel) -> dict[str, Any]:
+    from transformers import get_scheduler
+
+    warmup = int(config.warmup_ratio * config.max_steps)
+    actor_opt = torch.optim.AdamW([p for p in actor.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    critic_opt = torch.optim.AdamW(critic.parameters(), lr=config.critic_lr, weight_decay=config.weight_decay)
+    return {"actor": actor_opt, "critic": critic_opt,
+            "actor_sched": get_scheduler("cosine", actor_opt, warmup, config.max_steps),
+            "critic_sched": get_scheduler("cosine", critic_opt, warmup, config.max_steps)}
+
+
+def _update(loss: torch.Tensor, model: Any, optimizer: Any, scheduler: Any, max_norm: float) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_norm)
+    optimizer.step()
+
+
+def _trainable_state(model: Any) -> dict[str, torch.Tensor]:
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {k: v for k, v in model.state_dict().items() if k in names}
+
+
+def _save_checkpoint(out: Path, step: int, rng: torch.Generator, actor: Any, critic: ValueModel,
+                     optim: dict[str, Any], keep: int) -> None:
+    state = {"step": step, "rng": rng.get_state(), "torch_rng": torch.get_rng_state(),
+             "actor": _trainable_state(actor), "critic": critic.state_dict(),
+             **{f"optim.{k}": v.state_dict() for k, v in optim.items()}}
+    atomic_dir(out / CHECKPOINT.format(step), lambda d: torch.save(state, d / "ppo_state.pt"))
+    for old in sorted(_checkpoints(out))[:-keep]:
+        shutil.rmtree(old[1])
+
+
+def _checkpoints(out: Path) -> list[tuple[int, Path]]:
+    found = []
+    for d in out.glob("checkpoint-*"):
+        if (d / "ppo_state.pt").exists() and d.name.split("-")[-1].isdigit():
+            found.append((int(d.name.split("-")[-1]), d))
+    return found
+
+
+def _last_checkpoint(out: Path) -> Path | None:
+    found = _checkpoints(out)
+    return max(found)[1] if found else None
+
+
+def _load_checkpoint(path: Path, actor: Any, critic: ValueModel, optim: dict[str, Any]) -> tuple[int, torch.Generator]:
+    state = torch.load(path / "ppo_state.pt", weights_only=False)
+    missing = set(_trainable_state(actor)) - set(state["actor"])
+    if missing:
+        raise FeedlearnError(f"{path}: checkpoint lacks {len(missing)} trainable tensors (made with other options?)")
+    actor.load_state_dict(state["actor"], strict=False)
+    critic.load_state_dict(state["critic"])
+    for k, v in optim.items():
+        v.load_state_dict(state[f"optim.{k}"])
+    rng = torch.Generator()
+    rng.set_state(state["rng"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"]), rng
+
+
