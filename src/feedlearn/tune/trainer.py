@@ -14,6 +14,7 @@ loss is wanted) and calls :func:`train`. This module adds, around ``Trainer``:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -161,7 +162,7 @@ def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks
     out.mkdir(parents=True, exist_ok=True)
     model = prepare_model(config, tokenizer, head)
     cpu = not torch.cuda.is_available()
-    args = (args_class or TrainingArguments)(
+    options = dict(
         output_dir=str(out), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum, learning_rate=config.lr,
         warmup_steps=int(config.warmup_ratio * config.max_steps),
@@ -169,8 +170,10 @@ def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks
         save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
         seed=config.seed, data_seed=config.seed, report_to=_reporters(), use_cpu=cpu, bf16=False,
         include_num_input_tokens_seen="non_padding", remove_unused_columns=False,
-        dataloader_num_workers=0, disable_tqdm=not sys.stderr.isatty(), **(args_extra or {}),
+        dataloader_num_workers=0, disable_tqdm=not sys.stderr.isatty(),
     )
+    with quiet_renames():
+        args = (args_class or TrainingArguments)(**{**options, **(args_extra or {})})  # a stage may override
     own_collator = {} if collator is False else {"data_collator": collator or PadCollator(tokenizer.pad_token_id)}
     trainer = (trainer_class or Trainer)(model=model, args=args, train_dataset=features, **own_collator,
                                          callbacks=_callbacks(config, out) + (extra_callbacks or []),
@@ -185,21 +188,30 @@ def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        # transformers' renames (gradient_ -> activation_checkpointing) called from TRL: not the user's to fix
-        warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+    with quiet_renames():
         result = trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - started
     stats = {
         "steps": trainer.state.global_step,
         "resumed_from": resume,
         "train_loss": float(result.training_loss),
-        "tokens": int(trainer.state.num_input_tokens_seen),
+        # TRL's online trainers count prompt + completion tokens themselves (num_tokens)
+        "tokens": int(trainer.state.num_input_tokens_seen)
+        or int(max((h.get("num_tokens", 0) for h in trainer.state.log_history), default=0)),
         "seconds": seconds,
         "peak_memory_bytes": peak_memory_bytes(),
     }
     stats["tokens_per_second"] = stats["tokens"] / seconds if seconds > 0 else 0.0
     return trainer.model, stats
+
+
+@contextlib.contextmanager
+def quiet_renames():
+    """Silence transformers' FutureWarnings about its own renames (gradient_ -> activation_checkpointing)
+    raised from TRL and peft calls: not the user's to fix."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+        yield
 
 
 def _reporters() -> list[str]:
@@ -215,7 +227,8 @@ def save_final(model: Any, tokenizer: Any, config: TrainConfig) -> Path:
     out = Path(config.output_dir)
     final = atomic_dir(out / "final", lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)))
     if hasattr(model, "merge_and_unload") and config.merge_lora:
-        merged = model.merge_and_unload()
+        with quiet_renames():
+            merged = model.merge_and_unload()
         return atomic_dir(out / "final-merged", lambda d: (merged.save_pretrained(d), tokenizer.save_pretrained(d)))
     return final
 
