@@ -102,7 +102,7 @@ def init_tiny_command(
 
 @tune_app.command("train", context_settings={"allow_extra_args": True})
 def train_command(
-    stage: str = typer.Argument(..., help="Stage: pretrain or sft."),
+    stage: str = typer.Argument(..., help="Stage: pretrain, sft, reward, raft, dpo, iterative_dpo, ppo, grpo or rloo."),
     overrides: list[str] = typer.Argument(None, help="Options as key=value (override the config file)."),
     config: Path = typer.Option(None, "--config", "-c", help="YAML file of the stage's options."),
 ) -> None:

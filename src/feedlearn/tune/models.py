@@ -82,6 +82,13 @@ def load_model(name_or_path: str | Path, *, dtype: str = "auto", device: str | N
     return model.to(device) if device else model
 
 
+def default_device() -> str:
+    """Where models used outside a Trainer (RLHF loops, reward scoring) run: the GPU when there is one."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def fit_embeddings(model: Any, tokenizer: Any) -> Any:
     """Grow the embeddings when the tokenizer gained tokens (a template's markers); returns the model."""
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:

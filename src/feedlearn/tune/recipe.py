@@ -18,7 +18,7 @@ stages:
 A data path naming a ``prepare`` output refers to ``OUTPUT_DIR/data/<out>``; other paths are used
 as given. Stage ``i`` writes to ``OUTPUT_DIR/<name>`` with ``model`` = the latest policy (or
 ``from: <stage>``'s model); a ``reward`` stage makes a reward model and leaves the policy as it is,
-and an option ``reward_model: <stage>`` names it. ``rlhf`` evals (mean reward, win rate over a
+and an option ``reward_model: <stage>`` (or ``critic_model: <stage>``) names it. ``rlhf`` evals (mean reward, win rate over a
 baseline stage, KL to a reference stage) run once their reward model exists.
 Rerunning a recipe skips finished stages (their summary.json records all their steps) and
 resumes an interrupted one from its last checkpoint. The table of evals per stage goes to
@@ -220,8 +220,9 @@ def run_recipe(path: str | Path, overrides: list[str] | None = None, *, log=prin
         for key in ("data", "eval_data"):
             if key in options and options[key]:
                 options[key] = resolve(options[key])
-        if options.get("reward_model") in models:  # a stage name
-            options["reward_model"] = models[options["reward_model"]]
+        for key in ("reward_model", "critic_model"):
+            if options.get(key) in models:  # a stage name
+                options[key] = models[options[key]]
         if "max_steps" in options:
             options["max_steps"] = max(1, round(options["max_steps"] * recipe.steps_scale))
         config = load_config(runner.config_class, None, options)

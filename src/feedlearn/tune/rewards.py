@@ -25,10 +25,10 @@ Messages = list[dict[str, str]]
 
 class RewardScorer:
     def __init__(self, model_dir: str, *, max_length: int = 1024, batch_size: int = 16) -> None:
-        from feedlearn.tune.models import load_model, load_tokenizer
+        from feedlearn.tune.models import default_device, load_model, load_tokenizer
 
         self.tokenizer = load_tokenizer(model_dir)
-        self.model = load_model(model_dir, head="score")
+        self.model = load_model(model_dir, head="score", device=default_device())
         self.model.eval()
         self.max_length, self.batch_size = max_length, batch_size
 
@@ -40,7 +40,8 @@ class RewardScorer:
         collate, out = PadCollator(self.tokenizer.pad_token_id), []
         for start in range(0, len(seqs), self.batch_size):
             batch = collate([{"input_ids": s, "labels": s} for s in seqs[start:start + self.batch_size]])
-            out += score_batch(self.model, batch["input_ids"], batch["attention_mask"]).tolist()
+            device = self.model.device
+            out += score_batch(self.model, batch["input_ids"].to(device), batch["attention_mask"].to(device)).tolist()
         return out
 
 

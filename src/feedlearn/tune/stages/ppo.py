@@ -39,6 +39,7 @@ from pydantic import Field
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune import rl
 from feedlearn.tune.config import TrainConfig
+from feedlearn.tune.models import default_device
 from feedlearn.tune.stages.raft import SamplingStage
 from feedlearn.tune.trainer import atomic_dir, load_stage_tokenizer, peak_memory_bytes, prepare_model, save_final, write_summary
 
@@ -108,10 +109,14 @@ class PPO(SamplingStage):
         out.mkdir(parents=True, exist_ok=True)
         prompts, scorer = self.prompts_and_scorer(config)
         tokenizer = load_stage_tokenizer(config)
-        tokenizer.padding_side = "left"
+        side, tokenizer.padding_side = tokenizer.padding_side, "left"  # rollouts: prompts end where replies start
         actor = prepare_model(config, tokenizer)  # seeds torch; LoRA when asked
         reference = None if hasattr(actor, "disable_adapter") else _frozen_copy(config)
         critic = self._critic(config, tokenizer)
+        device = default_device()
+        for model in (actor, reference, critic):
+            if model is not None and not getattr(model, "is_loaded_in_4bit", False):  # 4-bit: placed when loaded
+                model.to(device)
         actor.eval(), critic.eval()  # no dropout: the first update's ratio is exactly 1
         optim = _optimizers(config, actor, critic)
         step, rng = 0, torch.Generator().manual_seed(config.seed)
@@ -137,6 +142,7 @@ class PPO(SamplingStage):
                     _save_checkpoint(out, step, rng, actor, critic, optim, config.save_total_limit)
                 bar.update(1)
                 bar.set_postfix(score=f"{record['score']:.3f}", kl=f"{record['kl']:.3f}")
+        tokenizer.padding_side = side  # saved as it came
         final = save_final(actor, tokenizer, config)
         metrics = self._evaluate(config, final, scorer) if config.eval_data else {}
         summary = {
