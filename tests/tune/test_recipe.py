@@ -50,7 +50,7 @@ def test_recipe_chains_stages_and_rerun_skips_finished_ones(tmp_path, tiny_dir):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"stages": [{"name": "x", "stage": "ppo", "options": {}}]}, "stage x: unknown stage 'ppo'"),
+        ({"stages": [{"name": "x", "stage": "kto", "options": {}}]}, "stage x: unknown stage 'kto'"),
         ({"base": {}}, "base needs model or init_tiny"),
         ({"prepare": [{"out": "x.json"}]}, "prepare x.json: give synthetic, synthetic_preferences or convert"),
         ({"stagez": []}, r"r\.yaml: stagez: unknown option"),
