@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/cache_throughput.py
 	$(BIN)/python bench/halp_throughput.py
 	$(BIN)/python bench/tune_throughput.py
+	$(BIN)/python bench/tune_rlhf.py
 
 results: $(STAMP)
 	$(BIN)/python bench/cache_results.py

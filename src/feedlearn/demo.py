@@ -91,7 +91,7 @@ def tune_demo(console: Console, overrides: list[str] | None = None) -> dict:
     console.print("Each stage does its job on held-out data: perplexity on unseen Wikipedia articles falls after "
                   "`domain`; exact match on unseen sort/reverse inputs rises after `task`; after `instruction` the "
                   "model follows new phrasings in the chat template and stops at <|im_end|>. Then RLHF: the reward "
-                  "model tells correct from wrongly ordered sort answers (held-out accuracy), and RAFT and DPO, each "
+                  "model tells correct from wrongly ordered sort answers (held-out accuracy), and RAFT, DPO and PPO, each "
                   "from the instruction-tuned model, raise the mean reward and win over it (align win rate > 0.5) at "
                   "a small KL. A 1.3M-parameter model forgets earlier stages (perplexity rises again) — the reason "
                   "LMFlow recipes use LoRA on real models.")

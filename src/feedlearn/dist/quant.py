@@ -1,0 +1,129 @@
+"""Symmetric per-block quantization, the wire format of ZeRO++ qwZ (weights) and qgZ (gradients).
+
+A tensor is flattened, zero-padded to whole blocks and viewed as ``(n_blocks, block_size)``. Each block
+gets one fp32 scale ``absmax / 2**(bits-1)`` and its values become ``round_half_even(x / scale)`` clamped
+to ``[-2**(bits-1), 2**(bits-1) - 1]``. So the block's ``+absmax`` lands on ``2**(bits-1)`` and is clamped
+one step down (ZeRO++'s formula, kept as is); ``-absmax`` fits exactly.
+
+Padding is zeros: a zero never raises a block's absmax, so padding cannot change any result, and every
+rank sends same-sized buffers (collectives need that). A block of zeros gets scale 0 and dequantizes to
+exact zeros. A NaN/inf makes its whole block non-finite after the round trip: an overflow stays visible
+to loss scalers instead of being quietly rounded away. Scales below fp32's normal range (|x| < ~1e-36)
+lose precision and the error bound below no longer holds; weights and gradients never live there.
+
+Int4 packing: two's-complement nibbles, element ``2i`` in the low nibble and ``2i+1`` in the high
+nibble of byte ``i``; an odd count is padded with a zero nibble.
+
+Everything is vectorised and stays on the input's device; nothing here syncs with the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from feedlearn.common.errors import FeedlearnError
+
+BITS = (4, 8)
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: comparing tensors with == is elementwise, not a bool
+class Quantized:
+    """A quantized tensor ready to send: payload, per-block scales and what is needed to rebuild it."""
+
+    data: torch.Tensor  # (padded,) int8 for 8 bits; (ceil(padded/2),) uint8 for 4 bits; padded = n_blocks * block_size
+    scales: torch.Tensor  # (n_blocks,) float32
+    bits: int
+    block_size: int
+    numel: int  # elements of the original tensor, before padding
+    shape: torch.Size
+    dtype: torch.dtype
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes on the wire (payload + scales), for communication accounting."""
+        return self.data.numel() * self.data.element_size() + self.scales.numel() * self.scales.element_size()
+
+
+def _check(bits: int, block_size: int) -> None:
+    if bits not in BITS:
+        raise FeedlearnError(f"bits must be 4 or 8, got {bits!r}")
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size <= 0:
+        raise FeedlearnError(f"block_size must be a positive int, got {block_size!r}")
+
+
+def quantized_nbytes(numel: int, bits: int, block_size: int) -> int:
+    """Exact wire size of ``quantize`` on ``numel`` elements, padding included, without building tensors."""
+    _check(bits, block_size)
+    if numel < 0:
+        raise FeedlearnError(f"numel must be >= 0, got {numel}")
+    n_blocks = -(-numel // block_size)
+    padded = n_blocks * block_size
+    payload = padded if bits == 8 else (padded + 1) // 2
+    return payload + 4 * n_blocks  # 4 bytes per fp32 scale
+
+
+def _pack(values: torch.Tensor) -> torch.Tensor:
+    """Pack int8 values (assumed in -8..7) two per byte; the unchecked fast path used by ``quantize``."""
+    flat = values.reshape(-1)
+    if flat.numel() % 2:
+        flat = F.pad(flat, (0, 1))
+    nibbles = flat.view(torch.uint8) & 0x0F  # two's complement bits of int8 -> low 4 bits
+    return nibbles[0::2] | (nibbles[1::2] << 4)
+
+
+def pack_int4(values: torch.Tensor) -> torch.Tensor:
+    """Pack int8 values in -8..7 two per byte (even index -> low nibble); returns flat uint8 of ceil(n/2)."""
+    if values.dtype != torch.int8:
+        raise FeedlearnError(f"pack_int4 needs an int8 tensor, got {values.dtype}")
+    # A range check syncs with the host, so only this public entry point pays for it.
+    if values.numel() and bool(((values < -8) | (values > 7)).any()):
+        raise FeedlearnError("pack_int4 values must lie in -8..7")
+    return _pack(values)
+
+
+def unpack_int4(packed: torch.Tensor, n: int) -> torch.Tensor:
+    """Inverse of ``pack_int4``: the first ``n`` values as flat int8 (``packed`` must hold ceil(n/2) bytes)."""
+    if packed.dtype != torch.uint8:
+        raise FeedlearnError(f"unpack_int4 needs a uint8 tensor, got {packed.dtype}")
+    if n < 0 or packed.numel() != (n + 1) // 2:
+        raise FeedlearnError(f"unpack_int4: {packed.numel()} bytes cannot hold exactly {n} int4 values")
+    flat = packed.reshape(-1)
+    nibbles = torch.stack([flat & 0x0F, flat >> 4], dim=1).reshape(-1)  # (2 * bytes,) in element order
+    # Sign-extend a 4-bit two's complement value: flip the sign bit, then subtract it (15 -> -1, 8 -> -8).
+    return ((nibbles.to(torch.int8) ^ 8) - 8)[:n]
+
+
+@torch.no_grad()
+def quantize(x: torch.Tensor, bits: int = 8, block_size: int = 2048) -> Quantized:
+    """Quantize ``x`` per block of ``block_size`` elements to ``bits``-bit ints with one fp32 scale each."""
+    _check(bits, block_size)
+    if not x.is_floating_point():
+        raise FeedlearnError(f"quantize needs a floating-point tensor, got {x.dtype}")
+    numel = x.numel()
+    n_blocks = -(-numel // block_size)
+    # Work in fp32 whatever the input dtype, so bf16/fp16 inputs follow the same formula.
+    flat = F.pad(x.reshape(-1).to(torch.float32), (0, n_blocks * block_size - numel))
+    blocks = flat.view(n_blocks, block_size)  # (n_blocks, block_size)
+    qmax = 2 ** (bits - 1)
+    scales = blocks.abs().amax(dim=1) / qmax  # (n_blocks,); dividing by a power of two is exact
+    # An all-zero block has scale 0; divide it by 1 instead so it quantizes to zeros, not NaN.
+    divisor = torch.where(scales > 0, scales, torch.ones_like(scales))
+    q = torch.round(blocks / divisor[:, None]).clamp_(-qmax, qmax - 1).to(torch.int8).reshape(-1)
+    data = q if bits == 8 else _pack(q)
+    return Quantized(data, scales, bits, block_size, numel, x.shape, x.dtype)
+
+
+@torch.no_grad()
+def dequantize(q: Quantized, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Rebuild the tensor ``q`` came from, in its original shape and dtype (or ``dtype``)."""
+    dtype = q.dtype if dtype is None else dtype
+    if not dtype.is_floating_point:
+        raise FeedlearnError(f"dequantize needs a floating-point dtype, got {dtype}")
+    n_blocks = q.scales.numel()
+    padded = n_blocks * q.block_size
+    ints = q.data if q.bits == 8 else unpack_int4(q.data, padded)
+    blocks = ints.to(torch.float32).view(n_blocks, q.block_size) * q.scales[:, None]  # (n_blocks, block_size)
+    return blocks.reshape(-1)[: q.numel].reshape(q.shape).to(dtype)
