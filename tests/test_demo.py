@@ -26,7 +26,8 @@ def test_tune_demo_runs_the_recipe_quickly(tmp_path, monkeypatch):
     out = io.StringIO()
     result = demo.tune_demo(Console(file=out, width=200), ["steps_scale=0.01"])
     text = out.getvalue()
-    assert [r["stage"] for r in result["rows"]] == ["base", "domain", "task", "instruction", "reward", "raft", "dpo"]
+    assert [r["stage"] for r in result["rows"]] == ["base", "domain", "task", "instruction", "reward", "raft", "dpo",
+                                                 "ppo"]
     assert "align win rate" in result["rows"][-1]
     assert "held-out metrics after each stage" in text and "chat: 'Please sort: 7 2 9 4' ->" in text
     assert (tmp_path / "tiny-4stage" / "recipe_summary.json").exists()

@@ -207,3 +207,28 @@ def test_relative_error_on_normal_tensor(bits, bound):
     x = torch.randn(2**20, generator=torch.Generator().manual_seed(0))
     rel = ((x - dequantize(quantize(x, bits=bits, block_size=2048))).norm() / x.norm()).item()
     assert rel < bound
+
+
+def test_block_layout_restarts_at_every_segment():
+    from feedlearn.dist.quant import BlockLayout
+
+    layout = BlockLayout.build([5, 0, 3, 4], block_size=4)
+    # segment 0: blocks 0 (4 elements), 1 (1); segment 2: block 2; segment 3: block 3
+    assert layout.block_of.tolist() == [0, 0, 0, 0, 1, 2, 2, 2, 3, 3, 3, 3]
+    assert layout.n_blocks == 4 and layout.numel == 12
+    assert layout.nbytes(8) == 12 + 16 and layout.nbytes(4) == 6 + 16
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_segment_quantization_equals_quantizing_each_segment_alone(bits):
+    from feedlearn.dist.quant import BlockLayout, dequantize_segments, quantize_segments
+
+    g = torch.Generator().manual_seed(0)
+    sizes = [7, 64, 1, 33]
+    parts = [torch.randn(n, generator=g) * s for n, s in zip(sizes, [1.0, 0.02, 5.0, 0.1])]
+    layout = BlockLayout.build(sizes, block_size=16)
+    data, scales = quantize_segments(torch.cat(parts), layout, bits)
+    alone = [quantize(p, bits, 16) for p in parts]
+    assert torch.equal(scales, torch.cat([q.scales for q in alone]))
+    expected = torch.cat([dequantize(q, torch.float32) for q in alone])
+    assert torch.equal(dequantize_segments(data[None], scales[None], layout, bits)[0], expected)

@@ -127,3 +127,62 @@ def dequantize(q: Quantized, dtype: torch.dtype | None = None) -> torch.Tensor:
     ints = q.data if q.bits == 8 else unpack_int4(q.data, padded)
     blocks = ints.to(torch.float32).view(n_blocks, q.block_size) * q.scales[:, None]  # (n_blocks, block_size)
     return blocks.reshape(-1)[: q.numel].reshape(q.shape).to(dtype)
+
+
+@dataclass(frozen=True, eq=False)
+class BlockLayout:
+    """Blocks of at most ``block_size`` elements that restart at every segment (parameter) boundary.
+
+    FSDP flattens all parameters of a module into one buffer; uniform blocks would straddle two
+    parameters, and a block holding norm weights (~1.0) next to a matrix (~0.02) quantizes the matrix
+    part with a 50x too coarse step. Per-segment blocks keep each parameter's own scale, as
+    DeepSpeed's per-parameter quantization does, and need no padding on the wire.
+    """
+
+    block_of: torch.Tensor  # (numel,) int64: the block of each element
+    n_blocks: int
+    numel: int
+
+    @classmethod
+    def build(cls, segments: list[int], block_size: int, device: torch.device | str | None = None) -> BlockLayout:
+        _check(8, block_size)
+        if any(s < 0 for s in segments):
+            raise FeedlearnError(f"segment sizes must be >= 0, got {segments}")
+        sizes = torch.tensor(segments, dtype=torch.int64, device=device)
+        blocks = (sizes + block_size - 1) // block_size  # (segments,)
+        first_block = torch.cumsum(blocks, 0) - blocks
+        starts = torch.cumsum(sizes, 0) - sizes
+        numel = int(sizes.sum())
+        segment_of = torch.repeat_interleave(torch.arange(len(segments), device=device), sizes)  # (numel,)
+        offset = torch.arange(numel, device=device) - starts[segment_of]
+        return cls(first_block[segment_of] + offset // block_size, int(blocks.sum()), numel)
+
+    def nbytes(self, bits: int) -> int:
+        """Bytes on the wire of one quantized buffer with this layout (payload + fp32 scales)."""
+        return (self.numel if bits == 8 else (self.numel + 1) // 2) + 4 * self.n_blocks
+
+
+@torch.no_grad()
+def quantize_segments(x: torch.Tensor, layout: BlockLayout, bits: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """``quantize`` with ``layout``'s blocks: ``(data, scales)`` of a flat buffer of ``layout.numel`` elements."""
+    _check(bits, 1)
+    if x.numel() != layout.numel:
+        raise FeedlearnError(f"quantize_segments: {x.numel()} elements, layout has {layout.numel}")
+    flat = x.reshape(-1).to(torch.float32)
+    qmax = 2 ** (bits - 1)
+    absmax = torch.zeros(layout.n_blocks, dtype=torch.float32, device=flat.device)
+    absmax.scatter_reduce_(0, layout.block_of, flat.abs(), "amax")
+    scales = absmax / qmax
+    divisor = torch.where(scales > 0, scales, torch.ones_like(scales))
+    q = torch.round(flat / divisor[layout.block_of]).clamp_(-qmax, qmax - 1).to(torch.int8)
+    return (q if bits == 8 else _pack(q)), scales
+
+
+@torch.no_grad()
+def dequantize_segments(data: torch.Tensor, scales: torch.Tensor, layout: BlockLayout, bits: int = 8) -> torch.Tensor:
+    """Rows of quantized buffers back to float32: ``data`` (R, bytes), ``scales`` (R, n_blocks) → (R, numel)."""
+    rows = data.shape[0] if data.dim() == 2 else 1
+    data, scales = data.reshape(rows, -1), scales.reshape(rows, layout.n_blocks)
+    if bits == 4:
+        data = torch.stack([unpack_int4(r, layout.numel) for r in data])  # rows = ranks: a handful
+    return data.to(torch.float32) * scales[:, layout.block_of]

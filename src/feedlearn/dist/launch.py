@@ -1,0 +1,79 @@
+"""Start N local processes (torch's elastic launcher, what ``torchrun`` uses) or join an existing torchrun.
+
+``launch(fn, args, nproc=4)`` runs ``fn(*args)`` on every rank inside an initialised process group
+and returns ``{rank: result}``. Under ``torchrun`` (``RANK`` already set) it just runs ``fn`` on this
+rank. A rank that dies makes the launcher stop the others and raise one ``FeedlearnError``
+naming the rank and its error; a collective stuck longer than ``timeout_s`` fails on every rank
+(the process group's timeout) instead of hanging.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from feedlearn.common.errors import FeedlearnError
+
+
+def under_torchrun() -> bool:
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and "MASTER_ADDR" in os.environ
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _entry(fn: Callable[..., Any], args: tuple, backend: str, timeout_s: float) -> Any:
+    """Run on each rank: join the process group, call ``fn``, leave."""
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)  # N processes share the machine's cores
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
+    result = fn(*args)  # on an error, exit without closing the group: the launcher records this rank's
+    dist.destroy_process_group()  # error before its peers see the connection drop and fail too
+    return result
+
+
+def launch(fn: Callable[..., Any], args: tuple = (), *, nproc: int = 4, backend: str | None = None,
+           timeout_s: float = 120.0) -> dict[int, Any]:
+    """``{rank: fn(*args)}`` from ``nproc`` local processes (or this rank's only, under torchrun)."""
+    import torch
+
+    backend = backend or ("nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= nproc else "gloo")
+    if under_torchrun():
+        return {int(os.environ["RANK"]): _entry(fn, args, backend, timeout_s)}
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=uuid.uuid4().hex,
+                          rdzv_backend="c10d", rdzv_endpoint=f"127.0.0.1:{_free_port()}", max_restarts=0,
+                          monitor_interval=0.1, start_method="spawn")
+    try:
+        return elastic_launch(config, _entry)(fn, args, backend, timeout_s)
+    except ChildFailedError as exc:
+        rank, message = _root_cause(exc.failures)
+        raise FeedlearnError(f"rank {rank} failed: {message}") from None
+
+
+# what a rank reports when a *peer* died: the rank that died first is the one to name
+_ECHOES = ("Connection closed by peer", "remote worker crashing", "Connection reset by peer")
+
+
+def _root_cause(failures: dict[int, Any]) -> tuple[int, str]:
+    """The failing rank to report, and the first line of its error."""
+
+    def text(failure: Any) -> str:
+        message = failure.message if isinstance(failure.message, str) else failure.message.get("message", "")
+        return str(message).strip().splitlines()[0] if message else f"exit code {failure.exitcode}"
+
+    rank = min(failures, key=lambda r: (any(e in text(failures[r]) for e in _ECHOES), failures[r].timestamp, r))
+    return rank, text(failures[rank])

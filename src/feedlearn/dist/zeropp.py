@@ -1,0 +1,109 @@
+"""``apply_zeropp``: shard a model with FSDP2 and switch on any of ZeRO++'s three techniques.
+
+Order of steps (torchtitan's ``parallelize`` shape):
+
+1. topology (nodes x ranks per node) and its process groups (intra-node, same-index cross-node);
+2. ``fully_shard`` every block (default: each element of the model's ``nn.ModuleList``s, i.e. the
+   transformer layers), then the root — hpZ sets ``reshard_after_forward`` to the ranks per node,
+   so after forward each block keeps a secondary shard inside its node and the backward
+   all-gather never leaves the node;
+3. on every sharded module, the all-gather (plain, or qwZ) and reduce-scatter (plain, or qgZ)
+   hooks, all of which count bytes into one ``ByteCounter``.
+
+Strategies by name: ``zero3`` (none of the three), ``qwz``, ``hpz``, ``qgz``, ``zeropp`` (all).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from feedlearn.common.errors import FeedlearnError
+from feedlearn.dist.accounting import ByteCounter
+from feedlearn.dist.comms import HierarchicalQuantizedReduceScatter, PlainAllGather, PlainReduceScatter, QuantizedAllGather
+from feedlearn.dist.topology import Groups, Topology
+
+STRATEGIES: dict[str, dict[str, bool]] = {
+    "zero3": {"qwz": False, "hpz": False, "qgz": False},
+    "qwz": {"qwz": True, "hpz": False, "qgz": False},
+    "hpz": {"qwz": False, "hpz": True, "qgz": False},
+    "qgz": {"qwz": False, "hpz": False, "qgz": True},
+    "zeropp": {"qwz": True, "hpz": True, "qgz": True},
+}
+
+
+@dataclass
+class ZeroPP:
+    """What ``apply_zeropp`` set up: the topology, this rank's groups and the byte counter."""
+
+    topology: Topology
+    groups: Groups
+    counter: ByteCounter
+
+
+def blocks_of(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The elements of the model's ``ModuleList``s (transformer layers), outermost lists only."""
+    found: list[torch.nn.Module] = []
+
+    def visit(module: torch.nn.Module) -> None:
+        for child in module.children():
+            if isinstance(child, torch.nn.ModuleList):
+                found.extend(child)
+            else:
+                visit(child)
+
+    visit(model)
+    return found
+
+
+def apply_zeropp(model: torch.nn.Module, *, qwz: bool = True, hpz: bool = True, qgz: bool = True,
+                 ranks_per_node: int | None = None, blocks: list[torch.nn.Module] | None = None,
+                 weight_bits: int = 8, grad_bits: int = 4, block_size: int = 2048, min_chunk: int = 1024,
+                 mp_policy: Any = None, device_type: str = "cpu") -> ZeroPP:
+    """Shard ``model`` in place with FSDP2 plus the chosen ZeRO++ techniques (module docstring).
+
+    Needs an initialised default process group. ``ranks_per_node`` overrides ``LOCAL_WORLD_SIZE``.
+    """
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import FSDPModule, fully_shard
+
+    if not dist.is_initialized():
+        raise FeedlearnError("apply_zeropp needs torch.distributed initialised (run under torchrun or "
+                             "`feedlearn dist bench`)")
+    if grad_bits == 4 and block_size % 2:
+        raise FeedlearnError(f"block_size must be even for int4 gradients, got {block_size}")
+    topology = Topology.from_env(ranks_per_node)
+    groups = Groups.create(topology)
+    counter = ByteCounter(topology, dist.get_rank())
+    mesh = init_device_mesh(device_type, (topology.world_size,))
+    reshard: bool | int = topology.ranks_per_node if hpz and topology.nodes > 1 else True
+    extra = {"mp_policy": mp_policy} if mp_policy is not None else {}
+    for block in blocks if blocks is not None else blocks_of(model):
+        fully_shard(block, mesh=mesh, reshard_after_forward=reshard, **extra)
+    fully_shard(model, mesh=mesh, reshard_after_forward=reshard, **extra)
+    plain = PlainAllGather(counter)
+    scatter = (HierarchicalQuantizedReduceScatter(counter, groups, grad_bits, block_size, min_chunk) if qgz
+               else PlainReduceScatter(counter))
+    for module in model.modules():
+        if isinstance(module, FSDPModule):
+            module.set_custom_all_gather(QuantizedAllGather(counter, groups, weight_bits, block_size,
+                                                            _segments_of(module)) if qwz else plain)
+            module.set_custom_reduce_scatter(scatter)
+    return ZeroPP(topology, groups, counter)
+
+
+def _segments_of(module: Any):
+    """Sizes of the parameter shards in ``module``'s flat all-gather buffer, in order (FSDP2 internals,
+    read lazily and checked against the buffer by the caller, which falls back to uniform blocks)."""
+
+    def segments() -> list[int]:
+        try:
+            group = module._get_fsdp_state()._fsdp_param_group
+            return [p.padded_sharded_param_size.numel() for p in group.fsdp_params]
+        except AttributeError:  # another torch version's internals
+            return []
+
+    return segments
