@@ -10,6 +10,7 @@ from rich.console import Console
 from feedlearn import __version__
 from feedlearn.cache.cli import cache_app
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.dist.cli import dist_app
 from feedlearn.tune.cli import tune_app
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(cache_app, name="cache")
 app.add_typer(tune_app, name="tune")
+app.add_typer(dist_app, name="dist")
 
 
 def _version(value: bool) -> None:

@@ -52,9 +52,10 @@ def test_qgz_gradient_direction_and_scale(result):
 
 def test_compressed_runs_keep_loss_parity(result):
     exact = result["train"]["zero3"]["losses"]
-    assert exact[-1] < 0.7 * exact[0]  # it learns
-    for strategy in ("qwz", "qgz", "zeropp"):
-        assert result["train"][strategy]["losses"][-1] == pytest.approx(exact[-1], rel=0.015), strategy
+    assert exact[-1] < 0.9 * exact[0]  # it learns (toward a floor: 20% of the tokens are noise)
+    tail = sum(exact[-5:]) / 5
+    for strategy in ("qwz", "qgz", "zeropp"):  # documented tolerance: 1% over the last 5 of 20 steps
+        assert sum(result["train"][strategy]["losses"][-5:]) / 5 == pytest.approx(tail, rel=0.01), strategy
 
 
 def cross(run, step=1):

@@ -30,6 +30,7 @@ class RunConfig(BaseModel):
     lr: float = Field(3e-3, gt=0, description="AdamW learning rate.")
     dtype: str = Field("float32", description="Communication/compute dtype of the weights: float32 or bfloat16.")
     block_size: int = Field(2048, gt=0, description="Quantization block size (elements).")
+    noise: float = Field(0.2, ge=0, lt=1, description="Share of random tokens in the synthetic sequences.")
     vocab_size: int = Field(256, gt=1)
     hidden_size: int = Field(64, gt=0)
     layers: int = Field(2, gt=0)
@@ -48,13 +49,19 @@ def tiny_llama(config: RunConfig) -> torch.nn.Module:
 
 
 def batches(config: RunConfig, rank: int):
-    """Endless batches for ``rank``: sequences ``start + i·stride (mod vocab)``, seeded per rank."""
+    """Endless batches for ``rank``: sequences ``start + i·stride (mod vocab)``, seeded per rank, with a
+    ``config.noise`` share of tokens replaced by random ones — so the loss has a floor (about
+    ``noise·ln(vocab)`` plus the entropy of where the noise falls) instead of falling to 0, and
+    relative loss differences between strategies stay meaningful over long runs."""
     generator = torch.Generator().manual_seed(config.seed * 1000 + rank)
     positions = torch.arange(config.seq_len)
+    shape = (config.batch_size, config.seq_len)
     while True:
         start = torch.randint(0, config.vocab_size, (config.batch_size, 1), generator=generator)
         stride = torch.randint(1, 4, (config.batch_size, 1), generator=generator)
-        yield (start + stride * positions) % config.vocab_size
+        clean = (start + stride * positions) % config.vocab_size
+        noisy = torch.rand(shape, generator=generator) < config.noise
+        yield torch.where(noisy, torch.randint(0, config.vocab_size, shape, generator=generator), clean)
 
 
 def _mp_policy(dtype: str) -> Any:
