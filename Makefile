@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/halp_throughput.py
 	$(BIN)/python bench/tune_throughput.py
 	$(BIN)/python bench/tune_rlhf.py
+	$(BIN)/python bench/dist_comm.py
 
 results: $(STAMP)
 	$(BIN)/python bench/cache_results.py

@@ -31,3 +31,12 @@ def test_tune_demo_runs_the_recipe_quickly(tmp_path, monkeypatch):
     assert "align win rate" in result["rows"][-1]
     assert "held-out metrics after each stage" in text and "chat: 'Please sort: 7 2 9 4' ->" in text
     assert (tmp_path / "tiny-4stage" / "recipe_summary.json").exists()
+
+
+def test_dist_demo_compares_zero3_and_zeropp(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "OUT", tmp_path)
+    out = io.StringIO()
+    result = demo.dist_demo(Console(file=out, width=200), steps=2)
+    assert list(result["strategies"]) == ["zero3", "qwz", "hpz", "qgz", "zeropp"]
+    assert "ZeRO++ sends 0.21x ZeRO-3's bytes across nodes" in out.getvalue()
+    assert (tmp_path / "dist_bench.json").stat().st_size > 0

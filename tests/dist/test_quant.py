@@ -232,3 +232,12 @@ def test_segment_quantization_equals_quantizing_each_segment_alone(bits):
     assert torch.equal(scales, torch.cat([q.scales for q in alone]))
     expected = torch.cat([dequantize(q, torch.float32) for q in alone])
     assert torch.equal(dequantize_segments(data[None], scales[None], layout, bits)[0], expected)
+
+
+def test_unbiased_scales_keep_the_block_maximum():
+    x = torch.tensor([7.0, -3.0, 1.5, 0.0])
+    biased = quantize(x, bits=4, block_size=4)  # ZeRO++: scale 7/8; 7 -> 8 -> clamped to 7 -> 6.125
+    assert dequantize(biased, torch.float32).tolist() == [6.125, -2.625, 1.75, 0.0]  # -3.43 -> -3, 1.71 -> 2
+    fair = quantize(x, bits=4, block_size=4, unbiased=True)  # scale 7/7 = 1: 7, -3, 1.5 -> 2 (half to even), 0
+    assert fair.scales.tolist() == [1.0]
+    assert dequantize(fair, torch.float32).tolist() == [7.0, -3.0, 2.0, 0.0]

@@ -45,8 +45,8 @@ def test_qwz_forward_error(result):
 
 
 def test_qgz_gradient_direction_and_scale(result):
-    assert result["qgz_cosine"] > 0.95  # measured 0.981 (int4, two quantization rounds)
-    assert result["qgz_scale"] == pytest.approx(1.0, abs=0.01)  # measured 0.998: the mean, not L x the mean
+    assert result["qgz_cosine"] > 0.95  # measured 0.983 (int4, two quantization rounds)
+    assert result["qgz_scale"] == pytest.approx(1.0, abs=0.01)  # measured 1.001: the mean, not L x the mean
     assert result["qgz_norm_ratio"] == pytest.approx(1.0, abs=0.05)
 
 

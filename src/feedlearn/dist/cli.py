@@ -24,7 +24,9 @@ def bench_command(
     strategy: list[str] = typer.Option(["zero3", "zeropp"], "--strategy",
                                        help="zero3, qwz, hpz, qgz or zeropp; repeat or comma-separate."),
     dtype: str = typer.Option("float32", "--dtype", help="float32 or bfloat16 (weights and gradients on the wire)."),
-    block_size: int = typer.Option(2048, "--block-size", help="Quantization block size."),
+    block_size: int = typer.Option(2048, "--block-size", help="Weight (qwZ) quantization block size."),
+    grad_block_size: int = typer.Option(256, "--grad-block-size", help="Gradient (qgZ) quantization block size."),
+    error_feedback: bool = typer.Option(False, "--error-feedback", help="qgZ: carry quantization error to the next step."),
     seed: int = typer.Option(0, "--seed"),
     intra_gbps: float = typer.Option(800.0, "--intra-gbps", help="Intra-node bandwidth for the projected time."),
     cross_gbps: float = typer.Option(10.0, "--cross-gbps", help="Cross-node bandwidth for the projected time."),
@@ -41,7 +43,8 @@ def bench_command(
         raise FeedlearnError(f"--dtype must be float32 or bfloat16, not {dtype!r}")
     strategies = [s.strip() for item in strategy for s in item.split(",") if s.strip()]
     config = RunConfig(strategies=strategies, steps=steps, ranks_per_node=ranks_per_node, dtype=dtype,
-                       block_size=block_size, seed=seed, **MODELS[model])
+                       block_size=block_size, grad_block_size=grad_block_size, error_feedback=error_feedback,
+                       seed=seed, **MODELS[model])
     result = run_bench(config, nproc=nproc, timeout_s=timeout_s)
     if result is None:  # not rank 0 under torchrun
         return

@@ -29,7 +29,9 @@ class RunConfig(BaseModel):
     seq_len: int = Field(32, gt=1, description="Tokens per sequence.")
     lr: float = Field(3e-3, gt=0, description="AdamW learning rate.")
     dtype: str = Field("float32", description="Communication/compute dtype of the weights: float32 or bfloat16.")
-    block_size: int = Field(2048, gt=0, description="Quantization block size (elements).")
+    block_size: int = Field(2048, gt=0, description="Weight (qwZ) quantization block size (elements).")
+    grad_block_size: int = Field(256, gt=0, description="Gradient (qgZ) quantization block size (elements).")
+    error_feedback: bool = Field(False, description="qgZ: carry each step's quantization error into the next.")
     noise: float = Field(0.2, ge=0, lt=1, description="Share of random tokens in the synthetic sequences.")
     vocab_size: int = Field(256, gt=1)
     hidden_size: int = Field(64, gt=0)
@@ -76,7 +78,9 @@ def sharded_model(strategy: str, config: RunConfig):
     """The tiny model, sharded with ``strategy``; returns ``(model, ZeroPP)``."""
     model = tiny_llama(config)
     setup = apply_zeropp(model, **STRATEGIES[strategy], ranks_per_node=config.ranks_per_node,
-                         block_size=config.block_size, mp_policy=_mp_policy(config.dtype))
+                         block_size=config.block_size, grad_block_size=config.grad_block_size,
+                         error_feedback=config.error_feedback,
+                         mp_policy=_mp_policy(config.dtype))
     return model, setup
 
 
