@@ -114,6 +114,8 @@ def train_command(
         raise FeedlearnError(f"unknown stage {stage!r}; choose from {', '.join(STAGES)}")
     runner = STAGES[stage]()
     summary = run_stage(runner, load_config(runner.config_class, config, overrides or []))
+    if summary.get("main_rank") is False:  # under torchrun with a strategy: rank 0 reports
+        return
     print_summary(summary)
 
 

@@ -49,6 +49,9 @@ class TrainConfig(BaseModel):
     merge_lora: bool = Field(True, description="Also save the adapters merged into the base weights.")
     lisa_layers: int = Field(0, ge=0, description="LISA: train only N randomly chosen layers at a time (0: off).")
     lisa_interval: int = Field(20, gt=0, description="LISA: steps between re-drawing the trained layers.")
+    strategy: Literal["none", "zero3", "qwz", "hpz", "qgz", "zeropp"] = Field(
+        "none", description="Sharded data parallel under torchrun (feedlearn.dist): zero3, zeropp or one technique.")
+    ranks_per_node: int | None = Field(None, gt=0, description="strategy: ranks per node (default LOCAL_WORLD_SIZE).")
 
 
 C = TypeVar("C", bound=BaseModel)

@@ -161,6 +161,12 @@ def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = prepare_model(config, tokenizer, head)
+    sharded = None
+    if config.strategy != "none":
+        from feedlearn.tune.sharding import bytes_callback, shard
+
+        sharded = shard(model, config.strategy, config.ranks_per_node)
+        extra_callbacks = [*(extra_callbacks or []), bytes_callback(sharded, out / "log.jsonl")]
     cpu = not torch.cuda.is_available()
     options = dict(
         output_dir=str(out), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
@@ -172,6 +178,8 @@ def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks
         include_num_input_tokens_seen="non_padding", remove_unused_columns=False,
         dataloader_num_workers=0, disable_tqdm=not sys.stderr.isatty(),
     )
+    if sharded is not None:  # transformers cannot checkpoint a model sharded outside it: no resume yet
+        options["save_strategy"] = "no"
     with quiet_renames():
         args = (args_class or TrainingArguments)(**{**options, **(args_extra or {})})  # a stage may override
     own_collator = {} if collator is False else {"data_collator": collator or PadCollator(tokenizer.pad_token_id)}
@@ -184,7 +192,7 @@ def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks
 
         trainer.remove_callback(PrinterCallback)
         hf_logging.disable_progress_bar()
-    resume = last_checkpoint(out)
+    resume = last_checkpoint(out) if sharded is None else None  # sharded runs restart: no checkpoints
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
@@ -222,9 +230,24 @@ def _reporters() -> list[str]:
     return ["tensorboard"]
 
 
-def save_final(model: Any, tokenizer: Any, config: TrainConfig) -> Path:
-    """Save the trained model (and merged LoRA weights) atomically; returns the loadable model dir."""
+def save_final(model: Any, tokenizer: Any, config: TrainConfig, head: str = "causal_lm") -> Path:
+    """Save the trained model (and merged LoRA weights) atomically; returns the loadable model dir.
+
+    A sharded model (``strategy``) is gathered to full tensors on every rank; rank 0 loads them into a
+    plain copy of the model and saves that.
+    """
     out = Path(config.output_dir)
+    if config.strategy != "none":
+        from feedlearn.tune.sharding import full_state_dict, is_main_rank
+
+        state = full_state_dict(model)
+        if not is_main_rank():
+            return out / "final"
+        plain = load_model(config.model, dtype=config.dtype, head=head)
+        fit_embeddings(plain, tokenizer)
+        plain.config.pad_token_id = tokenizer.pad_token_id
+        plain.load_state_dict(state)
+        return atomic_dir(out / "final", lambda d: (plain.save_pretrained(d), tokenizer.save_pretrained(d)))
     final = atomic_dir(out / "final", lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)))
     if hasattr(model, "merge_and_unload") and config.merge_lora:
         with quiet_renames():

@@ -55,8 +55,16 @@ def train_once(stage: Stage, config: TrainConfig) -> dict[str, Any]:
     data = stage.load(config.data)
     eval_data = stage.load(config.eval_data) if config.eval_data else None
     feats = stage.features(config, tokenizer, data)
-    model, stats = train(config, tokenizer, feats, **stage.train_kwargs(tokenizer))
-    final = save_final(model, tokenizer, config)
+    kwargs = stage.train_kwargs(tokenizer)
+    model, stats = train(config, tokenizer, feats, **kwargs)
+    final = save_final(model, tokenizer, config, head=kwargs.get("head", "causal_lm"))
+    if config.strategy != "none":  # sharded: rank 0 evaluates a plain copy and writes the summary
+        from feedlearn.tune.models import load_model
+        from feedlearn.tune.sharding import is_main_rank
+
+        if not is_main_rank():
+            return {"stage": stage.name, "model": str(final), **stats, "main_rank": False}
+        model = load_model(str(final), head=kwargs.get("head", "causal_lm"))
     metrics = stage.evaluate(model, tokenizer, config, eval_data) if eval_data is not None else {}
     summary = {
         "stage": stage.name,

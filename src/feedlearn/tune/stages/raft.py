@@ -90,6 +90,10 @@ class SamplingStage(Stage):
     def prompts_and_scorer(self, config: Any) -> tuple[list[Messages], Any]:
         from feedlearn.tune.rewards import RewardScorer
 
+        if config.strategy != "none":  # their own sample/score loops are single-process for now
+            raise FeedlearnError(f"{self.name}: strategy={config.strategy} is not supported yet (it is for pretrain, "
+                                 "sft, reward, dpo, grpo and rloo)")
+
         prompts = prompts_of(self.load(config.data))
         if not prompts or any(not p or p[-1]["role"] != "user" for p in prompts):
             raise FeedlearnError(f"{config.data}: {self.name} needs prompts that end with a user turn")

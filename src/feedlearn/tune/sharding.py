@@ -1,0 +1,75 @@
+"""``strategy: zero3 | zeropp | qwz | hpz | qgz``: Trainer-based stages on the ``dist`` backend.
+
+Under ``torchrun`` the model is sharded with FSDP2 by ``feedlearn.dist.apply_zeropp`` before the
+``Trainer`` sees it, and marked as sharded at load time — transformers' own route for FSDP2 models
+it did not wrap (no DDP around DTensors, gradients reduced by FSDP2's hooks, i.e. ours). Then:
+
+* each step's bytes (this rank's, intra/cross node) go to ``log.jsonl`` (``bytes`` records);
+* no intermediate checkpoints: transformers cannot checkpoint a model sharded outside it (its
+  save path expects its own load-time sharding), so an interrupted sharded run starts again;
+* the final model is gathered to full tensors on every rank and saved by rank 0, which alone
+  evaluates it and writes ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+from feedlearn.common.errors import FeedlearnError
+
+STRATEGY_NAMES = ("none", "zero3", "qwz", "hpz", "qgz", "zeropp")
+
+
+def is_main_rank() -> bool:
+    import torch.distributed as dist
+
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def shard(model: Any, strategy: str, ranks_per_node: int | None) -> Any:
+    """Shard ``model`` in place for ``strategy``; returns the ``ZeroPP`` setup (byte counter inside)."""
+    import torch.distributed as dist
+
+    from feedlearn.dist.launch import under_torchrun
+    from feedlearn.dist.zeropp import STRATEGIES, apply_zeropp
+
+    if not (dist.is_initialized() or under_torchrun()):
+        raise FeedlearnError(f"strategy={strategy} shards the model over processes: launch with torchrun, e.g. "
+                             "torchrun --nproc-per-node 4 -m feedlearn tune train sft ... strategy=zeropp")
+    if hasattr(model, "peft_config"):
+        raise FeedlearnError(f"strategy={strategy} with LoRA is not supported yet; train all weights or use strategy=none")
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        model.to("cuda")
+    setup = apply_zeropp(model, **STRATEGIES[strategy], ranks_per_node=ranks_per_node, device_type=device)
+    model._is_distributed_loading_by_transformers = True  # transformers: "sharded already, do not wrap"
+    return setup
+
+
+def bytes_callback(setup: Any, log_path: Any):
+    """A TrainerCallback closing the byte counter's step and logging rank 0's counts per step."""
+    import json
+
+    from transformers import TrainerCallback
+
+    class StepBytes(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            counts = setup.counter.step()
+            if state.is_world_process_zero:
+                with open(log_path, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps({"step": state.global_step, "bytes": counts["total"]}) + "\n")
+
+    return StepBytes()
+
+
+def full_state_dict(model: Any) -> dict[str, torch.Tensor]:
+    """Every parameter as a full CPU tensor (a collective: all ranks call it)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))

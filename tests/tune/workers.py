@@ -1,0 +1,18 @@
+"""Run on every rank by the sharded-training tests (importable by spawned processes)."""
+
+from __future__ import annotations
+
+from feedlearn.tune.config import load_config
+from feedlearn.tune.stages import STAGES, SFTConfig, run_stage
+
+
+def sft_with_strategies(model: str, data: str, out: str) -> dict:
+    """The same SFT run under zero3 and zeropp, 2 nodes x 2 ranks; rank 0's summaries."""
+    summaries = {}
+    for strategy in ("zero3", "zeropp"):
+        config = load_config(SFTConfig, None, {"model": model, "data": data, "eval_data": data,
+                                               "output_dir": f"{out}/{strategy}", "max_steps": 20, "batch_size": 4,
+                                               "lr": 3e-3, "strategy": strategy, "ranks_per_node": 2,
+                                               "logging_steps": 5})
+        summaries[strategy] = run_stage(STAGES["sft"](), config)
+    return summaries
