@@ -50,6 +50,10 @@ def test_qgz_gradient_direction_and_scale(result):
     assert result["qgz_norm_ratio"] == pytest.approx(1.0, abs=0.05)
 
 
+def test_error_feedback_cancels_rounding_errors_over_steps(result):
+    assert result["ef_rel_error"] < 0.6 * result["no_ef_rel_error"], (result["ef_rel_error"], result["no_ef_rel_error"])
+
+
 def test_compressed_runs_keep_loss_parity(result):
     exact = result["train"]["zero3"]["losses"]
     assert exact[-1] < 0.9 * exact[0]  # it learns (toward a floor: 20% of the tokens are noise)

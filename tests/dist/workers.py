@@ -75,6 +75,18 @@ def checks(config: RunConfig) -> dict:
     out["qgz_scale"] = dot / exact_sq  # the component of the qgZ gradient along the exact one
     out["qgz_norm_ratio"] = (q_sq / exact_sq) ** 0.5
 
+    # error feedback: gradients of the same batch accumulated over 4 backward passes; with EF the
+    # rounding errors cancel instead of adding up, so the sum is closer to 4x the exact gradient
+    errors = {}
+    for feedback in (False, True):
+        ef_config = config.model_copy(update={"error_feedback": feedback})
+        model, _ = sharded_model("qgz", ef_config)
+        for _ in range(4):
+            model(input_ids=ids, labels=ids).loss.backward()
+        diff, ref = _allsum(float((_local_grads(model) - 4 * exact).norm() ** 2), float((4 * exact).norm() ** 2))
+        errors[feedback] = (diff / ref) ** 0.5
+    out["ef_rel_error"], out["no_ef_rel_error"] = errors[True], errors[False]
+
     # qwZ forward: the weights as gathered (int8) vs exact, and the logits computed with them
     with torch.no_grad():
         exact_logits = exact_model(input_ids=ids).logits
