@@ -16,3 +16,14 @@ def sft_with_strategies(model: str, data: str, out: str) -> dict:
                                                "logging_steps": 5})
         summaries[strategy] = run_stage(STAGES["sft"](), config)
     return summaries
+
+
+def ppo_sharded(model: str, reward_model: str, data: str, out: str) -> dict:
+    """PPO with actor and critic sharded under zeropp (2 nodes x 2 ranks); rank 0's summary."""
+    from feedlearn.tune.stages import PPOConfig
+
+    config = load_config(PPOConfig, None, {"model": model, "data": data, "reward_model": reward_model,
+                                           "output_dir": out, "max_steps": 30, "batch_size": 4, "lr": 1e-2,
+                                           "critic_lr": 1e-3, "max_new_tokens": 8, "kl_coef": 0.05,
+                                           "logging_steps": 1, "strategy": "zeropp", "ranks_per_node": 2})
+    return run_stage(STAGES["ppo"](), config)

@@ -113,37 +113,56 @@ class PPO(SamplingStage):
         actor = prepare_model(config, tokenizer)  # seeds torch; LoRA when asked
         reference = None if hasattr(actor, "disable_adapter") else _frozen_copy(config)
         critic = self._critic(config, tokenizer)
-        device = default_device()
-        for model in (actor, reference, critic):
-            if model is not None and not getattr(model, "is_loaded_in_4bit", False):  # 4-bit: placed when loaded
-                model.to(device)
+        rank, world = 0, 1
+        if config.strategy != "none":  # actor and critic sharded (feedlearn.dist); reference, reward model local
+            import torch.distributed as dist
+
+            from feedlearn.tune.sharding import shard
+
+            shard(actor, config.strategy, config.ranks_per_node)
+            shard(critic, config.strategy, config.ranks_per_node)
+            rank, world = dist.get_rank(), dist.get_world_size()
+            if reference is not None:
+                reference.to(default_device())
+        else:
+            for model in (actor, reference, critic):
+                if model is not None and not getattr(model, "is_loaded_in_4bit", False):  # 4-bit: placed when loaded
+                    model.to(default_device())
+        self.rank, self.world = rank, world
         actor.eval(), critic.eval()  # no dropout: the first update's ratio is exactly 1
         optim = _optimizers(config, actor, critic)
-        step, rng = 0, torch.Generator().manual_seed(config.seed)
-        resume = _last_checkpoint(out)
+        step, rng = 0, torch.Generator().manual_seed(config.seed + rank)
+        # sharded runs do not checkpoint yet (like the Trainer stages under a strategy): they start again
+        resume = _last_checkpoint(out) if world == 1 else None
         if resume is not None:
             step, rng = _load_checkpoint(resume, actor, critic, optim)
-        order = _prompt_order(len(prompts), config.batch_size * config.max_steps, config.seed)
+        per_step = config.batch_size * world  # each rank rolls out its own batch_size prompts
+        order = _prompt_order(len(prompts), per_step * config.max_steps, config.seed)
         stats = {"gen_tokens": 0, "gen_seconds": 0.0, "train_tokens": 0, "train_seconds": 0.0}
         history: list[dict[str, float]] = []
         from tqdm import tqdm
 
-        with tqdm(total=config.max_steps, initial=step, desc="ppo", disable=not sys.stderr.isatty()) as bar:
+        quiet = not sys.stderr.isatty() or rank != 0
+        with tqdm(total=config.max_steps, initial=step, desc="ppo", disable=quiet) as bar:
             while step < config.max_steps:
-                batch = [prompts[i] for i in order[config.batch_size * step:config.batch_size * (step + 1)]]
-                record = self._step(config, batch, tokenizer, actor, reference, critic, scorer, optim, rng, stats)
+                start = (step * world + rank) * config.batch_size
+                batch = [prompts[i] for i in order[start:start + config.batch_size]]
+                record = _mean_over_ranks(self._step(config, batch, tokenizer, actor, reference, critic, scorer,
+                                                     optim, rng, stats), world)
                 step += 1
                 record = {"step": step, **record, "lr": optim["actor_sched"].get_last_lr()[0]}
                 history.append(record)
-                if step % config.logging_steps == 0 or step == config.max_steps:
+                if rank == 0 and (step % config.logging_steps == 0 or step == config.max_steps):
                     with (out / "log.jsonl").open("a", encoding="utf-8") as handle:
                         handle.write(json.dumps(record) + "\n")
-                if step % config.save_steps == 0 or step == config.max_steps:
+                if world == 1 and (step % config.save_steps == 0 or step == config.max_steps):
                     _save_checkpoint(out, step, rng, actor, critic, optim, config.save_total_limit)
                 bar.update(1)
                 bar.set_postfix(score=f"{record['score']:.3f}", kl=f"{record['kl']:.3f}")
         tokenizer.padding_side = side  # saved as it came
-        final = save_final(actor, tokenizer, config)
+        final = save_final(actor, tokenizer, config)  # sharded: gathered on every rank, saved by rank 0
+        if rank != 0:
+            return {"stage": self.name, "model": str(final), "steps": step, "main_rank": False}
         metrics = self._evaluate(config, final, scorer) if config.eval_data else {}
         summary = {
             "stage": self.name, "model": str(final), "steps": step, "resumed_from": resume and str(resume),
@@ -183,9 +202,11 @@ class PPO(SamplingStage):
         stop = stop_ids(tokenizer, actor)
         torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=rng)))
         with torch.no_grad():
+            # sharded: ranks finish at different lengths, but every forward is a collective — keep
+            # stepping until all are done (transformers' synced_gpus, the ZeRO-3 generation mode)
             seqs = actor.generate(**enc, max_new_tokens=config.max_new_tokens, do_sample=True,
                                   temperature=config.temperature, top_k=0, top_p=1.0, eos_token_id=stop,
-                                  pad_token_id=tokenizer.pad_token_id)
+                                  pad_token_id=tokenizer.pad_token_id, synced_gpus=self.world > 1)
         n_prompt = enc["input_ids"].shape[1]
         responses = seqs[:, n_prompt:]
         mask = reply_mask(responses, stop)
@@ -246,6 +267,17 @@ class PPO(SamplingStage):
         model, tokenizer = load_model(str(final)), load_tokenizer(str(final))
         return rlhf_metrics(model, tokenizer, prompts, scorer, reference=load_model(config.model),
                             max_new_tokens=config.max_new_tokens)
+
+
+def _mean_over_ranks(record: dict[str, float], world: int) -> dict[str, float]:
+    """The step's logged numbers averaged over ranks (each rank measured its own batch)."""
+    if world == 1:
+        return record
+    import torch.distributed as dist
+
+    values = torch.tensor(list(record.values()), dtype=torch.float64)
+    dist.all_reduce(values)
+    return {k: float(v) / world for k, v in zip(record, values)}
 
 
 def _frozen_copy(config: PPOConfig) -> Any:

@@ -90,9 +90,9 @@ class SamplingStage(Stage):
     def prompts_and_scorer(self, config: Any) -> tuple[list[Messages], Any]:
         from feedlearn.tune.rewards import RewardScorer
 
-        if config.strategy != "none":  # their own sample/score loops are single-process for now
+        if config.strategy != "none" and self.name != "ppo":  # RAFT's and iterative DPO's rounds: single-process
             raise FeedlearnError(f"{self.name}: strategy={config.strategy} is not supported yet (it is for pretrain, "
-                                 "sft, reward, dpo, grpo and rloo)")
+                                 "sft, reward, dpo, grpo, rloo and ppo)")
 
         prompts = prompts_of(self.load(config.data))
         if not prompts or any(not p or p[-1]["role"] != "user" for p in prompts):
