@@ -54,6 +54,19 @@ def test_zeropp_final_model_stays_close_to_zero3(runs):
     assert load_model(str(tmp / "zeropp" / "final")).num_parameters() == load_model(str(tmp / "zero3" / "final")).num_parameters()
 
 
+def test_sharded_reward_and_dpo(tiny_dir, tmp_path):
+    from feedlearn.tune.data.synthetic import synthetic_preferences
+    from feedlearn.tune.models import load_model
+
+    pairs = save_dataset(synthetic_preferences(64, tasks=("sort",), seed=1), tmp_path / "pairs.json")
+    result = launch(workers.pair_stages, (str(tiny_dir), str(pairs), str(tmp_path)), nproc=4)[0]
+    assert set(result["reward"]["eval"]) >= {"accuracy", "mean_gap"}
+    assert set(result["dpo"]["eval"]) >= {"implicit_accuracy", "mean_margin"}
+    assert result["dpo"]["train_loss"] < 0.7  # log 2 = 0.693 at the start
+    reward = load_model(result["reward"]["model"], head="score")  # the score head was gathered and saved
+    assert reward.score.weight.abs().sum() > 0
+
+
 def test_strategy_needs_torchrun(tiny_dir, tmp_path):
     data = save_dataset(synthetic_dataset(8, fmt="conversation", seed=1), tmp_path / "chat.json")
     config = load_config(SFTConfig, None, {"model": str(tiny_dir), "data": str(data), "output_dir": str(tmp_path / "o"),
@@ -62,15 +75,22 @@ def test_strategy_needs_torchrun(tiny_dir, tmp_path):
         run_stage(STAGES["sft"](), config)
 
 
-def test_raft_refuses_a_strategy_for_now(tiny_dir, reward_dir, tmp_path):
-    from feedlearn.tune.stages import RaftConfig
+def test_sharded_raft_and_iterative_dpo_sample_on_every_rank_and_train_sharded(tiny_dir, reward_dir, tmp_path):
     from tests.tune.test_raft import sort_prompts
 
-    config = load_config(RaftConfig, None, {"model": str(tiny_dir), "data": str(sort_prompts(tmp_path)),
-                                            "reward_model": reward_dir, "output_dir": str(tmp_path / "p"),
-                                            "strategy": "zero3"})
-    with pytest.raises(FeedlearnError, match="raft: strategy=zero3 is not supported yet"):
-        run_stage(STAGES["raft"](), config)
+    data = sort_prompts(tmp_path)
+    results = launch(workers.raft_sharded, (str(tiny_dir), reward_dir, str(data), str(tmp_path / "raft")), nproc=4)
+    assert all(results[r]["raft"]["main_rank"] is False for r in (1, 2, 3))
+    rounds = results[0]["raft"]["rounds"]
+    assert [r["kept"] for r in rounds] == [16, 16, 16]  # best-of-4 for each of 16 prompts, gathered from 4 ranks
+    assert all(r["kept_mean_reward"] >= r["mean_reward"] for r in rounds)
+    assert rounds[-1]["mean_reward"] > rounds[0]["mean_reward"]
+    kept = json.loads((tmp_path / "raft" / "round-0-kept.json").read_text())["instances"]
+    assert len(kept) == 16 and all(len(i["messages"]) == 2 for i in kept)
+    # iterative DPO, zeropp: pairs from replies sampled on all ranks, DPO sharded
+    idpo = results[0]["iterative_dpo"]
+    assert [r["round"] for r in idpo["rounds"]] == [0, 1] and all(r["pairs"] > 0 for r in idpo["rounds"])
+    assert (tmp_path / "raft-idpo" / "round-1" / "final" / "model.safetensors").exists()
 
 
 def test_sharded_ppo_raises_the_score(tiny_dir, reward_dir, tmp_path):

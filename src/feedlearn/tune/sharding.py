@@ -8,7 +8,9 @@ it did not wrap (no DDP around DTensors, gradients reduced by FSDP2's hooks, i.e
 * no intermediate checkpoints: transformers cannot checkpoint a model sharded outside it (its
   save path expects its own load-time sharding), so an interrupted sharded run starts again;
 * the final model is gathered to full tensors on every rank and saved by rank 0, which alone
-  evaluates it and writes ``summary.json``.
+  evaluates it and writes ``summary.json``;
+* sampling stages (RAFT, iterative DPO, PPO) roll out a slice of the prompts on each rank and
+  gather the results (``gather_in_order``); rank 0 writes the round's data, the others wait for it.
 """
 
 from __future__ import annotations
@@ -31,18 +33,11 @@ def is_main_rank() -> bool:
 
 def shard(model: Any, strategy: str, ranks_per_node: int | None) -> Any:
     """Shard ``model`` in place for ``strategy``; returns the ``ZeroPP`` setup (byte counter inside)."""
-    import torch.distributed as dist
-
-    from feedlearn.dist.launch import under_torchrun
     from feedlearn.dist.zeropp import STRATEGIES, apply_zeropp
 
-    if not (dist.is_initialized() or under_torchrun()):
-        raise FeedlearnError(f"strategy={strategy} shards the model over processes: launch with torchrun, e.g. "
-                             "torchrun --nproc-per-node 4 -m feedlearn tune train sft ... strategy=zeropp")
     if hasattr(model, "peft_config"):
         raise FeedlearnError(f"strategy={strategy} with LoRA is not supported yet; train all weights or use strategy=none")
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank_and_world(strategy)  # joins torchrun's process group (or says to use torchrun)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
@@ -73,3 +68,40 @@ def full_state_dict(model: Any) -> dict[str, torch.Tensor]:
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def rank_and_world(strategy: str) -> tuple[int, int]:
+    """This process's rank and the world size: (0, 1) without a strategy; joins torchrun's group otherwise."""
+    if strategy == "none":
+        return 0, 1
+    import torch.distributed as dist
+
+    from feedlearn.dist.launch import under_torchrun
+
+    if not dist.is_initialized():
+        if not under_torchrun():
+            raise FeedlearnError(f"strategy={strategy} shards the model over processes: launch with torchrun, e.g. "
+                                 "torchrun --nproc-per-node 4 -m feedlearn tune train sft ... strategy=zeropp")
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def gather_in_order(mine: list, rank: int, world: int) -> list:
+    """Items computed for indices ``rank, rank + world, ...`` on every rank, back in index order."""
+    if world == 1:
+        return mine
+    import torch.distributed as dist
+
+    parts: list = [None] * world
+    dist.all_gather_object(parts, mine)
+    out = [None] * sum(len(p) for p in parts)
+    for r, part in enumerate(parts):
+        out[r::world] = part
+    return out
+
+
+def barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()

@@ -238,16 +238,19 @@ def save_final(model: Any, tokenizer: Any, config: TrainConfig, head: str = "cau
     """
     out = Path(config.output_dir)
     if config.strategy != "none":
+        import torch.distributed as dist
+
         from feedlearn.tune.sharding import full_state_dict, is_main_rank
 
         state = full_state_dict(model)
-        if not is_main_rank():
-            return out / "final"
-        plain = load_model(config.model, dtype=config.dtype, head=head)
-        fit_embeddings(plain, tokenizer)
-        plain.config.pad_token_id = tokenizer.pad_token_id
-        plain.load_state_dict(state)
-        return atomic_dir(out / "final", lambda d: (plain.save_pretrained(d), tokenizer.save_pretrained(d)))
+        if is_main_rank():
+            plain = load_model(config.model, dtype=config.dtype, head=head)
+            fit_embeddings(plain, tokenizer)
+            plain.config.pad_token_id = tokenizer.pad_token_id
+            plain.load_state_dict(state)
+            atomic_dir(out / "final", lambda d: (plain.save_pretrained(d), tokenizer.save_pretrained(d)))
+        dist.barrier()  # the others may load it next (a RAFT round samples from it)
+        return out / "final"
     final = atomic_dir(out / "final", lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)))
     if hasattr(model, "merge_and_unload") and config.merge_lora:
         with quiet_renames():

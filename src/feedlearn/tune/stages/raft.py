@@ -25,6 +25,7 @@ from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.io import atomic_write_text
 from feedlearn.tune.config import TrainConfig, load_config
 from feedlearn.tune.data import TuneDataset, save_dataset
+from feedlearn.tune.sharding import rank_and_world
 from feedlearn.tune.stages.base import Stage, train_once
 from feedlearn.tune.stages.sft import SFT, SFTConfig
 from feedlearn.tune.templates import to_messages
@@ -67,19 +68,26 @@ def select(prompt_ids: list[int], rewards: list[float], keep: str, fraction: flo
     return sorted(order[:n])
 
 
-def sample_and_score(model_dir: str, prompts: list[Messages], k: int, options: Any, scorer: Any):
+def sample_and_score(model_dir: str, prompts: list[Messages], k: int, options: Any, scorer: Any, rank: int = 0,
+                     world: int = 1):
     """``k`` sampled replies per prompt from the model at ``model_dir``, and their rewards.
 
-    Returns ``(repeated prompts, replies, rewards)``, sample ``i`` answering prompt ``i // k``.
+    Returns ``(repeated prompts, replies, rewards)``, sample ``i`` answering prompt ``i // k``. With
+    ``world > 1`` each rank samples every ``world``-th prompt and all ranks get everything back.
     """
     from feedlearn.tune.infer import generate
-    from feedlearn.tune.models import load_model, load_tokenizer
+    from feedlearn.tune.models import default_device, load_model, load_tokenizer
+    from feedlearn.tune.sharding import gather_in_order
 
-    model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)
-    repeated = [p for p in prompts for _ in range(k)]
+    model, tokenizer = load_model(model_dir, device=default_device()), load_tokenizer(model_dir)
+    mine = prompts[rank::world]
+    repeated = [p for p in mine for _ in range(k)]
     samples = [c.text.strip() for c in generate(model, tokenizer, repeated, options)]
     rewards = scorer.score([p + [{"role": "assistant", "content": s}] for p, s in zip(repeated, samples)])
-    return repeated, samples, rewards
+    per_prompt = gather_in_order([(samples[i * k:(i + 1) * k], rewards[i * k:(i + 1) * k]) for i in range(len(mine))],
+                                 rank, world)
+    return ([p for p in prompts for _ in range(k)], [s for ss, _ in per_prompt for s in ss],
+            [r for _, rs in per_prompt for r in rs])
 
 
 class SamplingStage(Stage):
@@ -90,9 +98,6 @@ class SamplingStage(Stage):
     def prompts_and_scorer(self, config: Any) -> tuple[list[Messages], Any]:
         from feedlearn.tune.rewards import RewardScorer
 
-        if config.strategy != "none" and self.name != "ppo":  # RAFT's and iterative DPO's rounds: single-process
-            raise FeedlearnError(f"{self.name}: strategy={config.strategy} is not supported yet (it is for pretrain, "
-                                 "sft, reward, dpo, grpo, rloo and ppo)")
 
         prompts = prompts_of(self.load(config.data))
         if not prompts or any(not p or p[-1]["role"] != "user" for p in prompts):
@@ -108,11 +113,12 @@ class Raft(SamplingStage):
         from feedlearn.tune.infer import GenerationOptions
 
         prompts, scorer = self.prompts_and_scorer(config)
+        rank, world = rank_and_world(config.strategy)
 
         def one_round(it: int, model_dir: str, round_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             options = GenerationOptions(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                                        seed=config.seed + it)
-            repeated, samples, rewards = sample_and_score(model_dir, prompts, config.k, options, scorer)
+                                        seed=config.seed + it + 1000 * rank)
+            repeated, samples, rewards = sample_and_score(model_dir, prompts, config.k, options, scorer, rank, world)
             # an empty reply teaches nothing: it can only be kept when a prompt got nothing else
             eligible = [r if samples[i] else -math.inf for i, r in enumerate(rewards)]
             kept = [i for i in select([i // config.k for i in range(len(repeated))], eligible, config.keep,
@@ -121,13 +127,23 @@ class Raft(SamplingStage):
                 raise FeedlearnError(f"raft round {it}: every kept sample is empty; raise max_new_tokens")
             data = TuneDataset("conversation", [{"messages": repeated[i] + [{"role": "assistant", "content": samples[i]}]}
                                                 for i in kept])
-            data_path = save_dataset(data, round_dir.parent / f"{round_dir.name}-kept.json")
+            data_path = save_round_data(data, round_dir.parent / f"{round_dir.name}-kept.json", rank, world)
             summary = train_once(SFT(), load_config(SFTConfig, None, stage_options(config, SFTConfig, model_dir,
                                                                                    data_path, round_dir)))
             return summary, {"samples": len(samples), "kept": len(kept), "mean_reward": sum(rewards) / len(rewards),
                              "kept_mean_reward": sum(rewards[i] for i in kept) / len(kept)}
 
         return run_rounds(self.name, config, config.iterations, one_round)
+
+
+def save_round_data(data: TuneDataset, path: Path, rank: int, world: int) -> Path:
+    """Rank 0 writes a round's training data; every rank returns its path once it is there."""
+    from feedlearn.tune.sharding import barrier
+
+    if rank == 0:
+        save_dataset(data, path)
+    barrier(world)
+    return path
 
 
 def stage_options(config: TrainConfig, target: type[TrainConfig], model: str, data: Path, out: Path) -> dict[str, Any]:
@@ -151,11 +167,16 @@ def run_rounds(name: str, config: TrainConfig, iterations: int, one_round) -> di
             record = json.loads(record_path.read_text())
         else:
             summary, measured = one_round(it, model_dir, out / f"round-{it}")
-            record = {"round": it, **measured, "model": summary["model"], "train_loss": summary["train_loss"],
-                      "tokens": summary["tokens"], "seconds": summary["seconds"]}
-            atomic_write_text(record_path, json.dumps(record) + "\n")
+            if summary.get("main_rank") is False:  # sharded: rank 0 keeps the records
+                record = {"round": it, "model": summary["model"]}
+            else:
+                record = {"round": it, **measured, "model": summary["model"], "train_loss": summary["train_loss"],
+                          "tokens": summary["tokens"], "seconds": summary["seconds"]}
+                atomic_write_text(record_path, json.dumps(record) + "\n")
         rounds.append(record)
         model_dir = record["model"]
+    if any("train_loss" not in r for r in rounds):
+        return {"stage": name, "model": model_dir, "main_rank": False}
     result = {"stage": name, "model": model_dir, "rounds": rounds, "steps": config.max_steps * iterations,
               "train_loss": rounds[-1]["train_loss"], "tokens": sum(r["tokens"] for r in rounds),
               "seconds": sum(r["seconds"] for r in rounds), "resumed_from": None, "eval": {},
