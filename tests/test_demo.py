@@ -40,3 +40,12 @@ def test_dist_demo_compares_zero3_and_zeropp(tmp_path, monkeypatch):
     assert list(result["strategies"]) == ["zero3", "qwz", "hpz", "qgz", "zeropp"]
     assert "ZeRO++ sends 0.21x ZeRO-3's bytes across nodes" in out.getvalue()
     assert (tmp_path / "dist_bench.json").stat().st_size > 0
+
+
+def test_bargain_demo_shows_feedback_moving_the_price(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "OUT", tmp_path)
+    out = io.StringIO()
+    rows = demo.bargain_demo(Console(file=out, width=200), runs=20)
+    assert list(rows) == ["ai", "none", "random"]
+    assert rows["ai"][2]["mean_price"] > rows["none"][2]["mean_price"]
+    assert "mean deal price (deal success)" in out.getvalue() and (tmp_path / "bargain" / "bargain.png").exists()

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from feedlearn import __version__
+from feedlearn.bargain.cli import bargain_app
 from feedlearn.cache.cli import cache_app
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.dist.cli import dist_app
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.add_typer(cache_app, name="cache")
 app.add_typer(tune_app, name="tune")
 app.add_typer(dist_app, name="dist")
+app.add_typer(bargain_app, name="bargain")
 
 
 def _version(value: bool) -> None:

@@ -6,7 +6,8 @@ HALP's online learning curves. Part 2 (tune): the tiny 4-stage recipe — domain
 instruction tuning of a tiny Llama made offline, then RLHF (reward model, RAFT, DPO, PPO), with
 held-out metrics after every stage. Part 3 (dist): ZeRO++ on FSDP2 — 4 local processes acting as
 2 nodes x 2 ranks train a tiny Llama under ZeRO-3 and each ZeRO++ technique; bytes sent per rank
-across nodes, and the loss, side by side.
+across nodes, and the loss, side by side. Part 4 (bargain): ICL-AIF with scripted players — 200
+runs x 5 rounds of the balloon game with AI feedback, no feedback and random tips.
 """
 
 from __future__ import annotations
@@ -128,12 +129,45 @@ def dist_demo(console: Console, steps: int = 20) -> dict:
     return result
 
 
+def bargain_demo(console: Console, runs: int = 200) -> dict:
+    """ICL-AIF on the balloon game with scripted players: AI feedback vs none vs random tips."""
+    import shutil
+
+    from feedlearn.bargain.experiment import ExperimentConfig, run_experiment
+    from feedlearn.bargain.report import plot, report
+
+    console.rule("[bold]bargain: ICL-AIF, the balloon game, scripted buyer/seller/critic")
+    started = time.perf_counter()
+    dirs = []
+    for feedback in ("ai", "none", "random"):
+        out = OUT / "bargain" / feedback
+        shutil.rmtree(out, ignore_errors=True)
+        run_experiment(ExperimentConfig(runs=runs, rounds=5, feedback=feedback), out)
+        dirs.append(out)
+    rows = report(dirs, rounds=5)
+    table = Table(title=f"coached seller, {runs} runs x 5 rounds: mean deal price (deal success)")
+    table.add_column("feedback")
+    for r in range(1, 6):
+        table.add_column(f"round {r}", justify="right")
+    for name, per in rows.items():
+        table.add_row(name, *(f"{p['mean_price']:.2f} ({p['success_ratio']:.2f})" if p["mean_price"] is not None
+                              else f"— ({p['success_ratio']:.2f})" for p in per))
+    console.print(table)
+    figure = plot(rows, OUT / "bargain" / "bargain.png")
+    console.print("The critic's advice stays in the seller's context and raises the price round after round, at the "
+                  "cost of deals (the paper's shape: GPT-4 seller 15.47 -> 17.29, success 0.97 -> 0.59); without "
+                  f"feedback nothing changes; random tips help a little. Figure: {figure}")
+    console.print(f"bargain demo took {time.perf_counter() - started:.1f}s")
+    return rows
+
+
 def main() -> int:
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
     cache_demo(console)
     learned_demo(console)
     tune_demo(console)
     dist_demo(console)
+    bargain_demo(console)
     return 0
 
 

@@ -1,0 +1,64 @@
+"""``feedlearn bargain``: run ICL-AIF experiments and report them (a thin layer over the APIs)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from feedlearn.common.errors import FeedlearnError
+
+bargain_app = typer.Typer(help="ICL-AIF: LLM bargaining with in-context learning from AI feedback.",
+                          no_args_is_help=True)
+
+
+@bargain_app.command("run")
+def run_command(
+    out: Path = typer.Option(..., "--out", help="Run directory (runs.jsonl, config.json)."),
+    config: Path = typer.Option(None, "--config", help="Experiment YAML (ExperimentConfig fields)."),
+    runs: int = typer.Option(None, "--runs", help="Number of runs."),
+    rounds: int = typer.Option(None, "--rounds", help="Rounds per run (the paper: 5)."),
+    feedback: str = typer.Option(None, "--feedback", help="ai, random or none."),
+    coach: str = typer.Option(None, "--coach", help="seller or buyer."),
+    concurrency: int = typer.Option(None, "--concurrency", help="Runs in flight at once."),
+    seed: int = typer.Option(None, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue a run directory, skipping finished runs."),
+) -> None:
+    """Play many runs in parallel; each finished run is appended to OUT/runs.jsonl at once."""
+    from rich.progress import Progress
+
+    from feedlearn.bargain.experiment import ExperimentConfig, run_experiment
+    from feedlearn.tune.config import load_config
+
+    overrides = {k: v for k, v in {"runs": runs, "rounds": rounds, "feedback": feedback, "coach": coach,
+                                   "concurrency": concurrency, "seed": seed}.items() if v is not None}
+    experiment = load_config(ExperimentConfig, config, overrides)
+    console = Console(highlight=False)
+    with Progress(console=console, transient=True, disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("runs", total=experiment.runs)
+        done = run_experiment(experiment, out, resume=resume, on_done=lambda row: progress.advance(task))
+    console.print(f"{len(done)} runs in {out / 'runs.jsonl'}")
+
+
+@bargain_app.command("report")
+def report_command(
+    run_dirs: list[Path] = typer.Argument(..., help="Run directories to compare (AI feedback, none, random...)."),
+    markdown_out: Path = typer.Option(None, "--markdown", help="Also write the table here."),
+    plot_out: Path = typer.Option(None, "--plot", help="Write the figure (PNG) here."),
+) -> None:
+    """The paper's metrics per round: deal success, mean ± std price, change after feedback, reply length."""
+    from feedlearn.bargain.report import markdown, plot, report
+    from feedlearn.common.io import atomic_write_text
+
+    for d in run_dirs:
+        if not d.is_dir():
+            raise FeedlearnError(f"{d}: not a run directory")
+    rows = report(run_dirs)
+    table = markdown(rows)
+    Console(highlight=False).print(table, markup=False)
+    if markdown_out is not None:
+        atomic_write_text(markdown_out, table)
+    if plot_out is not None:
+        print(f"plot: {plot(rows, plot_out)}")

@@ -1,0 +1,112 @@
+"""Many ICL-AIF runs in parallel (asyncio), each written to ``runs.jsonl`` the moment it finishes.
+
+``run_experiment(config, out_dir)`` plays ``config.runs`` runs of up to ``config.rounds`` rounds with
+at most ``config.concurrency`` in flight. Every finished run is one JSON line (its seed, its rounds)
+appended and flushed to ``out_dir/runs.jsonl``: a crash or Ctrl-C loses only the runs in flight, and
+``resume=True`` skips the run ids already there. Run ``i`` uses seed ``config.seed + i``, which
+draws the scripted players' concession steps (``jitter``), the random tips and the backends' seeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from feedlearn.bargain.backends.base import Params
+from feedlearn.bargain.backends.scripted import RuleModerator, ScriptedCritic, ScriptedNegotiator
+from feedlearn.bargain.feedback import run_rounds
+from feedlearn.bargain.scenario import Scenario, load_scenario
+from feedlearn.common.errors import FeedlearnError
+
+
+class ScriptedSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    step: float = Field(2.0, gt=0, description="Concession per reply.")
+    jitter: float = Field(0.0, ge=0, description="Each run draws its step uniformly in step ± jitter.")
+    limit: float | None = Field(None, description="Seller: lowest price; buyer: highest price.")
+
+
+class ExperimentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: str | None = Field(None, description="Scenario YAML (default: the paper's balloon game).")
+    runs: int = Field(200, gt=0)
+    rounds: int = Field(5, gt=0)
+    coach: Literal["seller", "buyer"] = "seller"
+    feedback: Literal["ai", "random", "none"] = "ai"
+    seed: int = 0
+    concurrency: int = Field(32, gt=0)
+    temperature: float = Field(0.7, ge=0)
+    max_tokens: int = Field(256, gt=0)
+    seller: ScriptedSpec = Field(default_factory=lambda: ScriptedSpec(step=2.0, jitter=1.0, limit=9.0))
+    buyer: ScriptedSpec = Field(default_factory=lambda: ScriptedSpec(step=2.0, jitter=1.0, limit=18.0))
+
+
+def _negotiator(role: str, spec: ScriptedSpec, scenario: Scenario, rng: random.Random) -> ScriptedNegotiator:
+    step = spec.step + rng.uniform(-spec.jitter, spec.jitter) if spec.jitter else spec.step
+    start = scenario.seller_ask if role == "seller" else scenario.buyer_open
+    return ScriptedNegotiator(role, start=start, step=round(max(step, 0.05), 2), limit=spec.limit)
+
+
+async def one_run(config: ExperimentConfig, scenario: Scenario, run_id: int) -> dict[str, Any]:
+    seed = config.seed + run_id
+    rng = random.Random(seed)
+    players = {"seller": _negotiator("seller", config.seller, scenario, rng),
+               "buyer": _negotiator("buyer", config.buyer, scenario, rng)}
+    params = Params(temperature=config.temperature, max_tokens=config.max_tokens, seed=seed)
+    records = await run_rounds(scenario, players, RuleModerator(), rounds=config.rounds, coach=config.coach,
+                               feedback=config.feedback, critic=ScriptedCritic(), params=params, seed=seed)
+    return {"run": run_id, "seed": seed, "players": {r: asdict(p) for r, p in players.items()},
+            "rounds": [asdict(r) for r in records]}
+
+
+def finished_runs(path: Path) -> dict[int, dict[str, Any]]:
+    """Runs already in ``runs.jsonl`` (a torn last line, from a crash mid-write, is ignored)."""
+    done: dict[int, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            done[row["run"]] = row
+    return done
+
+
+async def run_experiment_async(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
+                               on_done: Any = None) -> list[dict[str, Any]]:
+    out = Path(out_dir)
+    path = out / "runs.jsonl"
+    if path.exists() and not resume:
+        raise FeedlearnError(f"{path}: exists; pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(config.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    scenario = load_scenario(config.scenario) if config.scenario else Scenario()
+    done = finished_runs(path)
+    gate = asyncio.Semaphore(config.concurrency)
+
+    async def guarded(run_id: int, handle) -> None:
+        async with gate:
+            row = await one_run(config, scenario, run_id)
+        handle.write(json.dumps(row) + "\n")
+        handle.flush()
+        done[run_id] = row
+        if on_done is not None:
+            on_done(row)
+
+    with path.open("a", encoding="utf-8") as handle:
+        await asyncio.gather(*(guarded(i, handle) for i in range(config.runs) if i not in done))
+    return [done[i] for i in sorted(done)]
+
+
+def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
+                   on_done: Any = None) -> list[dict[str, Any]]:
+    """Blocking wrapper of ``run_experiment_async``; returns every run (old and new), by run id."""
+    return asyncio.run(run_experiment_async(config, out_dir, resume=resume, on_done=on_done))

@@ -1,0 +1,88 @@
+"""ICL-AIF rounds: after each successful game a critic coaches one player; the lessons stay in context.
+
+A run plays up to ``rounds`` games. After a successful round (a valid deal) the coached player's
+history keeps that game and gets a user message with the feedback and the price to beat; the
+rival starts the next game from a fresh history. The run ends at the first failed round. Feedback
+kinds (the paper's comparison): ``ai`` — the critic model reads the coached player's history and
+answers with a few generic suggestions; ``random`` — a tip drawn (seeded) from a fixed pool of
+human-written tips; ``none`` — no advice, only the previous game and price.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from feedlearn.bargain.backends.base import Message, Params
+from feedlearn.bargain.game import NEW_GAME, GameResult, play, system_message
+from feedlearn.bargain.scenario import Scenario
+
+TIPS = (  # human-written, generic, no prices: the paper's random-feedback baseline
+    "Open with the strengths of the item before talking about price.",
+    "Be polite but firm; do not sound desperate.",
+    "Ask the other side what they can offer before you move.",
+    "Concede in smaller steps so the other side feels each move matters.",
+    "Mention that other people are interested.",
+    "Summarise the offer on the table before you answer it.",
+    "Do not accept the first offer you hear.",
+    "Keep your messages short and clear.",
+)
+
+
+@dataclass
+class RoundRecord:
+    round: int
+    success: bool
+    deal: bool
+    price: float | None
+    feedback: str | None  # the advice given after this round (None: none, or the run ended)
+    turns: int
+    reply_chars: dict[str, float]  # mean reply length per role, in characters
+    game: dict[str, Any] = field(default_factory=dict)
+
+
+def _reply_chars(result: GameResult) -> dict[str, float]:
+    out = {}
+    for role in ("seller", "buyer"):
+        texts = [t.text for t in result.turns if t.role == role]
+        out[role] = sum(map(len, texts)) / max(len(texts), 1)
+    return out
+
+
+def critic_messages(scenario: Scenario, coached: str, history: list[Message]) -> list[Message]:
+    """The critic's prompt: its instructions, then the coached player's dialogue as a transcript."""
+    lines = [f"{coached if m['role'] == 'assistant' else 'other side'}: {m['content']}"
+             for m in history if m["role"] != "system"]
+    return [{"role": "system", "content": scenario.fill(scenario.critic_system, role=coached)},
+            {"role": "user", "content": "\n".join(lines)}]
+
+
+async def run_rounds(scenario: Scenario, players: dict[str, Any], moderator: Any, *, rounds: int = 5,
+                     coach: Literal["seller", "buyer"] = "seller", feedback: Literal["ai", "random", "none"] = "ai",
+                     critic: Any = None, params: Params = Params(), seed: int = 0) -> list[RoundRecord]:
+    """One run of up to ``rounds`` games (module docstring); returns a record per game played."""
+    if feedback == "ai" and critic is None:
+        raise ValueError("feedback='ai' needs a critic backend")
+    tips = random.Random(seed)
+    coached_history: list[Message] = [system_message(scenario, coach)]
+    records: list[RoundRecord] = []
+    for r in range(rounds):
+        result = await play(scenario, players, moderator, params=params, prefix={coach: coached_history})
+        record = RoundRecord(r, result.success, result.deal, result.price, None, len(result.turns),
+                             _reply_chars(result), result.to_json())
+        records.append(record)
+        if not result.success or r == rounds - 1:
+            break
+        coached_history = result.histories[coach]
+        if feedback == "ai":
+            advice = (await critic.complete(critic_messages(scenario, coach, coached_history), params)).strip()
+        elif feedback == "random":
+            advice = tips.choice(TIPS)
+        else:
+            advice = ""
+        record.feedback = advice or None
+        lesson = f"Feedback from a coach: {advice}\n" if advice else ""
+        coached_history = coached_history + [{"role": "user", "content": (
+            f"That game ended at ${result.price:g}; try to get a better price this time. {lesson}{NEW_GAME}")}]
+    return records

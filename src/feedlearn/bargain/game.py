@@ -1,0 +1,76 @@
+"""One bargaining game: the turn loop, each role's own chat history, the moderator, the deal price.
+
+Seller and buyer each keep their own history: their own utterances are ``assistant`` messages, the
+other side's arrive as ``user`` messages, after their system instructions (and, for a coached
+player, the earlier games and the critic's advice — passed in as ``prefix``). The scripted opening
+is said first (seller, then buyer); then they alternate, seller first, for at most
+``max_exchanges`` exchanges. After every utterance the moderator decides whether a deal was
+reached; its price is parsed from the last utterances (``prices.deal_price``) and is valid only
+inside the scenario's range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from feedlearn.bargain.backends.base import Message, Params
+from feedlearn.bargain.prices import deal_price
+from feedlearn.bargain.scenario import Scenario
+
+ROLES = ("seller", "buyer")
+NEW_GAME = "A new game starts now."  # ends the lesson message that precedes a coached player's next game
+
+
+@dataclass
+class Turn:
+    role: str
+    text: str
+
+
+@dataclass
+class GameResult:
+    turns: list[Turn]
+    deal: bool  # the moderator saw an agreement
+    price: float | None  # the parsed deal price (None: no deal, or none could be parsed)
+    valid: bool  # a deal at a price inside the scenario's range
+    histories: dict[str, list[Message]] = field(default_factory=dict)  # each role's messages, for the next round
+
+    @property
+    def success(self) -> bool:
+        return self.deal and self.valid
+
+    def to_json(self) -> dict[str, Any]:
+        return {"turns": [[t.role, t.text] for t in self.turns], "deal": self.deal, "price": self.price,
+                "valid": self.valid}
+
+
+def system_message(scenario: Scenario, role: str) -> Message:
+    text = scenario.seller_system if role == "seller" else scenario.buyer_system
+    return {"role": "system", "content": scenario.fill(text)}
+
+
+async def play(scenario: Scenario, players: dict[str, Any], moderator: Any, *, params: Params = Params(),
+               prefix: dict[str, list[Message]] | None = None) -> GameResult:
+    """Play one game; ``players`` maps seller/buyer to backends, ``prefix`` gives a role's history so far."""
+    histories = {r: list((prefix or {}).get(r) or [system_message(scenario, r)]) for r in ROLES}
+    turns: list[Turn] = []
+
+    def say(role: str, text: str) -> None:
+        turns.append(Turn(role, text))
+        histories[role].append({"role": "assistant", "content": text})
+        other = ROLES[1 - ROLES.index(role)]
+        histories[other].append({"role": "user", "content": text})
+
+    for i, line in enumerate(scenario.opening):
+        say(ROLES[i % 2], scenario.fill(line))
+    first = ROLES[len(scenario.opening) % 2]
+    order = [first, ROLES[1 - ROLES.index(first)]]
+    for _ in range(scenario.max_exchanges):
+        for role in order:
+            say(role, (await players[role].complete(histories[role], params)).strip())
+            utterances = [t.text for t in turns]
+            if moderator.deal_reached(utterances[-3:]):
+                price = deal_price(utterances[-4:], low=0.0)
+                return GameResult(turns, True, price, scenario.valid_price(price), histories)
+    return GameResult(turns, False, None, False, histories)

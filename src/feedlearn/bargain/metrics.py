@@ -1,0 +1,38 @@
+"""The paper's metrics over many runs: price per round over survivors, deal success (survival), change.
+
+A run is the list of its rounds' records (``{"success", "price", "reply_chars", ...}``), ending at
+its first failed round. Round ``r``'s **success ratio** is the share of all runs whose round ``r``
+succeeded (cumulative survival: a run that failed earlier counts as failed); **mean/std price**
+are over the runs that succeeded at round ``r``; the **price change after feedback** at ``r`` is the
+mean of ``price[r] − price[r−1]`` over runs that succeeded at both.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+
+def _ok(run: list[dict[str, Any]], r: int) -> bool:
+    return len(run) > r and bool(run[r]["success"])
+
+
+def per_round(runs: list[list[dict[str, Any]]], rounds: int) -> list[dict[str, float | int | None]]:
+    """One row per round: runs, survivors, success ratio, mean/std price, mean change, reply lengths."""
+    rows = []
+    for r in range(rounds):
+        prices = [run[r]["price"] for run in runs if _ok(run, r)]
+        changes = [run[r]["price"] - run[r - 1]["price"] for run in runs if r > 0 and _ok(run, r) and _ok(run, r - 1)]
+        played = [run[r] for run in runs if len(run) > r]
+        rows.append({
+            "round": r + 1,
+            "runs": len(runs),
+            "survivors": len(prices),
+            "success_ratio": len(prices) / len(runs) if runs else 0.0,
+            "mean_price": statistics.mean(prices) if prices else None,
+            "std_price": statistics.pstdev(prices) if len(prices) > 1 else (0.0 if prices else None),
+            "mean_change": statistics.mean(changes) if changes else None,
+            "seller_reply_chars": statistics.mean(p["reply_chars"]["seller"] for p in played) if played else None,
+            "buyer_reply_chars": statistics.mean(p["reply_chars"]["buyer"] for p in played) if played else None,
+        })
+    return rows

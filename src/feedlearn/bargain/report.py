@@ -1,0 +1,68 @@
+"""``bargain report``: the paper's per-round table (Markdown) and figure (PNG) for one or more runs dirs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from feedlearn.bargain.experiment import finished_runs
+from feedlearn.bargain.metrics import per_round
+from feedlearn.common.errors import FeedlearnError
+
+
+def load_runs(run_dir: str | Path) -> list[list[dict[str, Any]]]:
+    path = Path(run_dir) / "runs.jsonl"
+    runs = finished_runs(path)
+    if not runs:
+        raise FeedlearnError(f"{path}: no finished runs")
+    return [runs[i]["rounds"] for i in sorted(runs)]
+
+
+def _fmt(value: float | None, spec: str = ".2f") -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def markdown(rows_by_name: dict[str, list[dict[str, Any]]]) -> str:
+    """One table: per run dir and round, success ratio, mean ± std price, change after feedback."""
+    lines = ["| run | round | deal success | mean price | std | change after feedback | seller reply chars |",
+             "|---|---|---|---|---|---|---|"]
+    for name, rows in rows_by_name.items():
+        for r in rows:
+            lines.append(f"| {name} | {r['round']} | {r['success_ratio']:.2f} | {_fmt(r['mean_price'])} | "
+                         f"{_fmt(r['std_price'])} | {_fmt(r['mean_change'], '+.2f')} | "
+                         f"{_fmt(r['seller_reply_chars'], '.0f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows_by_name: dict[str, list[dict[str, Any]]], path: str | Path) -> Path:
+    """Mean deal price (± std) and deal success per round, one line per run dir (the paper's figures)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (price_ax, success_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, rows in rows_by_name.items():
+        rounds = [r["round"] for r in rows if r["mean_price"] is not None]
+        means = [r["mean_price"] for r in rows if r["mean_price"] is not None]
+        stds = [r["std_price"] for r in rows if r["mean_price"] is not None]
+        price_ax.errorbar(rounds, means, yerr=stds, marker="o", capsize=3, label=name)
+        success_ax.plot([r["round"] for r in rows], [r["success_ratio"] for r in rows], marker="o", label=name)
+    price_ax.set(xlabel="round", ylabel="mean deal price ($)", title="deal price over rounds")
+    success_ax.set(xlabel="round", ylabel="deal success ratio", title="runs still dealing", ylim=(0, 1.05))
+    price_ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def report(run_dirs: list[str | Path], rounds: int | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Per-round rows for each run dir (named by its folder)."""
+    out = {}
+    for d in run_dirs:
+        runs = load_runs(d)
+        out[Path(d).name] = per_round(runs, rounds or max(len(r) for r in runs))
+    return out

@@ -1,0 +1,115 @@
+"""The game loop, the rounds of feedback and the metrics, with scripted players and exact price paths."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from feedlearn.bargain.backends.scripted import RuleModerator, ScriptedCritic, ScriptedNegotiator
+from feedlearn.bargain.feedback import run_rounds
+from feedlearn.bargain.game import play
+from feedlearn.bargain.metrics import per_round
+from feedlearn.bargain.scenario import Scenario, load_scenario
+from feedlearn.common.errors import FeedlearnError
+
+BALLOON = Scenario()
+
+
+def players(seller_step=2.0, buyer_step=2.0):
+    return {"seller": ScriptedNegotiator("seller", start=20, step=seller_step, limit=9),
+            "buyer": ScriptedNegotiator("buyer", start=10, step=buyer_step, limit=18)}
+
+
+def test_one_game_turn_by_turn():
+    result = asyncio.run(play(BALLOON, players(), RuleModerator()))
+    assert [(t.role, t.text) for t in result.turns] == [
+        ("seller", "This is a good balloon and its price is $20."),
+        ("buyer", "Would you consider selling it for $10?"),
+        ("seller", "I can do $18."), ("buyer", "How about $12?"),
+        ("seller", "I can do $16."), ("buyer", "How about $14?"),
+        ("seller", "Deal! $14 it is."),
+    ]
+    assert result.deal and result.price == 14 and result.valid and result.success
+    # each role's own history: its lines as assistant, the other's as user, after its instructions
+    seller = result.histories["seller"]
+    assert seller[0]["role"] == "system" and "$8" in seller[0]["content"] and "$20" in seller[0]["content"]
+    assert [m["role"] for m in seller[1:4]] == ["assistant", "user", "assistant"]
+
+
+def test_no_deal_within_the_exchanges():
+    stubborn = {"seller": ScriptedNegotiator("seller", start=20, step=0.1, limit=19),
+                "buyer": ScriptedNegotiator("buyer", start=10, step=0.1, limit=11)}
+    result = asyncio.run(play(BALLOON, stubborn, RuleModerator()))
+    assert not result.deal and result.price is None and not result.success
+    assert len(result.turns) == 2 + 2 * BALLOON.max_exchanges
+
+
+def test_a_deal_outside_the_range_is_not_valid():
+    assert BALLOON.valid_price(15) and not BALLOON.valid_price(20) and not BALLOON.valid_price(10)
+    assert Scenario(strict_range=False).valid_price(20) and not BALLOON.valid_price(None)
+
+
+def test_ai_feedback_moves_the_price_exactly():
+    """Advice halves the scripted seller's concession step: 14 -> 16 -> 18 -> 18, then no deal (hand-worked)."""
+    records = asyncio.run(run_rounds(BALLOON, players(), RuleModerator(), rounds=5, feedback="ai",
+                                     critic=ScriptedCritic()))
+    assert [r.price for r in records] == [14, 16, 18, 18, None]
+    assert [r.success for r in records] == [True, True, True, True, False]
+    assert all("smaller steps" in r.feedback for r in records[:4]) and records[4].feedback is None
+
+
+def test_without_feedback_the_price_stays():
+    records = asyncio.run(run_rounds(BALLOON, players(), RuleModerator(), rounds=5, feedback="none"))
+    assert [r.price for r in records] == [14] * 5 and all(r.feedback is None for r in records)
+
+
+def test_random_tips_are_seeded():
+    runs = [asyncio.run(run_rounds(BALLOON, players(), RuleModerator(), rounds=5, feedback="random", seed=s))
+            for s in (3, 3, 4)]
+    assert [r.feedback for r in runs[0]] == [r.feedback for r in runs[1]]
+    assert [r.price for r in runs[0]] == [r.price for r in runs[1]]
+
+
+def test_ai_feedback_needs_a_critic():
+    with pytest.raises(ValueError, match="needs a critic"):
+        asyncio.run(run_rounds(BALLOON, players(), RuleModerator(), feedback="ai"))
+
+
+def test_metrics_on_hand_made_runs():
+    def rec(price):
+        return {"success": price is not None, "price": price, "reply_chars": {"seller": 10.0, "buyer": 20.0}}
+
+    runs = [[rec(14), rec(16), rec(18)], [rec(12), rec(None)], [rec(None)], [rec(15), rec(15), rec(17)]]
+    rows = per_round(runs, 3)
+    assert [r["success_ratio"] for r in rows] == [0.75, 0.5, 0.5]
+    assert rows[0]["mean_price"] == pytest.approx((14 + 12 + 15) / 3)
+    assert rows[1]["mean_price"] == 15.5 and rows[1]["std_price"] == 0.5
+    assert rows[1]["mean_change"] == pytest.approx(((16 - 14) + (15 - 15)) / 2)  # runs alive at rounds 1 and 2
+    assert rows[2]["mean_change"] == pytest.approx(((18 - 16) + (17 - 15)) / 2)
+    assert rows[0]["survivors"] == 3 and rows[2]["survivors"] == 2
+
+
+def test_scenario_files(tmp_path):
+    good = tmp_path / "s.yaml"
+    good.write_text("name: lamp\nproduct: lamp\nseller_cost: 30\nseller_ask: 80\nbuyer_open: 40\n")
+    assert load_scenario(good).fill("{product} at ${ask:g}") == "lamp at $80"
+    bad = tmp_path / "b.yaml"
+    bad.write_text("seller_ask: 10\nbuyer_open: 12\n")
+    with pytest.raises(FeedlearnError, match="b.yaml: .*buyer_open .12. must be below seller_ask"):
+        load_scenario(bad)
+    bad.write_text("seler_ask: 10\n")
+    with pytest.raises(FeedlearnError, match="b.yaml: seler_ask: Extra inputs"):
+        load_scenario(bad)
+
+
+@pytest.mark.parametrize("name", ["balloon", "used-bike"])
+def test_shipped_scenarios_play(name):
+    from pathlib import Path
+
+    scenario = load_scenario(Path(__file__).resolve().parents[2] / "data" / "bargain" / f"{name}.yaml")
+    step = (scenario.seller_ask - scenario.buyer_open) / 5
+    players = {"seller": ScriptedNegotiator("seller", start=scenario.seller_ask, step=step),
+               "buyer": ScriptedNegotiator("buyer", start=scenario.buyer_open, step=step)}
+    result = asyncio.run(play(scenario, players, RuleModerator()))
+    assert result.success and scenario.buyer_open < result.price < scenario.seller_ask

@@ -1,0 +1,117 @@
+"""Price mentions and deal prices: the labelled corpus, hand examples of each spelling, and properties."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from feedlearn.bargain.prices import Mention, deal_price, prices_in
+from feedlearn.common.errors import FeedlearnError
+
+CORPUS = [json.loads(line) for line in (Path(__file__).parent / "price_corpus.jsonl").read_text().splitlines() if line.strip()]
+
+
+def test_corpus_is_big_and_well_formed():
+    assert len(CORPUS) >= 60
+    assert len({case["note"] for case in CORPUS}) == len(CORPUS)  # notes are the test ids
+    assert {None} < {case["price"] for case in CORPUS} | {None}  # it has deals and no-deals
+    assert sum(case["price"] is None for case in CORPUS) >= 10
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[case["note"] for case in CORPUS])
+def test_corpus(case):
+    got = deal_price(case["dialogue"])
+    assert got == (None if case["price"] is None else pytest.approx(case["price"]))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("$15", [(15.0, "$15", "currency")]),
+        ("$15.50", [(15.5, "$15.50", "currency")]),
+        ("15 dollars", [(15.0, "15 dollars", "currency")]),
+        ("15 bucks", [(15.0, "15 bucks", "currency")]),
+        ("USD 15", [(15.0, "USD 15", "currency")]),
+        ("15.00 USD", [(15.0, "15.00 USD", "currency")]),
+        ("US$15 or 15$", [(15.0, "US$15", "currency"), (15.0, "15$", "currency")]),
+        ("fifteen dollars", [(15.0, "fifteen dollars", "currency")]),
+        ("twenty-two dollars", [(22.0, "twenty-two dollars", "currency")]),
+        ("a hundred dollars", [(100.0, "a hundred dollars", "currency")]),
+        ("one thousand two hundred and five bucks", [(1205.0, "one thousand two hundred and five bucks", "currency")]),
+        ("15 dollars and 50 cents", [(15.5, "15 dollars and 50 cents", "currency")]),
+        ("50 cents", [(0.5, "50 cents", "currency")]),
+        ("$1,200", [(1200.0, "$1,200", "currency")]),
+        ("meet in the middle at 15", [(15.0, "15", "bare")]),
+        ("I'll take it for fifteen", [(15.0, "fifteen", "bare")]),
+        ("16 works", [(16.0, "16", "bare")]),
+        ("15?", [(15.0, "15", "bare")]),
+        ("$2023 in 2023", [(2023.0, "$2023", "currency")]),
+    ],
+)
+def test_prices_in(text, expected):
+    assert [(m.value, text[m.start:m.end], m.kind) for m in prices_in(text)] == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I want 2 balloons",
+        "give me 10 minutes",
+        "that's 5% more",
+        "for 3 days",
+        "the 2nd offer, the 3rd one",
+        "it was made for 2023",
+        "call me at 555-123-4567 or 555-1234",
+        "we talked 15 times",
+        "I'll take one",
+        "at 5:30",
+        "it is 20",  # no price context
+    ],
+)
+def test_not_prices(text):
+    assert prices_in(text) == []
+
+
+def test_mention_span():
+    (m,) = prices_in("Deal at $15!")
+    assert m == Mention(15.0, 8, 11, "currency") and m.span == (8, 11)
+
+
+def test_bounds_drop_implausible_prices():
+    dialogue = ["It cost me $8, I can do $16.", "Deal at 1500!"]
+    assert deal_price(dialogue) == 1500.0
+    assert deal_price(dialogue, low=1, high=100) == 16.0
+    assert deal_price(["I can do $16.", "Deal!"], low=20) is None
+
+
+def test_bad_arguments():
+    with pytest.raises(FeedlearnError, match="list of strings"):
+        deal_price("Deal at $15")
+    with pytest.raises(FeedlearnError, match="list of strings"):
+        deal_price(["Deal at", 15])
+    with pytest.raises(FeedlearnError, match="above"):
+        deal_price(["Deal at $15"], low=20, high=10)
+
+
+@given(st.floats(min_value=0.01, max_value=10_000, allow_nan=False))
+def test_dollar_amounts_round_trip(x):
+    (m,) = prices_in(f"${x:.2f}")
+    assert m.value == pytest.approx(x, abs=0.005) and m.kind == "currency"
+
+
+# Text built from the pieces the patterns look for, so the property also reaches the deeper branches.
+PIECES = ["$15", "16", "fifteen", "a hundred", "dollars", "and 50 cents", "deal", "no", "not", "you said", "but", "it is",
+          "meet in the middle", "I'll take it", "for", "at", "?", "!", ".", ",", " ", "🤝", "1,200", "2023", "555-1234", "\u2019"]
+TEXT = st.one_of(st.text(), st.lists(st.sampled_from(PIECES), max_size=12).map(" ".join))
+
+
+@given(st.lists(TEXT, max_size=4))
+def test_arbitrary_text_never_raises(texts):
+    for text in texts:
+        for m in prices_in(text):
+            assert 0 <= m.start < m.end <= len(text)
+    deal_price(texts, low=0, high=1e6)
