@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/tune_throughput.py
 	$(BIN)/python bench/tune_rlhf.py
 	$(BIN)/python bench/dist_comm.py
+	$(BIN)/python bench/bargain_overhead.py
 
 results: $(STAMP)
 	$(BIN)/python bench/cache_results.py
