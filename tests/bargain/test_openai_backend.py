@@ -1,0 +1,147 @@
+"""The real HTTP path: a local OpenAI-compatible server on 127.0.0.1 (ephemeral port) behind our backend.
+
+The server answers ``/v1/chat/completions`` with the scripted negotiator's reply to the messages it
+receives, after a queue of scripted failures (429, 500, a slow reply, 400), so retries, timeouts,
+errors and a whole game through HTTP are all checked without a real LLM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from feedlearn.bargain.backends import make_backend
+from feedlearn.bargain.backends.base import Params
+from feedlearn.bargain.backends.cache import CachedBackend
+from feedlearn.bargain.backends.scripted import RuleModerator, ScriptedNegotiator
+from feedlearn.bargain.game import play
+from feedlearn.bargain.scenario import Scenario
+from feedlearn.common.errors import FeedlearnError
+
+
+class Server:
+    def __init__(self) -> None:
+        self.failures: list[tuple[int, float]] = []  # (status, delay) served before normal answers
+        self.requests: list[dict] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep the test output clean
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append(body)
+                status, delay = server.failures.pop(0) if server.failures else (200, 0.0)
+                time.sleep(delay)
+                if status != 200:
+                    self._send(status, {"error": {"message": f"scripted failure {status}"}}, {"Retry-After": "0"})
+                    return
+                role = "seller" if "selling" in body["messages"][0]["content"] else "buyer"
+                start = 20 if role == "seller" else 10
+                reply = asyncio.run(ScriptedNegotiator(role, start=start).complete(body["messages"], Params()))
+                self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                                 "choices": [{"index": 0, "finish_reason": "stop",
+                                              "message": {"role": "assistant", "content": reply}}],
+                                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+
+            def _send(self, status, payload, headers=None):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.httpd.shutdown()
+
+
+def backend(server, **options):
+    return make_backend(f"openai:tiny-scripted@{server.url}", backoff=0.01, **options)
+
+
+SELLER = [{"role": "system", "content": "You are selling a balloon."}, {"role": "user", "content": "$12?"}]
+
+
+def test_params_reach_the_server(server):
+    reply = asyncio.run(backend(server).complete(SELLER, Params(temperature=0.3, max_tokens=50, seed=7, stop=("\n",))))
+    assert reply == "I can do $20."  # the scripted seller's first target (no turns yet)
+    sent = server.requests[0]
+    assert (sent["model"], sent["temperature"], sent["max_tokens"], sent["seed"], sent["stop"]) == (
+        "tiny-scripted", 0.3, 50, 7, ["\n"])
+
+
+def test_429_and_500_are_retried(server):
+    server.failures = [(429, 0.0), (500, 0.0)]
+    assert asyncio.run(backend(server).complete(SELLER, Params())) == "I can do $20."
+    assert len(server.requests) == 3
+
+
+def test_persistent_failure_is_one_clear_error(server):
+    server.failures = [(500, 0.0)] * 3
+    with pytest.raises(FeedlearnError, match=r"openai:tiny-scripted at http://127\.0\.0\.1:\d+/v1: gave up after 3 "
+                                             r"attempts: InternalServerError"):
+        asyncio.run(backend(server, max_retries=2).complete(SELLER, Params()))
+
+
+def test_a_timeout_is_retried_then_reported(server):
+    server.failures = [(200, 1.0), (200, 1.0)]
+    with pytest.raises(FeedlearnError, match="gave up after 2 attempts: APITimeoutError"):
+        asyncio.run(backend(server, timeout=0.2, max_retries=1).complete(SELLER, Params()))
+
+
+def test_client_errors_are_not_retried(server):
+    server.failures = [(400, 0.0)]
+    with pytest.raises(FeedlearnError, match="HTTP 400"):
+        asyncio.run(backend(server).complete(SELLER, Params()))
+    assert len(server.requests) == 1
+
+
+def test_a_whole_game_over_http_equals_the_direct_one(server):
+    scenario = Scenario()
+    direct = asyncio.run(play(scenario, {"seller": ScriptedNegotiator("seller", 20),
+                                         "buyer": ScriptedNegotiator("buyer", 10)}, RuleModerator()))
+    over_http = asyncio.run(play(scenario, {"seller": backend(server), "buyer": backend(server)}, RuleModerator()))
+    assert [t.text for t in over_http.turns] == [t.text for t in direct.turns] and over_http.price == 14
+
+
+def test_the_cache_makes_a_rerun_free_and_exact(server, tmp_path):
+    cached = CachedBackend(backend(server), tmp_path / "cache.sqlite")
+    first = asyncio.run(cached.complete(SELLER, Params(seed=1)))
+    again = CachedBackend(backend(server), tmp_path / "cache.sqlite")  # a new process would reopen the file
+    assert asyncio.run(again.complete(SELLER, Params(seed=1))) == first
+    assert len(server.requests) == 1 and again.hits == 1
+    asyncio.run(again.complete(SELLER, Params(seed=2)))  # other params: another key
+    assert len(server.requests) == 2
+
+
+def test_rate_limit_spaces_requests(server):
+    started = time.perf_counter()
+    b = backend(server, rate=20.0)
+
+    async def five():
+        await asyncio.gather(*(b.complete(SELLER, Params()) for _ in range(5)))
+
+    asyncio.run(five())
+    assert time.perf_counter() - started >= 4 / 20 - 0.01  # 5 requests at 20/s: at least 0.2 s
+
+
+def test_unknown_backend_is_one_line():
+    with pytest.raises(FeedlearnError, match="unknown backend 'gpt:x'"):
+        make_backend("gpt:x")
