@@ -145,3 +145,57 @@ def test_rate_limit_spaces_requests(server):
 def test_unknown_backend_is_one_line():
     with pytest.raises(FeedlearnError, match="unknown backend 'gpt:x'"):
         make_backend("gpt:x")
+
+
+def test_anthropic_shape_system_apart_and_roles_merged():
+    from feedlearn.bargain.backends.anthropic import to_anthropic
+
+    system, turns = to_anthropic([{"role": "system", "content": "a"}, {"role": "system", "content": "b"},
+                                  {"role": "assistant", "content": "$20."}, {"role": "user", "content": "$10?"},
+                                  {"role": "user", "content": "Well?"}, {"role": "assistant", "content": "$18."}])
+    assert system == "a\n\nb"
+    assert turns == [{"role": "user", "content": "(The conversation so far.)"}, {"role": "assistant", "content": "$20."},
+                     {"role": "user", "content": "$10?\n\nWell?"}, {"role": "assistant", "content": "$18."}]
+
+
+class AnthropicServer(Server):
+    """The same scripted server, speaking the Messages API at /v1/messages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        server = self
+        base = self.httpd.RequestHandlerClass
+
+        class Handler(base):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append({**body, "_headers": dict(self.headers)})
+                status, _ = server.failures.pop(0) if server.failures else (200, 0.0)
+                if status != 200:
+                    self._send(status, {"error": {"type": "x", "message": f"scripted failure {status}"}},
+                               {"Retry-After": "0"})
+                    return
+                role = "seller" if "selling" in body.get("system", "") else "buyer"
+                messages = [{"role": "system", "content": body.get("system", "")}, *body["messages"]]
+                reply = asyncio.run(ScriptedNegotiator(role, start=20 if role == "seller" else 10)
+                                    .complete(messages, Params()))
+                self._send(200, {"content": [{"type": "text", "text": reply}], "role": "assistant"})
+
+        self.httpd.RequestHandlerClass = Handler
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+
+def test_anthropic_backend_over_http_with_retries():
+    server = AnthropicServer()
+    try:
+        server.failures = [(529, 0.0)]  # overloaded, then fine
+        b = make_backend(f"anthropic:claude-test@{server.url}", backoff=0.01, api_key="k")
+        assert asyncio.run(b.complete(SELLER, Params(max_tokens=30))) == "I can do $20."
+        sent = server.requests[-1]
+        assert sent["system"] == "You are selling a balloon." and sent["messages"] == [{"role": "user", "content": "$12?"}]
+        assert sent["max_tokens"] == 30 and sent["_headers"]["x-api-key"] == "k"
+        server.failures = [(401, 0.0)]
+        with pytest.raises(FeedlearnError, match="anthropic:claude-test at .*: HTTP 401: scripted failure 401"):
+            asyncio.run(b.complete(SELLER, Params()))
+    finally:
+        server.httpd.shutdown()

@@ -1,6 +1,7 @@
 """LLM backends by name (the extension point of ``bargain``): one file each, ``scripted`` is the template.
 
-``make_backend("openai:MODEL@BASE_URL")`` (OpenAI or any compatible server), ``"scripted:seller"`` /
+``make_backend("openai:MODEL@BASE_URL")`` (OpenAI or any compatible server), ``"anthropic:MODEL"``
+(Messages API), ``"scripted:seller"`` /
 ``"scripted:buyer"`` (the deterministic negotiator), ``"scripted:critic"``. Adding a backend = one
 file with ``async complete(messages, params) -> str`` + one line in ``BACKENDS``.
 """
@@ -20,6 +21,13 @@ def _openai(rest: str, **options: Any) -> Any:
     return OpenAICompatible(model, base_url=base_url or None, **options)
 
 
+def _anthropic(rest: str, **options: Any) -> Any:
+    from feedlearn.bargain.backends.anthropic import AnthropicMessages
+
+    model, _, base_url = rest.partition("@")
+    return AnthropicMessages(model, **({"base_url": base_url} if base_url else {}), **options)
+
+
 def _scripted(rest: str, **options: Any) -> Any:
     from feedlearn.bargain.backends.scripted import ScriptedCritic, ScriptedNegotiator
 
@@ -31,7 +39,7 @@ def _scripted(rest: str, **options: Any) -> Any:
     return ScriptedNegotiator(rest, start=start, **options)
 
 
-BACKENDS = {"openai": _openai, "scripted": _scripted}
+BACKENDS = {"openai": _openai, "anthropic": _anthropic, "scripted": _scripted}
 
 
 def make_backend(spec: str, **options: Any) -> Any:
