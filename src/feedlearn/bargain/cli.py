@@ -14,6 +14,41 @@ bargain_app = typer.Typer(help="ICL-AIF: LLM bargaining with in-context learning
                           no_args_is_help=True)
 
 
+@bargain_app.command("play")
+def play_command(
+    seller: str = typer.Option("scripted:seller", "--seller", help="Backend: openai:MODEL[@URL], anthropic:MODEL, "
+                               "local:DIR or scripted:seller."),
+    buyer: str = typer.Option("scripted:buyer", "--buyer", help="Backend for the buyer (as --seller)."),
+    moderator: str = typer.Option("rules", "--moderator", help="rules, or a backend spec for an LLM moderator."),
+    scenario: Path = typer.Option(None, "--scenario", help="Scenario YAML (default: the paper's balloon game)."),
+    temperature: float = typer.Option(0.7, "--temperature"),
+    max_tokens: int = typer.Option(256, "--max-tokens"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Play one game, streamed to the terminal, and say how it ended."""
+    import asyncio
+
+    from feedlearn.bargain.backends import make_backend
+    from feedlearn.bargain.backends.base import Params
+    from feedlearn.bargain.game import play
+    from feedlearn.bargain.moderator import LLMModerator, RuleModerator
+    from feedlearn.bargain.scenario import Scenario, load_scenario
+
+    game = load_scenario(scenario) if scenario else Scenario()
+    players = {"seller": make_backend(seller), "buyer": make_backend(buyer)}
+    judge = RuleModerator() if moderator == "rules" else LLMModerator(make_backend(moderator))
+    console = Console(highlight=False)
+    result = asyncio.run(play(game, players, judge, params=Params(temperature, max_tokens, seed),
+                              on_turn=lambda role, text: console.print(f"[bold]{role}:[/] {text}")))
+    if result.success:
+        console.print(f"deal at ${result.price:g}")
+    elif result.deal:
+        console.print(f"a deal, but not a valid one (price {result.price}; valid strictly between "
+                      f"${game.buyer_open:g} and ${game.seller_ask:g})")
+    else:
+        console.print(f"no deal after {game.max_exchanges} exchanges")
+
+
 @bargain_app.command("run")
 def run_command(
     out: Path = typer.Option(..., "--out", help="Run directory (runs.jsonl, config.json)."),

@@ -51,13 +51,18 @@ def system_message(scenario: Scenario, role: str) -> Message:
 
 
 async def play(scenario: Scenario, players: dict[str, Any], moderator: Any, *, params: Params = Params(),
-               prefix: dict[str, list[Message]] | None = None) -> GameResult:
-    """Play one game; ``players`` maps seller/buyer to backends, ``prefix`` gives a role's history so far."""
+               prefix: dict[str, list[Message]] | None = None, on_turn: Any = None) -> GameResult:
+    """Play one game; ``players`` maps seller/buyer to backends, ``prefix`` gives a role's history so far.
+
+    ``on_turn(role, text)`` sees every utterance as it is said (``bargain play`` streams them).
+    """
     histories = {r: list((prefix or {}).get(r) or [system_message(scenario, r)]) for r in ROLES}
     turns: list[Turn] = []
 
     def say(role: str, text: str) -> None:
         turns.append(Turn(role, text))
+        if on_turn is not None:
+            on_turn(role, text)
         histories[role].append({"role": "assistant", "content": text})
         other = ROLES[1 - ROLES.index(role)]
         histories[other].append({"role": "user", "content": text})
@@ -70,7 +75,7 @@ async def play(scenario: Scenario, players: dict[str, Any], moderator: Any, *, p
         for role in order:
             say(role, (await players[role].complete(histories[role], params)).strip())
             utterances = [t.text for t in turns]
-            if moderator.deal_reached(utterances[-3:]):
+            if await moderator.deal_reached(utterances[-3:]):
                 price = deal_price(utterances[-4:], low=0.0)
                 return GameResult(turns, True, price, scenario.valid_price(price), histories)
     return GameResult(turns, False, None, False, histories)

@@ -1,7 +1,8 @@
 """LLM backends by name (the extension point of ``bargain``): one file each, ``scripted`` is the template.
 
 ``make_backend("openai:MODEL@BASE_URL")`` (OpenAI or any compatible server), ``"anthropic:MODEL"``
-(Messages API), ``"scripted:seller"`` /
+(Messages API), ``"local:MODEL_DIR"`` (a transformers chat model, e.g. tuned with ``feedlearn tune``),
+``"scripted:seller"`` /
 ``"scripted:buyer"`` (the deterministic negotiator), ``"scripted:critic"``. Adding a backend = one
 file with ``async complete(messages, params) -> str`` + one line in ``BACKENDS``.
 """
@@ -28,6 +29,12 @@ def _anthropic(rest: str, **options: Any) -> Any:
     return AnthropicMessages(model, **({"base_url": base_url} if base_url else {}), **options)
 
 
+def _local(rest: str, **options: Any) -> Any:
+    from feedlearn.bargain.backends.transformers_local import TransformersChat
+
+    return TransformersChat(rest, **options)
+
+
 def _scripted(rest: str, **options: Any) -> Any:
     from feedlearn.bargain.backends.scripted import ScriptedCritic, ScriptedNegotiator
 
@@ -39,7 +46,7 @@ def _scripted(rest: str, **options: Any) -> Any:
     return ScriptedNegotiator(rest, start=start, **options)
 
 
-BACKENDS = {"openai": _openai, "anthropic": _anthropic, "scripted": _scripted}
+BACKENDS = {"openai": _openai, "anthropic": _anthropic, "local": _local, "scripted": _scripted}
 
 
 def make_backend(spec: str, **options: Any) -> Any:

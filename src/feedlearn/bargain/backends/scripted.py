@@ -77,6 +77,6 @@ class RuleModerator:
 
     name: str = "rules"
 
-    def deal_reached(self, utterances: list[str]) -> bool:
+    async def deal_reached(self, utterances: list[str]) -> bool:
         last = utterances[-1].lower() if utterances else ""
         return any(word in last for word in ACCEPT_WORDS) and "no deal" not in last
