@@ -113,3 +113,22 @@ def test_shipped_scenarios_play(name):
                "buyer": ScriptedNegotiator("buyer", start=scenario.buyer_open, step=step)}
     result = asyncio.run(play(scenario, players, RuleModerator()))
     assert result.success and scenario.buyer_open < result.price < scenario.seller_ask
+
+
+def test_coaching_both_players_keeps_both_histories():
+    """Both get the advice, so both steps halve: they meet at the midpoint, later each round (hand-worked:
+    round 2 seller 19, 18, ... 15 vs buyer 11, 12, ... 15; round 3 steps 0.5, the buyer takes 15 at exchange 10)."""
+    records = asyncio.run(run_rounds(BALLOON, players(), RuleModerator(), rounds=3, coach="both", feedback="ai",
+                                     critic=ScriptedCritic()))
+    assert [r.price for r in records] == [14, 15, 15]
+    assert [r.turns for r in records] == [7, 12, 22]
+    assert records[0].feedback.count("smaller steps") == 2  # one advice per coached player
+    assert [t[0] for t in records[1].game["turns"][:2]] == ["seller", "buyer"]
+
+
+def test_rule_moderator():
+    moderator = RuleModerator()
+    assert asyncio.run(moderator.deal_reached(["I can do $16.", "Deal! $16 it is."]))
+    assert asyncio.run(moderator.deal_reached(["OK, agreed."]))
+    assert not asyncio.run(moderator.deal_reached(["How about $14?"]))
+    assert not asyncio.run(moderator.deal_reached(["No deal, sorry."]))

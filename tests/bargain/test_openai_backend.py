@@ -28,6 +28,7 @@ class Server:
     def __init__(self) -> None:
         self.failures: list[tuple[int, float]] = []  # (status, delay) served before normal answers
         self.requests: list[dict] = []
+        self.fail_after: int | None = None  # from this many requests on, every answer is a 500
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,6 +39,8 @@ class Server:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append(body)
                 status, delay = server.failures.pop(0) if server.failures else (200, 0.0)
+                if server.fail_after is not None and len(server.requests) > server.fail_after:
+                    status = 500
                 time.sleep(delay)
                 if status != 200:
                     self._send(status, {"error": {"message": f"scripted failure {status}"}}, {"Retry-After": "0"})
@@ -199,3 +202,23 @@ def test_anthropic_backend_over_http_with_retries():
             asyncio.run(b.complete(SELLER, Params()))
     finally:
         server.httpd.shutdown()
+
+
+def test_an_experiment_over_http_loses_nothing_when_the_server_dies_and_resumes(server, tmp_path):
+    import json
+
+    from feedlearn.bargain.experiment import ExperimentConfig, run_experiment
+
+    config = ExperimentConfig(runs=6, rounds=2, concurrency=1, feedback="none", seller=f"openai:s@{server.url}",
+                              llm_options={"max_retries": 1, "backoff": 0.01})
+    server.fail_after = 10  # a run takes 3 seller replies per game: the server dies during the 3rd or 4th run
+    with pytest.raises(FeedlearnError, match="gave up after 2 attempts"):
+        run_experiment(config, tmp_path / "x")
+    saved = [json.loads(line) for line in (tmp_path / "x" / "runs.jsonl").read_text().splitlines()]
+    assert 1 <= len(saved) < 6 and all(len(r["rounds"]) == 2 for r in saved)
+    server.fail_after = None
+    calls = len(server.requests)
+    done = run_experiment(config, tmp_path / "x", resume=True)
+    assert [r["run"] for r in done] == list(range(6)) and all(r["rounds"][0]["success"] for r in done)
+    # the replies of the run that failed half-way came from the cache: fewer requests than 4 fresh runs
+    assert len(server.requests) - calls < (6 - len(saved)) * 6

@@ -5,6 +5,8 @@ at most ``config.concurrency`` in flight. Every finished run is one JSON line (i
 appended and flushed to ``out_dir/runs.jsonl``: a crash or Ctrl-C loses only the runs in flight, and
 ``resume=True`` skips the run ids already there. Run ``i`` uses seed ``config.seed + i``, which
 draws the scripted players' concession steps (``jitter``), the random tips and the backends' seeds.
+Players, critic and moderator are backend specs (``backends.make_backend``); LLM replies go through
+a shared SQLite cache in ``out_dir`` so a rerun is free and exact.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from feedlearn.bargain.backends.base import Params
-from feedlearn.bargain.backends.scripted import RuleModerator, ScriptedCritic, ScriptedNegotiator
+from feedlearn.bargain.backends.scripted import RuleModerator, ScriptedNegotiator
 from feedlearn.bargain.feedback import run_rounds
 from feedlearn.bargain.scenario import Scenario, load_scenario
 from feedlearn.common.errors import FeedlearnError
@@ -39,14 +41,22 @@ class ExperimentConfig(BaseModel):
     scenario: str | None = Field(None, description="Scenario YAML (default: the paper's balloon game).")
     runs: int = Field(200, gt=0)
     rounds: int = Field(5, gt=0)
-    coach: Literal["seller", "buyer"] = "seller"
+    coach: Literal["seller", "buyer", "both"] = "seller"
     feedback: Literal["ai", "random", "none"] = "ai"
     seed: int = 0
     concurrency: int = Field(32, gt=0)
     temperature: float = Field(0.7, ge=0)
     max_tokens: int = Field(256, gt=0)
-    seller: ScriptedSpec = Field(default_factory=lambda: ScriptedSpec(step=2.0, jitter=1.0, limit=9.0))
-    buyer: ScriptedSpec = Field(default_factory=lambda: ScriptedSpec(step=2.0, jitter=1.0, limit=18.0))
+    seller: str = Field("scripted:seller", description="Backend spec: openai:MODEL[@URL], anthropic:MODEL, local:DIR, "
+                                                       "scripted:seller.")
+    buyer: str = Field("scripted:buyer", description="Backend spec of the buyer.")
+    critic: str = Field("scripted:critic", description="Backend spec of the critic (feedback=ai).")
+    moderator: str = Field("rules", description="rules, or a backend spec for the LLM moderator.")
+    cache: bool = Field(True, description="Cache LLM replies in OUT/cache.sqlite: a rerun is free and exact.")
+    llm_options: dict[str, float | int] = Field(default_factory=dict, description="For LLM backends: timeout, "
+                                                "max_retries, backoff, rate (requests/s).")
+    scripted_seller: ScriptedSpec = Field(default_factory=lambda: ScriptedSpec(step=2.0, jitter=1.0, limit=9.0))
+    scripted_buyer: ScriptedSpec = Field(default_factory=lambda: ScriptedSpec(step=2.0, jitter=1.0, limit=18.0))
 
 
 def _negotiator(role: str, spec: ScriptedSpec, scenario: Scenario, rng: random.Random) -> ScriptedNegotiator:
@@ -55,15 +65,41 @@ def _negotiator(role: str, spec: ScriptedSpec, scenario: Scenario, rng: random.R
     return ScriptedNegotiator(role, start=start, step=round(max(step, 0.05), 2), limit=spec.limit)
 
 
-async def one_run(config: ExperimentConfig, scenario: Scenario, run_id: int) -> dict[str, Any]:
+class Backends:
+    """The experiment's LLM backends, made once and shared by all runs (one client, one cache)."""
+
+    def __init__(self, config: ExperimentConfig, out: Path) -> None:
+        from feedlearn.bargain.backends import make_backend
+        from feedlearn.bargain.backends.cache import CachedBackend
+        from feedlearn.bargain.moderator import LLMModerator
+
+        cache_path = out / "cache.sqlite"
+
+        def llm(spec: str) -> Any:
+            backend = make_backend(spec, **config.llm_options)
+            return CachedBackend(backend, cache_path) if config.cache else backend
+
+        self.config = config
+        self.shared = {role: llm(getattr(config, role)) for role in ("seller", "buyer")
+                       if not getattr(config, role).startswith("scripted:")}
+        self.critic = make_backend(config.critic) if config.critic.startswith("scripted:") else llm(config.critic)
+        self.moderator = RuleModerator() if config.moderator == "rules" else LLMModerator(llm(config.moderator))
+
+    def players(self, scenario: Scenario, rng: random.Random) -> dict[str, Any]:
+        """Per run: the shared LLM players, or fresh scripted ones with this run's jittered steps."""
+        specs = {"seller": self.config.scripted_seller, "buyer": self.config.scripted_buyer}
+        return {role: self.shared.get(role) or _negotiator(role, specs[role], scenario, rng) for role in specs}
+
+
+async def one_run(config: ExperimentConfig, scenario: Scenario, run_id: int, backends: Backends) -> dict[str, Any]:
     seed = config.seed + run_id
     rng = random.Random(seed)
-    players = {"seller": _negotiator("seller", config.seller, scenario, rng),
-               "buyer": _negotiator("buyer", config.buyer, scenario, rng)}
+    players = backends.players(scenario, rng)
     params = Params(temperature=config.temperature, max_tokens=config.max_tokens, seed=seed)
-    records = await run_rounds(scenario, players, RuleModerator(), rounds=config.rounds, coach=config.coach,
-                               feedback=config.feedback, critic=ScriptedCritic(), params=params, seed=seed)
-    return {"run": run_id, "seed": seed, "players": {r: asdict(p) for r, p in players.items()},
+    records = await run_rounds(scenario, players, backends.moderator, rounds=config.rounds, coach=config.coach,
+                               feedback=config.feedback, critic=backends.critic, params=params, seed=seed)
+    return {"run": run_id, "seed": seed,
+            "players": {r: asdict(p) if isinstance(p, ScriptedNegotiator) else p.name for r, p in players.items()},
             "rounds": [asdict(r) for r in records]}
 
 
@@ -91,10 +127,11 @@ async def run_experiment_async(config: ExperimentConfig, out_dir: str | Path, *,
     scenario = load_scenario(config.scenario) if config.scenario else Scenario()
     done = finished_runs(path)
     gate = asyncio.Semaphore(config.concurrency)
+    backends = Backends(config, out)
 
     async def guarded(run_id: int, handle) -> None:
         async with gate:
-            row = await one_run(config, scenario, run_id)
+            row = await one_run(config, scenario, run_id, backends)
         handle.write(json.dumps(row) + "\n")
         handle.flush()
         done[run_id] = row

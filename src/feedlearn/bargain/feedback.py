@@ -59,30 +59,38 @@ def critic_messages(scenario: Scenario, coached: str, history: list[Message]) ->
 
 
 async def run_rounds(scenario: Scenario, players: dict[str, Any], moderator: Any, *, rounds: int = 5,
-                     coach: Literal["seller", "buyer"] = "seller", feedback: Literal["ai", "random", "none"] = "ai",
-                     critic: Any = None, params: Params = Params(), seed: int = 0) -> list[RoundRecord]:
-    """One run of up to ``rounds`` games (module docstring); returns a record per game played."""
+                     coach: Literal["seller", "buyer", "both"] = "seller",
+                     feedback: Literal["ai", "random", "none"] = "ai", critic: Any = None, params: Params = Params(),
+                     seed: int = 0) -> list[RoundRecord]:
+    """One run of up to ``rounds`` games (module docstring); returns a record per game played.
+
+    ``coach="both"``: both players keep their histories and each gets its own advice (no rival).
+    """
     if feedback == "ai" and critic is None:
         raise ValueError("feedback='ai' needs a critic backend")
     tips = random.Random(seed)
-    coached_history: list[Message] = [system_message(scenario, coach)]
+    coached = ("seller", "buyer") if coach == "both" else (coach,)
+    histories: dict[str, list[Message]] = {role: [system_message(scenario, role)] for role in coached}
     records: list[RoundRecord] = []
     for r in range(rounds):
-        result = await play(scenario, players, moderator, params=params, prefix={coach: coached_history})
+        result = await play(scenario, players, moderator, params=params, prefix=histories)
         record = RoundRecord(r, result.success, result.deal, result.price, None, len(result.turns),
                              _reply_chars(result), result.to_json())
         records.append(record)
         if not result.success or r == rounds - 1:
             break
-        coached_history = result.histories[coach]
-        if feedback == "ai":
-            advice = (await critic.complete(critic_messages(scenario, coach, coached_history), params)).strip()
-        elif feedback == "random":
-            advice = tips.choice(TIPS)
-        else:
-            advice = ""
-        record.feedback = advice or None
-        lesson = f"Feedback from a coach: {advice}\n" if advice else ""
-        coached_history = coached_history + [{"role": "user", "content": (
-            f"That game ended at ${result.price:g}; try to get a better price this time. {lesson}{NEW_GAME}")}]
+        advice_given = []
+        for role in coached:
+            history = result.histories[role]
+            if feedback == "ai":
+                advice = (await critic.complete(critic_messages(scenario, role, history), params)).strip()
+            elif feedback == "random":
+                advice = tips.choice(TIPS)
+            else:
+                advice = ""
+            advice_given.append(advice)
+            lesson = f"Feedback from a coach: {advice}\n" if advice else ""
+            histories[role] = history + [{"role": "user", "content": (
+                f"That game ended at ${result.price:g}; try to get a better price this time. {lesson}{NEW_GAME}")}]
+        record.feedback = " | ".join(a for a in advice_given if a) or None
     return records
