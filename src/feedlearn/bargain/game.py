@@ -17,6 +17,7 @@ from typing import Any
 from feedlearn.bargain.backends.base import Message, Params
 from feedlearn.bargain.prices import deal_price
 from feedlearn.bargain.scenario import Scenario
+from feedlearn.bargain.terms import agreed_terms, private_notes, utilities
 
 ROLES = ("seller", "buyer")
 NEW_GAME = "A new game starts now."  # ends the lesson message that precedes a coached player's next game
@@ -35,19 +36,23 @@ class GameResult:
     price: float | None  # the parsed deal price (None: no deal, or none could be parsed)
     valid: bool  # a deal at a price inside the scenario's range
     histories: dict[str, list[Message]] = field(default_factory=dict)  # each role's messages, for the next round
+    terms: dict[str, float] = field(default_factory=dict)  # multi-issue deals: the agreed terms
+    utility: dict[str, float] = field(default_factory=dict)  # multi-issue deals: each side's utility
 
     @property
     def success(self) -> bool:
         return self.deal and self.valid
 
     def to_json(self) -> dict[str, Any]:
-        return {"turns": [[t.role, t.text] for t in self.turns], "deal": self.deal, "price": self.price,
-                "valid": self.valid}
+        out = {"turns": [[t.role, t.text] for t in self.turns], "deal": self.deal, "price": self.price,
+               "valid": self.valid}
+        return {**out, "terms": self.terms, "utility": self.utility} if self.terms else out
 
 
 def system_message(scenario: Scenario, role: str) -> Message:
-    text = scenario.seller_system if role == "seller" else scenario.buyer_system
-    return {"role": "system", "content": scenario.fill(text)}
+    text = scenario.fill(scenario.seller_system if role == "seller" else scenario.buyer_system)
+    notes = private_notes(scenario.terms, role)
+    return {"role": "system", "content": f"{text}\n{notes}" if notes else text}
 
 
 async def play(scenario: Scenario, players: dict[str, Any], moderator: Any, *, params: Params = Params(),
@@ -77,5 +82,9 @@ async def play(scenario: Scenario, players: dict[str, Any], moderator: Any, *, p
             utterances = [t.text for t in turns]
             if await moderator.deal_reached(utterances[-3:]):
                 price = deal_price(utterances[-4:], low=0.0)
-                return GameResult(turns, True, price, scenario.valid_price(price), histories)
+                result = GameResult(turns, True, price, scenario.valid_price(price), histories)
+                if scenario.terms:
+                    result.terms = agreed_terms(scenario.terms, utterances[-4:])
+                    result.utility = utilities(scenario, price, result.terms) if price is not None else {}
+                return result
     return GameResult(turns, False, None, False, histories)

@@ -24,6 +24,7 @@ def per_round(runs: list[list[dict[str, Any]]], rounds: int) -> list[dict[str, f
         prices = [run[r]["price"] for run in runs if _ok(run, r)]
         changes = [run[r]["price"] - run[r - 1]["price"] for run in runs if r > 0 and _ok(run, r) and _ok(run, r - 1)]
         played = [run[r] for run in runs if len(run) > r]
+        utilities = [run[r]["game"]["utility"] for run in runs if _ok(run, r) and run[r].get("game", {}).get("utility")]
         rows.append({
             "round": r + 1,
             "runs": len(runs),
@@ -34,5 +35,8 @@ def per_round(runs: list[list[dict[str, Any]]], rounds: int) -> list[dict[str, f
             "mean_change": statistics.mean(changes) if changes else None,
             "seller_reply_chars": statistics.mean(p["reply_chars"]["seller"] for p in played) if played else None,
             "buyer_reply_chars": statistics.mean(p["reply_chars"]["buyer"] for p in played) if played else None,
+            # multi-issue scenarios: each side's mean utility over the successful deals of this round
+            "mean_seller_utility": statistics.mean(u["seller"] for u in utilities) if utilities else None,
+            "mean_buyer_utility": statistics.mean(u["buyer"] for u in utilities) if utilities else None,
         })
     return rows

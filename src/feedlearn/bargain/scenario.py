@@ -13,6 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from feedlearn.bargain.terms import Term
+
 SELLER_SYSTEM = ("You are selling a {product}. It cost you ${cost:g} and you are asking ${ask:g}. Negotiate with the "
                  "buyer to sell it at the highest price you can. Reply with one short message; name prices in dollars.")
 BUYER_SYSTEM = ("You want to buy a {product}. The seller asks ${ask:g}. Negotiate to buy it at the lowest price you can; "
@@ -35,6 +37,8 @@ class Scenario(BaseModel):
         "This is a good {product} and its price is ${ask:g}.",
         "Would you consider selling it for ${open:g}?",
     ], description="Scripted first utterances, seller first, alternating.")
+    buyer_worth: float | None = Field(None, description="What the item is worth to the buyer (private; utilities).")
+    terms: list[Term] = Field(default_factory=list, description="Issues besides the price (multi-issue deals).")
     seller_system: str = SELLER_SYSTEM
     buyer_system: str = BUYER_SYSTEM
     critic_system: str = CRITIC_SYSTEM

@@ -1,0 +1,70 @@
+"""Multi-issue deals: terms besides the price (delivery days, warranty months, ...) with private values.
+
+A scenario may list ``terms``; each has a unit, the words that name it, a default (what holds if the
+deal never mentions it) and what one unit above the default is worth to the seller and to the buyer
+— private: each side's instructions show only its own values (``private_notes``). The agreed value
+of a term is its last mention (a number followed by one of its words: "5 days", "a 6-month
+warranty") in the utterances that closed the deal, newest first. Utilities then score a deal:
+
+* seller: ``price − cost + Σ seller_value · (term − default)``
+* buyer: ``worth − price + Σ buyer_value · (term − default)`` (``worth``: the item's private value to
+  the buyer; without it only the terms count).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Term(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., description="What is agreed, e.g. delivery.")
+    unit: str = Field(..., description="Its unit, e.g. days.")
+    words: list[str] = Field(..., min_length=1, description="Words that name the unit after a number: day, days.")
+    default: float = Field(..., description="The value if the deal never mentions the term.")
+    seller_value: float = Field(..., description="Seller's utility per unit above the default (private).")
+    buyer_value: float = Field(..., description="Buyer's utility per unit above the default (private).")
+
+    def pattern(self) -> re.Pattern:
+        words = "|".join(re.escape(w) for w in sorted(self.words, key=len, reverse=True))
+        return re.compile(rf"(\d+(?:\.\d+)?)\s*-?\s*(?:{words})\b", re.IGNORECASE)
+
+
+def agreed_terms(terms: list[Term], utterances: list[str]) -> dict[str, float]:
+    """Each term's agreed value: its last mention in ``utterances`` (newest wins), else its default."""
+    out = {}
+    for term in terms:
+        value = term.default
+        for text in utterances:  # oldest first: a later mention replaces an earlier one
+            found = term.pattern().findall(text)
+            if found:
+                value = float(found[-1])
+        out[term.name] = value
+    return out
+
+
+def utilities(scenario: Any, price: float, agreed: dict[str, float]) -> dict[str, float]:
+    """Seller's and buyer's utility of a deal (module docstring)."""
+    moves = {t.name: agreed.get(t.name, t.default) - t.default for t in scenario.terms}
+    seller = price - scenario.seller_cost + sum(t.seller_value * moves[t.name] for t in scenario.terms)
+    worth = scenario.buyer_worth if scenario.buyer_worth is not None else price
+    buyer = worth - price + sum(t.buyer_value * moves[t.name] for t in scenario.terms)
+    return {"seller": seller, "buyer": buyer}
+
+
+def private_notes(terms: list[Term], role: str) -> str:
+    """What ``role`` is told about the terms: the defaults, and only its own values."""
+    if not terms:
+        return ""
+    lines = [f"Besides the price, agree on: {', '.join(f'{t.name} (in {t.unit})' for t in terms)}."]
+    for t in terms:
+        value = t.seller_value if role == "seller" else t.buyer_value
+        direction = "more" if value >= 0 else "fewer"
+        lines.append(f"- {t.name}: {t.default:g} {t.unit} unless agreed otherwise; each {t.unit.rstrip('s')} "
+                     f"{'more' if value >= 0 else 'less'} is worth ${abs(value):g} to you, so you prefer "
+                     f"{direction} {t.unit}. Keep this to yourself.")
+    return "\n".join(lines)
