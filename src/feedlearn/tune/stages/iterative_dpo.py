@@ -16,10 +16,9 @@ from pydantic import Field
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.config import load_config
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.sharding import rank_and_world
 from feedlearn.tune.stages.base import train_once
 from feedlearn.tune.stages.dpo import DPO, DPOStageConfig
-from feedlearn.tune.stages.raft import SamplingStage, run_rounds, sample_and_score, save_round_data, stage_options
+from feedlearn.tune.stages.raft import SamplingStage, run_rounds, save_round_data, stage_options
 
 
 class IterativeDPOConfig(DPOStageConfig):
@@ -50,20 +49,15 @@ class IterativeDPO(SamplingStage):
     config_class = IterativeDPOConfig
 
     def run(self, config: IterativeDPOConfig) -> dict[str, Any]:
-        from feedlearn.tune.infer import GenerationOptions
-
         prompts, scorer = self.prompts_and_scorer(config)
-        rank, world = rank_and_world(config.strategy)
 
         def one_round(it: int, model_dir: str, round_dir: Path):
-            options = GenerationOptions(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                                        seed=config.seed + it + 1000 * rank)
-            repeated, samples, rewards = sample_and_score(model_dir, prompts, config.n, options, scorer, rank, world)
+            repeated, samples, rewards = self.sample_round(config, prompts, scorer, it, model_dir, config.n)
             pairs = best_worst_pairs(repeated, samples, rewards, config.n)
             if not pairs:
                 raise FeedlearnError(f"iterative_dpo round {it}: no prompt had replies of different rewards")
             data_path = save_round_data(TuneDataset("paired_conversation", pairs),
-                                        round_dir.parent / f"{round_dir.name}-pairs.json", rank, world)
+                                        round_dir.parent / f"{round_dir.name}-pairs.json", config.strategy)
             options_ = {**stage_options(config, DPOStageConfig, model_dir, data_path, round_dir),
                         "beta": config.beta, "loss_type": config.loss_type}
             summary = train_once(DPO(), load_config(DPOStageConfig, None, options_))

@@ -104,21 +104,26 @@ class SamplingStage(Stage):
             raise FeedlearnError(f"{config.data}: {self.name} needs prompts that end with a user turn")
         return prompts, RewardScorer(config.reward_model, max_length=config.max_length)
 
+    def sample_round(self, config: Any, prompts: list[Messages], scorer: Any, it: int, model_dir: str, k: int):
+        """Round ``it``: ``k`` sampled replies per prompt from ``model_dir`` and their rewards (split over ranks
+        under a strategy, each rank with its own seed); see ``sample_and_score``."""
+        from feedlearn.tune.infer import GenerationOptions
+
+        rank, world = rank_and_world(config.strategy)
+        options = GenerationOptions(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+                                    seed=config.seed + it + 1000 * rank)
+        return sample_and_score(model_dir, prompts, k, options, scorer, rank, world)
+
 
 class Raft(SamplingStage):
     name = "raft"
     config_class = RaftConfig
 
     def run(self, config: RaftConfig) -> dict[str, Any]:
-        from feedlearn.tune.infer import GenerationOptions
-
         prompts, scorer = self.prompts_and_scorer(config)
-        rank, world = rank_and_world(config.strategy)
 
         def one_round(it: int, model_dir: str, round_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-            options = GenerationOptions(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                                        seed=config.seed + it + 1000 * rank)
-            repeated, samples, rewards = sample_and_score(model_dir, prompts, config.k, options, scorer, rank, world)
+            repeated, samples, rewards = self.sample_round(config, prompts, scorer, it, model_dir, config.k)
             # an empty reply teaches nothing: it can only be kept when a prompt got nothing else
             eligible = [r if samples[i] else -math.inf for i, r in enumerate(rewards)]
             kept = [i for i in select([i // config.k for i in range(len(repeated))], eligible, config.keep,
@@ -127,7 +132,7 @@ class Raft(SamplingStage):
                 raise FeedlearnError(f"raft round {it}: every kept sample is empty; raise max_new_tokens")
             data = TuneDataset("conversation", [{"messages": repeated[i] + [{"role": "assistant", "content": samples[i]}]}
                                                 for i in kept])
-            data_path = save_round_data(data, round_dir.parent / f"{round_dir.name}-kept.json", rank, world)
+            data_path = save_round_data(data, round_dir.parent / f"{round_dir.name}-kept.json", config.strategy)
             summary = train_once(SFT(), load_config(SFTConfig, None, stage_options(config, SFTConfig, model_dir,
                                                                                    data_path, round_dir)))
             return summary, {"samples": len(samples), "kept": len(kept), "mean_reward": sum(rewards) / len(rewards),
@@ -136,10 +141,11 @@ class Raft(SamplingStage):
         return run_rounds(self.name, config, config.iterations, one_round)
 
 
-def save_round_data(data: TuneDataset, path: Path, rank: int, world: int) -> Path:
+def save_round_data(data: TuneDataset, path: Path, strategy: str) -> Path:
     """Rank 0 writes a round's training data; every rank returns its path once it is there."""
     from feedlearn.tune.sharding import barrier
 
+    rank, world = rank_and_world(strategy)
     if rank == 0:
         save_dataset(data, path)
     barrier(world)
