@@ -10,7 +10,7 @@ import torch
 from feedlearn.tune.config import load_config
 from feedlearn.tune.data import TuneDataset, convert, save_dataset
 from feedlearn.tune.models import load_model, load_tokenizer
-from feedlearn.tune.stages import STAGES, RewardConfig, run_stage
+from feedlearn.tune.stages import STAGES, DPOStageConfig, RewardConfig, run_stage
 from feedlearn.tune.stages.reward import PairCollator, pair_features, pairwise_accuracy, pairwise_loss, score_batch
 from tests.tune.data.test_importers import DATA
 
@@ -79,6 +79,12 @@ def test_real_preference_data_trains(tiny_dir, tmp_path):
         path = save_dataset(data, tmp_path / f"{name}.json")
         summary = run_stage(STAGES["reward"](), reward_config(tiny_dir, path, tmp_path / name, max_steps=2,
                                                               max_length=128, batch_size=4))
+        assert summary["steps"] == 2 and math.isfinite(summary["train_loss"])
+        # the same real pairs through DPO (TRL), a few steps
+        dpo_config = load_config(DPOStageConfig, None, {"model": str(tiny_dir), "data": str(path), "max_steps": 2,
+                                                        "output_dir": str(tmp_path / f"{name}-dpo"), "batch_size": 4,
+                                                        "max_length": 128, "save_steps": 100})
+        summary = run_stage(STAGES["dpo"](), dpo_config)
         assert summary["steps"] == 2 and math.isfinite(summary["train_loss"])
     pairs = save_dataset(TuneDataset("paired_text_to_text", [{"prompt": "q", "chosen": "good", "rejected": "bad",
                                                               "margin": 1.0}] * 4), tmp_path / "p.json")
