@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.table import Table
 
+from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.io import atomic_write_text
 from feedlearn.dist.launch import launch
 from feedlearn.dist.train import RunConfig, run_worker
@@ -41,8 +42,6 @@ def run_bench(config: RunConfig, *, nproc: int = 4, timeout_s: float = 300.0) ->
     """Launch (or join torchrun), run every strategy; rank 0 gets ``{config, nproc, strategies}``."""
     unknown = [s for s in config.strategies if s not in STRATEGIES]
     if unknown:
-        from feedlearn.common.errors import FeedlearnError
-
         raise FeedlearnError(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
     results = launch(_all_ranks, (config,), nproc=nproc, timeout_s=timeout_s)
     ranks = results.get(0)

@@ -22,8 +22,6 @@ import torch
 
 from feedlearn.common.errors import FeedlearnError
 
-STRATEGY_NAMES = ("none", "zero3", "qwz", "hpz", "qgz", "zeropp")
-
 
 def is_main_rank() -> bool:
     import torch.distributed as dist
@@ -37,8 +35,10 @@ def shard(model: Any, strategy: str, ranks_per_node: int | None) -> Any:
 
     if hasattr(model, "peft_config"):
         raise FeedlearnError(f"strategy={strategy} with LoRA is not supported yet; train all weights or use strategy=none")
+    from feedlearn.tune.models import default_device
+
     rank_and_world(strategy)  # joins torchrun's process group (or says to use torchrun)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = default_device()
     if device == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         model.to("cuda")

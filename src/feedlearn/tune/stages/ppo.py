@@ -40,6 +40,7 @@ from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune import rl
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.models import default_device
+from feedlearn.tune.sharding import rank_and_world
 from feedlearn.tune.stages.raft import SamplingStage
 from feedlearn.tune.trainer import atomic_dir, load_stage_tokenizer, peak_memory_bytes, prepare_model, save_final, write_summary
 
@@ -113,15 +114,12 @@ class PPO(SamplingStage):
         actor = prepare_model(config, tokenizer)  # seeds torch; LoRA when asked
         reference = None if hasattr(actor, "disable_adapter") else _frozen_copy(config)
         critic = self._critic(config, tokenizer)
-        rank, world = 0, 1
+        rank, world = rank_and_world(config.strategy)
         if config.strategy != "none":  # actor and critic sharded (feedlearn.dist); reference, reward model local
-            import torch.distributed as dist
-
             from feedlearn.tune.sharding import shard
 
             shard(actor, config.strategy, config.ranks_per_node)
             shard(critic, config.strategy, config.ranks_per_node)
-            rank, world = dist.get_rank(), dist.get_world_size()
             if reference is not None:
                 reference.to(default_device())
         else:
@@ -242,10 +240,10 @@ class PPO(SamplingStage):
                 ids, m, rmask = seqs[idx], full_mask[idx], mask[idx]
                 logp = token_logprobs(actor, ids, m, n_prompt, config.temperature)
                 pg, clip_fraction = rl.policy_loss(logp, old_logp[idx], advantages[idx], rmask, config.clip_range)
-                _update(pg, actor, optim["actor"], optim["actor_sched"], config.max_grad_norm)
+                _update(pg, actor, optim["actor"], config.max_grad_norm)
                 values = critic(ids, m, positions(m))[:, n_prompt - 1:-1]
                 vf = rl.value_loss(values, old_values[idx], returns[idx], rmask, config.value_clip_range)
-                _update(vf, critic, optim["critic"], None, config.max_grad_norm)
+                _update(vf, critic, optim["critic"], config.max_grad_norm)
                 sums["policy_loss"] += float(pg.detach())
                 sums["value_loss"] += float(vf.detach())
                 sums["clip_fraction"] += float(clip_fraction)
@@ -311,7 +309,7 @@ def _optimizers(config: PPOConfig, actor: Any, critic: ValueModel) -> dict[str, 
             "critic_sched": get_scheduler("cosine", critic_opt, warmup, config.max_steps)}
 
 
-def _update(loss: torch.Tensor, model: Any, optimizer: Any, scheduler: Any, max_norm: float) -> None:
+def _update(loss: torch.Tensor, model: Any, optimizer: Any, max_norm: float) -> None:
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_norm)

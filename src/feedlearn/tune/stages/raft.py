@@ -98,7 +98,6 @@ class SamplingStage(Stage):
     def prompts_and_scorer(self, config: Any) -> tuple[list[Messages], Any]:
         from feedlearn.tune.rewards import RewardScorer
 
-
         prompts = prompts_of(self.load(config.data))
         if not prompts or any(not p or p[-1]["role"] != "user" for p in prompts):
             raise FeedlearnError(f"{config.data}: {self.name} needs prompts that end with a user turn")
