@@ -3,20 +3,19 @@
 The Messages API takes ``system`` apart from the turns and wants turns that alternate user /
 assistant, starting with user; ``to_anthropic`` converts our chat messages (several system
 messages joined, consecutive same-role messages merged with a blank line, a leading assistant turn
-preceded by a minimal user turn). Retries, backoff, Retry-After and rate limiting as for the
-OpenAI-compatible backend. Uses ``httpx`` directly (already a dependency via ``openai``), so no
+preceded by a minimal user turn). Retries, backoff, Retry-After and rate limiting: ``retry.py``,
+shared with the OpenAI-compatible backend. Uses ``httpx`` directly (already a dependency via ``openai``), so no
 extra SDK is needed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from feedlearn.bargain.backends.base import Message, Params
-from feedlearn.bargain.backends.openai_compat import RateLimiter
+from feedlearn.bargain.backends.retry import RateLimiter, Retryable, retry_after, with_retries
 from feedlearn.common.errors import FeedlearnError
 
 API_VERSION = "2023-06-01"
@@ -66,27 +65,24 @@ class AnthropicMessages:
             body["stop_sequences"] = list(params.stop)
         headers = {"x-api-key": self.api_key or os.environ.get("ANTHROPIC_API_KEY", ""),
                    "anthropic-version": API_VERSION, "content-type": "application/json"}
-        last = ""
+        where = f"{self.name} at {self.base_url}"
         async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout) as client:
-            for attempt in range(self.max_retries + 1):
-                await self._limiter.acquire()
-                wait = None
+
+            async def call() -> str:
                 try:
                     response = await client.post("/v1/messages", json=body, headers=headers)
                 except (httpx.TimeoutException, httpx.TransportError) as exc:
-                    last = f"{type(exc).__name__}: {exc}".strip()
-                else:
-                    if response.status_code == 200:
-                        return "".join(b.get("text", "") for b in response.json().get("content", [])
-                                       if b.get("type") == "text")
-                    message = _error_message(response)
-                    if response.status_code not in RETRY_STATUS:
-                        raise FeedlearnError(f"{self.name} at {self.base_url}: HTTP {response.status_code}: {message}")
-                    last = f"HTTP {response.status_code}: {message}"
-                    wait = _float(response.headers.get("retry-after"))
-                if attempt < self.max_retries:
-                    await asyncio.sleep(wait if wait is not None else self.backoff * 2 ** attempt)
-        raise FeedlearnError(f"{self.name} at {self.base_url}: gave up after {self.max_retries + 1} attempts: {last}")
+                    raise Retryable(f"{type(exc).__name__}: {exc}".strip()) from None
+                if response.status_code == 200:
+                    return "".join(b.get("text", "") for b in response.json().get("content", [])
+                                   if b.get("type") == "text")
+                message = _error_message(response)
+                if response.status_code not in RETRY_STATUS:
+                    raise FeedlearnError(f"{where}: HTTP {response.status_code}: {message}")
+                raise Retryable(f"HTTP {response.status_code}: {message}", retry_after(response.headers.get("retry-after")))
+
+            return await with_retries(call, where=where, max_retries=self.max_retries, backoff=self.backoff,
+                                      limiter=self._limiter)
 
 
 def _error_message(response: Any) -> str:
@@ -94,10 +90,3 @@ def _error_message(response: Any) -> str:
         return str(response.json().get("error", {}).get("message", "")).splitlines()[0]
     except (ValueError, AttributeError, IndexError):
         return response.text[:200]
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None

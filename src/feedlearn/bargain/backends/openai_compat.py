@@ -4,39 +4,19 @@ Built on the official ``openai`` client (``AsyncOpenAI`` with ``base_url``). Its
 switched off so that ours are explicit and tested: 429, 5xx, connection errors and timeouts are
 retried ``max_retries`` times with exponential backoff (``backoff · 2^attempt`` seconds, honouring a
 ``Retry-After`` header), then fail with one line naming the model, the server and the last error.
-``rate`` caps requests per second per backend (a shared async token bucket), so 32 concurrent runs
-do not burst past an API's limit. Temperature, max_tokens, seed and stop are passed through.
+``rate`` caps requests per second per backend (``retry.RateLimiter``), so 32 concurrent runs do not
+burst past an API's limit. Temperature, max_tokens, seed and stop are passed through.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from feedlearn.bargain.backends.base import Message, Params
+from feedlearn.bargain.backends.retry import RateLimiter, Retryable, retry_after, with_retries
 from feedlearn.common.errors import FeedlearnError
-
-
-class RateLimiter:
-    """At most ``rate`` acquisitions per second, spaced evenly (an async token bucket of size 1)."""
-
-    def __init__(self, rate: float | None) -> None:
-        self.interval = 1.0 / rate if rate else 0.0
-        self.next_time = 0.0
-        self.lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        if not self.interval:
-            return
-        async with self.lock:
-            now = time.monotonic()
-            wait = self.next_time - now
-            self.next_time = max(now, self.next_time) + self.interval
-        if wait > 0:
-            await asyncio.sleep(wait)
 
 
 @dataclass
@@ -71,31 +51,22 @@ class OpenAICompatible:
             extra["seed"] = params.seed
         if params.stop:
             extra["stop"] = list(params.stop)
-        last: Exception | None = None
-        for attempt in range(self.max_retries + 1):
-            await self._limiter.acquire()
+        where = f"{self.name} at {self.base_url or 'api.openai.com'}"
+
+        async def call() -> str:
             try:
                 reply = await self.client().chat.completions.create(model=self.model, messages=messages, **extra)
-                return reply.choices[0].message.content or ""
             except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError,
                     openai.APITimeoutError) as exc:
-                last = exc
-                if attempt < self.max_retries:
-                    await asyncio.sleep(_retry_after(exc) or self.backoff * 2 ** attempt)
+                response = getattr(exc, "response", None)
+                wait = retry_after(response.headers.get("retry-after")) if response is not None else None
+                raise Retryable(f"{type(exc).__name__}: {_first_line(exc)}", wait or None) from None
             except openai.APIStatusError as exc:  # 4xx other than 429: retrying will not help
-                raise FeedlearnError(f"{self.name} at {self.base_url or 'api.openai.com'}: HTTP {exc.status_code}: "
-                                     f"{_first_line(exc)}") from None
-        raise FeedlearnError(f"{self.name} at {self.base_url or 'api.openai.com'}: gave up after "
-                             f"{self.max_retries + 1} attempts: {type(last).__name__}: {_first_line(last)}")
+                raise FeedlearnError(f"{where}: HTTP {exc.status_code}: {_first_line(exc)}") from None
+            return reply.choices[0].message.content or ""
 
-
-def _retry_after(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)
-    value = response.headers.get("retry-after") if response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+        return await with_retries(call, where=where, max_retries=self.max_retries, backoff=self.backoff,
+                                  limiter=self._limiter)
 
 
 def _first_line(exc: Exception | None) -> str:
