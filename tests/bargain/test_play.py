@@ -42,6 +42,16 @@ def test_play_cli_streams_the_game(capsys):
     assert "seller: This is a good balloon and its price is $20." in out and out.strip().endswith("deal at $14")
 
 
+def test_play_cli_scripted_players_follow_the_scenario(capsys):
+    from pathlib import Path
+
+    laptop = Path(__file__).resolve().parents[2] / "data" / "bargain" / "laptop-multi-issue.yaml"
+    assert main(["bargain", "play", "--scenario", str(laptop)]) == 0
+    out = capsys.readouterr().out
+    assert "buyer: How about $525 with delivery 5 days, warranty 6 months?" in out
+    assert out.strip().endswith("deal at $565, delivery 5, warranty 6 (utility: seller 210, buyer 170)")
+
+
 def test_play_cli_unknown_backend(capsys):
     assert main(["bargain", "play", "--seller", "gpt:x"]) == 2
     assert "unknown backend 'gpt:x'" in capsys.readouterr().err

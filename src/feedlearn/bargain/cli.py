@@ -30,18 +30,23 @@ def play_command(
 
     from feedlearn.bargain.backends import make_backend
     from feedlearn.bargain.backends.base import Params
+    from feedlearn.bargain.backends.scripted import ScriptedSpec
     from feedlearn.bargain.game import play
     from feedlearn.bargain.moderator import LLMModerator, RuleModerator
     from feedlearn.bargain.scenario import Scenario, load_scenario
 
     game = load_scenario(scenario) if scenario else Scenario()
-    players = {"seller": make_backend(seller), "buyer": make_backend(buyer)}
+    # scripted players take their numbers (and a multi-issue deal's terms) from the scenario
+    players = {role: ScriptedSpec().build(role, game) if spec == f"scripted:{role}" else make_backend(spec)
+               for role, spec in (("seller", seller), ("buyer", buyer))}
     judge = RuleModerator() if moderator == "rules" else LLMModerator(make_backend(moderator))
     console = Console(highlight=False)
     result = asyncio.run(play(game, players, judge, params=Params(temperature, max_tokens, seed),
                               on_turn=lambda role, text: console.print(f"[bold]{role}:[/] {text}")))
     if result.success:
-        console.print(f"deal at ${result.price:g}")
+        terms = "".join(f", {name} {value:g}" for name, value in result.terms.items())
+        utility = ", ".join(f"{role} {value:g}" for role, value in result.utility.items())
+        console.print(f"deal at ${result.price:g}{terms}" + (f" (utility: {utility})" if utility else ""))
     elif result.deal:
         console.print(f"a deal, but not a valid one (price {result.price}; valid strictly between "
                       f"${game.buyer_open:g} and ${game.seller_ask:g})")

@@ -21,18 +21,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from feedlearn.bargain.backends.base import Params
-from feedlearn.bargain.backends.scripted import RuleModerator, ScriptedNegotiator
+from feedlearn.bargain.backends.scripted import RuleModerator, ScriptedNegotiator, ScriptedSpec
 from feedlearn.bargain.feedback import run_rounds
 from feedlearn.bargain.scenario import Scenario, load_scenario
 from feedlearn.common.errors import FeedlearnError
-
-
-class ScriptedSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    step: float = Field(2.0, gt=0, description="Concession per reply.")
-    jitter: float = Field(0.0, ge=0, description="Each run draws its step uniformly in step ± jitter.")
-    limit: float | None = Field(None, description="Seller: lowest price; buyer: highest price.")
 
 
 class ExperimentConfig(BaseModel):
@@ -55,14 +47,9 @@ class ExperimentConfig(BaseModel):
     cache: bool = Field(True, description="Cache LLM replies in OUT/cache.sqlite: a rerun is free and exact.")
     llm_options: dict[str, float | int] = Field(default_factory=dict, description="For LLM backends: timeout, "
                                                 "max_retries, backoff, rate (requests/s).")
-    scripted_seller: ScriptedSpec = Field(default_factory=lambda: ScriptedSpec(step=2.0, jitter=1.0, limit=9.0))
-    scripted_buyer: ScriptedSpec = Field(default_factory=lambda: ScriptedSpec(step=2.0, jitter=1.0, limit=18.0))
-
-
-def _negotiator(role: str, spec: ScriptedSpec, scenario: Scenario, rng: random.Random) -> ScriptedNegotiator:
-    step = spec.step + rng.uniform(-spec.jitter, spec.jitter) if spec.jitter else spec.step
-    start = scenario.seller_ask if role == "seller" else scenario.buyer_open
-    return ScriptedNegotiator(role, start=start, step=round(max(step, 0.05), 2), limit=spec.limit)
+    scripted_seller: ScriptedSpec = Field(default_factory=ScriptedSpec, description="How scripted sellers concede "
+                                          "(unset fields scale with the scenario).")
+    scripted_buyer: ScriptedSpec = Field(default_factory=ScriptedSpec, description="How scripted buyers concede.")
 
 
 class Backends:
@@ -88,7 +75,14 @@ class Backends:
     def players(self, scenario: Scenario, rng: random.Random) -> dict[str, Any]:
         """Per run: the shared LLM players, or fresh scripted ones with this run's jittered steps."""
         specs = {"seller": self.config.scripted_seller, "buyer": self.config.scripted_buyer}
-        return {role: self.shared.get(role) or _negotiator(role, specs[role], scenario, rng) for role in specs}
+        return {role: self.shared.get(role) or specs[role].build(role, scenario, rng) for role in specs}
+
+
+def _describe(player: Any) -> Any:
+    """What runs.jsonl records of a player: a scripted one's drawn parameters, else its backend name."""
+    if isinstance(player, ScriptedNegotiator):
+        return {k: v for k, v in asdict(player).items() if k != "terms"}
+    return player.name
 
 
 async def one_run(config: ExperimentConfig, scenario: Scenario, run_id: int, backends: Backends) -> dict[str, Any]:
@@ -99,7 +93,7 @@ async def one_run(config: ExperimentConfig, scenario: Scenario, run_id: int, bac
     records = await run_rounds(scenario, players, backends.moderator, rounds=config.rounds, coach=config.coach,
                                feedback=config.feedback, critic=backends.critic, params=params, seed=seed)
     return {"run": run_id, "seed": seed,
-            "players": {r: asdict(p) if isinstance(p, ScriptedNegotiator) else p.name for r, p in players.items()},
+            "players": {r: _describe(p) for r, p in players.items()},
             "rounds": [asdict(r) for r in records]}
 
 

@@ -23,14 +23,22 @@ def _fmt(value: float | None, spec: str = ".2f") -> str:
 
 
 def markdown(rows_by_name: dict[str, list[dict[str, Any]]]) -> str:
-    """One table: per run dir and round, success ratio, mean ± std price, change after feedback."""
-    lines = ["| run | round | deal success | mean price | std | change after feedback | seller reply chars |",
-             "|---|---|---|---|---|---|---|"]
+    """One table: per run dir and round, success ratio, mean ± std price, change after feedback.
+
+    Multi-issue runs (any round with utilities) also get each side's mean utility.
+    """
+    utility = any(r.get("mean_seller_utility") is not None for rows in rows_by_name.values() for r in rows)
+    extra = " seller utility | buyer utility |" if utility else ""
+    lines = ["| run | round | deal success | mean price | std | change after feedback | seller reply chars |" + extra,
+             "|---|---|---|---|---|---|---|" + ("---|---|" if utility else "")]
     for name, rows in rows_by_name.items():
         for r in rows:
-            lines.append(f"| {name} | {r['round']} | {r['success_ratio']:.2f} | {_fmt(r['mean_price'])} | "
-                         f"{_fmt(r['std_price'])} | {_fmt(r['mean_change'], '+.2f')} | "
-                         f"{_fmt(r['seller_reply_chars'], '.0f')} |")
+            line = (f"| {name} | {r['round']} | {r['success_ratio']:.2f} | {_fmt(r['mean_price'])} | "
+                    f"{_fmt(r['std_price'])} | {_fmt(r['mean_change'], '+.2f')} | "
+                    f"{_fmt(r['seller_reply_chars'], '.0f')} |")
+            if utility:
+                line += f" {_fmt(r.get('mean_seller_utility'))} | {_fmt(r.get('mean_buyer_utility'))} |"
+            lines.append(line)
     return "\n".join(lines) + "\n"
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Term(BaseModel):
@@ -28,6 +28,27 @@ class Term(BaseModel):
     default: float = Field(..., description="The value if the deal never mentions the term.")
     seller_value: float = Field(..., description="Seller's utility per unit above the default (private).")
     buyer_value: float = Field(..., description="Buyer's utility per unit above the default (private).")
+    low: float | None = Field(None, description="Lowest value a deal may set (scripted players ask within it).")
+    high: float | None = Field(None, description="Highest value a deal may set.")
+
+    @model_validator(mode="after")
+    def _bounds_hold_the_default(self):
+        if (self.low is not None and self.low > self.default) or (self.high is not None and self.high < self.default):
+            raise ValueError(f"{self.name}: the default ({self.default:g}) must lie within low..high")
+        return self
+
+    def value(self, role: str) -> float:
+        """What one unit above the default is worth to ``role`` (its private value)."""
+        return self.seller_value if role == "seller" else self.buyer_value
+
+    def preferred(self, role: str) -> float:
+        """The bound ``role`` likes best (the default where that bound is not set)."""
+        bound = self.high if self.value(role) > 0 else self.low
+        return self.default if bound is None else bound
+
+    def phrase(self, value: float) -> str:
+        """How a scripted player names the term, in a form ``pattern`` reads back: ``delivery 5 days``."""
+        return f"{self.name} {value:g} {self.unit}"
 
     def pattern(self) -> re.Pattern:
         words = "|".join(re.escape(w) for w in sorted(self.words, key=len, reverse=True))
@@ -47,12 +68,16 @@ def agreed_terms(terms: list[Term], utterances: list[str]) -> dict[str, float]:
     return out
 
 
+def term_value(terms: list[Term], role: str, agreed: dict[str, float]) -> float:
+    """``role``'s private utility of the agreed terms against the defaults: ``Σ value · (term − default)``."""
+    return sum(t.value(role) * (agreed.get(t.name, t.default) - t.default) for t in terms)
+
+
 def utilities(scenario: Any, price: float, agreed: dict[str, float]) -> dict[str, float]:
     """Seller's and buyer's utility of a deal (module docstring)."""
-    moves = {t.name: agreed.get(t.name, t.default) - t.default for t in scenario.terms}
-    seller = price - scenario.seller_cost + sum(t.seller_value * moves[t.name] for t in scenario.terms)
+    seller = price - scenario.seller_cost + term_value(scenario.terms, "seller", agreed)
     worth = scenario.buyer_worth if scenario.buyer_worth is not None else price
-    buyer = worth - price + sum(t.buyer_value * moves[t.name] for t in scenario.terms)
+    buyer = worth - price + term_value(scenario.terms, "buyer", agreed)
     return {"seller": seller, "buyer": buyer}
 
 
@@ -62,7 +87,7 @@ def private_notes(terms: list[Term], role: str) -> str:
         return ""
     lines = [f"Besides the price, agree on: {', '.join(f'{t.name} (in {t.unit})' for t in terms)}."]
     for t in terms:
-        value = t.seller_value if role == "seller" else t.buyer_value
+        value = t.value(role)
         direction = "more" if value >= 0 else "fewer"
         lines.append(f"- {t.name}: {t.default:g} {t.unit} unless agreed otherwise; each {t.unit.rstrip('s')} "
                      f"{'more' if value >= 0 else 'less'} is worth ${abs(value):g} to you, so you prefer "

@@ -5,19 +5,33 @@ negotiator's concession step shrinks each time its context holds the critic's ad
 smaller steps, so AI feedback provably moves the price.
 
 Negotiator (``role`` seller or buyer): its ``k``-th reply (counting the scripted opening as its
-first utterance; only this game's turns count) targets ``start ∓ step·k`` — the seller comes down from ``start`` (the asking
-price), the buyer goes up from ``start`` (the opening offer) — never past ``limit``. It accepts
-("Deal! $X it is.") when the other side's last price is at least as good as its target, else
-offers its target. ``step`` is halved for every message in its context that contains ``ADVICE_KEY``.
+first utterance; only this game's turns count) targets ``start ∓ step·k`` — the seller comes down
+from ``start`` (the asking price), the buyer goes up from ``start`` (the opening offer) — never past
+``limit``. It accepts ("Deal! $X it is.") when the other side's last price is at least as good as
+its target, else offers its target. ``step`` is halved for every message in its context that
+contains ``ADVICE_KEY``.
+
+Multi-issue deals (``terms``): the target becomes a *utility* — the target price at the default
+terms, plus the player's private value of the terms (``terms.term_value``; it knows only its own
+values). A player that insists (``insist``) offers its preferred terms (each term's best bound for
+it); otherwise it offers the terms on the table (each term's newest mention in this game) — in
+both cases at the price that gives it exactly its target utility (but never past its own opening
+price), so extras the other side asks for are priced in at their cost to this side. It accepts
+the other side's last price with the terms on the table when that package is worth at least its
+target.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from feedlearn.bargain.backends.base import Message, Params
 from feedlearn.bargain.game import NEW_GAME
 from feedlearn.bargain.prices import prices_in
+from feedlearn.bargain.terms import Term, agreed_terms, term_value
 
 ADVICE_KEY = "smaller steps"
 ACCEPT_WORDS = ("deal", "agreed", "i'll take it", "sold", "it's a deal")
@@ -32,30 +46,88 @@ def last_price(text: str) -> float | None:
     return found[-1].value if found else None
 
 
+def this_game(messages: list[Message]) -> list[Message]:
+    """The messages of the game being played: after the last lesson that started a new game."""
+    starts = [i for i, m in enumerate(messages) if m["role"] == "user" and NEW_GAME in m["content"]]
+    return [m for m in messages[(starts[-1] + 1 if starts else 0):] if m["role"] != "system"]
+
+
 @dataclass
 class ScriptedNegotiator:
     role: str  # "seller" or "buyer"
     start: float  # seller: asking price; buyer: opening offer
     step: float = 2.0
     limit: float | None = None  # seller: lowest price it accepts; buyer: highest
+    terms: tuple[Term, ...] = ()  # multi-issue deals: the scenario's terms (it reads only its own values)
+    insist: bool = False  # offer its preferred terms (else the terms on the table, priced in)
     name: str = "scripted"
 
     def target(self, messages: list[Message]) -> float:
-        starts = [i for i, m in enumerate(messages) if m["role"] == "user" and NEW_GAME in m["content"]]
-        turns = sum(m["role"] == "assistant" for m in messages[(starts[-1] if starts else 0):])  # this game's
+        """The price it asks now at the default terms (module docstring)."""
+        turns = sum(m["role"] == "assistant" for m in this_game(messages))
         lessons = sum(ADVICE_KEY in m["content"] for m in messages if m["role"] != "assistant")
         step = self.step * 0.5 ** lessons
         if self.role == "seller":
             return max(self.start - step * turns, self.limit if self.limit is not None else 0.0)
         return min(self.start + step * turns, self.limit if self.limit is not None else float("inf"))
 
+    def utility(self, price: float, agreed: dict[str, float]) -> float:
+        """Its own utility of a package, up to a constant: ±price + its value of the terms."""
+        return (price if self.role == "seller" else -price) + term_value(list(self.terms), self.role, agreed)
+
+    def price_for(self, utility: float, agreed: dict[str, float]) -> float:
+        """The price at which ``agreed`` terms give it ``utility`` (the inverse of ``utility``)."""
+        rest = utility - term_value(list(self.terms), self.role, agreed)
+        return rest if self.role == "seller" else -rest
+
+    def _with(self, agreed: dict[str, float]) -> str:
+        return " with " + ", ".join(t.phrase(agreed[t.name]) for t in self.terms) if self.terms else ""
+
     async def complete(self, messages: list[Message], params: Params) -> str:
-        target = self.target(messages)
+        want = self.utility(self.target(messages), {t.name: t.default for t in self.terms})
+        table = agreed_terms(list(self.terms), [m["content"] for m in this_game(messages)])
         other = last_price(messages[-1]["content"]) if messages and messages[-1]["role"] == "user" else None
-        good = other is not None and (other >= target if self.role == "seller" else other <= target)
-        if good:
-            return f"Deal! {_money(other)} it is."
-        return f"I can do {_money(target)}." if self.role == "seller" else f"How about {_money(target)}?"
+        if other is not None and self.utility(other, table) >= want:
+            return f"Deal! {_money(other)}{self._with(table) or ' it is'}."
+        mine = {t.name: t.preferred(self.role) for t in self.terms} if self.insist else table
+        price = self.price_for(want, mine)  # never past its own opening: the seller's ask, the buyer's offer
+        price = round(min(price, self.start) if self.role == "seller" else max(price, self.start), 2)
+        return (f"I can do {_money(price)}{self._with(mine)}." if self.role == "seller"
+                else f"How about {_money(price)}{self._with(mine)}?")
+
+
+class ScriptedSpec(BaseModel):
+    """How an experiment makes its scripted players; unset fields scale with the scenario's range.
+
+    With ``span = seller_ask − buyer_open``: step 0.2·span, jitter 0.1·span, the seller's limit
+    ``seller_cost + 0.1·span``, the buyer's ``buyer_open + 0.8·span`` — for the paper's balloon (span
+    $10) a $2 ± 1 step, limits $9 and $18. In a multi-issue deal the buyer insists on its terms and
+    the seller prices them in, unless ``insist`` says otherwise.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: float | None = Field(None, gt=0, description="Concession per reply (default 0.2 x (ask - open)).")
+    jitter: float | None = Field(None, ge=0, description="Each run draws its step in step ± jitter "
+                                                         "(default 0.1 x (ask - open)).")
+    limit: float | None = Field(None, description="Seller: lowest price; buyer: highest price.")
+    insist: bool | None = Field(None, description="Multi-issue: offer its preferred terms (default: the buyer).")
+
+    def build(self, role: str, scenario, rng: random.Random | None = None) -> ScriptedNegotiator:
+        """The negotiator for ``role`` in ``scenario``; ``rng`` draws the jittered step (none: no jitter)."""
+        span = scenario.seller_ask - scenario.buyer_open
+        step = self.step if self.step is not None else 0.2 * span
+        jitter = self.jitter if self.jitter is not None else 0.1 * span
+        if rng is not None and jitter:
+            step += rng.uniform(-jitter, jitter)
+        if self.limit is not None:
+            limit = self.limit
+        else:
+            limit = scenario.seller_cost + 0.1 * span if role == "seller" else scenario.buyer_open + 0.8 * span
+        start = scenario.seller_ask if role == "seller" else scenario.buyer_open
+        insist = self.insist if self.insist is not None else role == "buyer"
+        return ScriptedNegotiator(role, start=start, step=round(max(step, 0.05), 2), limit=limit,
+                                  terms=tuple(scenario.terms), insist=insist)
 
 
 @dataclass
