@@ -355,3 +355,17 @@ def score_command(
                       f"mean gap {sum(c - r for c, r in pairs) / len(pairs):.4f}")
     if out is not None:
         atomic_write_text(out, "".join(json.dumps(r) + "\n" for r in records))
+
+
+@tune_app.command("export-gguf")
+def export_gguf_command(
+    model: Path = typer.Argument(..., help="A Llama model directory (e.g. a stage's final/)."),
+    out: Path = typer.Argument(..., help="The GGUF file to write."),
+    dtype: str = typer.Option("f32", "--dtype", help="f32 or f16 (norms stay f32)."),
+) -> None:
+    """Write a Llama model and its byte-level BPE tokenizer as one GGUF file (llama.cpp, Ollama)."""
+    from feedlearn.tune.gguf_export import export_gguf
+
+    path = export_gguf(model, out, dtype=dtype)
+    console.print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB); serve it with e.g. "
+                  f"python -m llama_cpp.server --model {path} --chat_format chatml")
