@@ -54,3 +54,67 @@ def test_cli_run_and_report(tmp_path, capsys):
     assert png.stat().st_size > 0 and "| r | 1 |" in md.read_text()
     assert main(["bargain", "report", str(tmp_path / "missing")]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_an_interrupted_experiment_keeps_every_finished_run_and_resumes_exactly(tmp_path, monkeypatch):
+    """Ctrl-C (the main task cancelled) mid-experiment: runs.jsonl holds exactly the runs reported
+    finished, each a whole line; resume completes it to the uninterrupted result. Only
+    ``concurrency`` worker tasks exist, however many runs are asked for."""
+    import asyncio
+
+    from feedlearn.bargain.backends.scripted import ScriptedNegotiator
+    from feedlearn.bargain.experiment import run_experiment_async
+
+    instant = ScriptedNegotiator.complete
+
+    async def slow(self, messages, params):  # a reply that really waits, like an API call
+        await asyncio.sleep(0.001)
+        return await instant(self, messages, params)
+
+    config = ExperimentConfig(runs=40, rounds=3, concurrency=4, seed=1)
+    reference = run_experiment(config, tmp_path / "whole")
+    monkeypatch.setattr(ScriptedNegotiator, "complete", slow)
+    finished, tasks_seen = [], []
+
+    async def interrupted() -> None:
+        main_task = asyncio.current_task()
+
+        def on_done(row):
+            finished.append(row["run"])
+            tasks_seen.append(len(asyncio.all_tasks()))
+            if len(finished) == 9:
+                main_task.cancel()
+
+        await run_experiment_async(config, tmp_path / "cut", on_done=on_done)
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(interrupted())
+    lines = (tmp_path / "cut" / "runs.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["run"] for line in lines) == sorted(finished) and 9 <= len(finished) < 40
+    assert max(tasks_seen) <= 1 + config.concurrency  # the main task + the workers, not one task per run
+    resumed = run_experiment(config, tmp_path / "cut", resume=True)
+    assert [r["rounds"] for r in resumed] == [r["rounds"] for r in reference]
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    run_experiment(ExperimentConfig(runs=3, rounds=2, feedback="ai"), tmp_path / "x")
+    with pytest.raises(FeedlearnError, match=r"config.json: feedback was 'ai', now 'none'; resume with the same"):
+        run_experiment(ExperimentConfig(runs=3, rounds=2, feedback="none"), tmp_path / "x", resume=True)
+    more = run_experiment(ExperimentConfig(runs=5, rounds=2, feedback="ai", concurrency=2), tmp_path / "x", resume=True)
+    assert [r["run"] for r in more] == list(range(5))  # more runs and other concurrency are fine
+
+
+def test_cli_run_takes_players_scenario_and_coach(tmp_path, capsys):
+    from pathlib import Path
+
+    bike = Path(__file__).resolve().parents[2] / "data" / "bargain" / "used-bike.yaml"
+    out = tmp_path / "b"
+    args = ["bargain", "run", "--out", str(out), "--runs", "3", "--rounds", "2", "--coach", "both",
+            "--scenario", str(bike), "--seller", "scripted:seller", "--moderator", "rules"]
+    assert main(args) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["coach"] == "both" and saved["scenario"] == str(bike)
+    first = json.loads((out / "runs.jsonl").read_text().splitlines()[0])
+    assert first["rounds"][0]["game"]["turns"][0][1] != "This is a good balloon and its price is $20."
+    assert main(["bargain", "run", "--out", str(tmp_path / "c"), "--critic", "gpt:x"]) == 2
+    assert "unknown backend 'gpt:x'" in capsys.readouterr().err

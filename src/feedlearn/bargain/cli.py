@@ -61,9 +61,14 @@ def run_command(
     runs: int = typer.Option(None, "--runs", help="Number of runs."),
     rounds: int = typer.Option(None, "--rounds", help="Rounds per run (the paper: 5)."),
     feedback: str = typer.Option(None, "--feedback", help="ai, random or none."),
-    coach: str = typer.Option(None, "--coach", help="seller or buyer."),
+    coach: str = typer.Option(None, "--coach", help="seller, buyer or both."),
     concurrency: int = typer.Option(None, "--concurrency", help="Runs in flight at once."),
     seed: int = typer.Option(None, "--seed"),
+    scenario: str = typer.Option(None, "--scenario", help="Scenario YAML (default: the paper's balloon game)."),
+    seller: str = typer.Option(None, "--seller", help="Backend spec of the seller (e.g. openai:gpt-4o)."),
+    buyer: str = typer.Option(None, "--buyer", help="Backend spec of the buyer."),
+    critic: str = typer.Option(None, "--critic", help="Backend spec of the critic (--feedback ai)."),
+    moderator: str = typer.Option(None, "--moderator", help="rules, or a backend spec for an LLM moderator."),
     resume: bool = typer.Option(False, "--resume", help="Continue a run directory, skipping finished runs."),
 ) -> None:
     """Play many runs in parallel; each finished run is appended to OUT/runs.jsonl at once."""
@@ -72,8 +77,10 @@ def run_command(
     from feedlearn.bargain.experiment import ExperimentConfig, run_experiment
     from feedlearn.tune.config import load_config
 
-    overrides = {k: v for k, v in {"runs": runs, "rounds": rounds, "feedback": feedback, "coach": coach,
-                                   "concurrency": concurrency, "seed": seed}.items() if v is not None}
+    options = {"runs": runs, "rounds": rounds, "feedback": feedback, "coach": coach, "concurrency": concurrency,
+               "seed": seed, "scenario": scenario, "seller": seller, "buyer": buyer, "critic": critic,
+               "moderator": moderator}
+    overrides = {k: v for k, v in options.items() if v is not None}  # options given win over --config
     experiment = load_config(ExperimentConfig, config, overrides)
     console = Console(highlight=False)
     with Progress(console=console, transient=True, disable=not sys.stderr.isatty()) as progress:

@@ -25,6 +25,7 @@ from feedlearn.bargain.backends.scripted import RuleModerator, ScriptedNegotiato
 from feedlearn.bargain.feedback import run_rounds
 from feedlearn.bargain.scenario import Scenario, load_scenario
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.io import atomic_write_text
 
 
 class ExperimentConfig(BaseModel):
@@ -97,6 +98,24 @@ async def one_run(config: ExperimentConfig, scenario: Scenario, run_id: int, bac
             "rounds": [asdict(r) for r in records]}
 
 
+RESUMABLE_CHANGES = ("runs", "concurrency", "llm_options")  # fields a resumed experiment may change
+
+
+def check_same_experiment(config: ExperimentConfig, saved: Path) -> None:
+    """Refuse to resume a run directory with other settings: its runs would mix two experiments."""
+    if not saved.exists():
+        return
+    try:
+        before = json.loads(saved.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FeedlearnError(f"{saved}: cannot read the experiment's settings ({exc})") from None
+    now = config.model_dump(mode="json")
+    for key, value in now.items():
+        if key not in RESUMABLE_CHANGES and key in before and before[key] != value:
+            raise FeedlearnError(f"{saved}: {key} was {before[key]!r}, now {value!r}; resume with the same "
+                                 "settings or choose another --out")
+
+
 def finished_runs(path: Path) -> dict[int, dict[str, Any]]:
     """Runs already in ``runs.jsonl`` (a torn last line, from a crash mid-write, is ignored)."""
     done: dict[int, dict[str, Any]] = {}
@@ -116,24 +135,28 @@ async def run_experiment_async(config: ExperimentConfig, out_dir: str | Path, *,
     path = out / "runs.jsonl"
     if path.exists() and not resume:
         raise FeedlearnError(f"{path}: exists; pass --resume to continue it or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(config.model_dump_json(indent=1) + "\n", encoding="utf-8")
     scenario = load_scenario(config.scenario) if config.scenario else Scenario()
+    if resume:
+        check_same_experiment(config, out / "config.json")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.json", config.model_dump_json(indent=1) + "\n")
     done = finished_runs(path)
-    gate = asyncio.Semaphore(config.concurrency)
     backends = Backends(config, out)
+    todo = iter([i for i in range(config.runs) if i not in done])
 
-    async def guarded(run_id: int, handle) -> None:
-        async with gate:
+    async def worker(handle) -> None:
+        # `concurrency` workers share one iterator of run ids (each id is taken once): memory stays
+        # O(concurrency) however many runs are asked for, and Ctrl-C cancels a handful of tasks
+        for run_id in todo:
             row = await one_run(config, scenario, run_id, backends)
-        handle.write(json.dumps(row) + "\n")
-        handle.flush()
-        done[run_id] = row
-        if on_done is not None:
-            on_done(row)
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()
+            done[run_id] = row
+            if on_done is not None:
+                on_done(row)
 
     with path.open("a", encoding="utf-8") as handle:
-        await asyncio.gather(*(guarded(i, handle) for i in range(config.runs) if i not in done))
+        await asyncio.gather(*(worker(handle) for _ in range(config.concurrency)))
     return [done[i] for i in sorted(done)]
 
 
