@@ -24,6 +24,19 @@ def test_runs_are_written_as_they_finish_and_resume_skips_them(tmp_path):
         run_experiment(config, tmp_path / "x")
     again = run_experiment(config, tmp_path / "x", resume=True)
     assert [r["rounds"] for r in again] == [r["rounds"] for r in first]  # same seeds, same results
+    on_disk = finished_runs(tmp_path / "x" / "runs.jsonl")  # the torn line was cut, not glued to run 10
+    assert [on_disk[i]["rounds"] for i in range(12)] == [r["rounds"] for r in first]
+
+
+def test_a_corrupt_line_inside_runs_jsonl_is_one_line_error(tmp_path):
+    run_experiment(ExperimentConfig(runs=3, rounds=2), tmp_path / "x")
+    path = tmp_path / "x" / "runs.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], "{oops", lines[2]]) + "\n")
+    with pytest.raises(FeedlearnError, match=r"runs.jsonl:2: not a run record \(JSONDecodeError"):
+        run_experiment(ExperimentConfig(runs=3, rounds=2), tmp_path / "x", resume=True)
+    with pytest.raises(FeedlearnError, match=r"runs.jsonl:2: not a run record"):
+        report([tmp_path / "x"])
 
 
 def test_same_seed_same_experiment(tmp_path):

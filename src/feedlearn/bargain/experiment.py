@@ -117,16 +117,34 @@ def check_same_experiment(config: ExperimentConfig, saved: Path) -> None:
 
 
 def finished_runs(path: Path) -> dict[int, dict[str, Any]]:
-    """Runs already in ``runs.jsonl`` (a torn last line, from a crash mid-write, is ignored)."""
+    """Runs already in ``runs.jsonl``, by run id.
+
+    Only the last line may be torn (a crash mid-write leaves it without its newline): it is
+    ignored. Any other line that is not a run record is an error naming its line — never skipped
+    silently.
+    """
     done: dict[int, dict[str, Any]] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            done[row["run"]] = row
+    if not path.exists():
+        return done
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+            done[int(row["run"])] = row
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            if number == len(lines) and not text.endswith("\n"):
+                break  # the torn last line of a crash
+            raise FeedlearnError(f"{path}:{number}: not a run record ({type(exc).__name__}: {exc})") from None
     return done
+
+
+def drop_torn_line(path: Path) -> None:
+    """Cut a torn last line off ``runs.jsonl`` so the next run appended starts on a line of its own."""
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+        if text and not text.endswith("\n"):
+            atomic_write_text(path, text[:text.rfind("\n") + 1])
 
 
 async def run_experiment_async(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
@@ -141,6 +159,7 @@ async def run_experiment_async(config: ExperimentConfig, out_dir: str | Path, *,
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.json", config.model_dump_json(indent=1) + "\n")
     done = finished_runs(path)
+    drop_torn_line(path)
     backends = Backends(config, out)
     todo = iter([i for i in range(config.runs) if i not in done])
 
