@@ -132,3 +132,28 @@ def test_rule_moderator():
     assert asyncio.run(moderator.deal_reached(["OK, agreed."]))
     assert not asyncio.run(moderator.deal_reached(["How about $14?"]))
     assert not asyncio.run(moderator.deal_reached(["No deal, sorry."]))
+
+
+@pytest.mark.parametrize("advice, kept, removed", [
+    ("1. Hold firm at $18. 2. Mention the quality.\n3. Don't go below fifteen dollars.",
+     "2. Mention the quality.", ["1. Hold firm at $18.", "3. Don't go below fifteen dollars."]),
+    ("Concede in smaller steps. Ask what they can offer!", "Concede in smaller steps. Ask what they can offer!", []),
+    ("- Open at 19 bucks", "", ["- Open at 19 bucks"]),
+    ("Wait 2 turns before you move. Offer 3 options.", "Wait 2 turns before you move. Offer 3 options.", []),
+])
+def test_critic_advice_is_kept_generic(advice, kept, removed):
+    from feedlearn.bargain.feedback import generic_advice
+
+    assert generic_advice(advice) == (kept, removed)
+
+
+def test_a_critic_that_names_a_price_is_not_passed_on():
+    class Leaky:
+        name = "leaky"
+
+        async def complete(self, messages, params):
+            return "Concede in smaller steps. Insist on $19.50 next time."
+
+    records = asyncio.run(run_rounds(Scenario(), players(), RuleModerator(), rounds=2, feedback="ai", critic=Leaky()))
+    assert records[0].feedback == "Concede in smaller steps." and records[0].feedback_removed == ["Insist on $19.50 next time."]
+    assert records[1].price == 16  # the generic half still halves the seller's step: 14 -> 16, as with the scripted critic

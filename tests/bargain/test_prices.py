@@ -70,6 +70,7 @@ def test_prices_in(text, expected):
         "I'll take one",
         "at 5:30",
         "it is 20",  # no price context
+        "offer 3 options, wait 2 turns, then make 2 concessions",  # counts in a critic's advice
     ],
 )
 def test_not_prices(text):

@@ -11,11 +11,13 @@ human-written tips; ``none`` — no advice, only the previous game and price.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from feedlearn.bargain.backends.base import Message, Params
 from feedlearn.bargain.game import NEW_GAME, GameResult, play, system_message
+from feedlearn.bargain.prices import prices_in
 from feedlearn.bargain.scenario import Scenario
 
 TIPS = (  # human-written, generic, no prices: the paper's random-feedback baseline
@@ -40,6 +42,29 @@ class RoundRecord:
     turns: int
     reply_chars: dict[str, float]  # mean reply length per role, in characters
     game: dict[str, Any] = field(default_factory=dict)
+    feedback_removed: list[str] = field(default_factory=list)  # critic sentences dropped for naming a price
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_LIST_MARKER = re.compile(r"^(?:\d+[.)]|[-*•])$")
+
+
+def generic_advice(advice: str) -> tuple[str, list[str]]:
+    """The critic's advice without its sentences that name a price, and those sentences.
+
+    The advice must stay generic (the paper: no specific price), or the coached player would just
+    be told the answer; a model asked not to name one sometimes does, so we enforce it here.
+    A list marker ("2.") that the split cut off stays with its sentence.
+    """
+    pieces = [p for p in _SENTENCE_END.split(advice.strip()) if p]
+    sentences: list[str] = []
+    for piece in pieces:
+        if sentences and _LIST_MARKER.match(sentences[-1]):
+            sentences[-1] += " " + piece
+        else:
+            sentences.append(piece)
+    kept = [s for s in sentences if not prices_in(s)]
+    return " ".join(kept), [s for s in sentences if prices_in(s)]
 
 
 def _reply_chars(result: GameResult) -> dict[str, float]:
@@ -83,7 +108,9 @@ async def run_rounds(scenario: Scenario, players: dict[str, Any], moderator: Any
         for role in coached:
             history = result.histories[role]
             if feedback == "ai":
-                advice = (await critic.complete(critic_messages(scenario, role, history), params)).strip()
+                raw = await critic.complete(critic_messages(scenario, role, history), params)
+                advice, removed = generic_advice(raw)
+                record.feedback_removed += removed
             elif feedback == "random":
                 advice = tips.choice(TIPS)
             else:

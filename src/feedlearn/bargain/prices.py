@@ -66,7 +66,10 @@ _PRICE_CONTEXT = re.compile(
 _NOT_MONEY_AFTER = re.compile(
     r"§\s*(?:%|(?:percent|per\s*cent|seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|"
     r"balloons?|pieces?|items?|units?|times|people|persons?|kids?|o'clock|am|pm|a\.m|p\.m|kg|lbs?|pounds?|"
-    r"inch(?:es)?|cm|ft|feet|miles?|km|of|x)\b)",
+    r"inch(?:es)?|cm|ft|feet|miles?|km|of|x|"
+    # counts in advice and talk: "offer 3 options", "wait 2 turns", "make 2 concessions"
+    r"options?|turns?|steps?|rounds?|moves?|concessions?|offers?|messages?|questions?|reasons?|points?|tips?|"
+    r"things?|ways?|words?|sentences?|suggestions?)\b)",
     _F,
 )
 
