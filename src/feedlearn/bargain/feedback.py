@@ -63,8 +63,8 @@ def generic_advice(advice: str) -> tuple[str, list[str]]:
             sentences[-1] += " " + piece
         else:
             sentences.append(piece)
-    kept = [s for s in sentences if not prices_in(s)]
-    return " ".join(kept), [s for s in sentences if prices_in(s)]
+    named = [bool(prices_in(s)) for s in sentences]
+    return " ".join(s for s, n in zip(sentences, named) if not n), [s for s, n in zip(sentences, named) if n]
 
 
 def _reply_chars(result: GameResult) -> dict[str, float]:

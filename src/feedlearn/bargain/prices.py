@@ -119,8 +119,20 @@ def _window(text: str, start: int, end: int, lo: int = 0, hi: int | None = None,
     return text[max(lo, start - width):start] + "§" + text[end:min(hi, end + width)]
 
 
+# Every match of _NUMBER holds a digit or one of these words ("a"/"an" only before hundred/thousand):
+# a text with neither has no price, and this set lookup is ~5x faster than scanning it with _NUMBER.
+_NUMBER_WORDS = frozenset(w for w in _WORD_VALUES if w not in ("a", "an"))
+_LETTERS = re.compile(r"[a-z]+")
+
+
+def _may_hold_a_number(text: str) -> bool:
+    return any(c.isdigit() for c in text) or not _NUMBER_WORDS.isdisjoint(_LETTERS.findall(text.lower()))
+
+
 def prices_in(text: str) -> list[Mention]:
     """Every price mentioned in ``text``, in order (see ``Mention`` for how sure each one is)."""
+    if not _may_hold_a_number(text):
+        return []
     text = _plain(text)
     masked = _PHONE.sub(lambda m: " " * len(m.group()), text)
     found: list[Mention] = []
