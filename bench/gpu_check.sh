@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# tune's GPU checks (RLHF on CUDA at a real model's size) as ONE prepared call of a lent GPU machine.
+#
+# A lent machine reaches no network and has PyTorch, transformers, peft and accelerate but not all
+# of feedlearn's dependencies, so they travel as wheels built for its Python (3.12, x86-64):
+#   here:   echo /.whl/ >> .git/info/exclude && bash bench/gpu_check.sh fetch        (~10 MB in .whl/)
+#   there:  (device tool, carry [".whl"], timeout ~540 s)  bash bench/gpu_check.sh run
+# `run` writes under $OUT (or runs/gpu-check-out): versions.txt, recipe.log + recipe_summary.json
+# (every RLHF stage of recipes/gpu-check.yaml on a ~0.4B Llama in bfloat16), summaries.json (each
+# stage's summary.json: tokens/s, peak GPU memory) and
+# tune_rlhf.log (bench/tune_rlhf.py --size 1b: PPO/DPO/GRPO tokens/s on TinyLlama's shape).
+# `dry` runs the same steps at toy sizes with .venv on a CPU (~2 min): it checks this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# versions as on the CPU CI machine (.venv); pyarrow only when the machine's is older than 24
+# (datasets needs >= 24): add it to the list if versions.txt says so (~45 MB)
+WHEELS="trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 pydantic==2.14.4 pydantic-core==2.50.5
+annotated-types==0.8.0 typing-inspection==0.4.5 typing-extensions==4.16.0 zstandard==0.25.0"
+
+case "${1:-}" in
+fetch)
+    mkdir -p .whl
+    for spec in $WHEELS; do
+        python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+            --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+            -d .whl "$spec"
+    done
+    du -sh .whl
+    ;;
+run | dry)
+    # dry: the same steps at toy sizes on this machine's .venv (a CPU), to check the script itself
+    out="${OUT:-runs/gpu-check-out}"
+    mkdir -p "$out"
+    if [ "$1" = run ]; then
+        py=python3 size=1b recipe_args=()
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+        export PYTHONPATH="/tmp/site:$PWD/src"
+        nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/versions.txt"
+    else
+        py=.venv/bin/python size=tiny
+        recipe_args=(steps_scale=0.05 "base={init_tiny: {hidden_size: 64, layers: 2, heads: 2, intermediate_size: 128}}")
+        : > "$out/versions.txt"
+    fi
+    export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+    "$py" -c "import torch, transformers, peft, trl, datasets, pyarrow, accelerate as a; print('torch', torch.__version__,
+'cuda', torch.cuda.is_available(), '| transformers', transformers.__version__, '| peft', peft.__version__, '| trl',
+trl.__version__, '| datasets', datasets.__version__, '| pyarrow', pyarrow.__version__, '| accelerate', a.__version__)" \
+        2>&1 | tee -a "$out/versions.txt"
+    work="$(mktemp -d)"
+    status=0
+    timeout 360 "$py" -m feedlearn tune run recipes/gpu-check.yaml output_dir="$work" "${recipe_args[@]}" 2>&1 \
+        | grep -v -e "it/s]" -e "examples/s]" | tee "$out/recipe.log" || status=1
+    cp "$work/recipe_summary.json" "$out/" 2>/dev/null || status=1
+    # every stage's summary.json (tokens/s, peak memory, eval) in one file: the device returns 8 files at most
+    "$py" -c "import json, pathlib, sys; w = pathlib.Path(sys.argv[1]); print(json.dumps({p.parent.name:
+json.loads(p.read_text()) for p in sorted(w.glob('*/summary.json'))}, indent=1))" "$work" > "$out/summaries.json"
+    timeout 150 "$py" bench/tune_rlhf.py --size "$size" --dtype bfloat16 --steps 4 2>&1 | tee "$out/tune_rlhf.log" \
+        || status=1
+    rm -rf "$work"
+    echo "gpu_check: $([ $status = 0 ] && echo ok || echo FAILED); outputs in $out"
+    exit $status
+    ;;
+*)
+    echo "usage: bash bench/gpu_check.sh fetch|run|dry" >&2
+    exit 2
+    ;;
+esac
