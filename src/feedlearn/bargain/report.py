@@ -48,6 +48,7 @@ def plot(rows_by_name: dict[str, list[dict[str, Any]]], path: str | Path) -> Pat
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (price_ax, success_ax) = plt.subplots(1, 2, figsize=(10, 4))
     for name, rows in rows_by_name.items():
@@ -58,7 +59,9 @@ def plot(rows_by_name: dict[str, list[dict[str, Any]]], path: str | Path) -> Pat
         success_ax.plot([r["round"] for r in rows], [r["success_ratio"] for r in rows], marker="o", label=name)
     price_ax.set(xlabel="round", ylabel="mean deal price ($)", title="deal price over rounds")
     success_ax.set(xlabel="round", ylabel="deal success ratio", title="runs still dealing", ylim=(0, 1.05))
-    price_ax.legend()
+    for ax in (price_ax, success_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
+    price_ax.legend(loc="upper left")
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
