@@ -50,13 +50,12 @@ async def many(runs: int, latency: float, concurrency: int) -> tuple[int, int]:
 
     results = await asyncio.gather(*(one() for _ in range(runs)))
     games = sum(len(r) for r in results)
-    return games, max(replies(r) for r in results)
+    return games, max(replies([vars(rec) for rec in r]) for r in results)
 
 
-def replies(rounds) -> int:
+def replies(rounds: list[dict]) -> int:
     """Sequential replies of one run: the non-scripted turns of every game plus one critic call per advice."""
-    get = (lambda rec, key: rec[key]) if rounds and isinstance(rounds[0], dict) else getattr
-    return sum(get(rec, "turns") - 2 for rec in rounds) + sum(get(rec, "feedback") is not None for rec in rounds)
+    return sum(rec["turns"] - 2 for rec in rounds) + sum(rec["feedback"] is not None for rec in rounds)
 
 
 def experiment(runs: int, latency: float) -> tuple[int, int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 from dataclasses import asdict
 from pathlib import Path
@@ -140,11 +141,18 @@ def finished_runs(path: Path) -> dict[int, dict[str, Any]]:
 
 
 def drop_torn_line(path: Path) -> None:
-    """Cut a torn last line off ``runs.jsonl`` so the next run appended starts on a line of its own."""
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        if text and not text.endswith("\n"):
-            atomic_write_text(path, text[:text.rfind("\n") + 1])
+    """Cut a torn last line off ``runs.jsonl`` so the next run appended starts on a line of its own.
+
+    Only the last byte is read unless the line is torn (after a crash), when the file is rewritten.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) == b"\n":
+            return
+    text = path.read_text(encoding="utf-8")
+    atomic_write_text(path, text[:text.rfind("\n") + 1])
 
 
 async def run_experiment_async(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
@@ -161,7 +169,7 @@ async def run_experiment_async(config: ExperimentConfig, out_dir: str | Path, *,
     done = finished_runs(path)
     drop_torn_line(path)
     backends = Backends(config, out)
-    todo = iter([i for i in range(config.runs) if i not in done])
+    todo = (i for i in range(config.runs) if i not in done)  # lazily: no list of every run id
 
     async def worker(handle) -> None:
         # `concurrency` workers share one iterator of run ids (each id is taken once): memory stays
