@@ -6,11 +6,13 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from feedlearn import __version__
 from feedlearn.bargain.cli import bargain_app
 from feedlearn.cache.cli import cache_app
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.text import plain
 from feedlearn.dist.cli import dist_app
 from feedlearn.tune.cli import tune_app
 
@@ -33,30 +35,56 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+_DEBUG = {"on": False}
+
+
+def _debug(value: bool) -> None:
+    _DEBUG["on"] = value
+
+
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", callback=_debug, is_eager=True,
+                               help="Show the Python traceback behind an error (for bug reports)."),
 ) -> None:
     """feedlearn: four proven ideas about learning from feedback, as tested software."""
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line, without terminal control sequences."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        return plain(f"{where}{exc.strerror}")
+    return plain(" ".join(str(exc).split()) or type(exc).__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry: user mistakes print one line on stderr and exit 2, no traceback.
 
     Typer's standalone mode already handles usage errors (exit 2) and ``--help``; it lets other
-    exceptions through, so ``FeedlearnError`` is caught here.
+    exceptions through. ``FeedlearnError`` (a user mistake) and ``OSError`` (a path that cannot be
+    read or written) are one line, exit 2; anything else is a bug, reported in one line with a
+    pointer to ``--debug``, exit 1. The message is printed as plain text: it may quote file
+    contents, file names or a server's words, which must not be read as rich markup.
     """
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    _DEBUG["on"] = False
     try:
         app(args=argv, prog_name="feedlearn")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except FeedlearnError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True)
-        return 2
     except KeyboardInterrupt:
-        err.print("interrupted")
+        err.print("interrupted", markup=False)
         return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
+        if _DEBUG["on"]:
+            raise
+        user_mistake = isinstance(exc, FeedlearnError | OSError)
+        label = "error:" if user_mistake else f"internal error ({type(exc).__name__}):"
+        hint = "" if user_mistake else " (rerun with --debug for the traceback, and please report it)"
+        err.print(Text.assemble((label, "bold red"), " ", _one_line(exc) + hint))
+        return 2 if user_mistake else 1
     return 0
 
 
