@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
 from feedlearn import __version__
 from feedlearn.bargain.cli import bargain_app
 from feedlearn.cache.cli import cache_app
-from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.errors import FeedlearnError, validation_error
 from feedlearn.common.text import plain
 from feedlearn.dist.cli import dist_app
 from feedlearn.tune.cli import tune_app
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
 
     Typer's standalone mode already handles usage errors (exit 2) and ``--help``; it lets other
     exceptions through. ``FeedlearnError`` (a user mistake) and ``OSError`` (a path that cannot be
-    read or written) are one line, exit 2; anything else is a bug, reported in one line with a
+    read or written) are one line, exit 2 (so is a pydantic error from options put straight into a
+    config model); anything else is a bug, reported in one line with a
     pointer to ``--debug``, exit 1. The message is printed as plain text: it may quote file
     contents, file names or a server's words, which must not be read as rich markup.
     """
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
         if _DEBUG["on"]:
             raise
+        if isinstance(exc, ValidationError):  # options that went straight into a config model
+            exc = validation_error("options", exc)
         user_mistake = isinstance(exc, FeedlearnError | OSError)
         label = "error:" if user_mistake else f"internal error ({type(exc).__name__}):"
         hint = "" if user_mistake else " (rerun with --debug for the traceback, and please report it)"

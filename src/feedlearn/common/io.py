@@ -17,9 +17,12 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO]:
     The rename is atomic on POSIX within one file system, which is why the temporary file lives in
     the destination folder. On any exception the temporary file is removed and ``path`` is untouched.
     """
-    target = Path(path)
+    target = check_writable(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:  # name the file the user asked for, not our temporary one
+        raise OSError(exc.errno, f"cannot write there ({exc.strerror})", str(target)) from None
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
@@ -32,6 +35,26 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO]:
         except FileNotFoundError:
             pass
         raise
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path if an output can be written there; else ``OSError`` naming it.
+
+    Called before long jobs so that a typo in an output path fails in the first second, not after
+    hours of work: the path must not be a directory and its nearest existing parent must be a
+    writable directory.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(21, "is a directory, expected a file name", str(target))
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(20, f"{parent} is not a directory", str(target))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(13, f"cannot write in {parent}", str(target))
+    return target
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

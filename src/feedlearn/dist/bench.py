@@ -10,6 +10,7 @@ that shows what the byte savings buy where ZeRO++ targets (many nodes, slow inte
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,9 @@ from rich.table import Table
 
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.io import atomic_write_text
-from feedlearn.dist.launch import launch
+from feedlearn.dist.launch import check_launch, launch, under_torchrun
+from feedlearn.dist.topology import Topology
 from feedlearn.dist.train import RunConfig, run_worker
-from feedlearn.dist.zeropp import STRATEGIES
 
 MODELS: dict[str, dict[str, int]] = {
     "tiny": {"hidden_size": 64, "layers": 2, "heads": 4},
@@ -39,10 +40,17 @@ def _all_ranks(config: RunConfig) -> list[dict[str, Any]] | None:
 
 
 def run_bench(config: RunConfig, *, nproc: int = 4, timeout_s: float = 300.0) -> dict[str, Any] | None:
-    """Launch (or join torchrun), run every strategy; rank 0 gets ``{config, nproc, strategies}``."""
-    unknown = [s for s in config.strategies if s not in STRATEGIES]
-    if unknown:
-        raise FeedlearnError(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
+    """Launch (or join torchrun), run every strategy; rank 0 gets ``{config, nproc, strategies}``.
+
+    The topology is checked here, before any process starts: a bad ``ranks_per_node`` found by the
+    workers costs a launch and a screen of tracebacks.
+    """
+    world = int(os.environ["WORLD_SIZE"]) if under_torchrun() else nproc
+    check_launch(world, timeout_s)
+    try:
+        Topology(world, config.ranks_per_node or world)
+    except FeedlearnError as exc:
+        raise FeedlearnError(f"--ranks-per-node {config.ranks_per_node}: {exc}") from None
     results = launch(_all_ranks, (config,), nproc=nproc, timeout_s=timeout_s)
     ranks = results.get(0)
     if ranks is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -34,17 +35,28 @@ def bench_command(
     timeout_s: float = typer.Option(300.0, "--timeout", help="Seconds before a stuck collective fails the run."),
 ) -> None:
     """Train a small model under each strategy; print bytes per rank (intra/cross node), loss, step time."""
+    from pydantic import ValidationError
+
+    from feedlearn.common.errors import validation_error
+    from feedlearn.common.io import check_writable
     from feedlearn.dist.bench import MODELS, bench_table, run_bench, save_json
     from feedlearn.dist.train import RunConfig
 
     if model not in MODELS:
         raise FeedlearnError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
-    if dtype not in ("float32", "bfloat16"):
-        raise FeedlearnError(f"--dtype must be float32 or bfloat16, not {dtype!r}")
+    for option, gbps in (("--intra-gbps", intra_gbps), ("--cross-gbps", cross_gbps)):
+        if not (math.isfinite(gbps) and gbps > 0):
+            raise FeedlearnError(f"{option} must be a positive bandwidth in Gb/s, got {gbps}")
+    if json_out is not None:
+        check_writable(json_out)  # now, not after the runs
     strategies = [s.strip() for item in strategy for s in item.split(",") if s.strip()]
-    config = RunConfig(strategies=strategies, steps=steps, ranks_per_node=ranks_per_node, dtype=dtype,
-                       block_size=block_size, grad_block_size=grad_block_size, error_feedback=error_feedback,
-                       seed=seed, **MODELS[model])
+    try:
+        config = RunConfig(strategies=strategies, steps=steps, ranks_per_node=ranks_per_node, dtype=dtype,
+                           block_size=block_size, grad_block_size=grad_block_size, error_feedback=error_feedback,
+                           seed=seed, **MODELS[model])
+    except ValidationError as exc:
+        raise validation_error("dist bench", exc, {f: "--" + f.replace("_", "-") for f in RunConfig.model_fields}
+                               | {"strategies": "--strategy"}) from None
     result = run_bench(config, nproc=nproc, timeout_s=timeout_s)
     if result is None:  # not rank 0 under torchrun
         return

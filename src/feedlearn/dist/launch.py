@@ -9,10 +9,13 @@ naming the rank and its error; a collective stuck longer than ``timeout_s`` fail
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -43,11 +46,39 @@ def _entry(fn: Callable[..., Any], args: tuple, backend: str, timeout_s: float) 
     return result
 
 
+# One machine's processes: more than this is a typo (a GPU node has 8-16 GPUs, a CPU test a few ranks).
+MAX_LOCAL_PROCESSES = 256
+
+
+def check_launch(nproc: int, timeout_s: float) -> None:
+    """Refuse a process count or timeout that cannot work, before any process starts."""
+    if not 1 <= nproc <= MAX_LOCAL_PROCESSES:
+        raise FeedlearnError(f"--nproc must be between 1 and {MAX_LOCAL_PROCESSES}, got {nproc}")
+    if not (math.isfinite(timeout_s) and timeout_s > 0):
+        raise FeedlearnError(f"--timeout must be a positive number of seconds, got {timeout_s}")
+
+
+@contextmanager
+def _quiet_launcher() -> Iterator[None]:
+    """Hide the elastic launcher's log of each failed rank's traceback (40-80 lines): ``launch``
+    reports the failing rank in one line. ``feedlearn --debug`` (FEEDLEARN_DEBUG=1) keeps the log."""
+    logger = logging.getLogger("torch.distributed.elastic")
+    if os.environ.get("FEEDLEARN_DEBUG") == "1" or logger.level != logging.NOTSET:
+        yield
+        return
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(logging.NOTSET)
+
+
 def launch(fn: Callable[..., Any], args: tuple = (), *, nproc: int = 4, backend: str | None = None,
            timeout_s: float = 120.0) -> dict[int, Any]:
     """``{rank: fn(*args)}`` from ``nproc`` local processes (or this rank's only, under torchrun)."""
     import torch
 
+    check_launch(nproc, timeout_s)
     backend = backend or ("nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= nproc else "gloo")
     if under_torchrun():
         return {int(os.environ["RANK"]): _entry(fn, args, backend, timeout_s)}
@@ -58,7 +89,8 @@ def launch(fn: Callable[..., Any], args: tuple = (), *, nproc: int = 4, backend:
                           rdzv_backend="c10d", rdzv_endpoint=f"127.0.0.1:{_free_port()}", max_restarts=0,
                           monitor_interval=0.1, start_method="spawn")
     try:
-        return elastic_launch(config, _entry)(fn, args, backend, timeout_s)
+        with _quiet_launcher():
+            return elastic_launch(config, _entry)(fn, args, backend, timeout_s)
     except ChildFailedError as exc:
         rank, message = _root_cause(exc.failures)
         raise FeedlearnError(f"rank {rank} failed: {message}") from None

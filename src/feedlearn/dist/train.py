@@ -10,10 +10,10 @@ same data — so they can be compared step by step.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from feedlearn.dist.zeropp import STRATEGIES, apply_zeropp
 
@@ -28,7 +28,7 @@ class RunConfig(BaseModel):
     batch_size: int = Field(4, gt=0, description="Sequences per rank per step.")
     seq_len: int = Field(32, gt=1, description="Tokens per sequence.")
     lr: float = Field(3e-3, gt=0, description="AdamW learning rate.")
-    dtype: str = Field("float32", description="Communication/compute dtype of the weights: float32 or bfloat16.")
+    dtype: Literal["float32", "bfloat16"] = Field("float32", description="Communication/compute dtype of the weights: float32 or bfloat16.")
     block_size: int = Field(2048, gt=0, description="Weight (qwZ) quantization block size (elements).")
     grad_block_size: int = Field(256, gt=0, description="Gradient (qgZ) quantization block size (elements).")
     error_feedback: bool = Field(False, description="qgZ: carry each step's quantization error into the next.")
@@ -37,6 +37,23 @@ class RunConfig(BaseModel):
     hidden_size: int = Field(64, gt=0)
     layers: int = Field(2, gt=0)
     heads: int = Field(4, gt=0)
+
+    @field_validator("strategies")
+    @classmethod
+    def _known_strategies(cls, value: list[str]) -> list[str]:
+        unknown = [s for s in value if s not in STRATEGIES]
+        if unknown:
+            raise ValueError(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
+        if not value:
+            raise ValueError("give at least one strategy")
+        return value
+
+    @field_validator("grad_block_size")
+    @classmethod
+    def _even_for_int4(cls, value: int) -> int:
+        if value % 2:  # two int4 values share a byte
+            raise ValueError(f"must be even (int4 gradients pack two per byte), got {value}")
+        return value
 
 
 def tiny_llama(config: RunConfig) -> torch.nn.Module:
