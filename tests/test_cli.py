@@ -102,3 +102,42 @@ def test_user_errors_are_one_line_exit_2(capsys, tmp_path, traces_dir, argv, mes
 def test_usage_error_exits_2(capsys):
     code, _, err = run(capsys, "cache", "sim")
     assert code == 2 and "Missing argument" in err
+
+
+def test_error_text_is_shown_literally_not_as_markup_or_terminal_codes(capsys, tmp_path, monkeypatch):
+    """File names, file contents and server words reach error messages: no markup, no escapes."""
+    import feedlearn.cache.cli as cache_cli
+    from feedlearn.common.errors import FeedlearnError
+
+    def hostile(*args, **kwargs):
+        raise FeedlearnError("trace.csv:3: field [/x] [red]id[/red] [link=http://evil]here[/link] \x1b]0;pwned\x07\x1b[2J")
+
+    monkeypatch.setattr(cache_cli, "load_trace", hostile)
+    code, out, err = run(capsys, "cache", "stats", str(tmp_path / "trace.csv"))
+    assert code == 2 and out == ""
+    assert err == "error: trace.csv:3: field [/x] [red]id[/red] [link=http://evil]here[/link]\n"
+
+
+def test_unexpected_exception_is_one_line_and_debug_shows_the_traceback(capsys, tmp_path, monkeypatch):
+    import feedlearn.cache.cli as cache_cli
+
+    def bug(*args, **kwargs):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(cache_cli, "load_trace", bug)
+    code, _, err = run(capsys, "cache", "stats", str(tmp_path / "t.csv"))
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("error: ") is False and "internal error (KeyError): 'oops'" in err and "--debug" in err
+    with pytest.raises(KeyError):
+        main(["--debug", "cache", "stats", str(tmp_path / "t.csv")])
+
+
+def test_os_errors_name_the_path(capsys, tmp_path, monkeypatch):
+    import feedlearn.cache.cli as cache_cli
+
+    def unreadable(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(cache_cli, "load_trace", unreadable)
+    code, _, err = run(capsys, "cache", "stats", str(tmp_path / "t.csv"))
+    assert (code, err) == (2, f"error: {tmp_path / 't.csv'}: Permission denied\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -41,6 +42,8 @@ _DEBUG = {"on": False}
 
 def _debug(value: bool) -> None:
     _DEBUG["on"] = value
+    if value:  # seen by worker processes too (dist's launcher keeps their logs)
+        os.environ["FEEDLEARN_DEBUG"] = "1"
 
 
 @app.callback()
@@ -56,8 +59,8 @@ def _one_line(exc: BaseException) -> str:
     """The message of ``exc`` on one line, without terminal control sequences."""
     if isinstance(exc, OSError) and exc.strerror:
         where = f"{exc.filename}: " if exc.filename is not None else ""
-        return plain(f"{where}{exc.strerror}")
-    return plain(" ".join(str(exc).split()) or type(exc).__name__)
+        return " ".join(plain(f"{where}{exc.strerror}").split())
+    return " ".join(plain(exc).split()) or type(exc).__name__
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,3 +50,41 @@ def test_progress_bar_advances_without_error(enabled):
     with progress_bar("work", 3, enabled=enabled) as bar:
         for _ in range(3):
             bar.advance()
+
+
+def test_plain_removes_terminal_control_sequences_but_keeps_text():
+    from feedlearn.common.text import markup_safe, plain
+
+    hostile = "a\x1b[31mred\x1b[0m \x1b]8;;http://x\x07link\x1b]8;;\x07 b\x07c\nd\te\u202eg\x9b2J"
+    assert plain(hostile) == "ared link bc\nd\teg"
+    assert plain(42) == "42"
+    assert markup_safe("[link=http://x]hi[/link] [/x]\x1b[2J") == "\\[link=http://x]hi\\[/link] \\[/x]"
+
+
+def test_check_writable_refuses_directories_and_paths_under_files(tmp_path):
+    from feedlearn.common.io import atomic_write_text, check_writable
+
+    assert check_writable(tmp_path / "new" / "deeper" / "out.json") == tmp_path / "new" / "deeper" / "out.json"
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        check_writable(tmp_path)
+    (tmp_path / "f").write_text("keep")
+    with pytest.raises(NotADirectoryError) as info:
+        atomic_write_text(tmp_path / "f" / "x.json", "{}")
+    assert info.value.filename == str(tmp_path / "f" / "x.json") and (tmp_path / "f").read_text() == "keep"
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+
+
+def test_validation_error_names_the_option():
+    from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+    from feedlearn.common.errors import validation_error
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        max_steps: int = Field(1, gt=0)
+
+    for bad, expected in (({"max_steps": 0}, "run: --max-steps: Input should be greater than 0"),
+                          ({"max_stpes": 1}, "run: max_stpes: unknown option")):
+        with pytest.raises(ValidationError) as info:
+            Options(**bad)
+        assert str(validation_error("run", info.value, {"max_steps": "--max-steps"})) == expected
