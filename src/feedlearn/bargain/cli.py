@@ -7,8 +7,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.text import plain
 
 bargain_app = typer.Typer(help="ICL-AIF: LLM bargaining with in-context learning from AI feedback.",
                           no_args_is_help=True)
@@ -35,23 +37,30 @@ def play_command(
     from feedlearn.bargain.moderator import LLMModerator, RuleModerator
     from feedlearn.bargain.scenario import Scenario, load_scenario
 
+    params = Params(temperature, max_tokens, seed)  # checked before anything is played
     game = load_scenario(scenario) if scenario else Scenario()
     # scripted players take their numbers (and a multi-issue deal's terms) from the scenario
     players = {role: ScriptedSpec().build(role, game) if spec == f"scripted:{role}" else make_backend(spec)
                for role, spec in (("seller", seller), ("buyer", buyer))}
     judge = RuleModerator() if moderator == "rules" else LLMModerator(make_backend(moderator))
     console = Console(highlight=False)
-    result = asyncio.run(play(game, players, judge, params=Params(temperature, max_tokens, seed),
-                              on_turn=lambda role, text: console.print(f"[bold]{role}:[/] {text}")))
+
+    def show(role: str, text: str) -> None:
+        # a model's words: never rich markup, never terminal control sequences
+        console.print(Text.assemble((f"{role}:", "bold"), " ", plain(text)))
+
+    result = asyncio.run(play(game, players, judge, params=params, on_turn=show))
+    # term names come from the scenario file: printed as plain text too
     if result.success:
         terms = "".join(f", {name} {value:g}" for name, value in result.terms.items())
         utility = ", ".join(f"{role} {value:g}" for role, value in result.utility.items())
-        console.print(f"deal at ${result.price:g}{terms}" + (f" (utility: {utility})" if utility else ""))
+        line = f"deal at ${result.price:g}{terms}" + (f" (utility: {utility})" if utility else "")
     elif result.deal:
-        console.print(f"a deal, but not a valid one (price {result.price}; valid strictly between "
-                      f"${game.buyer_open:g} and ${game.seller_ask:g})")
+        line = (f"a deal, but not a valid one (price {result.price}; valid strictly between "
+                f"${game.buyer_open:g} and ${game.seller_ask:g})")
     else:
-        console.print(f"no deal after {game.max_exchanges} exchanges")
+        line = f"no deal after {game.max_exchanges} exchanges"
+    console.print(plain(line), markup=False)
 
 
 @bargain_app.command("run")
@@ -86,7 +95,7 @@ def run_command(
     with Progress(console=console, transient=True, disable=not sys.stderr.isatty()) as progress:
         task = progress.add_task("runs", total=experiment.runs)
         done = run_experiment(experiment, out, resume=resume, on_done=lambda row: progress.advance(task))
-    console.print(f"{len(done)} runs in {out / 'runs.jsonl'}")
+    console.print(plain(f"{len(done)} runs in {out / 'runs.jsonl'}"), markup=False)
 
 
 @bargain_app.command("report")
@@ -103,9 +112,9 @@ def report_command(
         if not d.is_dir():
             raise FeedlearnError(f"{d}: not a run directory")
     rows = report(run_dirs)
-    table = markdown(rows)
+    table = markdown(rows)  # run names are made plain there, so the file and the screen agree
     Console(highlight=False).print(table, markup=False)
     if markdown_out is not None:
         atomic_write_text(markdown_out, table)
     if plot_out is not None:
-        print(f"plot: {plot(rows, plot_out)}")
+        print(plain(f"plot: {plot(rows, plot_out)}"))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 from dataclasses import asdict
 from pathlib import Path
@@ -21,34 +20,38 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from feedlearn.bargain.backends.base import Params
+from feedlearn.bargain.backends.base import MAX_TOKENS, Params
+from feedlearn.bargain.backends.retry import ClientOptions
 from feedlearn.bargain.backends.scripted import RuleModerator, ScriptedNegotiator, ScriptedSpec
 from feedlearn.bargain.feedback import run_rounds
+from feedlearn.bargain.runlog import end_last_line, finished_runs
 from feedlearn.bargain.scenario import Scenario, load_scenario
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.io import atomic_write_text
 
+MAX_RUNS = 1_000_000  # every finished run stays in memory (a few KB each) until the experiment ends
+
 
 class ExperimentConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     scenario: str | None = Field(None, description="Scenario YAML (default: the paper's balloon game).")
-    runs: int = Field(200, gt=0)
-    rounds: int = Field(5, gt=0)
+    runs: int = Field(200, gt=0, le=MAX_RUNS, description="Runs to play (each with its own seed).")
+    rounds: int = Field(5, gt=0, le=100, description="Games per run (the paper: 5); each adds to the context.")
     coach: Literal["seller", "buyer", "both"] = "seller"
     feedback: Literal["ai", "random", "none"] = "ai"
-    seed: int = 0
-    concurrency: int = Field(32, gt=0)
-    temperature: float = Field(0.7, ge=0)
-    max_tokens: int = Field(256, gt=0)
+    seed: int = Field(0, ge=0, le=2**62, description="Run i uses seed + i (a 64-bit seed for the backends).")
+    concurrency: int = Field(32, gt=0, le=1024, description="Runs in flight at once (one asyncio task each).")
+    temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature of every LLM call.")
+    max_tokens: int = Field(256, gt=0, le=MAX_TOKENS, description="Longest reply (tokens).")
     seller: str = Field("scripted:seller", description="Backend spec: openai:MODEL[@URL], anthropic:MODEL, local:DIR, "
                                                        "scripted:seller.")
     buyer: str = Field("scripted:buyer", description="Backend spec of the buyer.")
     critic: str = Field("scripted:critic", description="Backend spec of the critic (feedback=ai).")
     moderator: str = Field("rules", description="rules, or a backend spec for the LLM moderator.")
     cache: bool = Field(True, description="Cache LLM replies in OUT/cache.sqlite: a rerun is free and exact.")
-    llm_options: dict[str, float | int] = Field(default_factory=dict, description="For LLM backends: timeout, "
-                                                "max_retries, backoff, rate (requests/s).")
+    llm_options: ClientOptions = Field(default_factory=ClientOptions, description="For HTTP LLM backends: timeout, "
+                                       "max_retries, backoff, max_retry_wait, rate (requests/s).")
     scripted_seller: ScriptedSpec = Field(default_factory=ScriptedSpec, description="How scripted sellers concede "
                                           "(unset fields scale with the scenario).")
     scripted_buyer: ScriptedSpec = Field(default_factory=ScriptedSpec, description="How scripted buyers concede.")
@@ -65,7 +68,7 @@ class Backends:
         cache_path = out / "cache.sqlite"
 
         def llm(spec: str) -> Any:
-            backend = make_backend(spec, **config.llm_options)
+            backend = make_backend(spec, **config.llm_options.model_dump(exclude_unset=True))
             return CachedBackend(backend, cache_path) if config.cache else backend
 
         self.config = config
@@ -108,8 +111,10 @@ def check_same_experiment(config: ExperimentConfig, saved: Path) -> None:
         return
     try:
         before = json.loads(saved.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise FeedlearnError(f"{saved}: cannot read the experiment's settings ({exc})") from None
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, not JSON
+        raise FeedlearnError(f"{saved}: cannot read the experiment's settings ({type(exc).__name__}: {exc})") from None
+    if not isinstance(before, dict) or not {"runs", "rounds", "feedback", "seller"} <= set(before):
+        raise FeedlearnError(f"{saved}: not the settings of a bargain experiment; choose another --out")
     now = config.model_dump(mode="json")
     for key, value in now.items():
         if key not in RESUMABLE_CHANGES and key in before and before[key] != value:
@@ -117,58 +122,22 @@ def check_same_experiment(config: ExperimentConfig, saved: Path) -> None:
                                  "settings or choose another --out")
 
 
-def finished_runs(path: Path) -> dict[int, dict[str, Any]]:
-    """Runs already in ``runs.jsonl``, by run id.
-
-    Only the last line may be torn (a crash mid-write leaves it without its newline): it is
-    ignored. Any other line that is not a run record is an error naming its line — never skipped
-    silently.
-    """
-    done: dict[int, dict[str, Any]] = {}
-    if not path.exists():
-        return done
-    text = path.read_text(encoding="utf-8")
-    lines = text.splitlines()
-    for number, line in enumerate(lines, 1):
-        try:
-            row = json.loads(line)
-            done[int(row["run"])] = row
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            if number == len(lines) and not text.endswith("\n"):
-                break  # the torn last line of a crash
-            raise FeedlearnError(f"{path}:{number}: not a run record ({type(exc).__name__}: {exc})") from None
-    return done
-
-
-def drop_torn_line(path: Path) -> None:
-    """Cut a torn last line off ``runs.jsonl`` so the next run appended starts on a line of its own.
-
-    Only the last byte is read unless the line is torn (after a crash), when the file is rewritten.
-    """
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    with path.open("rb") as handle:
-        handle.seek(-1, os.SEEK_END)
-        if handle.read(1) == b"\n":
-            return
-    text = path.read_text(encoding="utf-8")
-    atomic_write_text(path, text[:text.rfind("\n") + 1])
-
-
 async def run_experiment_async(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
                                on_done: Any = None) -> list[dict[str, Any]]:
     out = Path(out_dir)
-    path = out / "runs.jsonl"
-    if path.exists() and not resume:
-        raise FeedlearnError(f"{path}: exists; pass --resume to continue it or choose another --out")
+    path, settings = out / "runs.jsonl", out / "config.json"
+    for ours in (path, settings) if not resume else ():  # never overwrite a file we did not create
+        if ours.exists():
+            raise FeedlearnError(f"{ours}: exists; pass --resume to continue it or choose another --out")
+    # everything that can be wrong is checked before the first write
     scenario = load_scenario(config.scenario) if config.scenario else Scenario()
     if resume:
-        check_same_experiment(config, out / "config.json")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.json", config.model_dump_json(indent=1) + "\n")
+        check_same_experiment(config, settings)
     done = finished_runs(path)
-    drop_torn_line(path)
+    out.mkdir(parents=True, exist_ok=True)
     backends = Backends(config, out)
+    atomic_write_text(settings, config.model_dump_json(indent=1) + "\n")
+    end_last_line(path)
     todo = (i for i in range(config.runs) if i not in done)  # lazily: no list of every run id
 
     async def worker(handle) -> None:
@@ -176,7 +145,7 @@ async def run_experiment_async(config: ExperimentConfig, out_dir: str | Path, *,
         # O(concurrency) however many runs are asked for, and Ctrl-C cancels a handful of tasks
         for run_id in todo:
             row = await one_run(config, scenario, run_id, backends)
-            handle.write(json.dumps(row) + "\n")
+            handle.write(json.dumps(row, allow_nan=False) + "\n")  # NaN/inf never reach the file
             handle.flush()
             done[run_id] = row
             if on_done is not None:

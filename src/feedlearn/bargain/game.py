@@ -16,7 +16,7 @@ from typing import Any
 
 from feedlearn.bargain.backends.base import Message, Params
 from feedlearn.bargain.prices import deal_price
-from feedlearn.bargain.scenario import Scenario
+from feedlearn.bargain.scenario import MAX_PRICE, Scenario
 from feedlearn.bargain.terms import agreed_terms, private_notes, utilities
 
 ROLES = ("seller", "buyer")
@@ -81,7 +81,8 @@ async def play(scenario: Scenario, players: dict[str, Any], moderator: Any, *, p
             say(role, (await players[role].complete(histories[role], params)).strip())
             utterances = [t.text for t in turns]
             if await moderator.deal_reached(utterances[-3:]):
-                price = deal_price(utterances[-4:], low=0.0)
+                # a price beyond any scenario's range is no price (and would overflow the report's statistics)
+                price = deal_price(utterances[-4:], low=0.0, high=MAX_PRICE)
                 result = GameResult(turns, True, price, scenario.valid_price(price), histories)
                 if scenario.terms:
                     result.terms = agreed_terms(scenario.terms, utterances[-4:])

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from feedlearn.bargain.experiment import finished_runs
 from feedlearn.bargain.metrics import per_round
+from feedlearn.bargain.runlog import finished_runs
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.text import plain
 
 
 def load_runs(run_dir: str | Path) -> list[list[dict[str, Any]]]:
@@ -32,6 +33,7 @@ def markdown(rows_by_name: dict[str, list[dict[str, Any]]]) -> str:
     lines = ["| run | round | deal success | mean price | std | change after feedback | seller reply chars |" + extra,
              "|---|---|---|---|---|---|---|" + ("---|---|" if utility else "")]
     for name, rows in rows_by_name.items():
+        name = plain(name).replace("|", "\\|")  # a folder name: no control sequences, no extra column
         for r in rows:
             line = (f"| {name} | {r['round']} | {r['success_ratio']:.2f} | {_fmt(r['mean_price'])} | "
                     f"{_fmt(r['std_price'])} | {_fmt(r['mean_change'], '+.2f')} | "
@@ -52,6 +54,7 @@ def plot(rows_by_name: dict[str, list[dict[str, Any]]], path: str | Path) -> Pat
 
     fig, (price_ax, success_ax) = plt.subplots(1, 2, figsize=(10, 4))
     for name, rows in rows_by_name.items():
+        name = plain(name).replace("$", r"\$")  # a folder name, not mathtext ("$\\x$" would fail to draw)
         rounds = [r["round"] for r in rows if r["mean_price"] is not None]
         means = [r["mean_price"] for r in rows if r["mean_price"] is not None]
         stds = [r["std_price"] for r in rows if r["mean_price"] is not None]
@@ -74,6 +77,10 @@ def report(run_dirs: list[str | Path], rounds: int | None = None) -> dict[str, l
     """Per-round rows for each run dir (named by its folder)."""
     out = {}
     for d in run_dirs:
+        name = Path(d).name or Path(d).resolve().name  # "." has no name of its own
+        if name in out:  # one row would silently replace the other
+            raise FeedlearnError(f"{d}: another run directory is also named {name!r}; the table names runs by "
+                                 "folder, so give them different names")
         runs = load_runs(d)
-        out[Path(d).name] = per_round(runs, rounds or max(len(r) for r in runs))
+        out[name] = per_round(runs, rounds or max(len(r) for r in runs))
     return out

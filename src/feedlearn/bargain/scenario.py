@@ -4,16 +4,23 @@ Defaults reproduce the paper's balloon game (Fu et al. 2023): seller's cost $8, 
 the buyer opens at $10, at most 10 exchanges; a deal is valid only strictly between the buyer's
 opening offer and the seller's asking price. Every field can be set in a YAML scenario file
 (``data/bargain/*.yaml``); the instruction texts are our own wording, with ``{product}``,
-``{cost}``, ``{ask}``, ``{open}`` filled in.
+``{cost}``, ``{ask}``, ``{open}`` filled in (``Scenario.fill``). Every number is checked on load:
+finite, in range, counts bounded.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from feedlearn.bargain.terms import Term
+
+MAX_SCENARIO_BYTES = 2**20
+MAX_PRICE = 1e12  # dollars; far above any deal, far below where float arithmetic gets coarse
+# A placeholder: {name}, or a number's {name:g} / {name:.2f} (precision at most two digits)
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)(?::(\.[0-9]{1,2})?([fg]))?\}")
 
 SELLER_SYSTEM = ("You are selling a {product}. It cost you ${cost:g} and you are asking ${ask:g}. Negotiate with the "
                  "buyer to sell it at the highest price you can. Reply with one short message; name prices in dollars.")
@@ -24,21 +31,24 @@ CRITIC_SYSTEM = ("You coach the {role} in a negotiation over a {product}. Read t
 
 
 class Scenario(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field("balloon", description="Short name, used in run directories and reports.")
     product: str = Field("balloon", description="What is being sold.")
-    seller_cost: float = Field(8.0, ge=0, description="What the item cost the seller (private to the seller).")
-    seller_ask: float = Field(20.0, gt=0, description="The seller's asking price.")
-    buyer_open: float = Field(10.0, gt=0, description="The buyer's opening offer.")
-    max_exchanges: int = Field(10, gt=0, description="Seller-buyer exchanges before the game ends without a deal.")
+    seller_cost: float = Field(8.0, ge=0, le=MAX_PRICE, description="What the item cost the seller (private).")
+    seller_ask: float = Field(20.0, gt=0, le=MAX_PRICE, description="The seller's asking price.")
+    buyer_open: float = Field(10.0, gt=0, le=MAX_PRICE, description="The buyer's opening offer.")
+    max_exchanges: int = Field(10, gt=0, le=1000, description="Seller-buyer exchanges before the game ends "
+                                                              "without a deal.")
     strict_range: bool = Field(True, description="A deal must lie strictly between buyer_open and seller_ask.")
     opening: list[str] = Field(default_factory=lambda: [
         "This is a good {product} and its price is ${ask:g}.",
         "Would you consider selling it for ${open:g}?",
-    ], description="Scripted first utterances, seller first, alternating.")
-    buyer_worth: float | None = Field(None, description="What the item is worth to the buyer (private; utilities).")
-    terms: list[Term] = Field(default_factory=list, description="Issues besides the price (multi-issue deals).")
+    ], max_length=20, description="Scripted first utterances, seller first, alternating.")
+    buyer_worth: float | None = Field(None, ge=0, le=MAX_PRICE, description="What the item is worth to the buyer "
+                                                                          "(private; utilities).")
+    terms: list[Term] = Field(default_factory=list, max_length=20, description="Issues besides the price "
+                                                                               "(multi-issue deals).")
     seller_system: str = SELLER_SYSTEM
     buyer_system: str = BUYER_SYSTEM
     critic_system: str = CRITIC_SYSTEM
@@ -47,11 +57,28 @@ class Scenario(BaseModel):
     def _sane(self):
         if self.buyer_open >= self.seller_ask:
             raise ValueError(f"buyer_open ({self.buyer_open:g}) must be below seller_ask ({self.seller_ask:g})")
+        names = [t.name for t in self.terms]
+        if len(set(names)) < len(names):
+            raise ValueError(f"terms: each needs its own name (got {', '.join(names)})")
         return self
 
     def fill(self, text: str, **extra: str) -> str:
-        return text.format(product=self.product, cost=self.seller_cost, ask=self.seller_ask, open=self.buyer_open,
-                           **extra)
+        """``text`` with ``{product}``, ``{cost}``, ``{ask}``, ``{open}`` (and ``extra``, e.g. ``{role}``) filled in.
+
+        Scenario texts come from files, so they are never format strings: ``str.format`` would let
+        ``{product.__class__}`` read attributes and crash on a lone brace. Only those names are
+        replaced, numbers with ``:g`` (the default) or ``:.Nf``; every other brace stays as written.
+        """
+        numbers = {"cost": self.seller_cost, "ask": self.seller_ask, "open": self.buyer_open}
+        words = {"product": self.product, **extra}
+
+        def one(m: re.Match) -> str:
+            name, precision, kind = m.groups()
+            if name in numbers:
+                return format(numbers[name], f"{precision or ''}{kind or 'g'}")
+            return words[name] if name in words and kind is None else m.group()
+
+        return _PLACEHOLDER.sub(one, text)
 
     def valid_price(self, price: float | None) -> bool:
         """Whether ``price`` is a valid deal: strictly inside (buyer_open, seller_ask), or inclusive if not strict."""
@@ -71,9 +98,14 @@ def load_scenario(path: str | Path) -> Scenario:
 
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_SCENARIO_BYTES:  # a scenario is a page of YAML; refuse before reading
+            raise FeedlearnError(f"{path}: {path.stat().st_size:,} bytes; a scenario file is at most "
+                                 f"{MAX_SCENARIO_BYTES // 2**20} MiB")
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise FeedlearnError(f"{path}: cannot read scenario ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise FeedlearnError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
     except yaml.YAMLError as exc:
         raise FeedlearnError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     try:

@@ -13,23 +13,32 @@ warranty") in the utterances that closed the deal, newest first. Utilities then 
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+BOUND = 1e12  # no term value, bound or per-unit value is larger in magnitude (dollars or units)
+_Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 
 
 class Term(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    name: str = Field(..., description="What is agreed, e.g. delivery.")
-    unit: str = Field(..., description="Its unit, e.g. days.")
-    words: list[str] = Field(..., min_length=1, description="Words that name the unit after a number: day, days.")
-    default: float = Field(..., description="The value if the deal never mentions the term.")
-    seller_value: float = Field(..., description="Seller's utility per unit above the default (private).")
-    buyer_value: float = Field(..., description="Buyer's utility per unit above the default (private).")
-    low: float | None = Field(None, description="Lowest value a deal may set (scripted players ask within it).")
-    high: float | None = Field(None, description="Highest value a deal may set.")
+    name: str = Field(..., min_length=1, max_length=40, description="What is agreed, e.g. delivery.")
+    unit: str = Field(..., min_length=1, max_length=40, description="Its unit, e.g. days.")
+    # an empty word would make any bare number a mention of the term
+    words: list[_Word] = Field(..., min_length=1, max_length=20, description="Words that name the unit after a "
+                                                                             "number: day, days.")
+    default: float = Field(..., ge=-BOUND, le=BOUND, description="The value if the deal never mentions the term.")
+    seller_value: float = Field(..., ge=-BOUND, le=BOUND, description="Seller's utility per unit above the "
+                                                                      "default (private).")
+    buyer_value: float = Field(..., ge=-BOUND, le=BOUND, description="Buyer's utility per unit above the default "
+                                                                     "(private).")
+    low: float | None = Field(None, ge=-BOUND, le=BOUND, description="Lowest value a deal may set (scripted "
+                                                                     "players ask within it).")
+    high: float | None = Field(None, ge=-BOUND, le=BOUND, description="Highest value a deal may set.")
 
     @model_validator(mode="after")
     def _bounds_hold_the_default(self):
@@ -61,9 +70,10 @@ def agreed_terms(terms: list[Term], utterances: list[str]) -> dict[str, float]:
     for term in terms:
         value = term.default
         for text in utterances:  # oldest first: a later mention replaces an earlier one
-            found = term.pattern().findall(text)
+            # "99...9 days" (400 digits) reads as inf: not a value any deal can set
+            found = [v for v in map(float, term.pattern().findall(text)) if math.isfinite(v)]
             if found:
-                value = float(found[-1])
+                value = found[-1]
         out[term.name] = value
     return out
 

@@ -5,34 +5,64 @@
 ``"scripted:seller"`` /
 ``"scripted:buyer"`` (the deterministic negotiator), ``"scripted:critic"``. Adding a backend = one
 file with ``async complete(messages, params) -> str`` + one line in ``BACKENDS``.
+
+Options (``make_backend(spec, timeout=30)``, an experiment's ``llm_options``) are checked here, each
+mistake one line naming the option: the HTTP backends take ``retry.ClientOptions`` and ``api_key``.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from feedlearn.bargain.backends.base import Backend, Message, Params
 from feedlearn.common.errors import FeedlearnError
 
 
-def _openai(rest: str, **options: Any) -> Any:
+def _server(kind: str, rest: str) -> tuple[str, str]:
+    """``MODEL@URL`` split, the URL checked now rather than after minutes of connection retries."""
+    model, _, url = rest.partition("@")
+    if not model:
+        raise FeedlearnError(f"{kind}:{rest}: no model name (say {kind}:MODEL or {kind}:MODEL@URL)")
+    if url:
+        try:
+            parts = urlsplit(url)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
+        except ValueError:  # e.g. "http://[::1" or a port that is not a number
+            ok = False
+        if not ok:
+            raise FeedlearnError(f"{kind}:{rest}: not a server URL {url!r} (say http://HOST:PORT/v1 or https://...)")
+    return model, url
+
+
+def _openai(rest: str, api_key: str | None = None, **options: Any) -> Any:
     from feedlearn.bargain.backends.openai_compat import OpenAICompatible
+    from feedlearn.bargain.backends.retry import client_options
 
-    model, _, base_url = rest.partition("@")
-    return OpenAICompatible(model, base_url=base_url or None, **options)
+    model, base_url = _server("openai", rest)
+    return OpenAICompatible(model, base_url=base_url or None, api_key=api_key,
+                            options=client_options(f"openai:{rest}", options))
 
 
-def _anthropic(rest: str, **options: Any) -> Any:
+def _anthropic(rest: str, api_key: str | None = None, **options: Any) -> Any:
     from feedlearn.bargain.backends.anthropic import AnthropicMessages
+    from feedlearn.bargain.backends.retry import client_options
 
-    model, _, base_url = rest.partition("@")
-    return AnthropicMessages(model, **({"base_url": base_url} if base_url else {}), **options)
+    model, base_url = _server("anthropic", rest)
+    return AnthropicMessages(model, **({"base_url": base_url} if base_url else {}), api_key=api_key,
+                             options=client_options(f"anthropic:{rest}", options))
 
 
 def _local(rest: str, **options: Any) -> Any:
+    from feedlearn.bargain.backends.retry import client_options
     from feedlearn.bargain.backends.transformers_local import TransformersChat
 
-    return TransformersChat(rest, **options)
+    # an experiment gives all its LLM backends the same llm_options: checked, but HTTP-only here
+    client_options(f"local:{rest}", options)
+    return TransformersChat(rest)
+
+
+SCRIPTED_OPTIONS = ("start", "step", "limit", "insist")
 
 
 def _scripted(rest: str, **options: Any) -> Any:
@@ -42,6 +72,9 @@ def _scripted(rest: str, **options: Any) -> Any:
         return ScriptedCritic()
     if rest not in ("seller", "buyer"):
         raise FeedlearnError(f"scripted backend: say scripted:seller, scripted:buyer or scripted:critic, not {rest!r}")
+    unknown = [k for k in options if k not in SCRIPTED_OPTIONS]
+    if unknown:
+        raise FeedlearnError(f"scripted:{rest}: unknown option {unknown[0]!r} (options: {', '.join(SCRIPTED_OPTIONS)})")
     start = options.pop("start", 20.0 if rest == "seller" else 10.0)
     return ScriptedNegotiator(rest, start=start, **options)
 

@@ -2,23 +2,45 @@
 
 A backend is anything with ``async complete(messages, params) -> str`` — an OpenAI-compatible
 server, Anthropic, a local transformers model, or the scripted negotiator used by the tests and the
-demo. ``Params`` carries what the paper's runs set per call.
+demo. ``Params`` carries what the paper's runs set per call, checked when made (they come from the
+command line and experiment files). A backend may also have ``identity``: everything besides the
+messages and params that decides its reply (kind, model, server URL); the reply cache keys on it
+(default: ``name``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
+from feedlearn.common.errors import FeedlearnError
+
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
+
+MAX_TOKENS = 131_072  # the longest reply any chat API offers today; a bound, so input cannot ask for more
+MAX_STOPS = 16
 
 
 @dataclass(frozen=True)
 class Params:
-    temperature: float = 0.7
-    max_tokens: int = 256
+    temperature: float = 0.7  # in [0, 2] (OpenAI's range; Anthropic's server refuses above 1 itself)
+    max_tokens: int = 256  # 1 .. MAX_TOKENS
     seed: int | None = None
     stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        t = self.temperature
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or not 0 <= t <= 2:
+            raise FeedlearnError(f"temperature: must be a finite number from 0 to 2, not {t!r}")
+        n = self.max_tokens
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_TOKENS:
+            raise FeedlearnError(f"max_tokens: must be a whole number from 1 to {MAX_TOKENS:,}, not {n!r}")
+        s = self.seed
+        if s is not None and (isinstance(s, bool) or not isinstance(s, int) or not -2**63 <= s < 2**63):
+            raise FeedlearnError(f"seed: must be a whole number that fits 64 bits, not {s!r}")
+        if len(self.stop) > MAX_STOPS or not all(isinstance(s, str) and s for s in self.stop):
+            raise FeedlearnError(f"stop: at most {MAX_STOPS} non-empty strings")
 
 
 class Backend(Protocol):

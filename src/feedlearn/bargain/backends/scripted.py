@@ -105,12 +105,12 @@ class ScriptedSpec(BaseModel):
     the seller prices them in, unless ``insist`` says otherwise.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    step: float | None = Field(None, gt=0, description="Concession per reply (default 0.2 x (ask - open)).")
-    jitter: float | None = Field(None, ge=0, description="Each run draws its step in step ± jitter "
+    step: float | None = Field(None, gt=0, le=1e12, description="Concession per reply (default 0.2 x (ask - open)).")
+    jitter: float | None = Field(None, ge=0, le=1e12, description="Each run draws its step in step ± jitter "
                                                          "(default 0.1 x (ask - open)).")
-    limit: float | None = Field(None, description="Seller: lowest price; buyer: highest price.")
+    limit: float | None = Field(None, ge=0, le=1e12, description="Seller: lowest price; buyer: highest price.")
     insist: bool | None = Field(None, description="Multi-issue: offer its preferred terms (default: the buyer).")
 
     def build(self, role: str, scenario, rng: random.Random | None = None) -> ScriptedNegotiator:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from feedlearn.bargain.backends.base import Message, Params
@@ -21,6 +22,7 @@ class TransformersChat:
 
     def __post_init__(self) -> None:
         self.name = f"local:{self.model_dir}"
+        self.identity = f"local:{Path(self.model_dir).resolve()}"  # the reply cache keys on it
         self._loaded: tuple[Any, Any] | None = None
         self._lock = asyncio.Lock()
 
