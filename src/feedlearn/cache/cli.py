@@ -9,13 +9,16 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from feedlearn.cache.outputs import check_output_file, check_outputs
 from feedlearn.cache.policies import POLICIES, split_policy_list
 from feedlearn.cache.report import human_bytes, plot_miss_ratios, plot_timeline, results_table, write_csv, write_json
 from feedlearn.cache.stats import trace_stats
 from feedlearn.cache.sweep import SweepConfig, sweep
-from feedlearn.cache.traces import CdnConfig, cdn_trace, load_trace, write_oracle_general, zipf_trace
+from feedlearn.cache.traces import CdnConfig, cdn_trace, convert_trace, load_trace, write_oracle_general, zipf_trace
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.text import plain
 
 cache_app = typer.Typer(help="Trace-driven cache simulation and eviction policies.", no_args_is_help=True)
 # Wide enough for the results table when output goes to a file or CI log (rich assumes 80 there).
@@ -53,6 +56,9 @@ def sim_command(
     ),
 ) -> None:
     """Simulate policies × cache sizes × traces and print a table of miss ratios."""
+    # Outputs are checked before the (possibly long) simulation, not found unwritable after it.
+    check_outputs({"--json": json_out, "--csv": csv_out, "--plot": plot_out, "--timeline": timeline_out},
+                  inputs=traces, folders={"--save-models": save_models})
     sizes = [s.strip() for s in size.split(",") if s.strip()]
     config = SweepConfig(seed=seed, warmup=warmup, window=window, window_unit=window_unit,
                          save_models=str(save_models) if save_models else None)
@@ -61,18 +67,19 @@ def sim_command(
         trace_format=trace_format, csv_spec=csv_spec, unit_size=unit_size,
     )
     console.print(results_table(results))
+    # file names are the user's text: printed as they are, never read as markup
     if json_out:
         write_json(results, json_out)
-        console.print(f"results: {json_out}")
+        console.print(f"results: {plain(json_out)}", markup=False)
     if csv_out:
         write_csv(results, csv_out)
-        console.print(f"results: {csv_out}")
+        console.print(f"results: {plain(csv_out)}", markup=False)
     if plot_out:
-        console.print(f"plot: {plot_miss_ratios(results, plot_out)}")
+        console.print(f"plot: {plain(plot_miss_ratios(results, plot_out))}", markup=False)
     if timeline_out:
-        console.print(f"timeline: {plot_timeline(results, timeline_out)}")
+        console.print(f"timeline: {plain(plot_timeline(results, timeline_out))}", markup=False)
     if save_models:
-        console.print(f"learned models: {save_models}/")
+        console.print(f"learned models: {plain(save_models)}/", markup=False)
 
 
 @cache_app.command("stats")
@@ -87,7 +94,7 @@ def stats_command(
     if as_json:
         typer.echo(json.dumps(stats.as_dict(), indent=2))
         return
-    table = Table(title=f"trace {stats.name}", show_header=False)
+    table = Table(title=Text(f"trace {plain(stats.name)}"), show_header=False)
     rows = [
         ("requests", f"{stats.requests:,}"),
         ("unique objects", f"{stats.unique_objects:,}"),
@@ -95,6 +102,8 @@ def stats_command(
         ("total bytes", f"{stats.total_bytes:,} ({human_bytes(stats.total_bytes)})"),
         ("one-hit wonders", f"{stats.one_hit_wonders:,} ({stats.one_hit_wonder_ratio:.1%} of objects)"),
         ("time span", f"{stats.time_span:,.0f}"),
+        ("out-of-order times", f"{stats.out_of_order_times:,} requests earlier than the one before"
+                               + (f" (first: request {stats.first_out_of_order:,})" if stats.first_out_of_order else "")),
         ("object size min / p25 / median", f"{stats.size_min:,} / {stats.size_p25:,.0f} / {stats.size_median:,.0f}"),
         ("object size p75 / p99 / max", f"{stats.size_p75:,.0f} / {stats.size_p99:,.0f} / {stats.size_max:,}"),
         ("object size mean", f"{stats.size_mean:,.0f}"),
@@ -112,9 +121,8 @@ def convert_command(
     csv_spec: str | None = typer.Option(None, "--csv-spec", help=CSV_HELP),
 ) -> None:
     """Convert any supported trace to libCacheSim's oracleGeneral (with next-access indices)."""
-    loaded = load_trace(trace, trace_format, csv_spec)
-    write_oracle_general(loaded, out)
-    console.print(f"wrote {len(loaded):,} requests to {out}")
+    loaded = convert_trace(trace, out, trace_format, csv_spec)
+    console.print(f"wrote {len(loaded):,} requests to {plain(out)}", markup=False)
 
 
 @cache_app.command("generate")
@@ -127,6 +135,7 @@ def generate_command(
     seed: int = typer.Option(0, "--seed", help="Random seed."),
 ) -> None:
     """Generate a seeded synthetic trace (Zipf, or the CDN/video-like model) as oracleGeneral."""
+    check_output_file(out, "output")
     if kind == "zipf":
         trace = zipf_trace(requests, objects, alpha, seed=seed, object_size=(4096, 1 << 20))
     elif kind == "cdn":
@@ -134,4 +143,4 @@ def generate_command(
     else:
         raise FeedlearnError(f"unknown generator {kind!r}; choose zipf or cdn")
     write_oracle_general(trace, out)
-    console.print(f"wrote {len(trace):,} requests to {out}")
+    console.print(f"wrote {len(trace):,} requests to {plain(out)}", markup=False)

@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
 from feedlearn.cache.simulator import SimResult
 from feedlearn.common.io import atomic_write, atomic_write_text
+from feedlearn.common.text import plain
 
 
 def human_bytes(n: float) -> str:
@@ -43,8 +45,8 @@ def results_table(results: Sequence[SimResult], title: str = "cache simulation")
     for column in ("trace", "policy", "cache size", "requests", "obj miss", "byte miss", "p95 win byte miss", "seconds"):
         table.add_column(column, justify="left" if column in ("trace", "policy") else "right")
     for r in results:
-        table.add_row(
-            r.trace, r.policy, human_bytes(r.cache_size), f"{r.requests:,}",
+        table.add_row(  # trace and policy are the user's text (file names, model paths): never markup
+            Text(plain(r.trace)), Text(plain(r.policy)), human_bytes(r.cache_size), f"{r.requests:,}",
             f"{r.object_miss_ratio:.4f}", f"{r.byte_miss_ratio:.4f}",
             f"{r.p95_window_byte_miss_ratio:.4f}", f"{r.seconds:.3f}",
         )
@@ -67,7 +69,7 @@ def pivot_table(results: Sequence[SimResult], title: str) -> Table:
     table = Table(title=title)
     table.add_column("policy")
     for trace, size in columns:
-        table.add_column(f"{short_trace_name(trace)}\n{human_bytes(size)}", justify="right")
+        table.add_column(Text(f"{plain(short_trace_name(trace))}\n{human_bytes(size)}"), justify="right")
     for policy in policies:
         row = []
         for trace, size in columns:
@@ -76,8 +78,8 @@ def pivot_table(results: Sequence[SimResult], title: str) -> Table:
                 row.append("")
                 continue
             text = f"{r.object_miss_ratio:.4f} / {r.byte_miss_ratio:.4f}"
-            row.append(f"[bold]{text}[/]" if r.byte_miss_ratio == best[(trace, size)] else text)
-        table.add_row(policy, *row)
+            row.append(Text(text, style="bold") if r.byte_miss_ratio == best[(trace, size)] else text)
+        table.add_row(Text(plain(policy)), *row)
     return table
 
 
@@ -101,6 +103,12 @@ def write_csv(results: Sequence[SimResult], path: str | Path) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
+def _label(text: str) -> str:
+    """A trace or policy name as plot text: ``$`` escaped, so matplotlib shows it instead of
+    parsing it as mathtext (an unbalanced ``$`` in a file name would fail the plot after the run)."""
+    return plain(text).replace("$", r"\$")
+
+
 def plot_timeline(results: Sequence[SimResult], path: str | Path) -> Path:
     """Per-window byte miss ratio over the trace for each run, and the learning curves of learned
     policies (pairwise loss, batch accuracy, decision accuracy per model update) below it."""
@@ -115,7 +123,7 @@ def plot_timeline(results: Sequence[SimResult], path: str | Path) -> Path:
     ax = axes[0][0]
     for r in results:
         windows = r.window_byte_miss_ratios
-        ax.plot(range(1, len(windows) + 1), windows, label=f"{r.policy} @ {human_bytes(r.cache_size)}", linewidth=1)
+        ax.plot(range(1, len(windows) + 1), windows, label=_label(f"{r.policy} @ {human_bytes(r.cache_size)}"), linewidth=1)
     ax.set_xlabel(f"window ({r.window:g} {r.window_unit})")
     ax.set_ylabel("byte miss ratio")
     ax.set_title("byte miss ratio per window", fontsize=9)
@@ -123,7 +131,7 @@ def plot_timeline(results: Sequence[SimResult], path: str | Path) -> Path:
     ax.grid(True, alpha=0.3)
     for r in learned:
         hist = r.diagnostics["history"]
-        label = f"{r.policy} @ {human_bytes(r.cache_size)}"
+        label = _label(f"{r.policy} @ {human_bytes(r.cache_size)}")
         axes[1][0].plot(hist["request"], hist["loss"], label=label, linewidth=1)
         axes[2][0].plot(hist["request"], hist["decision_accuracy"], label=f"{label}: decisions", linewidth=1)
         axes[2][0].plot(hist["request"], hist["batch_accuracy"], label=f"{label}: training batch", linewidth=1,
@@ -164,12 +172,12 @@ def plot_miss_ratios(results: Sequence[SimResult], path: str | Path) -> Path:
                 if points:
                     xs, ys = zip(*points)
                     oracle = policy.startswith("belady")  # offline references: dashed
-                    ax.plot(xs, ys, marker="o", markersize=4, label=policy, color=colors(k % 20),
+                    ax.plot(xs, ys, marker="o", markersize=4, label=_label(policy), color=colors(k % 20),
                             linestyle="--" if oracle else "-")
             ax.set_xscale("log")
             ax.set_xlabel("cache size (bytes)")
             ax.set_ylabel(label)
-            ax.set_title(trace, fontsize=9)
+            ax.set_title(_label(trace), fontsize=9)
             ax.grid(True, alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()

@@ -8,6 +8,7 @@ long simulations show progress and can be stopped.
 
 from __future__ import annotations
 
+import math
 import time as _time
 from dataclasses import asdict, dataclass, field
 
@@ -16,9 +17,10 @@ from numba import njit
 
 from feedlearn.cache.policies import Policy, SimContext, make_policy
 from feedlearn.cache.sizes import resolve_cache_size
-from feedlearn.cache.traces.model import Trace
+from feedlearn.cache.traces.model import Trace, next_access_indices
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.progress import progress_bar
+from feedlearn.common.text import markup_safe
 
 
 @njit
@@ -81,8 +83,16 @@ class PreparedTrace:
     def next_access(self) -> np.ndarray:
         """Index of each request's next request to the same object, ``n`` if none (0-based)."""
         if not self._next:
-            nxt = self.trace.with_next_access().next_access
-            assert nxt is not None
+            nxt = next_access_indices(self.trace.obj_id)
+            given = self.trace.next_access
+            # A file's next-access column (oracleGeneral) is trusted only if it is the true one:
+            # Belady's numbers come from it, and a corrupt column would make them silently wrong.
+            if given is not None and not np.array_equal(given, nxt):
+                bad = int(np.flatnonzero(given != nxt)[0])
+                raise FeedlearnError(
+                    f"{self.trace.name}: record {bad + 1}: next-access index {int(given[bad])} is wrong "
+                    f"(the next request to object {int(self.trace.obj_id[bad])} is {int(nxt[bad])}, -1 if none); "
+                    "rewrite the file with feedlearn cache convert")
             self._next.append(np.where(nxt < 0, len(nxt), nxt - 1).astype(np.int64))
         return self._next[0]
 
@@ -132,11 +142,12 @@ def simulate(
     ``window_unit``) slices the counted requests for per-window byte miss ratios; by default the
     counted requests are split into 100 equal windows.
     """
+    check_window(window, window_unit)  # before the run, not after it
     prepared = trace if isinstance(trace, PreparedTrace) else PreparedTrace.of(trace, unit_size=unit_size)
     pol = make_policy(policy, seed=seed)
     capacity = resolve_cache_size(cache_size, prepared.unique_bytes)
     n = len(prepared.obj)
-    if not 0 <= warmup < n:
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not 0 <= warmup < n:
         raise FeedlearnError(f"warmup {warmup} must be in [0, {n}) for trace {prepared.trace.name}")
     timer: list[float] = []
     hits = run_policy(prepared, pol, capacity, seed=seed, progress=progress, timer=timer)
@@ -169,7 +180,7 @@ def run_policy(prepared: PreparedTrace, pol: Policy, capacity: int, *, seed: int
     used = access_loop(prepared.obj, prepared.size, 0, 0, capacity, 0, resident_size, hits,
                        state, on_hit, admit, evict, on_insert)  # compiles, serves nothing
     started = _time.perf_counter()
-    with progress_bar(f"{pol.name} {prepared.trace.name}", n, enabled=progress) as bar:
+    with progress_bar(markup_safe(f"{pol.name} {prepared.trace.name}"), n, enabled=progress) as bar:
         for start in range(0, n, pol.chunk):
             end = min(n, start + pol.chunk)
             used = access_loop(
@@ -212,24 +223,52 @@ def _measure(prepared: PreparedTrace, pol: Policy, capacity: int, hits: np.ndarr
     )
 
 
-def _window_ids(times: np.ndarray, requests: int, window: float | None, unit: str) -> tuple[np.ndarray, float]:
-    """Window index of each counted request, and the window length actually used."""
+def check_window(window: float | None, unit: str) -> None:
+    """Refuse a window spelling before any simulation runs (the CLI's ``--window``/``--window-unit``)."""
     if unit not in ("requests", "seconds"):
         raise FeedlearnError(f"window unit {unit!r}: choose requests or seconds")
-    if window is not None and window <= 0:
-        raise FeedlearnError(f"window {window} must be > 0")
+    if window is None:
+        return
+    if isinstance(window, bool) or not isinstance(window, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(window) or window <= 0:
+        raise FeedlearnError(f"window {window!r} must be a finite number > 0")
+    if unit == "requests" and window < 1:
+        raise FeedlearnError(f"window {window!r} requests: a window holds at least one request")
+
+
+# At most this many windows between the earliest and latest time: window ids stay exact int64.
+_MAX_WINDOWS = 2**53
+
+
+def _window_ids(times: np.ndarray, requests: int, window: float | None, unit: str) -> tuple[np.ndarray, float]:
+    """Window index of each counted request, and the window length actually used.
+
+    In seconds, windows start at the earliest time, not the first request's: a trace whose time
+    goes backwards (merged or skewed logs) puts each request in the window of its own time.
+    """
+    check_window(window, unit)
     if unit == "requests":
         length = float(window) if window is not None else float(max(1, -(-requests // 100)))
         return (np.arange(requests) // length).astype(np.int64), length
-    span = float(times[-1] - times[0]) if requests else 0.0
+    start = float(times.min()) if requests else 0.0
+    span = float(times.max()) - start if requests else 0.0
     length = float(window) if window is not None else max(span / 100.0, 1e-9)
-    return np.floor((times - times[0]) / length).astype(np.int64), length
+    if span / length >= _MAX_WINDOWS:
+        raise FeedlearnError(f"window {length:g} seconds is too short for a trace spanning {span:g} seconds")
+    return np.floor((times - start) / length).astype(np.int64), length
 
 
 def window_byte_miss_ratios(window_ids: np.ndarray, size: np.ndarray, hit: np.ndarray) -> np.ndarray:
     """Byte miss ratio of each non-empty window (windows with zero bytes are skipped)."""
     if len(window_ids) == 0:
         return np.zeros(0)
+    # Number the windows that hold requests 0, 1, 2, ... in time order, so bincount allocates one
+    # bin per non-empty window, not one per window of the whole span (a short window on a long
+    # trace would ask for billions).
+    if np.all(window_ids[1:] >= window_ids[:-1]):
+        window_ids = np.concatenate(([0], np.cumsum(window_ids[1:] != window_ids[:-1])))
+    else:
+        window_ids = np.unique(window_ids, return_inverse=True)[1].ravel()
     total = np.bincount(window_ids, weights=size)
     missed = np.bincount(window_ids, weights=np.where(hit, 0.0, size), minlength=len(total))
     keep = total > 0

@@ -20,7 +20,9 @@ class TraceStats:
     total_bytes: int
     one_hit_wonders: int  # objects requested exactly once
     one_hit_wonder_ratio: float  # of unique objects
-    time_span: float
+    time_span: float  # latest minus earliest time (times may go backwards in real traces)
+    out_of_order_times: int  # requests whose time is earlier than the request before
+    first_out_of_order: int | None  # 1-based index of the first such request
     size_min: int
     size_p25: float
     size_median: float
@@ -39,6 +41,10 @@ def trace_stats(trace: Trace) -> TraceStats:
     sizes = trace.size[first]
     q25, q50, q75, q99 = np.percentile(sizes, [25, 50, 75, 99])
     one_hit = int((counts == 1).sum())
+    # Logged traces are not always in time order (clock skew, merged logs). They are simulated as
+    # they come, in request order; here the span is latest - earliest (last - first would go
+    # negative) and the out-of-order requests are counted so that the user sees them.
+    backwards = np.flatnonzero(np.diff(trace.time) < 0)
     return TraceStats(
         name=trace.name,
         requests=len(trace),
@@ -47,7 +53,9 @@ def trace_stats(trace: Trace) -> TraceStats:
         total_bytes=int(trace.size.sum()),
         one_hit_wonders=one_hit,
         one_hit_wonder_ratio=one_hit / len(first),
-        time_span=float(trace.time[-1] - trace.time[0]),
+        time_span=float(trace.time.max() - trace.time.min()),
+        out_of_order_times=len(backwards),
+        first_out_of_order=int(backwards[0]) + 2 if len(backwards) else None,
         size_min=int(sizes.min()),
         size_p25=float(q25),
         size_median=float(q50),

@@ -19,8 +19,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from feedlearn.cache.outputs import check_output_folder
 from feedlearn.cache.policies import make_policy
-from feedlearn.cache.simulator import PreparedTrace, SimResult, simulate
+from feedlearn.cache.simulator import PreparedTrace, SimResult, check_window, simulate
+from feedlearn.cache.sizes import check_cache_size
 from feedlearn.cache.traces import CsvSpec, Trace, load_trace
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.progress import progress_bar
@@ -96,8 +98,17 @@ def sweep(
     config = config or SweepConfig()
     if not traces or not policies or not sizes:
         raise FeedlearnError("a sweep needs at least one trace, one policy and one cache size")
-    for spec in policies:  # fail fast on a misspelt policy, before any work starts
+    # fail fast on a misspelt policy, size or window, or an unusable output folder, before any
+    # trace is read or any simulation runs
+    for spec in policies:
         make_policy(spec)
+    for size in sizes:
+        check_cache_size(size)
+    check_window(config.window, config.window_unit)
+    if isinstance(config.warmup, bool) or not isinstance(config.warmup, int) or config.warmup < 0:
+        raise FeedlearnError(f"warmup {config.warmup!r} must be an integer >= 0")
+    if config.save_models:
+        check_output_folder(config.save_models, "save_models")
     loaded = [t if isinstance(t, Trace) else load_trace(t, trace_format, csv_spec) for t in traces]
     _PREPARED[:] = [PreparedTrace.of(t, unit_size=unit_size or not t.has_sizes) for t in loaded]
     tasks = [(ti, p) for ti in range(len(_PREPARED)) for p in policies]

@@ -88,6 +88,22 @@ class Policy:
     def between_chunks(self, state: Any, next_request: int) -> None:
         """Python-side work after each chunk of requests (nothing by default)."""
 
+    def grow_state(self, state: Any, ctx: SimContext) -> Any:
+        """``state`` moved into a fresh state for more ids (``ctx.n_objects``), losing nothing.
+
+        The live cache (``store/``) grows its pool of ids this way instead of evicting by count.
+        The default builds a fresh state and copies every array of the old one into the start of
+        its counterpart: per-object arrays keep their entries and the new ids get the values of a
+        never-seen object; fixed-size arrays (scalars, models) are copied whole. That is right for
+        any state made of arrays indexed by id plus fixed-size parts (all the online policies);
+        a policy whose arrays encode ``n_objects`` in their values must override it, and so must
+        one whose state is a StructRef (Python cannot list its fields: HALP and LRB copy them as
+        a tuple read by an njit function).
+        """
+        fresh = self.init_state(ctx)
+        copy_state(state, fresh)
+        return fresh
+
     def hooks(self) -> tuple[Any, Any, Any, Any]:
         """The ``(on_hit, admit, evict, on_insert)`` njit functions, as the loop takes them."""
         cls = type(self)
@@ -132,3 +148,17 @@ def linked_list(n_objects: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         np.full(n_objects, -1, dtype=np.int64),
         np.array([-1, -1], dtype=np.int64),
     )
+
+
+def copy_state(old: Any, new: Any) -> None:
+    """Copy ``old`` into ``new`` in place: arrays into their leading corner, tuples item by item
+    (see :meth:`Policy.grow_state`)."""
+    if isinstance(old, np.ndarray):
+        assert old.ndim == new.ndim and all(a <= b for a, b in zip(old.shape, new.shape)), (old.shape, new.shape)
+        new[tuple(slice(0, n) for n in old.shape)] = old
+    elif isinstance(old, tuple):
+        assert len(old) == len(new)
+        for a, b in zip(old, new):
+            copy_state(a, b)
+    else:  # a StructRef state: its policy overrides grow_state and copies its fields as a tuple
+        raise AssertionError(f"cannot copy policy state of type {type(old).__name__}")

@@ -21,6 +21,8 @@ Model tuple: ``(theta, adam_m, adam_v, step, dims, lr, W1, b1, w2, b2)``.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -155,22 +157,70 @@ def save_model(model: tuple, path: str | Path) -> Path:
     return out
 
 
-def load_model(path: str | Path, n_features: int, hidden: int) -> tuple:
-    """Read a model saved by :func:`save_model`; its shape must match ``n_features`` × ``hidden``."""
+# What save_model writes: name -> (dtype kind, shape given (features, hidden)); the parameter vector
+# and its Adam moments have n_params(F, H) entries.
+_MODEL_ARRAYS = {
+    "theta": ("f", lambda f, h: (n_params(f, h),)),
+    "adam_m": ("f", lambda f, h: (n_params(f, h),)),
+    "adam_v": ("f", lambda f, h: (n_params(f, h),)),
+    "step": ("iu", lambda f, h: (1,)),
+    "lr": ("f", lambda f, h: (1,)),
+}
+_MAX_DIM = 1 << 16  # features or hidden units in a model file; larger is not a HALP model
+
+
+def _read_member(path: Path, archive: np.lib.npyio.NpzFile, name: str, kinds: str, shape: tuple) -> np.ndarray:
+    """One array of the archive, its header checked before anything is allocated for it."""
+    if name not in archive.files:
+        raise FeedlearnError(f"{path}: not a feedlearn HALP model (no array {name!r})")
+    with archive.zip.open(f"{name}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        found, _, dtype = read_header(member)
+    if dtype.hasobject or dtype.kind not in kinds or found != shape:
+        raise FeedlearnError(f"{path}: array {name!r} is {dtype} {found}, expected shape {shape}")
+    return archive[name]
+
+
+def load_model(path: str | Path, n_features: int | None = None, hidden: int | None = None) -> tuple:
+    """Read a model saved by :func:`save_model`; its shape must match ``n_features`` × ``hidden``
+    (``None``: any shape — used to check a file before the trace it will run on is known).
+
+    The file comes from the user, so nothing in it is trusted: no pickles, every array's header is
+    checked before it is read (a truncated, foreign or forged file is a one-line error naming it),
+    and weights must be finite.
+    """
+    path = Path(path)
     try:
-        data = np.load(Path(path))
-        dims = data["dims"]
-        model = _with_views(data["theta"].astype(np.float32), data["adam_m"].astype(np.float32),
-                            data["adam_v"].astype(np.float32), data["step"].astype(np.int64), dims.astype(np.int64),
-                            data["lr"].astype(np.float64))
-    except (OSError, KeyError, ValueError) as exc:
-        raise FeedlearnError(f"{path}: not a feedlearn HALP model ({exc})") from None
-    if (int(dims[0]), int(dims[1])) != (n_features, hidden):
-        raise FeedlearnError(
-            f"{path}: model has {int(dims[0])} features x {int(dims[1])} hidden units, "
-            f"this policy needs {n_features} x {hidden}"
-        )
-    return model
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+        if magic != b"PK\x03\x04":  # checked here: np.load would guess "pickled data" for any other file
+            raise FeedlearnError(f"{path}: not a feedlearn HALP model (not an .npz archive)")
+        with np.load(path, allow_pickle=False) as archive:
+            dims = _read_member(path, archive, "dims", "iu", (2,)).astype(np.int64)
+            f, h = int(dims[0]), int(dims[1])
+            if not (1 <= f <= _MAX_DIM and 1 <= h <= _MAX_DIM):
+                raise FeedlearnError(f"{path}: model dimensions {f} x {h} are out of range [1, {_MAX_DIM}]")
+            if n_features is not None and hidden is not None and (f, h) != (n_features, hidden):
+                raise FeedlearnError(
+                    f"{path}: model has {f} features x {h} hidden units, this policy needs {n_features} x {hidden}"
+                )
+            arrays = {name: _read_member(path, archive, name, kinds, shape(f, h))
+                      for name, (kinds, shape) in _MODEL_ARRAYS.items()}
+    except FeedlearnError:
+        raise
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+        # a missing or unreadable file, a truncated archive, a bad header, a non-model .npy
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else (str(exc) or type(exc).__name__)
+        raise FeedlearnError(f"{path}: not a feedlearn HALP model, or a damaged one ({reason})") from None
+    for name in ("theta", "adam_m", "adam_v", "lr"):
+        if not np.isfinite(arrays[name]).all():
+            raise FeedlearnError(f"{path}: array {name!r} holds NaN or infinite values")
+    if (arrays["adam_v"] < 0).any() or arrays["step"][0] < 0 or not arrays["lr"][0] > 0:
+        raise FeedlearnError(f"{path}: Adam state out of range (adam_v and step must be >= 0, lr > 0)")
+    return _with_views(arrays["theta"].astype(np.float32), arrays["adam_m"].astype(np.float32),
+                       arrays["adam_v"].astype(np.float32), arrays["step"].astype(np.int64), dims,
+                       arrays["lr"].astype(np.float64))
 
 
 def to_torch(model: tuple):

@@ -33,7 +33,8 @@ from numba import njit, types
 from numba.experimental import structref
 
 from feedlearn.cache.core import dlist
-from feedlearn.cache.core.policy import Policy, SimContext, linked_list
+from feedlearn.cache.core.params import MAX_SCALAR, bool_param, choice_param, float_param, int_param
+from feedlearn.cache.core.policy import Policy, SimContext, copy_state, linked_list
 from feedlearn.cache.halp import features as fx
 from feedlearn.cache.halp import heuristics as hx
 from feedlearn.cache.halp import model as mlp
@@ -76,6 +77,13 @@ structref.define_proxy(HALPState, HALPStateType, _FIELDS)
 @njit(cache=True)
 def _model_of(st):
     return st.model
+
+
+@njit(cache=True)
+def _fields_of(st):
+    """Every field, in ``_FIELDS`` order (arrays are views: writing them writes the state)."""
+    return (st.feat, st.pairs, st.trainer, st.model, st.heur, st.rng, st.cand, st.x, st.score, st.hidden, st.cfg,
+            st.stats, st.ghost, st.times, st.extra, st.tracked)
 
 
 @njit(cache=True)
@@ -276,27 +284,26 @@ class HALP(Policy):
         seed: int = 0,
     ) -> None:
         super().__init__(seed=seed)
-        positive = dict(k=k, tail=tail, hidden=hidden, update_every=update_every, steps=steps, batch=batch,
-                        buffer=buffer, pending=pending, ghost_factor=ghost_factor)
-        for key, value in positive.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise FeedlearnError(f"halp: {key} must be a positive integer, got {value!r}")
+        # Bounds keep the arrays these size (candidate window, hidden layer, buffers) reasonable.
+        counts = dict(k=(k, 1 << 12), tail=(tail, 1 << 16), hidden=(hidden, 1 << 12), update_every=(update_every, 1 << 40),
+                      steps=(steps, 1 << 12), batch=(batch, 1 << 20), buffer=(buffer, 1 << 24),
+                      pending=(pending, 1 << 24), ghost_factor=(ghost_factor, 1 << 10))
+        for key, (value, high) in counts.items():
+            int_param("halp", key, value, 1, high)
         if k < 2 or tail < k:
             raise FeedlearnError(f"halp: need 2 <= k <= tail, got k={k}, tail={tail}")
-        if heuristic not in HEURISTICS:
-            raise FeedlearnError(f"halp: unknown heuristic {heuristic!r}; choose from {', '.join(HEURISTICS)}")
-        if pick not in PICKS:
-            raise FeedlearnError(f"halp: pick must be one of {', '.join(PICKS)}, got {pick!r}")
-        if objective not in OBJECTIVES:
-            raise FeedlearnError(f"halp: objective must be byte or object, got {objective!r}")
-        if time_unit not in ("requests", "seconds"):
-            raise FeedlearnError(f"halp: time_unit must be requests or seconds, got {time_unit!r}")
-        if not isinstance(min_updates, int) or min_updates < 0:
-            raise FeedlearnError(f"halp: min_updates must be an integer >= 0, got {min_updates!r}")
-        if not (isinstance(lr, (int, float)) and lr > 0) or not (isinstance(edc_base, (int, float)) and edc_base > 0):
-            raise FeedlearnError("halp: lr and edc_base must be positive numbers")
-        if not isinstance(size_feature, bool):
-            raise FeedlearnError(f"halp: size_feature must be true or false, got {size_feature!r}")
+        choice_param("halp", "heuristic", heuristic, HEURISTICS)
+        choice_param("halp", "pick", pick, PICKS)
+        choice_param("halp", "objective", objective, OBJECTIVES)
+        choice_param("halp", "time_unit", time_unit, ("requests", "seconds"))
+        int_param("halp", "min_updates", min_updates, 0, MAX_SCALAR)
+        lr = float_param("halp", "lr", lr, 0.0, 1e3)
+        edc_base = float_param("halp", "edc_base", edc_base, 0.0, 1e15)
+        bool_param("halp", "size_feature", size_feature)
+        if not isinstance(model, str):
+            raise FeedlearnError(f"halp: model must be a file path, got {model!r}")
+        if model:  # a bad model file fails here, before any trace is read; the shape is checked per run
+            mlp.load_model(model)
         self.k, self.tail, self.hidden, self.heuristic, self.pick = k, tail, hidden, heuristic, pick
         self.objective, self.size_feature, self.update_every, self.steps = objective, size_feature, update_every, steps
         self.batch, self.lr, self.buffer, self.pending, self.min_updates = batch, float(lr), buffer, pending, min_updates
@@ -330,7 +337,10 @@ class HALP(Policy):
         ]
         cfg[SECONDS] = int(self.time_unit == "seconds")
         # per-request times only when time is trace seconds; otherwise the request index is the time
-        times = ctx.time.astype(np.float64) if self.time_unit == "seconds" else np.zeros(1, dtype=np.float64)
+        # (a clock that never goes back: logged traces can be out of order, and a negative age
+        # would blow up the exponential decays of the features)
+        times = np.maximum.accumulate(ctx.time.astype(np.float64)) if self.time_unit == "seconds" \
+            else np.zeros(1, dtype=np.float64)
         ghost = (*linked_list(n_meta), np.zeros(n_meta, dtype=np.bool_), np.zeros(1, dtype=np.int64))
         fields = (
             fx.new_features(n_meta, extra.shape[1], self.edc_base),
@@ -352,6 +362,12 @@ class HALP(Policy):
         )
         self._state = HALPState(*fields)
         return self._state
+
+    def grow_state(self, state: HALPState, ctx: SimContext) -> HALPState:
+        """The default's copy, field by field (a StructRef's fields are not visible to Python)."""
+        fresh = self.init_state(ctx)
+        copy_state(_fields_of(state), _fields_of(fresh))
+        return fresh
 
     # --- after a run ------------------------------------------------------------------------
 

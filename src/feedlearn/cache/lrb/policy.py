@@ -31,13 +31,13 @@ from numba import njit, types
 from numba.experimental import structref
 
 from feedlearn.cache.core import dlist, heap
-from feedlearn.cache.core.policy import Policy, SimContext, linked_list
+from feedlearn.cache.core.params import MAX_SCALAR, choice_param, float_param, int_param
+from feedlearn.cache.core.policy import Policy, SimContext, copy_state, linked_list
 from feedlearn.cache.halp import features as fx
 from feedlearn.cache.halp.rng import below, new_rng
 from feedlearn.cache.lrb import dense as ds
 from feedlearn.cache.lrb import gbm
 from feedlearn.cache.lrb import labels as lb
-from feedlearn.common.errors import FeedlearnError
 
 # CFG (int64) fields
 CANDIDATES, WINDOW, SAMPLES, OBJ_MISS, CAPACITY, SAMPLING = range(6)
@@ -47,6 +47,7 @@ OBJECTIVES = ("byte", "object")
 WINDOW_PER_OBJECT = 10  # default window, in cached objects of mean request size (see auto_window)
 WINDOW_MIN = 1024  # requests
 POOL_MAX = 1 << 20  # pending samples at most (24 bytes each); more are dropped and counted
+ROWS_MAX = 1 << 22  # labelled rows buffered at most (4 x features bytes each, ~0.5 GB at 30 features)
 
 
 # One pointer for the hooks (a tuple of ~30 arrays would be passed by value on every call), and
@@ -64,6 +65,13 @@ class LRBState(structref.StructRefProxy):
 _FIELDS = ["feat", "samples", "forest", "recency", "resident", "tracked", "ghosts", "rng", "x", "score", "cfg",
            "stats", "extra"]
 structref.define_proxy(LRBState, LRBStateType, _FIELDS)
+
+
+@njit(cache=True)
+def _fields_of(st):
+    """Every field, in ``_FIELDS`` order (arrays are views: writing them writes the state)."""
+    return (st.feat, st.samples, st.forest, st.recency, st.resident, st.tracked, st.ghosts, st.rng, st.x, st.score,
+            st.cfg, st.stats, st.extra)
 
 
 @njit(cache=True)
@@ -207,12 +215,6 @@ def auto_window(capacity: int, sizes: np.ndarray) -> int:
     return max(WINDOW_MIN, int(WINDOW_PER_OBJECT * capacity / max(mean_size, 1.0)))
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise FeedlearnError(f"lrb: {name} must be a positive integer, got {value!r}")
-    return value
-
-
 class LRB(Policy):
     """Learning Relaxed Belady (Song et al., NSDI'20), with HALP's features."""
 
@@ -238,16 +240,16 @@ class LRB(Policy):
         seed: int = 0,
     ) -> None:
         super().__init__(seed=seed)
-        for key, value in dict(candidates=candidates, batch=batch, samples=samples, trees=trees).items():
-            _positive_int(key, value)
-        if isinstance(window, bool) or not isinstance(window, int) or window < 0:
-            raise FeedlearnError(f"lrb: window must be an integer >= 0 (0: auto), got {window!r}")
-        if _positive_int("leaves", leaves) < 2:
-            raise FeedlearnError(f"lrb: leaves must be at least 2, got {leaves!r}")
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
-            raise FeedlearnError(f"lrb: learning_rate must be a positive number, got {learning_rate!r}")
-        if objective not in OBJECTIVES:
-            raise FeedlearnError(f"lrb: objective must be byte or object, got {objective!r}")
+        # Upper bounds keep every array these size (candidate rows, the labelled buffer of
+        # batch + 2 x samples x chunk rows, trees x leaves nodes) far below exhausting memory.
+        candidates = int_param("lrb", "candidates", candidates, 1, 1 << 16)
+        batch = int_param("lrb", "batch", batch, 1, MAX_SCALAR)  # > ROWS_MAX: never trains (see init_state)
+        samples = int_param("lrb", "samples", samples, 1, 64)
+        trees = int_param("lrb", "trees", trees, 1, 1 << 12)
+        leaves = int_param("lrb", "leaves", leaves, 2, 1 << 12)
+        window = int_param("lrb", "window (0: auto)", window, 0, MAX_SCALAR)
+        learning_rate = float_param("lrb", "learning_rate", learning_rate, 0.0, 1e3)
+        choice_param("lrb", "objective", objective, OBJECTIVES)
         self.candidates, self.window, self.batch, self.samples = candidates, window, batch, samples
         self.trees, self.leaves, self.learning_rate, self.objective = trees, leaves, float(learning_rate), objective
         self._state: LRBState | None = None
@@ -266,7 +268,8 @@ class LRB(Policy):
         taken = self.samples * len(ctx.obj) if len(ctx.obj) > 1 else np.iinfo(np.int64).max
         # pending samples live ~window requests (relaxed Belady); more than that is dropped, counted
         pool = min(self.samples * 2 * window, POOL_MAX, taken) + 1
-        rows = min(self.batch + 2 * self.samples * self.chunk, taken) + 1  # a batch + what a chunk adds
+        # a batch + what a chunk adds, at most ROWS_MAX: a batch the buffer cannot hold never trains
+        rows = min(self.batch + 2 * self.samples * self.chunk, taken, ROWS_MAX) + 1
         cfg = np.zeros(6, dtype=np.int64)
         cfg[[CANDIDATES, WINDOW, SAMPLES, OBJ_MISS, CAPACITY]] = [
             self.candidates, window, self.samples, int(self.objective == "object"), ctx.capacity]
@@ -288,6 +291,14 @@ class LRB(Policy):
             extra,
         )
         return self._state
+
+    def grow_state(self, state: LRBState, ctx: SimContext) -> LRBState:
+        """As the default, keeping the Python side (retraining history, window) that ``init_state`` resets."""
+        history, window = self._history, self._window
+        fresh = self.init_state(ctx)
+        copy_state(_fields_of(state), _fields_of(fresh))  # a StructRef's fields are not visible to Python
+        self._history, self._window = history, window
+        return fresh
 
     def between_chunks(self, state: LRBState, next_request: int) -> None:
         """Fit a new model once ``batch`` labelled rows are ready, and hand it to the hooks."""

@@ -41,8 +41,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from feedlearn.cache.core.params import int_param
 from feedlearn.cache.core.policy import Policy, SimContext
-from feedlearn.common.errors import FeedlearnError
 
 NEVER = np.iinfo(np.int64).max  # flip time of a comparison that never flips
 
@@ -270,9 +270,7 @@ class BeladySize(Policy):
 
     def __init__(self, *, samples: int = 0, seed: int = 0) -> None:
         super().__init__(seed=seed)
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
-            raise FeedlearnError(f"belady_size: samples must be an integer >= 0 (0 = exact), got {samples!r}")
-        self.samples = samples
+        self.samples = int_param("belady_size", "samples (0 = exact)", samples, 0)
 
     def init_state(self, ctx: SimContext) -> tuple:
         assert ctx.next_access is not None, "belady_size needs next_access (needs_future = True)"

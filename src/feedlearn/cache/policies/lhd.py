@@ -38,8 +38,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from feedlearn.cache.core.params import MAX_SCALAR, int_param
 from feedlearn.cache.core.policy import Policy, SimContext
-from feedlearn.common.errors import FeedlearnError
 
 MAX_AGE = 20000  # coarsened ages 0..MAX_AGE-1; the last one means "too old" (density = lowest)
 HIT_AGE_CLASSES = 16  # classes by log2 of (last hit age + the one before)
@@ -311,13 +311,9 @@ class LHD(Policy):
     def __init__(self, *, associativity: int = 32, admissions: int = 8, reconfig_interval: int = 1 << 20,
                  seed: int = 0) -> None:
         super().__init__(seed=seed)
-        for key, value in (("associativity", associativity), ("admissions", admissions),
-                           ("reconfig_interval", reconfig_interval)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise FeedlearnError(f"lhd: {key} must be a positive integer, got {value!r}")
-        self.associativity = int(associativity)
-        self.admissions = int(admissions)
-        self.reconfig_interval = int(reconfig_interval)
+        self.associativity = int_param("lhd", "associativity", associativity)  # samples per eviction
+        self.admissions = int_param("lhd", "admissions", admissions)  # sizes the ring of recent newcomers
+        self.reconfig_interval = int_param("lhd", "reconfig_interval", reconfig_interval, 1, MAX_SCALAR)
 
     def init_state(self, ctx: SimContext) -> tuple:
         n = ctx.n_objects

@@ -23,7 +23,8 @@ Follows libCacheSim's ``S3FIFO`` (``cache/eviction/S3FIFO.c``) step for step, so
 Admission, as libCacheSim: an object larger than the small FIFO's share is refused by ``admit``
 (a miss, nothing evicted), even after a ghost hit. With the default ``small_ratio`` this refuses
 objects above 10% of the cache; with a share of 0 bytes (caches under 10 bytes/objects) nothing is
-admitted (libCacheSim refuses to build such a cache at all).
+admitted (libCacheSim refuses to build such a cache at all). ``small_ratio`` must be strictly between
+0 and 1: with 0 nothing would ever be admitted (libCacheSim refuses it too).
 
 One corner differs from libCacheSim: an object exactly the small share's size, not found in the
 ghost. libCacheSim makes room for it and then does not insert it; here the loop inserts whatever it
@@ -39,6 +40,7 @@ import numpy as np
 from numba import njit
 
 from feedlearn.cache.core import dlist
+from feedlearn.cache.core.params import MAX_SCALAR, float_param, int_param
 from feedlearn.cache.core.policy import Policy, SimContext
 from feedlearn.cache.core.s3ghost import (
     GHOST_CAP,
@@ -52,7 +54,6 @@ from feedlearn.cache.core.s3ghost import (
     ghost_add,
     ghost_forget,
 )
-from feedlearn.common.errors import FeedlearnError
 
 # where[o] codes and the first scalar positions: core/s3ghost.py (shared with HALP's heuristic)
 HELD = 4  # parked, see the module docstring
@@ -189,16 +190,11 @@ class S3FIFO(Policy):
     def __init__(self, *, small_ratio: float = 0.1, ghost_ratio: float = 0.9,
                  move_to_main_threshold: int = 2, seed: int = 0) -> None:
         super().__init__(seed=seed)
-        if isinstance(small_ratio, bool) or not isinstance(small_ratio, (int, float)) \
-                or not 0.0 <= small_ratio <= 1.0:
-            raise FeedlearnError(f"s3fifo: small_ratio {small_ratio!r} must be a number in [0, 1]")
-        if isinstance(ghost_ratio, bool) or not isinstance(ghost_ratio, (int, float)) \
-                or not ghost_ratio >= 0.0:
-            raise FeedlearnError(f"s3fifo: ghost_ratio {ghost_ratio!r} must be a number >= 0")
-        if isinstance(move_to_main_threshold, bool) or not isinstance(move_to_main_threshold, int) \
-                or move_to_main_threshold < 0:
-            raise FeedlearnError(
-                f"s3fifo: move_to_main_threshold {move_to_main_threshold!r} must be an integer >= 0")
+        # libCacheSim refuses a small share of 0 or 1 (one queue would get no bytes: a share of 0
+        # admits nothing, a 100% share leaves main empty); ghost_ratio 0 means no ghost.
+        small_ratio = float_param("s3fifo", "small_ratio", small_ratio, 0.0, 1.0)
+        ghost_ratio = float_param("s3fifo", "ghost_ratio", ghost_ratio, 0.0, 1e6, low_open=False, high_open=False)
+        move_to_main_threshold = int_param("s3fifo", "move_to_main_threshold", move_to_main_threshold, 0, MAX_SCALAR)
         self.small_ratio = float(small_ratio)
         self.ghost_ratio = float(ghost_ratio)
         self.move_to_main_threshold = move_to_main_threshold
@@ -213,7 +209,7 @@ class S3FIFO(Policy):
         sc = np.zeros(N_SCALARS, dtype=np.int64)
         sc[SMALL_CAP] = small_cap
         sc[MAIN_CAP] = ctx.capacity - small_cap
-        sc[GHOST_CAP] = int(ctx.capacity * self.ghost_ratio)
+        sc[GHOST_CAP] = min(int(ctx.capacity * self.ghost_ratio), MAX_SCALAR)  # a large ratio stays in int64
         sc[THRESHOLD] = self.move_to_main_threshold
         # The four lists share prev/next (an id is in at most one); each has its own ends array,
         # ends[0] = head (newest), ends[1] = tail (oldest).

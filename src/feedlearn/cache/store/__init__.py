@@ -30,12 +30,17 @@ still hit: ±1–3% of hits at 4 ghost slots, none at 16 on the traces tried.
 
 Decided limits (also in ``cache/README.md``):
 
-* The pool is fixed (growing it would mean rebuilding every policy's arrays and losing what it
-  learned). With item capacity ``max_items = maxsize``; with ``getsizeof`` (bytes) it defaults to
-  ``maxsize // 1024`` (at least 16), i.e. items of about 1 KiB or more: pass ``max_items`` for smaller
-  ones. At most ``slots - 1`` keys are held by the policy at once; beyond that the cache evicts by count.
+* Without ``getsizeof`` the pool holds ``maxsize`` items from the start. With ``getsizeof`` (bytes)
+  it starts at ``maxsize // 1024`` items (at least 16, at most ``maxsize``), i.e. items of about
+  1 KiB, and doubles whenever the policy holds that many (``Policy.grow_state`` moves its arrays
+  into bigger ones, keeping all it learned), up to ``maxsize`` items: a cache with room keeps every
+  item, however small (only items of 0 bytes can still be evicted by count, past ``maxsize`` of
+  them). An explicit ``max_items`` fixes the pool: at most ``slots - 1`` keys are held by the policy
+  at once, and beyond that the cache evicts by count.
   ``ghost_slots`` defaults to 4, or 1 for policies without a ``forget`` hook (they keep nothing about
   evicted keys; the slack holds deleted keys, below).
+* Sizes from ``getsizeof`` must be integers >= 0 (``TypeError`` / ``FeedlearnError`` otherwise) and
+  ``maxsize`` is at most ``2**62 - 1``, so bytes in use plus one more value never overflow int64.
 * ``del`` / ``pop`` / ``clear`` drop the value at once (``len``/``currsize`` shrink), but the
   interface has no hook to take a cached id out of a policy: the slot stays in the policy's
   structures, counted as 0 bytes, until the policy evicts it (then it is reused like any other).

@@ -10,17 +10,18 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, ItemsView, Iterator, MutableMapping, ValuesView
-from operator import index
 from typing import Any
 
 import numpy as np
 
 from feedlearn.cache.core.policy import Policy, SimContext, forget_nothing
 from feedlearn.cache.policies import make_policy
-from feedlearn.cache.store.compiled import USED, SlotState, entry, hit_path, miss_path, victims_of
+from feedlearn.cache.store.compiled import SLOT_ROOM, USED, SlotState, entry, hit_path, miss_path, victims_of
 from feedlearn.common.errors import FeedlearnError
 
 _MISSING = object()
+MAX_SIZE = 2**62 - 1  # maxsize; with sizes <= maxsize, bytes in use plus one more value fit in int64
+MAX_SLOTS = 1 << 32  # ids of policy state (the arrays are sized by it)
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -33,15 +34,18 @@ class PolicyCache(MutableMapping):
     """A thread-safe mapping of at most ``maxsize`` items (or bytes, with ``getsizeof``) evicted by a
     registered online policy: ``PolicyCache(1024, "s3fifo")``, ``"halp(k=8)"``, a ``Policy``.
 
-    ``max_items`` (default: ``maxsize``; with ``getsizeof``, ``maxsize // 1024``, at least 16) and
-    ``ghost_slots`` (per cached item, slots for keys not cached: evicted ones the policy may remember,
-    deleted ones it still holds; default 4, or 1 for a policy without a ``forget`` hook) size the slot
-    pool: ``slots = max_items * (1 + ghost_slots) + 1`` (see the package docstring).
+    ``max_items`` (default: ``maxsize``; with ``getsizeof``, ``maxsize // 1024``, at least 16, doubled
+    as the cache fills up to ``maxsize``; given explicitly, a fixed limit) and ``ghost_slots`` (per
+    cached item, slots for keys not cached: evicted ones the policy may remember, deleted ones it
+    still holds; default 4, or 1 for a policy without a ``forget`` hook) size the slot pool:
+    ``slots = max_items * (1 + ghost_slots) + 1`` (see the package docstring).
     """
 
     def __init__(self, maxsize: int, policy: str | Policy = "lru", getsizeof: Callable[[Any], int] | None = None,
                  *, seed: int = 0, max_items: int | None = None, ghost_slots: int | None = None) -> None:
         maxsize = _positive_int("maxsize", maxsize)
+        if maxsize > MAX_SIZE:  # bytes in use plus one value (each <= maxsize) must not overflow int64
+            raise FeedlearnError(f"cache: maxsize must be at most 2**62 - 1, got {maxsize}")
         if getsizeof is not None and not callable(getsizeof):
             raise FeedlearnError(f"cache: getsizeof must be callable or None, got {getsizeof!r}")
         pol = make_policy(policy, seed=seed)
@@ -49,6 +53,11 @@ class PolicyCache(MutableMapping):
             raise FeedlearnError(f"cache: policy {pol.name} needs future requests (offline only); choose an online one")
         if getattr(pol, "time_unit", "requests") != "requests":  # HALP's seconds mode reads per-request trace times
             raise FeedlearnError(f"cache: {pol.describe()} reads trace times; a live cache counts requests only")
+        # Without getsizeof, maxsize items fit and the pool holds them all from the start. With it,
+        # the pool starts at items of ~1 KiB and doubles whenever the policy holds max_items slots
+        # (up to maxsize items, each of at least one byte): a cache with room keeps every item.
+        # An explicit max_items is a fixed limit on the items cached.
+        self._grows = max_items is None and getsizeof is not None
         if max_items is None:
             max_items = maxsize if getsizeof is None else min(maxsize, max(16, maxsize // 1024))
         max_items = _positive_int("max_items", max_items)
@@ -57,19 +66,13 @@ class PolicyCache(MutableMapping):
         if isinstance(ghost_slots, bool) or not isinstance(ghost_slots, int) or ghost_slots < 0:
             raise FeedlearnError(f"cache: ghost_slots must be an integer >= 0, got {ghost_slots!r}")
         slots = max_items * (1 + ghost_slots) + 1
-        if slots > 1 << 32:
+        if slots > MAX_SLOTS:
             raise FeedlearnError(f"cache: {slots} slots of policy state is too many; pass a smaller max_items")
         self._maxsize, self._sizeof, self.policy, self.slots = maxsize, getsizeof, pol, slots
-        ctx = SimContext(n_objects=slots, capacity=maxsize, obj=np.zeros(1, dtype=np.int64),
-                         size=np.ones(1, dtype=np.int64), time=np.zeros(1), next_access=None, seed=seed)
+        self._max_items, self._ghost_slots, self._seed = max_items, ghost_slots, seed
         self._ctl = np.array([0, maxsize, slots - 1], dtype=np.int64)  # USED, CAPACITY, SLOT_ROOM
-        self._rsize = np.full(slots, -1, dtype=np.int64)  # bytes each slot counts in USED; -1: not held
-        self._state = pol.init_state(ctx)  # the policy's, for between_chunks
-        self._st = SlotState(self._state, self._ctl, self._rsize, np.zeros(slots, dtype=np.int64))
-        # Python reads and writes the shared int64 arrays through memoryviews: an item is a Python
-        # int at ~30 ns, where numpy's scalar indexing costs ~100-150 ns.
-        self._ctl_mv, self._rsize_mv = memoryview(self._ctl), memoryview(self._rsize)
-        self._victims = memoryview(victims_of(self._st))
+        self._state = pol.init_state(self._context(slots))  # the policy's, for between_chunks
+        self._attach(np.full(slots, -1, dtype=np.int64))  # rsize: bytes each slot counts in USED; -1: not held
         on_hit, admit, evict, on_insert = pol.hooks()
         self._hit_hook, self._miss_hooks = on_hit, (admit, evict, on_insert, type(pol).forget)
         self._hit = entry(hit_path, self._st, on_hit, 0, 1, 0)
@@ -85,6 +88,35 @@ class PolicyCache(MutableMapping):
         self._i = 0  # request index passed to the hooks
         self._hits = self._misses = 0
         self._lock = threading.RLock()  # re-entrant: a value's __del__ or a key's __eq__ may use the cache
+
+    def _context(self, slots: int) -> SimContext:
+        return SimContext(n_objects=slots, capacity=self._maxsize, obj=np.zeros(1, dtype=np.int64),
+                          size=np.ones(1, dtype=np.int64), time=np.zeros(1), next_access=None, seed=self._seed)
+
+    def _attach(self, rsize: np.ndarray) -> None:
+        """Share ``self._state``, ``ctl`` and ``rsize`` (and fresh victims) with the compiled paths."""
+        self._rsize = rsize
+        self._st = SlotState(self._state, self._ctl, rsize, np.zeros(len(rsize), dtype=np.int64))
+        # Python reads and writes the shared int64 arrays through memoryviews: an item is a Python
+        # int at ~30 ns, where numpy's scalar indexing costs ~100-150 ns.
+        self._ctl_mv, self._rsize_mv = memoryview(self._ctl), memoryview(rsize)
+        self._victims = memoryview(victims_of(self._st))
+
+    def _grow(self) -> None:
+        """Double the items the pool is sized for, keeping everything the policy knows (under the lock)."""
+        max_items = min(2 * self._max_items, self._maxsize)
+        slots = max_items * (1 + self._ghost_slots) + 1
+        if max_items == self._max_items or slots > MAX_SLOTS:
+            self._grows = False  # at its limit: from now on the cache evicts by count
+            return
+        extra = slots - self.slots
+        self._state = self.policy.grow_state(self._state, self._context(slots))
+        self._attach(np.concatenate([self._rsize, np.full(extra, -1, dtype=np.int64)]))
+        self._ctl_mv[SLOT_ROOM] += extra
+        self._keys += [None] * extra
+        self._values += [None] * extra
+        self._sizes += [0] * extra
+        self.slots, self._max_items = slots, max_items
 
     # --- cachetools' shape -----------------------------------------------------------------------
 
@@ -183,11 +215,14 @@ class PolicyCache(MutableMapping):
     # --- updates ---------------------------------------------------------------------------------
 
     def __setitem__(self, key: Hashable, value: Any) -> None:
-        size = index(self.getsizeof(value))  # user code: outside the lock
-        if size > self._maxsize:
+        size = self.getsizeof(value)  # user code: outside the lock
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+            raise TypeError(f"getsizeof returned {size!r}; sizes must be integers")
+        size = int(size)
+        if size > self._maxsize:  # also bounds sizes: maxsize <= 2**62 - 1, so no int64 overflow
             raise ValueError("value too large")
         if size < 0:
-            raise ValueError(f"getsizeof returned {size}; sizes must be >= 0")
+            raise FeedlearnError(f"cache: getsizeof returned {size}; sizes must be >= 0")
         with self._lock:
             i = self._i
             self._i = i + 1
@@ -205,6 +240,8 @@ class PolicyCache(MutableMapping):
                         self._ctl_mv[USED] += size - old
                     return
                 self._remove(key)  # it grew beyond the free room: a fresh miss below
+            if self._grows and self.slots - 1 - self._ctl_mv[SLOT_ROOM] >= self._max_items:
+                self._grow()  # the policy holds as many slots as the pool is sized for
             data, idle, keys, values = self._data, self._idle, self._keys, self._values
             slot = idle.pop(key, None)  # a key evicted before keeps its slot (the policy may know it)
             reuse = 0

@@ -11,6 +11,7 @@ import numpy as np
 
 from feedlearn.cache.core.policy import Policy
 from feedlearn.cache.store.cache import PolicyCache
+from feedlearn.common.errors import FeedlearnError
 
 CacheInfo = namedtuple("CacheInfo", ["hits", "misses", "maxsize", "currsize"])
 _KWARGS = object()  # separates positional from keyword arguments in a key
@@ -51,6 +52,8 @@ def learned_cache(maxsize: int | Callable = 128, policy: str | Policy = "halp",
             value = func(*args, **kwargs)
             try:
                 cache[key] = value
+            except FeedlearnError:  # a bad size from getsizeof: the caller's bug, not "too large"
+                raise
             except ValueError:  # too large to cache, as cachetools' @cached
                 pass
             return value

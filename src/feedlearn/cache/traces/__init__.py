@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from feedlearn.cache.outputs import check_output_file
 from feedlearn.cache.traces.csv_reader import CsvReader, CsvSpec
 from feedlearn.cache.traces.lis import LisReader
 from feedlearn.cache.traces.model import Request, Trace, TraceReader, next_access_indices
@@ -61,8 +62,22 @@ def load_trace(path: str | Path, format: str | None = None, csv_spec: str | CsvS
     return open_trace(path, format, csv_spec).read()
 
 
+def convert_trace(path: str | Path, out: str | Path, format: str | None = None,
+                  csv_spec: str | CsvSpec | None = None) -> Trace:
+    """Read ``path`` and write it to ``out`` as oracleGeneral; returns the trace read.
+
+    ``out`` is checked before the trace is read: it may not be ``path`` itself (under any spelling,
+    symlink or hard link: writing would replace the input with its conversion), a folder or a
+    special file. It is written atomically, so a failed conversion leaves no partial file.
+    """
+    check_output_file(out, "output", inputs=[path])
+    trace = load_trace(path, format, csv_spec)
+    write_oracle_general(trace, out)
+    return trace
+
+
 __all__ = [
     "FORMATS", "CdnConfig", "CsvReader", "CsvSpec", "LisReader", "OracleGeneralReader", "Request",
-    "Trace", "TraceReader", "cdn_trace", "infer_format", "load_trace", "next_access_indices",
-    "open_trace", "write_oracle_general", "zipf_trace",
+    "Trace", "TraceReader", "cdn_trace", "convert_trace", "infer_format", "load_trace",
+    "next_access_indices", "open_trace", "write_oracle_general", "zipf_trace",
 ]

@@ -31,6 +31,7 @@ from feedlearn.common.errors import FeedlearnError, located
 
 _DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "space": " ", "semicolon": ";", "pipe": "|"}
 _U64_MAX = 2**64 - 1
+_SIZE_MAX = 2**62 - 1  # bytes; sums of sizes are checked against 2**62 too (traces.model)
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class CsvReader:
             first_number = 2 if spec.has_header else 1
             cells_of = csv.reader(body, delimiter=delim) if delim not in (" ",) else (line.split() for line in body)
             index = 0
-            for line_no, cells in enumerate(cells_of, start=first_number):
+            for line_no, cells in enumerate(_guarded(self.path, cells_of, first_number), start=first_number):
                 if not cells or (len(cells) == 1 and not cells[0].strip()):
                     continue  # blank line
                 if len(cells) < need:
@@ -155,15 +156,20 @@ class CsvReader:
                         self.path, line_no,
                         f"expected at least {need} fields, got {len(cells)} ({delim!r}-separated)",
                     )
-                time = float(index) if spec.time_col == 0 else _float(self.path, line_no, "time", cells[spec.time_col - 1])
+                time = float(index)
+                if spec.time_col:
+                    time = _float(self.path, line_no, "time", cells[spec.time_col - 1], spec.time_col)
+                    if time < 0:
+                        raise located(self.path, line_no, f"field time: {time:g} is negative (column {spec.time_col})")
                 raw_id = cells[spec.obj_id_col - 1].strip()
                 if spec.obj_id_is_num:
-                    obj_id = _int(self.path, line_no, "obj_id", raw_id, _U64_MAX)
+                    obj_id = _int(self.path, line_no, "obj_id", raw_id, _U64_MAX, spec.obj_id_col)
                 else:
                     obj_id = string_ids.setdefault(raw_id, len(string_ids))
                 size = 1
                 if spec.obj_size_col:
-                    size = _int(self.path, line_no, "obj_size", cells[spec.obj_size_col - 1], 2**63 - 1)
+                    size = _int(self.path, line_no, "obj_size", cells[spec.obj_size_col - 1], _SIZE_MAX,
+                                spec.obj_size_col)
                 features = [_float(self.path, line_no, f"feature (column {c})", cells[c - 1]) for c in spec.feature_cols]
                 yield line_no, time, obj_id, size, features
                 index += 1
@@ -204,21 +210,45 @@ def _split(line: str, delim: str) -> list[str]:
     return line.split() if delim == " " else line.split(delim)
 
 
-def _float(path: Path, line_no: int, field: str, text: str) -> float:
+def _guarded(path: Path, rows: Iterator[list[str]], first_number: int) -> Iterator[list[str]]:
+    """``rows``, with the csv module's own errors (a NUL byte, an oversized or badly quoted field)
+    as one-line errors naming the line."""
+    line_no = first_number
+    try:
+        for row in rows:
+            yield row
+            line_no += 1
+    except csv.Error as exc:
+        raise located(path, line_no, f"not a valid CSV line ({exc})") from None
+
+
+def _short(text: str) -> str:
+    """A field as quoted in a message: long ones cut in the middle, so the message stays one short line."""
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]}"
+
+
+def _where(column: int | None) -> str:
+    return f" (column {column})" if column else ""
+
+
+def _float(path: Path, line_no: int, field: str, text: str, column: int | None = None) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise located(path, line_no, f"field {field}: {text.strip()!r} is not a number") from None
+        raise located(path, line_no, f"field {field}: {_short(text.strip())!r} is not a number{_where(column)}") from None
     if not math.isfinite(value):
-        raise located(path, line_no, f"field {field}: {text.strip()!r} is not a finite number")
+        raise located(path, line_no, f"field {field}: {_short(text.strip())!r} is not a finite number{_where(column)}")
     return value
 
 
-def _int(path: Path, line_no: int, field: str, text: str, upper: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise located(path, line_no, f"field {field}: {text.strip()!r} is not a non-negative integer") from None
-    if not 0 <= value <= upper:
-        raise located(path, line_no, f"field {field}: {value} is out of range [0, {upper}]")
-    return value
+def _int(path: Path, line_no: int, field: str, text: str, upper: int, column: int | None = None) -> int:
+    text = text.strip()
+    # Plain ASCII digits only: int() would also take "1_000" or other scripts' digits, and spend
+    # quadratic time on a field of a million digits (so the length is checked first).
+    if text[:1] == "-" and text[1:].isascii() and text[1:].isdigit():
+        raise located(path, line_no, f"field {field}: {_short(text)} is out of range [0, {upper}]{_where(column)}")
+    if not (text.isascii() and text.isdigit()):
+        raise located(path, line_no, f"field {field}: {_short(text)!r} is not a non-negative integer{_where(column)}")
+    if len(text.lstrip("0")) > len(str(upper)) or int(text) > upper:
+        raise located(path, line_no, f"field {field}: {_short(text)} is out of range [0, {upper}]{_where(column)}")
+    return int(text)

@@ -16,6 +16,15 @@ from feedlearn.cache.traces.model import Request, Trace
 from feedlearn.cache.traces.text import open_text
 from feedlearn.common.errors import FeedlearnError, located
 
+_U64_MAX = 2**64 - 1
+MAX_REQUESTS = 2**31  # requests one .lis trace may expand to (tens of GB of arrays at the limit)
+
+
+def _is_integer(text: str) -> bool:
+    """An optionally negative run of ASCII digits, short enough for int() to be instant."""
+    digits = text[1:] if text[:1] == "-" else text
+    return digits.isascii() and digits.isdigit() and len(digits) <= 24
+
 
 class LisReader:
     """Reader for ``*.lis`` and ``*.lis.zst`` block traces (unit-size requests)."""
@@ -25,6 +34,7 @@ class LisReader:
 
     def _lines(self) -> Iterator[tuple[int, int, int]]:
         """Yield ``(line_number, start_block, n_blocks)`` with 1-based line numbers."""
+        total = 0
         with open_text(self.path) as handle:
             for line_no, line in enumerate(handle, start=1):
                 cells = line.split()
@@ -32,13 +42,21 @@ class LisReader:
                     continue
                 if len(cells) < 2:
                     raise located(self.path, line_no, f"expected 'start_block n_blocks ...', got {line.strip()!r}")
-                try:
-                    start, count = int(cells[0]), int(cells[1])
-                except ValueError:
-                    message = f"start_block and n_blocks must be integers, got {line.strip()!r}"
-                    raise located(self.path, line_no, message) from None
+                if not all(_is_integer(c) for c in cells[:2]):
+                    text = line.strip() if len(line.strip()) <= 60 else line.strip()[:60] + "..."
+                    message = f"start_block and n_blocks must be integers, got {text!r}"
+                    raise located(self.path, line_no, message)
+                start, count = int(cells[0]), int(cells[1])
                 if start < 0 or count < 0:
                     raise located(self.path, line_no, "start_block and n_blocks must be >= 0")
+                # Block ids must fit the uint64 ids, and one line must not expand to more requests
+                # than a trace may hold (a corrupt count would otherwise allocate without bound).
+                if start + count - 1 > _U64_MAX:
+                    raise located(self.path, line_no, f"the last block, {start + count - 1}, is beyond 2**64 - 1")
+                total += count
+                if total > MAX_REQUESTS:
+                    raise located(self.path, line_no,
+                                  f"the trace expands to more than {MAX_REQUESTS:,} requests (n_blocks {count:,})")
                 yield line_no, start, count
 
     def __iter__(self) -> Iterator[Request]:
@@ -52,7 +70,7 @@ class LisReader:
         for _, start, count in self._lines():
             starts.append(start)
             counts.append(count)
-        start_arr = np.asarray(starts, dtype=np.int64)
+        start_arr = np.asarray(starts, dtype=np.uint64)
         count_arr = np.asarray(counts, dtype=np.int64)
         total = int(count_arr.sum()) if len(count_arr) else 0
         if total == 0:
@@ -64,7 +82,7 @@ class LisReader:
         return Trace(
             name=self.path.name,
             time=line_of.astype(np.float64),
-            obj_id=(start_arr[line_of] + offsets).astype(np.uint64),
+            obj_id=start_arr[line_of] + offsets.astype(np.uint64),  # uint64 throughout: no float rounding
             size=np.ones(total, dtype=np.int64),
             has_sizes=False,
         )

@@ -11,6 +11,10 @@ import numpy as np
 
 from feedlearn.common.errors import FeedlearnError
 
+# Bytes of all requests together: below 2**62, int64 sums of sizes (unique bytes, totals, a cache's
+# bytes in use plus one object) cannot overflow.
+MAX_TOTAL_BYTES = 2**62
+
 
 class Request(NamedTuple):
     """One request: ``time`` in the trace's unit (seconds for real traces), id, size in bytes."""
@@ -47,6 +51,17 @@ class Trace:
         if self.features is not None and (self.features.ndim != 2 or len(self.features) != n):
             raise FeedlearnError(f"{self.name}: features must have shape (requests={n}, m), "
                                  f"got {self.features.shape}")
+        # Readers name the bad line; these guard traces built in Python and the totals, which no
+        # single line shows. Sizes are summed as floats, which cannot overflow, before int64 sums.
+        if self.size.min() < 0:
+            raise FeedlearnError(f"{self.name}: request {int(np.flatnonzero(self.size < 0)[0]) + 1} has a negative size")
+        if not np.isfinite(self.time).all():
+            bad = int(np.flatnonzero(~np.isfinite(self.time))[0]) + 1
+            raise FeedlearnError(f"{self.name}: request {bad} has a time that is not a finite number")
+        total = float(self.size.sum(dtype=np.float64))
+        if total > MAX_TOTAL_BYTES:
+            raise FeedlearnError(f"{self.name}: the requests add up to {total:.3g} bytes, more than the "
+                                 f"limit of 2**62 (sizes must be in bytes)")
 
     def __len__(self) -> int:
         return len(self.obj_id)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from feedlearn.cache.traces.model import Request, Trace
+from feedlearn.cache.traces.model import Request, Trace, next_access_indices
+from feedlearn.cache.traces.text import check_trace_file
 from feedlearn.common.errors import FeedlearnError, located
 from feedlearn.common.io import atomic_write
 
@@ -30,8 +31,7 @@ class OracleGeneralReader:
         self.path = Path(path)
 
     def _records(self) -> np.ndarray:
-        if not self.path.is_file():
-            raise FeedlearnError(f"{self.path}: no such trace file")
+        check_trace_file(self.path)
         n_bytes = self.path.stat().st_size
         if n_bytes == 0:
             raise FeedlearnError(f"{self.path}: the trace has no requests")
@@ -65,7 +65,9 @@ class OracleGeneralReader:
 
 def write_oracle_general(trace: Trace, path: str | Path) -> Path:
     """Write ``trace`` as oracleGeneral (computing next-access indices), atomically."""
-    trace = trace.with_next_access()
+    # Computed afresh, never copied from a file read earlier: converting a file whose column is
+    # corrupt repairs it.
+    next_access = next_access_indices(trace.obj_id)
     if trace.size.max() > np.iinfo(np.uint32).max or trace.size.min() < 0:
         raise FeedlearnError(f"{path}: object sizes must fit in uint32 for oracleGeneral")
     if trace.time.min() < 0 or trace.time.max() > np.iinfo(np.uint32).max:
@@ -74,7 +76,7 @@ def write_oracle_general(trace: Trace, path: str | Path) -> Path:
     records["t"] = np.rint(trace.time).astype(np.uint32)
     records["id"] = trace.obj_id
     records["sz"] = trace.size.astype(np.uint32)
-    records["nxt"] = trace.next_access
+    records["nxt"] = next_access
     out = Path(path)
     with atomic_write(out, "wb") as handle:
         handle.write(records.tobytes())

@@ -24,6 +24,7 @@ vectorised (about a second per million requests).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,18 @@ import numpy as np
 from feedlearn.cache.traces.model import Trace
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.seeding import make_rng
+
+MAX_GENERATED = 2**31  # requests or objects one generated trace may have (arrays are allocated up front)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _count(what: str, name: str, value: object) -> None:
+    """A request or object count from the user: an integer in [1, MAX_GENERATED]."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 1 <= value <= MAX_GENERATED:
+        raise FeedlearnError(f"{what}: {name} must be an integer in [1, {MAX_GENERATED:,}], got {value!r}")
 
 
 def zipf_trace(
@@ -47,10 +60,12 @@ def zipf_trace(
     ``object_size`` is either a constant (1 = unit size) or a ``(low, high)`` byte range from which
     each object's size is drawn log-uniformly once.
     """
-    if n_requests < 1 or n_objects < 1:
-        raise FeedlearnError("zipf trace: n_requests and n_objects must be >= 1")
-    if alpha < 0:
-        raise FeedlearnError(f"zipf trace: alpha must be >= 0, got {alpha}")
+    _count("zipf trace", "n_requests", n_requests)
+    _count("zipf trace", "n_objects", n_objects)
+    if not (_is_number(alpha) and 0 <= alpha < math.inf):
+        raise FeedlearnError(f"zipf trace: alpha must be a finite number >= 0, got {alpha!r}")
+    if not (_is_number(requests_per_second) and 0 < requests_per_second < math.inf):
+        raise FeedlearnError(f"zipf trace: requests_per_second must be a finite number > 0, got {requests_per_second!r}")
     rng = make_rng(seed)
     weights = np.arange(1, n_objects + 1, dtype=np.float64) ** -alpha
     cdf = np.cumsum(weights)
@@ -97,8 +112,11 @@ def cdn_trace(config: CdnConfig | None = None, **overrides: object) -> Trace:
     cfg = config or CdnConfig()
     if overrides:
         cfg = CdnConfig(**{**cfg.__dict__, **overrides})
-    if cfg.n_requests < 1 or cfg.initial_objects < 1 or cfg.epochs < 1:
-        raise FeedlearnError("cdn trace: n_requests, initial_objects and epochs must be >= 1")
+    for name in ("n_requests", "initial_objects", "epochs"):
+        _count("cdn trace", name, getattr(cfg, name))
+    for name, value in cfg.__dict__.items():  # every float parameter: finite, and none negative
+        if name != "seed" and not (_is_number(value) and 0 <= value < math.inf):
+            raise FeedlearnError(f"cdn trace: {name} must be a finite number >= 0, got {value!r}")
     rng = make_rng(cfg.seed)
     n = cfg.n_requests
     n_new = int(rng.poisson(cfg.new_objects_per_1k * n / 1000.0))
