@@ -8,8 +8,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.text import plain
 from feedlearn.tune.data import DATASET_TYPES, IMPORTERS, DatasetReport, convert, describe, load_dataset, save_dataset
 
 tune_app = typer.Typer(help="Fine-tune causal LMs: data, stages, recipes, inference, evaluation.",
@@ -17,6 +19,24 @@ tune_app = typer.Typer(help="Fine-tune causal LMs: data, stages, recipes, infere
 data_app = typer.Typer(help="LMFlow-format datasets: convert from common formats, validate.", no_args_is_help=True)
 tune_app.add_typer(data_app, name="data")
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+
+
+def say(*parts: str | tuple[str, str]) -> None:
+    """Print one line of text from files, models and the command line literally: never read as rich
+    markup, without terminal control sequences. A part may be ``(text, style)``."""
+    console.print(Text.assemble(*((plain(p[0]), p[1]) if isinstance(p, tuple) else plain(p) for p in parts)))
+
+
+def cell(value: object) -> Text:
+    """A table cell shown literally (rich reads plain ``str`` cells as markup)."""
+    return Text(plain(value))
+
+
+def write_out(text: str) -> None:
+    """Model output streamed to the terminal as it comes, without control sequences."""
+    sys.stdout.write(plain(text))
+    sys.stdout.flush()
+
 
 SKIP_HELP = "Drop bad rows (counted and reported) instead of stopping at the first one."
 
@@ -32,39 +52,36 @@ def convert_command(
     """Import a dataset from a common format into LMFlow's format."""
     dataset = convert(source, from_format, to=to, skip_bad=skip_bad)
     save_dataset(dataset, out)
-    console.print(f"wrote {out}: {len(dataset)} {dataset.type} instances"
-                  + (f", {dataset.skipped} bad rows dropped" if dataset.skipped else ""))
+    say(f"wrote {out}: {len(dataset)} {dataset.type} instances"
+        + (f", {dataset.skipped} bad rows dropped" if dataset.skipped else ""))
     for example in dataset.skipped_examples:
-        console.print(f"  dropped: {example}")
+        say(f"  dropped: {example}")
 
 
 def _load_tokenizer(path: str):
-    from transformers import AutoTokenizer  # heavy: imported only when asked for
+    from feedlearn.tune.models import load_tokenizer  # heavy: imported only when asked for
 
-    try:
-        return AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        raise FeedlearnError(f"{path}: cannot load a tokenizer ({str(exc).splitlines()[0]})") from None
+    return load_tokenizer(path)
 
 
 def print_report(report: DatasetReport) -> None:
-    console.print(f"{report.source}: {report.instances} valid {report.type} instances"
-                  + (f", {report.skipped} bad rows dropped" if report.skipped else ""))
+    say(f"{report.source}: {report.instances} valid {report.type} instances"
+        + (f", {report.skipped} bad rows dropped" if report.skipped else ""))
     for example in report.skipped_examples:
-        console.print(f"  dropped: {example}")
+        say(f"  dropped: {example}")
     table = Table(title="lengths in characters")
     for column in ("field", "count", "mean", "p50", "p95", "max"):
         table.add_column(column, justify="left" if column == "field" else "right")
     for name, s in report.chars.items():
-        table.add_row(name, str(s.count), f"{s.mean:.0f}", f"{s.p50:.0f}", f"{s.p95:.0f}", str(s.max))
+        table.add_row(cell(name), str(s.count), f"{s.mean:.0f}", f"{s.p50:.0f}", f"{s.p95:.0f}", str(s.max))
     console.print(table)
     if report.tokens is not None:
         t = report.tokens
-        console.print(f"tokens per training text: mean {t.mean:.0f}, p50 {t.p50:.0f}, p95 {t.p95:.0f}, "
-                      f"max {t.max}; total {report.total_tokens:,}")
+        say(f"tokens per training text: mean {t.mean:.0f}, p50 {t.p50:.0f}, p95 {t.p95:.0f}, "
+            f"max {t.max}; total {report.total_tokens:,}")
     if report.unknown_fields:
         extra = ", ".join(f"{k} ({n} rows)" for k, n in report.unknown_fields.items())
-        console.print(f"fields not used by {report.type} (kept as they are): {extra}")
+        say(f"fields not used by {report.type} (kept as they are): {extra}")
 
 
 @data_app.command("validate")
@@ -88,7 +105,8 @@ def init_tiny_command(
     layers: int = typer.Option(4, "--layers"),
     heads: int = typer.Option(4, "--heads"),
     seed: int = typer.Option(0, "--seed"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty OUT_DIR."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier tiny model in OUT_DIR (never "
+                                   "a folder init-tiny did not write)."),
 ) -> None:
     """Create the embedded tiny Llama model and its tokenizer (offline, from the shipped text)."""
     from feedlearn.tune.tiny import TinyConfig, init_tiny
@@ -96,8 +114,8 @@ def init_tiny_command(
     config = TinyConfig(template=template, vocab_size=vocab_size, hidden_size=hidden_size, layers=layers, heads=heads,
                         intermediate_size=max(8, round(hidden_size * 8 / 3 / 8) * 8), seed=seed)
     out = init_tiny(out_dir, config, overwrite=overwrite)
-    console.print(f"wrote {out}: tiny Llama ({layers} layers, hidden {hidden_size}), {vocab_size}-token byte-level BPE, "
-                  f"{template} chat template")
+    say(f"wrote {out}: tiny Llama ({layers} layers, hidden {hidden_size}), {vocab_size}-token byte-level BPE, "
+        f"{template} chat template")
 
 
 @tune_app.command("train", context_settings={"allow_extra_args": True})
@@ -121,11 +139,12 @@ def train_command(
 
 def print_summary(summary: dict) -> None:
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in summary["eval"].items()) or "no eval data"
-    resumed = f" (resumed from {summary['resumed_from']})" if summary.get("resumed_from") else ""
-    console.print(f"{summary['stage']}: {summary['steps']} steps{resumed}, train loss {summary['train_loss']:.4f}, "
-                  f"{summary['tokens']:,} tokens at {summary['tokens_per_second']:,.0f}/s, "
-                  f"peak memory {summary['peak_memory_bytes'] / 2**20:,.0f} MiB; eval: {metrics}")
-    console.print(f"model: {summary['model']}")
+    resumed = (" (already finished: nothing trained)" if summary.get("already_finished")
+               else f" (resumed from {summary['resumed_from']})" if summary.get("resumed_from") else "")
+    say(f"{summary['stage']}: {summary['steps']} steps{resumed}, train loss {summary['train_loss']:.4f}, "
+        f"{summary['tokens']:,} tokens at {summary['tokens_per_second']:,.0f}/s, "
+        f"peak memory {summary['peak_memory_bytes'] / 2**20:,.0f} MiB; eval: {metrics}")
+    say(f"model: {summary['model']}")
 
 
 @tune_app.command("run", context_settings={"allow_extra_args": True})
@@ -136,7 +155,7 @@ def run_command(
     """Run a recipe: stages chained, evaluated after each; rerun to continue after an interruption."""
     from feedlearn.tune.recipe import run_recipe
 
-    result = run_recipe(recipe, overrides or [], log=lambda row: console.print(f"[dim]{row['stage']} done[/]"))
+    result = run_recipe(recipe, overrides or [], log=lambda row: say((f"{row['stage']} done", "dim")))
     console.print(recipe_table(result))
 
 
@@ -144,12 +163,12 @@ def recipe_table(result: dict) -> Table:
     rows = result["rows"]
     hidden = ("stage", "model", "train_loss", "tokens_per_second")
     metrics = list(dict.fromkeys(k for row in rows for k in row if k not in hidden))
-    table = Table(title=f"{result['recipe']}: held-out metrics after each stage")
+    table = Table(title=Text(plain(f"{result['recipe']}: held-out metrics after each stage")))
     table.add_column("stage")
     for m in metrics:
-        table.add_column(m, justify="right")
+        table.add_column(cell(m), justify="right")
     for row in rows:
-        table.add_row(row["stage"], *(f"{row[m]:.3f}" if m in row else "" for m in metrics))
+        table.add_row(cell(row["stage"]), *(f"{row[m]:.3f}" if m in row else "" for m in metrics))
     return table
 
 
@@ -163,10 +182,11 @@ def _model_and_tokenizer(model: str, template: str | None):
 def read_prompts(path: Path, raw: bool) -> list:
     """Prompts from a text file (one per line; a user turn unless --raw) or an LMFlow dataset."""
     if path.suffix in (".txt", ".text"):
-        try:
-            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except OSError as exc:
-            raise FeedlearnError(f"{path}: cannot read ({exc.strerror})") from None
+        from feedlearn.tune.data.io import read_text
+
+        lines = [line.strip() for line in read_text(path).splitlines() if line.strip()]
+        if not lines:
+            raise FeedlearnError(f"{path}: no prompts (every line is blank)")
         return lines if raw else [[{"role": "user", "content": line}] for line in lines]
     from feedlearn.tune.evaluate import references
 
@@ -189,35 +209,34 @@ def generate_command(
     stream: bool = typer.Option(False, "--stream", help="Print each completion as it is generated (one at a time)."),
 ) -> None:
     """Batched generation for a file of prompts."""
+    import dataclasses
     import json
 
     from feedlearn.common.io import atomic_write_text
     from feedlearn.tune.infer import GenerationOptions, generate
-
-    loaded, tokenizer = _model_and_tokenizer(model, template)
-    items = read_prompts(prompts, raw)
     from feedlearn.tune.models import load_model
 
-    draft = load_model(draft_model) if draft_model else None
-    def show(text: str) -> None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-
-    options = GenerationOptions(max_new_tokens, temperature, top_p, batch_size, seed, draft, show if stream else None)
+    # options and prompts first: a mistake in them is reported before any model is loaded
+    options = GenerationOptions(max_new_tokens, temperature, top_p, batch_size, seed,
+                                on_text=write_out if stream else None)
+    items = read_prompts(prompts, raw)
+    loaded, tokenizer = _model_and_tokenizer(model, template)
+    if draft_model:
+        options = dataclasses.replace(options, draft=load_model(draft_model))
     if stream:
         results = []
         for item in items:
-            show(f"{item if isinstance(item, str) else item[-1]['content']} -> ")
+            write_out(f"{item if isinstance(item, str) else item[-1]['content']} -> ")
             results += generate(loaded, tokenizer, [item], options)
     else:
         results = generate(loaded, tokenizer, items, options)
     records = [{"prompt": p if isinstance(p, str) else p[-1]["content"], "completion": c.text, "stopped": c.stopped,
                 "tokens": c.tokens} for p, c in zip(items, results)]
-    for r in records if not stream else []:
-        console.print(f"[bold]{r['prompt']}[/] -> {r['completion']}" + ("" if r["stopped"] else " [dim](cut)[/]"))
+    for r in records if not stream else []:  # model output and file text: shown literally
+        say((r["prompt"], "bold"), " -> ", r["completion"], ("" if r["stopped"] else " (cut)", "dim"))
     if out is not None:
         atomic_write_text(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-        console.print(f"wrote {out}")
+        say(f"wrote {out}")
 
 
 @tune_app.command("chat")
@@ -234,17 +253,17 @@ def chat_command(
     from feedlearn.tune.chat import ChatSession
     from feedlearn.tune.infer import GenerationOptions
 
+    options = GenerationOptions(max_new_tokens=max_new_tokens, temperature=temperature)  # checked before loading
+    if web and not 1 <= port <= 65535:
+        raise FeedlearnError(f"--port must be from 1 to 65535, got {port}")
     loaded, tokenizer = _model_and_tokenizer(model, template)
     if web:
         from feedlearn.tune.webchat import build_web_chat
 
-        app = build_web_chat(loaded, tokenizer, system=system,
-                             options=GenerationOptions(max_new_tokens=max_new_tokens, temperature=temperature),
-                             title=f"feedlearn chat: {model}")
+        app = build_web_chat(loaded, tokenizer, system=system, options=options, title=f"feedlearn chat: {model}")
         app.launch(server_port=port)
         return
-    session = ChatSession(loaded, tokenizer, system, GenerationOptions(max_new_tokens=max_new_tokens,
-                                                                        temperature=temperature))
+    session = ChatSession(loaded, tokenizer, system, options)
     while True:
         try:
             text = input("you> ").strip()
@@ -257,7 +276,7 @@ def chat_command(
             continue
         if text:
             sys.stdout.write("model> ")
-            session.send(text, on_text=lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
+            session.send(text, on_text=write_out)
             sys.stdout.write("\n")
 
 
@@ -280,7 +299,8 @@ def eval_command(
     import json
 
     from feedlearn.common.io import atomic_write_text
-    from feedlearn.tune.evaluate import generation_metrics, label_loss, perplexity
+    from feedlearn.tune.evaluate import check_block_size, generation_metrics, label_loss, perplexity
+    from feedlearn.tune.infer import GenerationOptions
     from feedlearn.tune.stages.sft import sft_features
 
     if (data is None) == (lm_eval_tasks is None):
@@ -291,12 +311,20 @@ def eval_command(
         scores = run_lm_eval(model, [t.strip() for t in lm_eval_tasks.split(",") if t.strip()],
                              include=lm_eval_include, limit=limit)
         for task, metrics in scores.items():
-            console.print(f"{task}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+            say(f"{task}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
         if json_out is not None:
             atomic_write_text(json_out, json.dumps({"model": model, "lm_eval": scores}, indent=1) + "\n")
         return
-    loaded, tokenizer = _model_and_tokenizer(model, template)
+    # options and data first: their mistakes are reported before any model is loaded
+    GenerationOptions(max_new_tokens=max_new_tokens)
+    check_block_size(block_size)
+    if (baseline or reference) and reward_model is None:
+        raise FeedlearnError("eval: --baseline and --reference go with --reward-model")
     dataset = load_dataset(data)
+    if reward_model is not None and dataset.type not in ("text2text", "conversation"):
+        raise FeedlearnError(f"{data}: --reward-model judges replies to text2text or conversation prompts, "
+                             f"not {dataset.type}")
+    loaded, tokenizer = _model_and_tokenizer(model, template)
     if reward_model is not None:
         from feedlearn.tune.models import load_model as load
         from feedlearn.tune.rewards import RewardScorer, replies, rlhf_metrics
@@ -318,7 +346,7 @@ def eval_command(
                    "loss": label_loss(loaded, rows, tokenizer.pad_token_id)}
     else:
         raise FeedlearnError(f"{data}: eval handles text_only, text2text and conversation, not {dataset.type}")
-    console.print(f"{data} ({len(dataset)} {dataset.type}): " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    say(f"{data} ({len(dataset)} {dataset.type}): " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     if json_out is not None:
         atomic_write_text(json_out, json.dumps({"model": model, "data": str(data), **metrics}, indent=1) + "\n")
 
@@ -339,20 +367,20 @@ def score_command(
     from feedlearn.tune.stages.reward import pair_features, pair_rewards
     from feedlearn.tune.templates import to_messages
 
+    RewardScorer.check(max_length=max_length, batch_size=batch_size)  # before the data and the model
     dataset = load_dataset(data)
     if dataset.type not in ("paired_conversation", "paired_text_to_text", "conversation"):
         raise FeedlearnError(f"{data}: score takes paired_* or conversation data, not {dataset.type}")
     scorer = RewardScorer(model, max_length=max_length, batch_size=batch_size)
     if dataset.type == "conversation":
         records = [{"reward": v} for v in scorer.score([to_messages(inst) for inst in dataset.instances])]
-        console.print(f"{data}: {len(records)} conversations, mean reward "
-                      f"{sum(r['reward'] for r in records) / len(records):.4f}")
+        say(f"{data}: {len(records)} conversations, mean reward {sum(r['reward'] for r in records) / len(records):.4f}")
     else:
         rows = pair_features(dataset, scorer.tokenizer, max_length, True)
         pairs = pair_rewards(scorer.model, rows, scorer.tokenizer.pad_token_id, batch_size)
         records = [{"chosen": c, "rejected": r} for c, r in pairs]
-        console.print(f"{data}: {len(records)} pairs, accuracy {sum(c > r for c, r in pairs) / len(pairs):.4f}, "
-                      f"mean gap {sum(c - r for c, r in pairs) / len(pairs):.4f}")
+        say(f"{data}: {len(records)} pairs, accuracy {sum(c > r for c, r in pairs) / len(pairs):.4f}, "
+            f"mean gap {sum(c - r for c, r in pairs) / len(pairs):.4f}")
     if out is not None:
         atomic_write_text(out, "".join(json.dumps(r) + "\n" for r in records))
 
@@ -367,5 +395,5 @@ def export_gguf_command(
     from feedlearn.tune.gguf_export import export_gguf
 
     path = export_gguf(model, out, dtype=dtype)
-    console.print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB); serve it with e.g. "
-                  f"python -m llama_cpp.server --model {path} --chat_format chatml")
+    say(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB); serve it with e.g. "
+        f"python -m llama_cpp.server --model {path} --chat_format chatml")

@@ -8,8 +8,9 @@ overrides (values parsed as YAML scalars: ``lr=3e-4``, ``lora=true``).
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,7 +21,8 @@ from feedlearn.common.errors import FeedlearnError
 class TrainConfig(BaseModel):
     """Options every training stage shares (each with a default and help text)."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    # no NaN/inf: lr=nan or lr=inf would pass gt=0 and train to garbage
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
     model: str = Field(..., description="Hub id or local directory of the model to start from.")
     data: str = Field(..., description="LMFlow dataset (file or folder) to train on.")
@@ -28,20 +30,20 @@ class TrainConfig(BaseModel):
     eval_data: str | None = Field(None, description="Held-out LMFlow dataset evaluated after training.")
     template: str | None = Field(None, description="Chat template name; default: the tokenizer's own.")
     max_steps: int = Field(100, gt=0, description="Optimizer steps.")
-    batch_size: int = Field(8, gt=0, description="Sequences per device per step.")
+    batch_size: int = Field(8, gt=0, le=1 << 16, description="Sequences per device per step.")
     grad_accum: int = Field(1, gt=0, description="Gradient accumulation steps.")
     lr: float = Field(1e-3, gt=0, description="Peak learning rate (linear warm-up, then cosine).")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Fraction of steps for warm-up.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
-    max_length: int = Field(512, gt=8, description="Longest sequence (tokens); longer ones are truncated.")
-    seed: int = Field(0, description="Seed for initialisation, data order and dropout.")
+    max_length: int = Field(512, gt=8, le=1 << 20, description="Longest sequence (tokens); longer ones are truncated.")
+    seed: int = Field(0, ge=0, lt=2**32, description="Seed for initialisation, data order and dropout (numpy's range).")
     save_steps: int = Field(50, gt=0, description="Checkpoint every N steps (resume continues from the last).")
     save_total_limit: int = Field(2, gt=0, description="Checkpoints kept.")
     logging_steps: int = Field(10, gt=0, description="Log loss every N steps (log.jsonl).")
     gradient_checkpointing: bool = Field(False, description="Recompute activations to save memory.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("float32", description="Model weights' dtype.")
     lora: bool = Field(False, description="Train LoRA adapters instead of all weights.")
-    lora_r: int = Field(8, gt=0, description="LoRA rank.")
+    lora_r: int = Field(8, gt=0, le=1 << 16, description="LoRA rank.")
     lora_alpha: int = Field(16, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on LoRA inputs.")
     lora_target_modules: list[str] | str = Field("all-linear", description="Modules given adapters.")
@@ -57,11 +59,39 @@ class TrainConfig(BaseModel):
 C = TypeVar("C", bound=BaseModel)
 
 
-def _error(source: str, exc: ValidationError) -> FeedlearnError:
+def _model_at(cls: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The (nested) model class that holds the field at ``loc``, following lists and optionals."""
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = cls.model_fields.get(str(part))
+        if field is None:
+            return None
+        inner = [a for a in _flatten(field.annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not inner:
+            return None
+        cls = inner[0]
+    return cls
+
+
+def _flatten(annotation: Any) -> list[Any]:
+    args = get_args(annotation)
+    return [annotation] if not args else [x for a in args for x in _flatten(a)]
+
+
+def problem(exc: ValidationError, cls: type[BaseModel] | None = None) -> str:
+    """The first error as ``key: message``, with the close match of a mistyped key."""
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"])
-    msg = "unknown option" if err["type"] == "extra_forbidden" else err["msg"]
-    return FeedlearnError(f"{source}: {key}: {msg}")
+    if err["type"] != "extra_forbidden":
+        return f"{key}: {err['msg'].removeprefix('Value error, ')}"
+    holder = _model_at(cls, err["loc"]) if cls is not None else None
+    close = difflib.get_close_matches(str(err["loc"][-1]), list(holder.model_fields), n=1) if holder else []
+    return f"{key}: unknown option" + (f"; did you mean {close[0]!r}?" if close else "")
+
+
+def _error(source: str, exc: ValidationError, cls: type[BaseModel] | None = None) -> FeedlearnError:
+    return FeedlearnError(f"{source}: {problem(exc, cls)}")
 
 
 def parse_overrides(overrides: list[str]) -> dict[str, Any]:
@@ -87,6 +117,10 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
             raise FeedlearnError(f"{path}: no such config file") from None
         except yaml.YAMLError as exc:
             raise FeedlearnError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+        except UnicodeDecodeError as exc:
+            raise FeedlearnError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        except RecursionError:
+            raise FeedlearnError(f"{path}: invalid YAML (nested too deeply)") from None
         if not isinstance(loaded, dict):
             raise FeedlearnError(f"{path}: expected a mapping of options")
         values.update(loaded)
@@ -95,4 +129,4 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
     try:
         return cls.model_validate(values)
     except ValidationError as exc:
-        raise _error(source, exc) from None
+        raise _error(source, exc, cls) from None

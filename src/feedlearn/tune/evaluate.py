@@ -7,14 +7,19 @@ from typing import Any
 
 import torch
 
+from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.data import TuneDataset
 from feedlearn.tune.infer import GenerationOptions, generate
 from feedlearn.tune.trainer import IGNORE, PadCollator
+
+MAX_BLOCK = 1 << 20  # tokens in one perplexity block
 
 
 @torch.no_grad()
 def label_loss(model: Any, rows: list[dict[str, list[int]]], pad_id: int, batch_size: int = 16) -> float:
     """Mean cross-entropy per labelled token (labels != -100) over ``rows``."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise FeedlearnError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     model.eval()
     collate = PadCollator(pad_id)
     total, count = 0.0, 0
@@ -30,16 +35,28 @@ def label_loss(model: Any, rows: list[dict[str, list[int]]], pad_id: int, batch_
     return total / max(count, 1)
 
 
+def check_block_size(block_size: int) -> int:
+    """``block_size`` if it is a usable perplexity block length (2 .. ``MAX_BLOCK`` tokens)."""
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or not 2 <= block_size <= MAX_BLOCK:
+        raise FeedlearnError(f"block_size (--block-size) must be a whole number from 2 to {MAX_BLOCK:,}, "
+                             f"got {block_size!r}")
+    return block_size
+
+
 def perplexity(model: Any, tokenizer: Any, texts: list[str], block_size: int) -> float:
     """exp(mean NLL per token) of ``texts`` packed into ``block_size`` blocks, as ``pretrain`` trains."""
     from feedlearn.tune.stages.pretrain import pack
 
-    rows = [{"input_ids": b, "labels": list(b)} for b in pack(texts, tokenizer, block_size)]
-    return math.exp(label_loss(model, rows, tokenizer.pad_token_id))
+    rows = [{"input_ids": b, "labels": list(b)} for b in pack(texts, tokenizer, check_block_size(block_size))]
+    loss = label_loss(model, rows, tokenizer.pad_token_id)
+    return math.exp(loss) if loss < 700 else math.inf  # exp overflows a float past ~709
 
 
 def references(data: TuneDataset) -> tuple[list[Any], list[str]]:
     """Prompts and reference answers: text2text input/output; a conversation's last reply."""
+    if data.type not in ("text2text", "conversation"):
+        raise FeedlearnError(f"{data.source or 'data'}: prompts come from text2text or conversation data, "
+                             f"not {data.type}")
     if data.type == "text2text":
         return [i["input"] for i in data.instances], [i["output"] for i in data.instances]
     from feedlearn.tune.templates import to_messages

@@ -58,9 +58,9 @@ def export_gguf(model_dir: str | Path, out_path: str | Path, *, dtype: str = "f3
     import numpy as np
     from transformers import AutoConfig, AutoTokenizer
 
-    from feedlearn.tune.models import load_model
+    from feedlearn.tune.models import load_model, model_source
 
-    model_dir, out_path = Path(model_dir), Path(out_path)
+    model_dir, out_path = Path(model_source(model_dir)), Path(out_path)
     if dtype not in DTYPES:
         raise FeedlearnError(f"dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
     config = AutoConfig.from_pretrained(model_dir)

@@ -11,15 +11,25 @@ output is unchanged (tested), only faster when the draft guesses well. It runs o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from feedlearn.common.errors import FeedlearnError
+
+MAX_NEW_TOKENS = 1 << 16  # per reply: more than any use here needs; bounds what generate() allocates
+MAX_BATCH_SIZE = 1 << 12  # prompts per generate() call: beyond this only memory runs out
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes up to 64 bits
+
 
 @dataclass(frozen=True)
 class GenerationOptions:
+    """How to generate; every caller (generate, chat, eval, RAFT sampling) builds one, so the
+    checks in ``__post_init__`` guard them all before a model is touched."""
+
     max_new_tokens: int = 64
     temperature: float = 0.0  # 0: greedy
     top_p: float = 1.0
@@ -27,6 +37,28 @@ class GenerationOptions:
     seed: int = 0
     draft: Any = None  # a small model for speculative (assisted) decoding; forces batch size 1
     on_text: Any = None  # callable(str): receives the text as it is generated; forces batch size 1
+
+    def __post_init__(self) -> None:
+        _whole(self.max_new_tokens, "max_new_tokens", 1, MAX_NEW_TOKENS)
+        _whole(self.batch_size, "batch_size", 1, MAX_BATCH_SIZE)
+        _whole(self.seed, "seed", 0, MAX_SEED)
+        _number(self.temperature, "temperature", "a finite number >= 0 (0: greedy)", lambda t: t >= 0)
+        _number(self.top_p, "top_p", "a number in (0, 1]", lambda p: 0 < p <= 1)
+
+
+def _option(name: str) -> str:
+    """``max_new_tokens (--max-new-tokens)``: the option as the API and the command line spell it."""
+    return f"generation option {name} (--{name.replace('_', '-')})"
+
+
+def _whole(value: Any, name: str, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise FeedlearnError(f"{_option(name)}: must be a whole number from {low:,} to {high:,}, got {value!r}")
+
+
+def _number(value: Any, name: str, what: str, ok: Callable[[float], bool]) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
+        raise FeedlearnError(f"{_option(name)}: must be {what}, got {value!r}")
 
 
 def render_prompt(prompt: str | list[dict[str, str]], tokenizer: Any) -> str:

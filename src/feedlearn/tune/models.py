@@ -9,6 +9,8 @@ end-of-turn token so generation stops.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,18 +24,40 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _check_source(name_or_path: str) -> None:
-    looks_local = name_or_path.startswith((".", "/", "~")) or Path(name_or_path).exists()
-    if looks_local and not Path(name_or_path).expanduser().exists():
-        raise FeedlearnError(f"{name_or_path}: no such model directory")
+# What the hub accepts as a repository id: ``name`` or ``org/name`` of letters, digits, ``-_.``
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+
+
+def model_source(name_or_path: str | os.PathLike[str]) -> str:
+    """What to hand ``from_pretrained``: an existing local path (``~`` expanded) or a hub id.
+
+    Decided here, before transformers sees it: a missing path that looks local would otherwise
+    be tried on the hub first (a minute of retries offline) before failing. Local-looking means
+    starting with ``.``, ``/`` or ``~``, ending with a separator, holding more than one ``/``
+    (a hub id has at most one), or starting with a folder that exists. A bare ``org/name`` stays a
+    hub id; anything that is neither (``x,trust_remote_code=True``) is refused.
+    """
+    text = os.fspath(name_or_path)
+    if not text.strip():
+        raise FeedlearnError("model: empty name; give a hub id or a local directory")
+    path = Path(text).expanduser()
+    if path.exists():
+        return str(path)
+    first = Path(text).parts[0] if Path(text).parts else ""
+    looks_local = (text.startswith((".", "/", "~")) or text.endswith(("/", os.sep)) or text.count("/") > 1
+                   or os.sep != "/" and os.sep in text or ("/" in text and Path(first).is_dir()))
+    if looks_local:
+        raise FeedlearnError(f"{text}: no such model directory")
+    if not _HUB_ID.fullmatch(text):
+        raise FeedlearnError(f"{text}: no such model directory, and not a hub id (org/name)")
+    return text
 
 
 def load_tokenizer(name_or_path: str | Path, *, template: str | None = None) -> Any:
     """``AutoTokenizer`` for ``name_or_path``; ``template`` sets (or replaces) its chat template."""
     from transformers import AutoTokenizer
 
-    source = str(name_or_path)
-    _check_source(source)
+    source = model_source(name_or_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError, KeyError) as exc:
@@ -66,8 +90,7 @@ def load_model(name_or_path: str | Path, *, dtype: str = "auto", device: str | N
     if head == "score":
         kwargs.setdefault("num_labels", 1)
 
-    source = str(name_or_path)
-    _check_source(source)
+    source = model_source(name_or_path)
     if not sys.stderr.isatty():  # no progress bars in logs and pipes
         from transformers.utils import logging as hf_logging
 

@@ -20,6 +20,11 @@ as given. Stage ``i`` writes to ``OUTPUT_DIR/<name>`` with ``model`` = the lates
 ``from: <stage>``'s model); a ``reward`` stage makes a reward model and leaves the policy as it is,
 and an option ``reward_model: <stage>`` (or ``critic_model: <stage>``) names it. ``rlhf`` evals (mean reward, win rate over a
 baseline stage, KL to a reference stage) run once their reward model exists.
+The whole recipe is checked before anything runs or is written (``check_recipe``): stage kinds,
+every stage's options against its config class (a typo gets the close match), ``from:`` and model
+references to earlier stages only, data files that exist or that a ``prepare`` step makes, model
+paths that exist, and outputs that stay inside ``OUTPUT_DIR``. So a mistake in the last stage is
+reported in a second, not after hours of training the first ones.
 Rerunning a recipe skips finished stages (their summary.json records all their steps) and
 resumes an interrupted one from its last checkpoint. The table of evals per stage goes to
 ``OUTPUT_DIR/recipe_summary.json``.
@@ -27,21 +32,33 @@ resumes an interrupted one from its last checkpoint. The table of evals per stag
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.io import atomic_write_text
-from feedlearn.tune.config import load_config
-from feedlearn.tune.data import convert, load_dataset, save_dataset
-from feedlearn.tune.data.synthetic import synthetic_dataset, synthetic_preferences
+from feedlearn.tune.config import TrainConfig, load_config, problem
+from feedlearn.tune.data import IMPORTERS, convert, load_dataset, save_dataset
+from feedlearn.tune.data.synthetic import TASKS, synthetic_dataset, synthetic_preferences
+from feedlearn.tune.infer import MAX_NEW_TOKENS
+
+MAX_SYNTHETIC = 10_000_000  # instances one prepare step may make (they are held in memory)
+# A stage's name is its folder under OUTPUT_DIR: one plain path component, not the data or base folder
+_STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_RESERVED = ("base", "data")
+# what each kind of eval reads
+EVAL_TYPES = {"perplexity": ("text_only",), "generation": ("text2text", "conversation"),
+              "rlhf": ("text2text", "conversation")}
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Base(_Strict):
@@ -50,20 +67,20 @@ class Base(_Strict):
 
 
 class Synthetic(_Strict):
-    n: int = Field(..., gt=0)
+    n: int = Field(..., gt=0, le=MAX_SYNTHETIC)
     tasks: list[str] = Field(["sort", "reverse"])
     format: Literal["text2text", "conversation"] = "text2text"
     seed: int = 0
 
 
 class Preferences(_Strict):
-    n: int = Field(..., gt=0)
+    n: int = Field(..., gt=0, le=MAX_SYNTHETIC)
     tasks: list[str] = Field(["sort"])
     seed: int = 0
 
 
 class Prepare(_Strict):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
     out: str = Field(..., description="File name under OUTPUT_DIR/data.")
     synthetic: Synthetic | None = None
     synthetic_preferences: Preferences | None = Field(None, description="Correct vs wrong answers as pairs.")
@@ -71,13 +88,21 @@ class Prepare(_Strict):
     from_format: str | None = Field(None, alias="from")
     rows: str | None = Field(None, description="Python-style slice of the converted instances, e.g. '0:27'.")
 
+    @field_validator("out")
+    @classmethod
+    def _inside_data(cls, out: str) -> str:
+        parts = Path(out).parts
+        if not out.strip() or Path(out).is_absolute() or not parts or ".." in parts:
+            raise ValueError(f"{out!r} must be a relative file name inside OUTPUT_DIR/data (no '..', not absolute)")
+        return out
+
 
 class Eval(_Strict):
     name: str
     kind: Literal["perplexity", "generation", "rlhf"]
     data: str
-    block_size: int = 256
-    max_new_tokens: int = 32
+    block_size: int = Field(256, gt=1, le=1 << 20)
+    max_new_tokens: int = Field(32, gt=0, le=MAX_NEW_TOKENS)
     # rlhf: stage names (or model dirs) of the reward model, the baseline for win rates, the KL reference
     reward_model: str | None = None
     baseline: str | None = None
@@ -85,12 +110,20 @@ class Eval(_Strict):
 
 
 class StageSpec(_Strict):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
     name: str
     stage: str
     from_stage: str | None = Field(None, alias="from", description="Start from this stage's model (default: the "
                                    "latest policy), e.g. to compare alignment methods from one SFT model.")
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not _STAGE_NAME.fullmatch(name) or name in _RESERVED:
+            raise ValueError(f"{name!r}: a stage name is its folder under OUTPUT_DIR: letters, digits, '_.-', "
+                             f"not {' or '.join(_RESERVED)}")
+        return name
 
 
 class Recipe(_Strict):
@@ -103,19 +136,184 @@ class Recipe(_Strict):
     steps_scale: float = Field(1.0, gt=0, description="Multiply every stage's max_steps (quick trial runs).")
 
 
-def _slice(rows: str | None, n: int) -> slice:
+def _slice(rows: str | None, n: int, where: str = "prepare") -> slice:
     if rows is None:
         return slice(None)
     try:
         parts = [int(p) if p.strip() else None for p in rows.split(":")]
-        return slice(*parts)
+        cut = slice(*parts)
+        cut.indices(n)  # a zero step fails here
+        return cut
     except (ValueError, TypeError):
-        raise FeedlearnError(f"prepare: rows {rows!r} must look like '0:27'") from None
+        raise FeedlearnError(f"{where}: rows {rows!r} must look like '0:27'") from None
+
+
+def _hint(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)  # short stage names: "rn" for "rm"
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _made_type(item: Prepare) -> str | None:
+    """The dataset type a prepare step makes, where it is known without reading anything."""
+    if item.synthetic is not None:
+        return item.synthetic.format
+    if item.synthetic_preferences is not None:
+        return "paired_conversation"
+    return {"alpaca": "conversation", "hh": "paired_conversation", "text": "text_only"}.get(item.from_format or "")
+
+
+def _needs_type(value: Any, made: dict[str, str | None], types: tuple[str, ...], where: str) -> None:
+    if isinstance(value, str) and made.get(value) and made[value] not in types:
+        raise FeedlearnError(f"{where}: {value} is {made[value]} data (from its prepare step), "
+                             f"where {' or '.join(types)} is needed")
+
+
+def _needs_file(value: Any, prepared: set[str], where: str) -> None:
+    if isinstance(value, str) and value not in prepared and not Path(value).exists():
+        raise FeedlearnError(f"{where}: no such file {value!r}, and no prepare step writes it")
+
+
+def _needs_model(value: Any, stages: list[str], earlier: set[str], where: str) -> None:
+    """``value``: the name of an earlier stage (or base), or a model that exists (or a hub id)."""
+    from feedlearn.tune.models import model_source
+
+    if not isinstance(value, str) or value in earlier:
+        return
+    if value in stages:
+        raise FeedlearnError(f"{where}: stage {value!r} comes later; only an earlier stage's model can be used")
+    try:
+        model_source(value)
+    except FeedlearnError as exc:
+        raise FeedlearnError(f"{where}: not a stage of this recipe{_hint(value, stages)} ({exc})") from None
+
+
+def _stage_config(recipe: Recipe, spec: StageSpec, config_class: type[TrainConfig], start: str, out: Path,
+                  models: dict[str, str], resolve: Callable[[str], str], where: str) -> TrainConfig:
+    """The stage's config: its options, the model it starts from, its folder, data and models resolved."""
+    options = {**spec.options, "model": start, "output_dir": str(out / spec.name)}
+    for key in ("data", "eval_data"):
+        if isinstance(options.get(key), str) and options[key]:
+            options[key] = resolve(options[key])
+    for key in ("reward_model", "critic_model"):
+        if isinstance(options.get(key), str) and options[key] in models:  # a stage name
+            options[key] = models[options[key]]
+    try:
+        config = config_class.model_validate(options)
+    except ValidationError as exc:
+        raise FeedlearnError(f"{where}: option {problem(exc, config_class)}") from None
+    if "max_steps" in spec.options:
+        config = config.model_copy(update={"max_steps": max(1, round(config.max_steps * recipe.steps_scale))})
+    return config
+
+
+def check_recipe(recipe: Recipe, path: str | Path) -> None:
+    """Check everything that can be checked before anything runs or is written (module docstring)."""
+    _check_base(recipe, path)
+    prepared = _check_prepare(recipe, path)
+    made = {item.out: _made_type(item) for item in recipe.prepare}
+    _check_evals(recipe, path, prepared, made)
+    _check_stages(recipe, path, prepared, made)
+
+
+def _check_base(recipe: Recipe, path: str | Path) -> None:
+    from feedlearn.tune.models import model_source
+    from feedlearn.tune.tiny import TinyConfig
+
+    if (recipe.base.model is None) == (recipe.base.init_tiny is None):
+        raise FeedlearnError(f"{path}: base needs model or init_tiny" + (" (one of them, not both)"
+                                                                         if recipe.base.model else ""))
+    if recipe.base.init_tiny is None:
+        try:
+            model_source(recipe.base.model)
+        except FeedlearnError as exc:
+            raise FeedlearnError(f"{path}: base.model: {exc}") from None
+        return
+    TinyConfig.from_options(recipe.base.init_tiny, f"{path}: base.init_tiny")
+    base = Path(recipe.output_dir) / "base"  # made there unless a model is there already
+    if base.exists() and not (base / "config.json").exists() and (not base.is_dir() or any(base.iterdir())):
+        raise FeedlearnError(f"{path}: base.init_tiny: {base} exists and is not a model; refusing to replace "
+                             "files init_tiny did not write (move them, or set another output_dir)")
+
+
+def _check_prepare(recipe: Recipe, path: str | Path) -> set[str]:
+    """The files the prepare steps make."""
+    prepared: set[str] = set()
+    for item in recipe.prepare:
+        where = f"{path}: prepare {item.out}"
+        if item.out in prepared:
+            raise FeedlearnError(f"{where}: another prepare step writes the same file")
+        prepared.add(item.out)
+        given = [k for k in ("synthetic", "synthetic_preferences", "convert") if getattr(item, k) is not None]
+        if len(given) != 1:
+            raise FeedlearnError(f"{where}: give synthetic, synthetic_preferences or convert"
+                                 + (f" (one of them, not {' and '.join(given)})" if given else ""))
+        tasks = (item.synthetic or item.synthetic_preferences).tasks if item.convert is None else []
+        for task in tasks:
+            if task not in TASKS:
+                raise FeedlearnError(f"{where}: tasks: unknown synthetic task {task!r}; known: {', '.join(TASKS)}")
+        if item.convert is not None:
+            if item.from_format not in IMPORTERS:
+                raise FeedlearnError(f"{where}: from: {item.from_format!r} is not one of {', '.join(IMPORTERS)}")
+            _needs_file(item.convert, set(), f"{where}: convert")
+            _slice(item.rows, 0, where)
+        elif item.rows is not None:
+            raise FeedlearnError(f"{where}: rows: only a convert step takes rows")
+    return prepared
+
+
+def _check_evals(recipe: Recipe, path: str | Path, prepared: set[str], made: dict[str, str | None]) -> None:
+    names = [spec.name for spec in recipe.stages]
+    for ev in recipe.evals:
+        where = f"{path}: eval {ev.name}"
+        _needs_file(ev.data, prepared, f"{where}: data")
+        _needs_type(ev.data, made, EVAL_TYPES[ev.kind], f"{where}: data")
+        if ev.kind == "rlhf" and ev.reward_model is None:
+            raise FeedlearnError(f"{where}: reward_model: an rlhf eval needs one (a reward stage's name)")
+        for key in ("reward_model", "baseline", "reference"):
+            value = getattr(ev, key)
+            if value is not None and value not in names and value != "base" and not Path(value).exists():
+                raise FeedlearnError(f"{where}: {key}: {value!r} is neither a stage of this recipe nor a model "
+                                     f"directory{_hint(value, names)}")
+
+
+def _check_stages(recipe: Recipe, path: str | Path, prepared: set[str], made: dict[str, str | None]) -> None:
+    """Each stage in order, against the stages before it: the same checks and config as at run time."""
+    from feedlearn.tune.stages import STAGES
+
+    out = Path(recipe.output_dir)
+    names = [spec.name for spec in recipe.stages]
+    earlier = {"base"}
+    models = {"base": "base"}  # planned model dirs: enough to check the options
+    for spec in recipe.stages:
+        where = f"{path}: stage {spec.name}"
+        if spec.name in earlier:
+            raise FeedlearnError(f"{where}: another stage has this name (each stage has its own folder)")
+        if spec.stage not in STAGES:
+            raise FeedlearnError(f"{where}: unknown stage {spec.stage!r}; known: {', '.join(STAGES)}"
+                                 + _hint(spec.stage, list(STAGES)))
+        if spec.from_stage is not None and spec.from_stage not in earlier:
+            later = (" (a stage cannot start from itself)" if spec.from_stage == spec.name
+                     else " (it comes later)" if spec.from_stage in names else _hint(spec.from_stage, names))
+            raise FeedlearnError(f"{where}: from {spec.from_stage!r} is not an earlier stage{later}")
+        for key in ("model", "output_dir"):
+            if key in spec.options:
+                raise FeedlearnError(f"{where}: option {key}: set by the recipe (from:, base and output_dir)")
+        _stage_config(recipe, spec, STAGES[spec.stage].config_class, "base", out, models, lambda name: name, where)
+        for key in ("data", "eval_data"):
+            _needs_file(spec.options.get(key), prepared, f"{where}: option {key}")
+            _needs_type(spec.options.get(key), made, STAGES[spec.stage].data_types, f"{where}: option {key}")
+        for key in ("reward_model", "critic_model"):
+            _needs_model(spec.options.get(key), names, earlier, f"{where}: option {key}")
+        earlier.add(spec.name)
+        models[spec.name] = str(out / spec.name / "final")
 
 
 def prepare(recipe: Recipe, data_dir: Path) -> None:
+    root = data_dir.resolve()
     for item in recipe.prepare:
         target = data_dir / item.out
+        if not target.resolve().is_relative_to(root):  # a symlink on the way out of the data folder
+            raise FeedlearnError(f"prepare {item.out}: resolves to {target.resolve()}, outside {data_dir}")
         if target.exists():
             continue
         if item.synthetic is not None:
@@ -126,7 +324,7 @@ def prepare(recipe: Recipe, data_dir: Path) -> None:
             data = synthetic_preferences(p.n, tasks=tuple(p.tasks), seed=p.seed)
         elif item.convert is not None:
             data = convert(item.convert, item.from_format or "", skip_bad=True)
-            data.instances = data.instances[_slice(item.rows, len(data))]
+            data.instances = data.instances[_slice(item.rows, len(data), f"prepare {item.out}")]
         else:
             raise FeedlearnError(f"prepare {item.out}: give synthetic, synthetic_preferences or convert")
         save_dataset(data, target)
@@ -149,6 +347,9 @@ def _evaluate(model_dir: str, recipe: Recipe, resolve, models: dict[str, str],
         if ev.kind not in kinds:
             continue
         data = load_dataset(resolve(ev.data))
+        if data.type not in EVAL_TYPES[ev.kind]:
+            raise FeedlearnError(f"{resolve(ev.data)}: eval {ev.name}: {ev.kind} needs "
+                                 f"{' or '.join(EVAL_TYPES[ev.kind])} data, not {data.type}")
         if ev.kind == "rlhf":
             names = [n for n in (ev.reward_model, ev.baseline, ev.reference) if n]
             if ev.reward_model is None or any(n not in models and not Path(n).exists() for n in names):
@@ -177,7 +378,13 @@ def _finished(stage_dir: Path, max_steps: int) -> dict[str, Any] | None:
     """The summary of a stage that ran all its ``max_steps`` (all rounds for RAFT-like stages)."""
     path = stage_dir / "summary.json"
     if path.exists():
-        summary = json.loads(path.read_text())
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as exc:  # JSON and UTF-8 errors are ValueErrors
+            raise FeedlearnError(f"{path}: unreadable summary ({type(exc).__name__}); delete it to rerun "
+                                 "the stage from its last checkpoint") from None
+        if not isinstance(summary, dict) or not isinstance(summary.get("model"), str):
+            raise FeedlearnError(f"{path}: not a stage summary (no model); delete it to rerun the stage")
         if summary.get("steps") == max_steps:
             return summary
     return None
@@ -189,6 +396,7 @@ def run_recipe(path: str | Path, overrides: list[str] | None = None, *, log=prin
     from feedlearn.tune.tiny import TinyConfig, init_tiny
 
     recipe = load_config(Recipe, path, overrides)
+    check_recipe(recipe, path)  # before anything is written
     out = Path(recipe.output_dir)
     data_dir = out / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -200,32 +408,18 @@ def run_recipe(path: str | Path, overrides: list[str] | None = None, *, log=prin
     prepare(recipe, data_dir)
     if recipe.base.init_tiny is not None:
         model = str(out / "base")
-        if not (out / "base" / "config.json").exists():
-            init_tiny(model, TinyConfig(**recipe.base.init_tiny), overwrite=True)
-    elif recipe.base.model:
-        model = recipe.base.model
+        if not (out / "base" / "config.json").exists():  # missing or empty (check_recipe): made here
+            init_tiny(model, TinyConfig.from_options(recipe.base.init_tiny, f"{path}: base.init_tiny"))
     else:
-        raise FeedlearnError(f"{path}: base needs model or init_tiny")
+        model = recipe.base.model
     models: dict[str, str] = {"base": model}  # finished stage -> its model dir
     rows = [{"stage": "base", "model": model, **_evaluate(model, recipe, resolve, models)}]
     log(rows[-1])
     for spec in recipe.stages:
-        if spec.stage not in STAGES:
-            raise FeedlearnError(f"{path}: stage {spec.name}: unknown stage {spec.stage!r}; known: {', '.join(STAGES)}")
-        if spec.from_stage is not None and spec.from_stage not in models:
-            raise FeedlearnError(f"{path}: stage {spec.name}: from {spec.from_stage!r} is not an earlier stage")
         runner = STAGES[spec.stage]()
         start = models[spec.from_stage] if spec.from_stage else model
-        options = {**spec.options, "model": start, "output_dir": str(out / spec.name)}
-        for key in ("data", "eval_data"):
-            if key in options and options[key]:
-                options[key] = resolve(options[key])
-        for key in ("reward_model", "critic_model"):
-            if options.get(key) in models:  # a stage name
-                options[key] = models[options[key]]
-        if "max_steps" in options:
-            options["max_steps"] = max(1, round(options["max_steps"] * recipe.steps_scale))
-        config = load_config(runner.config_class, None, options)
+        config = _stage_config(recipe, spec, runner.config_class, start, out, models, resolve,
+                               f"{path}: stage {spec.name}")
         total = config.max_steps * getattr(config, "iterations", 1)
         summary = _finished(out / spec.name, total) or run_stage(runner, config)
         models[spec.name] = summary["model"]

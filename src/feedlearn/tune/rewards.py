@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.infer import GenerationOptions, generate
 from feedlearn.tune.trainer import PadCollator
 
@@ -27,10 +28,19 @@ class RewardScorer:
     def __init__(self, model_dir: str, *, max_length: int = 1024, batch_size: int = 16) -> None:
         from feedlearn.tune.models import default_device, load_model, load_tokenizer
 
+        self.check(max_length=max_length, batch_size=batch_size)
         self.tokenizer = load_tokenizer(model_dir)
         self.model = load_model(model_dir, head="score", device=default_device())
         self.model.eval()
         self.max_length, self.batch_size = max_length, batch_size
+
+    @staticmethod
+    def check(*, max_length: int, batch_size: int) -> None:
+        """One-line errors for sizes that cannot work (checked before a model is loaded)."""
+        for name, value, high in (("max_length", max_length, 1 << 20), ("batch_size", batch_size, 1 << 16)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+                raise FeedlearnError(f"{name} (--{name.replace('_', '-')}) must be a whole number from 1 to {high:,}, "
+                                     f"got {value!r}")
 
     @torch.no_grad()
     def score(self, conversations: list[Messages]) -> list[float]:

@@ -11,13 +11,14 @@ Same seed and same text → the same tokenizer and the same weights.
 
 from __future__ import annotations
 
+import difflib
 import gzip
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from feedlearn.common.errors import FeedlearnError
@@ -39,6 +40,53 @@ class TinyConfig:
     intermediate_size: int = 344  # ~8/3 x hidden, a multiple of 8 (Llama's SwiGLU ratio)
     max_positions: int = 1024
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.template, str):
+            raise FeedlearnError(f"tiny model: template must be a name (chatml, llama3, ...), got {self.template!r}")
+        get_template(self.template)  # an unknown name is an error naming the known ones
+        for name, (low, high) in _BOUNDS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise FeedlearnError(f"tiny model: {name} must be a whole number from {low:,} to {high:,}, got {value!r}")
+        if self.hidden_size % self.heads:
+            raise FeedlearnError(f"tiny model: hidden_size {self.hidden_size} must be a multiple of heads {self.heads}")
+        if (self.hidden_size // self.heads) % 2:
+            raise FeedlearnError(f"tiny model: hidden_size / heads (the head size) must be even for rotary "
+                                 f"embeddings, got {self.hidden_size} / {self.heads}")
+        # embeddings (tied) + per layer: attention (4 h²) and SwiGLU (3 h·i); the bound keeps a typo
+        # (hidden_size 40960) from allocating hundreds of GB
+        params = self.vocab_size * self.hidden_size + self.layers * (4 * self.hidden_size ** 2
+                                                                     + 3 * self.hidden_size * self.intermediate_size)
+        if params > MAX_PARAMETERS:
+            raise FeedlearnError(f"tiny model: these sizes make ~{params / 1e9:.1f}B parameters; the embedded model "
+                                 f"is capped at {MAX_PARAMETERS / 1e9:.0f}B")
+
+    @classmethod
+    def from_options(cls, options: dict, source: str) -> TinyConfig:
+        """From a recipe's ``init_tiny`` mapping; ``source`` names it in errors (unknown keys included)."""
+        known = [f.name for f in fields(cls)]
+        for key in options:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+                raise FeedlearnError(f"{source}: unknown option {key!r}{hint}")
+        try:
+            return cls(**options)
+        except FeedlearnError as exc:
+            raise FeedlearnError(f"{source}: {str(exc).removeprefix('tiny model: ')}") from None
+
+
+# Sizes bounded before anything is allocated: big enough for a ~1B-parameter check, no bigger.
+MAX_PARAMETERS = 2_000_000_000
+_BOUNDS = {"vocab_size": (256, 1 << 18), "hidden_size": (1, 1 << 14), "layers": (1, 256), "heads": (1, 1 << 10),
+           "intermediate_size": (1, 1 << 16), "max_positions": (16, 1 << 17), "seed": (0, 2**32 - 1)}
+MARKER = "feedlearn_tiny.json"  # in every model init_tiny makes: the mark of what it may replace
+
+
+def is_tiny_model(path: Path) -> bool:
+    """Whether ``path`` is a complete model ``init_tiny`` wrote (and so may replace or reuse)."""
+    return (path / MARKER).is_file() and (path / "config.json").is_file()
 
 
 def shipped_texts(data_dir: Path = DATA) -> Iterator[str]:
@@ -75,7 +123,11 @@ def train_tokenizer(texts: Iterator[str], template: ChatTemplate, vocab_size: in
 
 def init_tiny(out_dir: str | Path, config: TinyConfig = TinyConfig(), *, overwrite: bool = False,
               texts: Iterator[str] | None = None) -> Path:
-    """Create the tiny model + tokenizer in ``out_dir`` (written to a temp dir, then renamed)."""
+    """Create the tiny model + tokenizer in ``out_dir`` (written to a temp dir, then renamed).
+
+    ``out_dir`` may be missing or empty; ``overwrite`` replaces only an earlier tiny model (one with
+    ``MARKER``), never a folder of someone else's files.
+    """
     import sys
 
     import torch
@@ -85,11 +137,8 @@ def init_tiny(out_dir: str | Path, config: TinyConfig = TinyConfig(), *, overwri
     if not sys.stderr.isatty():  # no progress bars in logs and pipes
         hf_logging.disable_progress_bar()
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FeedlearnError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
+    replace = _check_target(out, overwrite)
     template = get_template(config.template)
-    if config.hidden_size % config.heads:
-        raise FeedlearnError(f"hidden_size {config.hidden_size} must be a multiple of heads {config.heads}")
     tokenizer = train_tokenizer(texts if texts is not None else shipped_texts(), template, config.vocab_size)
     eos_id, pad_id = tokenizer.convert_tokens_to_ids(template.eos), tokenizer.convert_tokens_to_ids(PAD)
     bos_id = tokenizer.convert_tokens_to_ids(template.bos) if template.bos else None
@@ -108,14 +157,30 @@ def init_tiny(out_dir: str | Path, config: TinyConfig = TinyConfig(), *, overwri
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         _portable_tokenizer_class(tmp / "tokenizer_config.json")
-        (tmp / "feedlearn_tiny.json").write_text(json.dumps(asdict(config), indent=1) + "\n")
-        if out.exists():
+        (tmp / MARKER).write_text(json.dumps(asdict(config), indent=1) + "\n")
+        if replace and is_tiny_model(out):  # checked again: only ever our own earlier model goes
             shutil.rmtree(out)
-        os.replace(tmp, out)
+        os.replace(tmp, out)  # onto a missing or empty folder; a non-empty one fails, untouched
     finally:
         if tmp.exists():
-            shutil.rmtree(tmp)
+            shutil.rmtree(tmp)  # our own temp dir
     return out
+
+
+def _check_target(out: Path, overwrite: bool) -> bool:
+    """Whether ``out`` holds an earlier tiny model to replace; refuses any other non-empty path."""
+    if not out.exists():
+        return False
+    if not out.is_dir():
+        raise FeedlearnError(f"{out}: exists and is not a directory")
+    if not any(out.iterdir()):
+        return False
+    if not is_tiny_model(out):
+        raise FeedlearnError(f"{out}: exists and is not empty, and is not a tiny model made by init-tiny; "
+                             "refusing to replace it (choose another directory)")
+    if not overwrite:
+        raise FeedlearnError(f"{out}: exists and is not empty (pass --overwrite to replace the tiny model there)")
+    return True
 
 
 def _portable_tokenizer_class(path: Path) -> None:

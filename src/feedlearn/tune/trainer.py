@@ -6,7 +6,9 @@ loss is wanted) and calls :func:`train`. This module adds, around ``Trainer``:
 * the model (full fine-tuning, LoRA via peft, QLoRA 4-bit when CUDA + bitsandbytes are there,
   gradient checkpointing, LISA layer sampling);
 * resume: checkpoints every ``save_steps``; rerunning the same command continues from the last one
-  (same seed → the same final weights as an uninterrupted run, tested);
+  (same seed → the same final weights as an uninterrupted run, tested); a run killed after its last
+  checkpoint is finished from it without another step. Which reruns may resume at all, and the
+  one-writer lock, are ``run_state``'s (applied by ``stages.base.run_stage``);
 * ``log.jsonl`` (one JSON object per logging step) and TensorBoard when installed;
 * the final model in ``output_dir/final`` (adapters; merged weights in ``final-merged``), written
   to a temp dir first and renamed, and ``summary.json`` (tokens, tokens/s, peak memory, eval).
@@ -145,6 +147,41 @@ def last_checkpoint(out: Path) -> str | None:
     return get_last_checkpoint(str(out)) if out.is_dir() else None
 
 
+def checkpoint_state(checkpoint: str):
+    """The ``TrainerState`` saved in ``checkpoint`` (its step count, logs), checked before use."""
+    from transformers import TrainerState
+
+    path = Path(checkpoint) / "trainer_state.json"
+    try:
+        state = TrainerState.load_from_json(str(path))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
+        raise FeedlearnError(f"{path}: not a training state ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state.global_step, int) or state.global_step < 0 or not isinstance(state.log_history, list):
+        raise FeedlearnError(f"{path}: global_step must be a whole number >= 0 and log_history a list")
+    state.log_history = [h for h in state.log_history if isinstance(h, dict)]
+    return state
+
+
+@contextlib.contextmanager
+def weights_only_checkpoint(checkpoint: str | None):
+    """Turn the refusal of a pickled object in a checkpoint file into a one-line error naming the checkpoint.
+
+    transformers (5.x) loads optimizer.pt, scheduler.pt and rng_state.pth with ``weights_only=True``
+    (numpy's RNG arrays allow-listed), so a planted pickle is refused rather than run; this keeps it
+    a user-facing error instead of a traceback.
+    """
+    import pickle
+
+    try:
+        yield
+    except pickle.UnpicklingError as exc:
+        if checkpoint is None:
+            raise
+        from feedlearn.tune.run_state import refused_load
+
+        raise refused_load(checkpoint, exc) from None
+
+
 def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks: list | None = None,
           head: str = "causal_lm", collator: Any = None, trainer_class: Any = None, args_class: Any = None,
           args_extra: dict[str, Any] | None = None, trainer_extra: dict[str, Any] | None = None):
@@ -196,13 +233,23 @@ def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
-    with quiet_renames():
-        result = trainer.train(resume_from_checkpoint=resume)
-    seconds = time.perf_counter() - started
+    saved = checkpoint_state(resume) if resume is not None else None
+    # killed after its last checkpoint, before summary.json: that checkpoint holds the final weights.
+    # trainer.train would take one step past max_steps (transformers checks only after a step).
+    finished_only = saved is not None and saved.global_step >= config.max_steps
+    with quiet_renames(), weights_only_checkpoint(resume):
+        if finished_only:
+            trainer._load_from_checkpoint(resume)  # the weights only: no optimizer, no step
+            trainer.state = saved
+            logged = [h["loss"] for h in saved.log_history if isinstance(h.get("loss"), (int, float))]
+            train_loss = sum(logged) / len(logged) if logged else float("nan")  # mean of the logged losses
+        else:
+            train_loss = float(trainer.train(resume_from_checkpoint=resume).training_loss)
+    seconds = 0.0 if finished_only else time.perf_counter() - started  # no training time this session
     stats = {
         "steps": trainer.state.global_step,
         "resumed_from": resume,
-        "train_loss": float(result.training_loss),
+        "train_loss": train_loss,
         # TRL's online trainers count prompt + completion tokens themselves (num_tokens)
         "tokens": int(trainer.state.num_input_tokens_seen)
         or int(max((h.get("num_tokens", 0) for h in trainer.state.log_history), default=0)),
@@ -260,18 +307,31 @@ def save_final(model: Any, tokenizer: Any, config: TrainConfig, head: str = "cau
 
 
 def atomic_dir(target: Path, write) -> Path:
-    tmp = target.with_name(f".{target.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    """Fill a folder through ``write(tmp)`` and rename it to ``target``: readers never see half of it.
+
+    An old ``target`` is renamed aside first and removed only once the new one is in place.
+    """
+    tmp, old = target.with_name(f".{target.name}.tmp"), target.with_name(f".{target.name}.old")
+    for leftover in (tmp, old):  # ours, from a run killed mid-save
+        _remove(leftover)
     tmp.mkdir(parents=True)
     write(tmp)
-    if target.exists():
-        shutil.rmtree(target)
+    if target.exists() or target.is_symlink():
+        os.replace(target, old)
     os.replace(tmp, target)
+    _remove(old)
     return target
 
 
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
 def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> Path:
+    """Write summary.json atomically; it is written last, so its presence marks the run finished."""
     path = Path(out_dir) / "summary.json"
     atomic_write_text(path, json.dumps(summary, indent=1, default=str) + "\n")
     return path

@@ -20,39 +20,22 @@ error messages; ``convert`` then validates every instance like ``load_dataset`` 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.tune.data.io import BadRows, TuneDataset, _open_text, _stem_suffix
+from feedlearn.tune.data.io import BadRows, TuneDataset, _stem_suffix, read_json, read_jsonl, read_text
 
 Rows = list[tuple[str, Any]]
 
 
 def _read_records(path: Path) -> Rows:
     """A JSON list or a JSONL file, as ``(where, record)`` pairs."""
-    try:
-        with _open_text(path) as handle:
-            if _stem_suffix(path) == ".jsonl":
-                rows = []
-                for line_no, line in enumerate(handle, start=1):
-                    if line.strip():
-                        try:
-                            rows.append((f"line {line_no}", json.loads(line)))
-                        except json.JSONDecodeError as exc:
-                            raise FeedlearnError(f"{path}:{line_no}:{exc.colno}: invalid JSON: {exc.msg}") from None
-                return rows
-            try:
-                doc = json.load(handle)
-            except json.JSONDecodeError as exc:
-                raise FeedlearnError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-    except FileNotFoundError:
-        raise FeedlearnError(f"{path}: no such file") from None
-    except (UnicodeDecodeError, OSError, EOFError) as exc:
-        raise FeedlearnError(f"{path}: cannot read: {exc}") from None
+    if _stem_suffix(path) == ".jsonl":
+        return [(f"line {line_no}", rec) for line_no, rec in read_jsonl(path)]
+    doc = read_json(path)
     if not isinstance(doc, list):
         raise FeedlearnError(f"{path}: expected a JSON list of records (or a .jsonl file)")
     return [(f"record {i}", rec) for i, rec in enumerate(doc)]
@@ -199,13 +182,7 @@ def text(path: Path, to: str = "") -> tuple[str, Rows]:
             except _Bad as exc:
                 rows.append((where, exc))
         return "text_only", rows
-    try:
-        with _open_text(path) as handle:
-            body = handle.read()
-    except FileNotFoundError:
-        raise FeedlearnError(f"{path}: no such file") from None
-    except (UnicodeDecodeError, OSError, EOFError) as exc:
-        raise FeedlearnError(f"{path}: cannot read: {exc}") from None
+    body = read_text(path)
     # documents are separated by blank lines; a file without any has one document per line
     chunks = re.split(r"\n\s*\n", body) if re.search(r"\n\s*\n", body.strip()) else body.splitlines()
     docs = [d.strip() for d in chunks if d.strip()]

@@ -8,25 +8,36 @@
 
 Bad instances raise one ``FeedlearnError`` naming the file, the instance (JSON: its index in
 ``instances``; JSONL: its line) and the field — or, with ``skip_bad=True``, are dropped and counted
-in ``TuneDataset.skipped`` (the first few messages kept in ``skipped_examples``).
+in ``TuneDataset.skipped`` (the first few messages kept in ``skipped_examples``). A file that cannot
+be read — corrupt gzip, not UTF-8, JSON nested too deeply — is one such error too, naming the file
+(and the line where known).
+
+Size limits, checked while reading (so a gzip bomb stops there too): a ``.json`` document is read
+whole and may hold at most ``MAX_FILE_BYTES`` (1 GiB, uncompressed); a ``.jsonl`` file is read a
+line at a time, each line at most ``MAX_LINE_BYTES`` (64 MiB) and all of them at most
+``MAX_FILE_BYTES`` too. Bigger datasets go in a folder of files.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.errors import FeedlearnError, located
 from feedlearn.common.io import atomic_write_bytes, atomic_write_text
 from feedlearn.tune.data.schema import DATASET_TYPES, infer_type
 
 MAX_EXAMPLES = 5  # skipped-row messages kept for the report
+MAX_FILE_BYTES = 1 << 30  # one file, uncompressed (module docstring)
+MAX_LINE_BYTES = 1 << 26  # one JSONL line
 
 
 @dataclass
@@ -46,8 +57,79 @@ class TuneDataset:
         return {"type": self.type, "instances": self.instances}
 
 
-def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")
+@contextmanager
+def reading(path: Path, line: int | None = None) -> Iterator[None]:
+    """Turn what can go wrong reading ``path`` (at ``line``) into one-line errors naming it."""
+    try:
+        yield
+    except FeedlearnError:
+        raise
+    except FileNotFoundError:
+        raise located(path, None, "no such file") from None
+    except (zlib.error, gzip.BadGzipFile, EOFError) as exc:  # before OSError: BadGzipFile is one
+        raise located(path, None, f"corrupt or truncated gzip data ({exc or type(exc).__name__})") from None
+    except OSError as exc:
+        raise located(path, None, f"cannot read ({exc.strerror or exc})") from None
+    except json.JSONDecodeError as exc:
+        where = line if line is not None else exc.lineno
+        raise located(path, f"{where}:{exc.colno}", f"invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise located(path, line, "invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise located(path, line, f"invalid JSON: {exc}") from None
+
+
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+
+
+def _too_big(path: Path, what: str, limit: int) -> FeedlearnError:
+    return located(path, None, f"{what} is larger than {limit / 2**20:,.0f} MiB, the limit; "
+                               "split the data into a folder of .jsonl files")
+
+
+def _decode(path: Path, data: bytes, line: int | None = None) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = line if line is not None else data.count(b"\n", 0, exc.start) + 1
+        raise located(path, where, f"not UTF-8 text (byte {data[exc.start]:#04x})") from None
+
+
+def read_text(path: str | Path, limit: int | None = None) -> str:
+    """The whole UTF-8 text of ``path`` (gunzipped for ``.gz``), at most ``limit`` bytes of it."""
+    path, limit = Path(path), MAX_FILE_BYTES if limit is None else limit
+    with reading(path), _open_binary(path) as handle:
+        data = handle.read(limit + 1)  # bounded: never more than the limit in memory
+    if len(data) > limit:
+        raise _too_big(path, "the file", limit)
+    text = _decode(path, data)
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text  # as text mode reads
+
+
+def read_json(path: str | Path) -> Any:
+    """The JSON document in ``path`` (``.gz`` too); errors name the file, line and column."""
+    text = read_text(path)
+    with reading(Path(path)):
+        return json.loads(text)
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` of each non-blank line of a JSONL file, read one line at a time."""
+    path = Path(path)
+    total = 0
+    with reading(path), _open_binary(path) as handle:
+        for line_no, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), start=1):
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                raise _too_big(path, f"line {line_no}", MAX_LINE_BYTES)
+            total += len(raw)
+            if total > MAX_FILE_BYTES:
+                raise _too_big(path, "the file", MAX_FILE_BYTES)
+            text = _decode(path, raw, line_no)
+            if text.strip():
+                with reading(path, line_no):
+                    value = json.loads(text)
+                yield line_no, value
 
 
 def _stem_suffix(path: Path) -> str:
@@ -82,13 +164,7 @@ def _check_type(path: Path, dtype: object) -> str:
 
 
 def _json_instances(path: Path, dtype: str | None) -> tuple[str, Iterator[tuple[str, Any]]]:
-    with _open_text(path) as handle:
-        try:
-            doc = json.load(handle)
-        except json.JSONDecodeError as exc:
-            raise FeedlearnError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-        except (UnicodeDecodeError, OSError, EOFError) as exc:
-            raise FeedlearnError(f"{path}: cannot read: {exc}") from None
+    doc = read_json(path)
     if isinstance(doc, list):
         raise FeedlearnError(f"{path}: a JSON list, not an LMFlow dataset ({{\"type\", \"instances\"}}); "
                              "import it with `feedlearn tune data convert --from alpaca|sharegpt`")
@@ -103,18 +179,7 @@ def _json_instances(path: Path, dtype: str | None) -> tuple[str, Iterator[tuple[
 
 
 def _jsonl_instances(path: Path, dtype: str | None) -> tuple[str, Iterator[tuple[str, Any]]]:
-    rows: list[tuple[str, Any]] = []
-    try:
-        with _open_text(path) as handle:
-            for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    rows.append((f"line {line_no}", json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise FeedlearnError(f"{path}:{line_no}:{exc.colno}: invalid JSON: {exc.msg}") from None
-    except (UnicodeDecodeError, OSError, EOFError) as exc:
-        raise FeedlearnError(f"{path}: cannot read: {exc}") from None
+    rows = [(f"line {line_no}", value) for line_no, value in read_jsonl(path)]
     if rows and isinstance(rows[0][1], dict) and set(rows[0][1]) == {"type"}:
         header_type = _check_type(path, rows.pop(0)[1]["type"])
         if dtype is not None and dtype != header_type:

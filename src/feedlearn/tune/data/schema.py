@@ -11,7 +11,7 @@ A dataset file is ``{"type": T, "instances": [...]}``. The instance shapes (LMFl
 | ``paired_text_to_text`` | ``{prompt, chosen, rejected, margin?}`` |
 | ``text_to_scored_textlist`` | ``{input, output: [{score, text}]}`` |
 
-Why pydantic: strict types (no silent ``1`` → ``"1"``), and every error comes with the path of
+Why pydantic: strict types (no silent ``1`` → ``"1"``; numbers finite), and every error comes with the path of
 the offending field (``messages.2.content``) for the one-line messages of ``io.py``. Fields other
 than these are kept as they are (many files carry an ``id``) and reported by ``validate``.
 
@@ -39,7 +39,8 @@ Text = Annotated[str, AfterValidator(_not_blank)]
 
 
 class _Instance(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow")
+    # scores and margins come from files: NaN or inf (JSON's NaN/Infinity, or 1e999) would poison a loss
+    model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
 
 
 class TextOnly(_Instance):
@@ -109,7 +110,7 @@ class PairedTextToText(_Instance):
 
 
 class ScoredText(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
     score: float
     text: Text
 

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import TuneDataset, load_dataset
+from feedlearn.tune.run_state import stage_run
 from feedlearn.tune.trainer import Features, load_stage_tokenizer, save_final, train, write_summary
 
 
@@ -40,16 +41,26 @@ class Stage:
 def run_stage(stage: Stage, config: TrainConfig) -> dict[str, Any]:
     """Run ``stage`` with ``config`` end to end; returns the summary also written to summary.json.
 
-    A stage with its own outer loop (RAFT's generate → score → fine-tune rounds) defines ``run``.
+    The output_dir rules (one writer, resume only the same run, a finished run is not retrained)
+    are ``feedlearn.tune.run_state``'s. A stage with its own outer loop (RAFT's generate → score →
+    fine-tune rounds, PPO) defines ``run``.
     """
-    own = getattr(stage, "run", None)
-    if own is not None:
-        return own(config)
-    return train_once(stage, config)
+    from feedlearn.tune.sharding import rank_and_world
+
+    rank = rank_and_world(config.strategy)[0]
+    with stage_run(stage.name, config, main=rank == 0) as finished:
+        if finished is not None:
+            return finished if rank == 0 else {**finished, "main_rank": False}
+        own = getattr(stage, "run", None)
+        return own(config) if own is not None else train_once(stage, config)
 
 
 def train_once(stage: Stage, config: TrainConfig) -> dict[str, Any]:
-    """Load → tokenize → train → save → evaluate → summary.json, for one training run."""
+    """Load → tokenize → train → save → evaluate → summary.json, for one training run.
+
+    Call it through ``run_stage``, which owns the output_dir; summary.json is written last (atomically)
+    because it marks the run finished.
+    """
     started = time.perf_counter()
     tokenizer = load_stage_tokenizer(config)
     data = stage.load(config.data)

@@ -16,7 +16,7 @@ from pydantic import Field
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.config import load_config
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.stages.base import train_once
+from feedlearn.tune.stages.base import run_stage
 from feedlearn.tune.stages.dpo import DPO, DPOStageConfig
 from feedlearn.tune.stages.raft import SamplingStage, run_rounds, save_round_data, stage_options
 
@@ -60,7 +60,7 @@ class IterativeDPO(SamplingStage):
                                         round_dir.parent / f"{round_dir.name}-pairs.json", config.strategy)
             options_ = {**stage_options(config, DPOStageConfig, model_dir, data_path, round_dir),
                         "beta": config.beta, "loss_type": config.loss_type}
-            summary = train_once(DPO(), load_config(DPOStageConfig, None, options_))
+            summary = run_stage(DPO(), load_config(DPOStageConfig, None, options_))
             return summary, {"samples": len(samples), "pairs": len(pairs), "mean_reward": sum(rewards) / len(rewards)}
 
         return run_rounds(self.name, config, config.iterations, one_round)

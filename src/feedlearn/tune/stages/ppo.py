@@ -19,9 +19,11 @@ Each step (``max_steps`` of them):
 
 The arithmetic lives in ``feedlearn.tune.rl`` (hand-worked tests). Dropout stays off throughout,
 so the first update's probability ratio is exactly 1. Checkpoints (actor and critic weights,
-optimizers, schedulers, RNG) every ``save_steps``; a rerun continues from the last one and ends
-with the same weights as an uninterrupted run (tested). ``log.jsonl`` gets the mean score, KL,
-losses, clip fraction and reply length; the summary adds generation and training throughput.
+optimizers, schedulers, RNG; tensors and plain values only, loaded with ``weights_only=True``)
+every ``save_steps``; a rerun continues from the last one and ends with the same weights as an
+uninterrupted run (tested); the output_dir rules of ``run_state`` apply as to every stage.
+``log.jsonl`` gets the mean score, KL, losses, clip fraction and reply length; the summary adds
+generation and training throughput.
 """
 
 from __future__ import annotations
@@ -40,11 +42,13 @@ from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune import rl
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.models import default_device
+from feedlearn.tune.run_state import refused_load
 from feedlearn.tune.sharding import rank_and_world
 from feedlearn.tune.stages.raft import SamplingStage
 from feedlearn.tune.trainer import atomic_dir, load_stage_tokenizer, peak_memory_bytes, prepare_model, save_final, write_summary
 
 CHECKPOINT = "checkpoint-{}"
+STATE = "ppo_state.pt"  # in each checkpoint folder
 
 
 class PPOConfig(TrainConfig):
@@ -130,14 +134,14 @@ class PPO(SamplingStage):
         actor.eval(), critic.eval()  # no dropout: the first update's ratio is exactly 1
         optim = _optimizers(config, actor, critic)
         step, rng = 0, torch.Generator().manual_seed(config.seed + rank)
+        stats = {"gen_tokens": 0, "gen_seconds": 0.0, "train_tokens": 0, "train_seconds": 0.0}
+        history: list[dict[str, float]] = []  # first and last step's records (all steps in log.jsonl)
         # sharded runs do not checkpoint yet (like the Trainer stages under a strategy): they start again
         resume = _last_checkpoint(out) if world == 1 else None
-        if resume is not None:
-            step, rng = _load_checkpoint(resume, actor, critic, optim)
+        if resume is not None:  # at max_steps already (killed before summary.json): no step, just finish
+            step, rng, stats, history = _load_checkpoint(resume, actor, critic, optim)
         per_step = config.batch_size * world  # each rank rolls out its own batch_size prompts
         order = _prompt_order(len(prompts), per_step * config.max_steps, config.seed)
-        stats = {"gen_tokens": 0, "gen_seconds": 0.0, "train_tokens": 0, "train_seconds": 0.0}
-        history: list[dict[str, float]] = []
         from tqdm import tqdm
 
         quiet = not sys.stderr.isatty() or rank != 0
@@ -149,12 +153,12 @@ class PPO(SamplingStage):
                                                      optim, rng, stats), world)
                 step += 1
                 record = {"step": step, **record, "lr": optim["actor_sched"].get_last_lr()[0]}
-                history.append(record)
+                history = [*history[:1], record]
                 if rank == 0 and (step % config.logging_steps == 0 or step == config.max_steps):
                     with (out / "log.jsonl").open("a", encoding="utf-8") as handle:
                         handle.write(json.dumps(record) + "\n")
                 if world == 1 and (step % config.save_steps == 0 or step == config.max_steps):
-                    _save_checkpoint(out, step, rng, actor, critic, optim, config.save_total_limit)
+                    _save_checkpoint(out, step, rng, actor, critic, optim, config.save_total_limit, stats, history)
                 bar.update(1)
                 bar.set_postfix(score=f"{record['score']:.3f}", kl=f"{record['kl']:.3f}")
         tokenizer.padding_side = side  # saved as it came
@@ -322,11 +326,14 @@ def _trainable_state(model: Any) -> dict[str, torch.Tensor]:
 
 
 def _save_checkpoint(out: Path, step: int, rng: torch.Generator, actor: Any, critic: ValueModel,
-                     optim: dict[str, Any], keep: int) -> None:
+                     optim: dict[str, Any], keep: int, stats: dict[str, float], history: list[dict[str, float]]) -> None:
+    """Everything a resume needs, as tensors, numbers, strings, lists and dicts only: the file loads with
+    ``weights_only=True``, so a planted ``ppo_state.pt`` cannot run code (RNG states are uint8 tensors)."""
     state = {"step": step, "rng": rng.get_state(), "torch_rng": torch.get_rng_state(),
              "actor": _trainable_state(actor), "critic": critic.state_dict(),
+             "stats": dict(stats), "history": list(history),
              **{f"optim.{k}": v.state_dict() for k, v in optim.items()}}
-    atomic_dir(out / CHECKPOINT.format(step), lambda d: torch.save(state, d / "ppo_state.pt"))
+    atomic_dir(out / CHECKPOINT.format(step), lambda d: torch.save(state, d / STATE))
     for old in sorted(_checkpoints(out))[:-keep]:
         shutil.rmtree(old[1])
 
@@ -334,7 +341,7 @@ def _save_checkpoint(out: Path, step: int, rng: torch.Generator, actor: Any, cri
 def _checkpoints(out: Path) -> list[tuple[int, Path]]:
     found = []
     for d in out.glob("checkpoint-*"):
-        if (d / "ppo_state.pt").exists() and d.name.split("-")[-1].isdigit():
+        if (d / STATE).exists() and d.name.split("-")[-1].isdigit():
             found.append((int(d.name.split("-")[-1]), d))
     return found
 
@@ -344,18 +351,40 @@ def _last_checkpoint(out: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def _load_checkpoint(path: Path, actor: Any, critic: ValueModel, optim: dict[str, Any]) -> tuple[int, torch.Generator]:
-    state = torch.load(path / "ppo_state.pt", weights_only=False)
+def _load_checkpoint(path: Path, actor: Any, critic: ValueModel, optim: dict[str, Any]):
+    """Restore a checkpoint; returns (step, rollout RNG, throughput counters, first/last records).
+
+    ``weights_only=True``: a file holding anything but tensors and plain values is refused unread.
+    """
+    import pickle
+
+    file = path / STATE
+    try:
+        state = torch.load(file, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as exc:
+        raise refused_load(file, exc) from None
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise FeedlearnError(f"{file}: not a PPO checkpoint ({type(exc).__name__}: {exc})") from None
+    needed = ("step", "rng", "torch_rng", "actor", "critic", *(f"optim.{k}" for k in optim))
+    if not isinstance(state, dict) or any(k not in state for k in needed):
+        raise FeedlearnError(f"{file}: not a PPO checkpoint (expected the keys {', '.join(needed)})")
+    if not isinstance(state["step"], int) or state["step"] < 0:
+        raise FeedlearnError(f"{file}: step must be a whole number >= 0, got {state['step']!r}")
     missing = set(_trainable_state(actor)) - set(state["actor"])
     if missing:
-        raise FeedlearnError(f"{path}: checkpoint lacks {len(missing)} trainable tensors (made with other options?)")
-    actor.load_state_dict(state["actor"], strict=False)
-    critic.load_state_dict(state["critic"])
-    for k, v in optim.items():
-        v.load_state_dict(state[f"optim.{k}"])
-    rng = torch.Generator()
-    rng.set_state(state["rng"])
-    torch.set_rng_state(state["torch_rng"])
-    return int(state["step"]), rng
-
-
+        raise FeedlearnError(f"{file}: checkpoint lacks {len(missing)} trainable tensors (made with other options?)")
+    try:
+        actor.load_state_dict(state["actor"], strict=False)
+        critic.load_state_dict(state["critic"])
+        for k, v in optim.items():
+            v.load_state_dict(state[f"optim.{k}"])
+        rng = torch.Generator()
+        rng.set_state(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise FeedlearnError(f"{file}: does not fit this run ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    stats = {"gen_tokens": 0, "gen_seconds": 0.0, "train_tokens": 0, "train_seconds": 0.0}
+    if isinstance(state.get("stats"), dict):
+        stats.update({k: v for k, v in state["stats"].items() if k in stats and isinstance(v, (int, float))})
+    history = [r for r in state.get("history", []) if isinstance(r, dict)][-2:]
+    return state["step"], rng, stats, history

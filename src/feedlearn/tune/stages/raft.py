@@ -26,7 +26,7 @@ from feedlearn.common.io import atomic_write_text
 from feedlearn.tune.config import TrainConfig, load_config
 from feedlearn.tune.data import TuneDataset, save_dataset
 from feedlearn.tune.sharding import rank_and_world
-from feedlearn.tune.stages.base import Stage, train_once
+from feedlearn.tune.stages.base import Stage, run_stage
 from feedlearn.tune.stages.sft import SFT, SFTConfig
 from feedlearn.tune.templates import to_messages
 from feedlearn.tune.trainer import peak_memory_bytes
@@ -132,7 +132,7 @@ class Raft(SamplingStage):
             data = TuneDataset("conversation", [{"messages": repeated[i] + [{"role": "assistant", "content": samples[i]}]}
                                                 for i in kept])
             data_path = save_round_data(data, round_dir.parent / f"{round_dir.name}-kept.json", config.strategy)
-            summary = train_once(SFT(), load_config(SFTConfig, None, stage_options(config, SFTConfig, model_dir,
+            summary = run_stage(SFT(), load_config(SFTConfig, None, stage_options(config, SFTConfig, model_dir,
                                                                                    data_path, round_dir)))
             return summary, {"samples": len(samples), "kept": len(kept), "mean_reward": sum(rewards) / len(rewards),
                              "kept_mean_reward": sum(rewards[i] for i in kept) / len(kept)}
