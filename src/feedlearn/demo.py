@@ -23,6 +23,7 @@ from feedlearn.cache.policies import POLICIES
 from feedlearn.cache.report import pivot_table, plot_miss_ratios, plot_timeline, write_json
 from feedlearn.cache.sweep import sweep
 from feedlearn.cache.traces import CdnConfig, cdn_trace
+from feedlearn.common.text import plain
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "traces"
@@ -102,8 +103,8 @@ def tune_demo(console: Console, overrides: list[str] | None = None) -> dict:
     model, tokenizer = load_model(final), load_tokenizer(final)
     question = [{"role": "user", "content": "Please sort: 7 2 9 4"}]
     reply = generate(model, tokenizer, [question], GenerationOptions(max_new_tokens=16))[0]
-    console.print(f"chat: {question[0]['content']!r} -> {reply.text!r} "
-                  f"({'stopped at EOS' if reply.stopped else 'did not stop'} after {reply.tokens} tokens)")
+    console.print(f"chat: {question[0]['content']!r} -> {plain(reply.text)!r} "  # model text: no markup, no escapes
+                  f"({'stopped at EOS' if reply.stopped else 'did not stop'} after {reply.tokens} tokens)", markup=False)
     console.print(f"tune demo took {time.perf_counter() - started:.1f}s; summaries: {OUT / 'tiny-4stage'}")
     return result
 

@@ -71,3 +71,12 @@ def test_a_failed_rank_is_reported_without_the_launchers_tracebacks(capfd):
         launch(workers.fail_on_rank_one, nproc=2)
     err = capfd.readouterr().err
     assert "Traceback" not in err, err
+
+
+def test_a_stopped_rank_ends_the_run_in_one_line(capfd):
+    """A rank stopped (not killed) leaves the others waiting: they time out, the run fails with one
+    line naming a rank, and none of the launcher's tracebacks reach the terminal."""
+    with pytest.raises(FeedlearnError, match=r"rank 0 failed: .*[Tt]imed out"):
+        launch(workers.stop_rank_one, nproc=2, timeout_s=3)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err

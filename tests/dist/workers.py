@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 
 import torch
@@ -115,3 +118,15 @@ def hang_on_rank_one() -> None:
         dist.all_reduce(torch.ones(1))
     else:
         time.sleep(30)
+
+
+def stop_rank_one() -> None:
+    """Rank 1 is stopped (SIGSTOP, as by Ctrl-Z or a debugger) while rank 0 waits in a collective.
+
+    A stopped process ignores the launcher's SIGTERM until it is continued; a detached ``kill -CONT``
+    after 5 s stands in for the launcher's SIGKILL 30 s later, so the test stays short.
+    """
+    if dist.get_rank() == 1:
+        subprocess.Popen(["sh", "-c", f"sleep 5; kill -CONT {os.getpid()}"], start_new_session=True)
+        os.kill(os.getpid(), signal.SIGSTOP)
+    dist.all_reduce(torch.ones(1))
