@@ -659,3 +659,18 @@ def test_a_game_against_a_server_shouting_huge_numbers_writes_a_clean_file(serve
     assert "Infinity" not in text and "NaN" not in text
     assert len(finished_runs(tmp_path / "x" / "runs.jsonl")) == 1
 
+
+
+def test_a_second_experiment_into_the_same_folder_is_refused(tmp_path):
+    """Two writers appending to one runs.jsonl would interleave and duplicate runs."""
+    from feedlearn.bargain.experiment import ExperimentConfig, run_experiment
+    from feedlearn.common.runlock import exclusive
+
+    run_experiment(ExperimentConfig(runs=2, rounds=2), tmp_path / "x")
+    before = (tmp_path / "x" / "runs.jsonl").read_bytes()
+    with exclusive(tmp_path / "x", "experiment"):
+        with pytest.raises(FeedlearnError, match=r"\.lock: another experiment \(pid \d+\) is writing to .*x; "
+                                                 "wait for it to finish or use another --out"):
+            run_experiment(ExperimentConfig(runs=4, rounds=2), tmp_path / "x", resume=True)
+    assert (tmp_path / "x" / "runs.jsonl").read_bytes() == before
+    assert len(run_experiment(ExperimentConfig(runs=4, rounds=2), tmp_path / "x", resume=True)) == 4

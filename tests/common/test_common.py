@@ -88,3 +88,32 @@ def test_validation_error_names_the_option():
         with pytest.raises(ValidationError) as info:
             Options(**bad)
         assert str(validation_error("run", info.value, {"max_steps": "--max-steps"})) == expected
+
+
+def test_one_writer_per_folder_and_the_lock_dies_with_its_holder(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from feedlearn.common.runlock import exclusive
+
+    with exclusive(tmp_path / "run"):
+        with pytest.raises(FeedlearnError, match=rf"\.lock: another experiment \(pid {os.getpid()}\) is writing to "
+                                                 ".*run; wait for it to finish or use another folder"):
+            with exclusive(tmp_path / "run", "experiment"):
+                pass
+    with exclusive(tmp_path / "run"):  # released on exit
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from feedlearn.common.runlock import exclusive\n"
+                               "with exclusive(sys.argv[1]):\n    print('held', flush=True); sys.stdin.read()",
+                               str(tmp_path / "run")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(FeedlearnError, match=rf"another run \(pid {holder.pid}\)"):
+            with exclusive(tmp_path / "run"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with exclusive(tmp_path / "run"):  # a killed holder leaves no stale lock
+        pass

@@ -690,3 +690,15 @@ def test_recipe_table_and_data_report_show_file_text_literally(tmp_path, capsys)
     assert main(["tune", "data", "validate", str(path)]) == 0
     out = capsys.readouterr().out
     assert f"fields not used by text_only (kept as they are): {SHOWN} (1 rows)" in out and "\x1b" not in out
+
+
+def test_a_second_recipe_run_into_the_same_output_dir_is_refused(tmp_path, capsys):
+    """One writer per run folder: two runs of a recipe would prepare and train the same stages."""
+    from feedlearn.common.runlock import exclusive
+
+    path = recipe_file(tmp_path)
+    with exclusive(tmp_path / "run", "recipe run"):
+        with pytest.raises(FeedlearnError, match=r"run/\.lock: another recipe run \(pid \d+\) is writing to .*run; "
+                                                 "wait for it to finish or use another output_dir"):
+            run_recipe(path, log=lambda row: None)
+        assert files_under(tmp_path) == ["r.yaml", "run", "run/.lock"]  # nothing prepared, made or trained

@@ -28,6 +28,7 @@ from feedlearn.bargain.runlog import end_last_line, finished_runs
 from feedlearn.bargain.scenario import Scenario, load_scenario
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.io import atomic_write_text
+from feedlearn.common.runlock import exclusive
 
 MAX_RUNS = 1_000_000  # every finished run stays in memory (a few KB each) until the experiment ends
 
@@ -126,33 +127,39 @@ async def run_experiment_async(config: ExperimentConfig, out_dir: str | Path, *,
                                on_done: Any = None) -> list[dict[str, Any]]:
     out = Path(out_dir)
     path, settings = out / "runs.jsonl", out / "config.json"
-    for ours in (path, settings) if not resume else ():  # never overwrite a file we did not create
-        if ours.exists():
-            raise FeedlearnError(f"{ours}: exists; pass --resume to continue it or choose another --out")
+
+    def refuse_others_files() -> None:
+        for ours in (path, settings) if not resume else ():  # never overwrite a file we did not create
+            if ours.exists():
+                raise FeedlearnError(f"{ours}: exists; pass --resume to continue it or choose another --out")
+
     # everything that can be wrong is checked before the first write
+    refuse_others_files()
     scenario = load_scenario(config.scenario) if config.scenario else Scenario()
     if resume:
         check_same_experiment(config, settings)
-    done = finished_runs(path)
-    out.mkdir(parents=True, exist_ok=True)
-    backends = Backends(config, out)
-    atomic_write_text(settings, config.model_dump_json(indent=1) + "\n")
-    end_last_line(path)
-    todo = (i for i in range(config.runs) if i not in done)  # lazily: no list of every run id
+    # one writer: two experiments appending to one runs.jsonl would interleave and duplicate runs
+    with exclusive(out, "experiment", "use another --out"):
+        refuse_others_files()  # again, now that no one else can write here
+        done = finished_runs(path)
+        backends = Backends(config, out)
+        atomic_write_text(settings, config.model_dump_json(indent=1) + "\n")
+        end_last_line(path)
+        todo = (i for i in range(config.runs) if i not in done)  # lazily: no list of every run id
 
-    async def worker(handle) -> None:
-        # `concurrency` workers share one iterator of run ids (each id is taken once): memory stays
-        # O(concurrency) however many runs are asked for, and Ctrl-C cancels a handful of tasks
-        for run_id in todo:
-            row = await one_run(config, scenario, run_id, backends)
-            handle.write(json.dumps(row, allow_nan=False) + "\n")  # NaN/inf never reach the file
-            handle.flush()
-            done[run_id] = row
-            if on_done is not None:
-                on_done(row)
+        async def worker(handle) -> None:
+            # `concurrency` workers share one iterator of run ids (each id is taken once): memory stays
+            # O(concurrency) however many runs are asked for, and Ctrl-C cancels a handful of tasks
+            for run_id in todo:
+                row = await one_run(config, scenario, run_id, backends)
+                handle.write(json.dumps(row, allow_nan=False) + "\n")  # NaN/inf never reach the file
+                handle.flush()
+                done[run_id] = row
+                if on_done is not None:
+                    on_done(row)
 
-    with path.open("a", encoding="utf-8") as handle:
-        await asyncio.gather(*(worker(handle) for _ in range(config.concurrency)))
+        with path.open("a", encoding="utf-8") as handle:
+            await asyncio.gather(*(worker(handle) for _ in range(config.concurrency)))
     return [done[i] for i in sorted(done)]
 
 

@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.io import atomic_write_text
+from feedlearn.common.runlock import exclusive
 from feedlearn.tune.config import TrainConfig, load_config, problem
 from feedlearn.tune.data import IMPORTERS, convert, load_dataset, save_dataset
 from feedlearn.tune.data.synthetic import TASKS, synthetic_dataset, synthetic_preferences
@@ -392,12 +393,18 @@ def _finished(stage_dir: Path, max_steps: int) -> dict[str, Any] | None:
 
 def run_recipe(path: str | Path, overrides: list[str] | None = None, *, log=print) -> dict[str, Any]:
     """Run (or continue) the recipe at ``path``; returns ``{"rows": [{stage, model, metrics...}]}``."""
-    from feedlearn.tune.stages import STAGES, run_stage
-    from feedlearn.tune.tiny import TinyConfig, init_tiny
-
     recipe = load_config(Recipe, path, overrides)
     check_recipe(recipe, path)  # before anything is written
     out = Path(recipe.output_dir)
+    with exclusive(out, "recipe run", "use another output_dir"):  # two runs would train the same stages
+        return _run_checked(recipe, path, out, log)
+
+
+def _run_checked(recipe: Recipe, path: str | Path, out: Path, log) -> dict[str, Any]:
+    """``run_recipe`` once the recipe is checked and ``out`` is ours alone."""
+    from feedlearn.tune.stages import STAGES, run_stage
+    from feedlearn.tune.tiny import TinyConfig, init_tiny
+
     data_dir = out / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     prepared = {p.out for p in recipe.prepare}

@@ -25,8 +25,6 @@ of feedlearn, or not by feedlearn at all) is refused: we never overwrite files w
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -36,11 +34,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from feedlearn.common import runlock
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.io import atomic_write_text
 from feedlearn.common.text import plain
 
-LOCK = ".lock"
+LOCK = runlock.LOCK
 RUN_CONFIG = "run_config.json"
 SUMMARY = "summary.json"
 # Settings that may change between a run and its resume: where and how often it writes, not what it learns.
@@ -51,30 +50,9 @@ HASH_LIMIT = 256 * 2**20  # bytes: bigger files (weights) are fingerprinted by s
 MAX_FILES = 100_000  # a fingerprinted folder with more files than this is not a dataset or a model
 
 
-@contextlib.contextmanager
-def exclusive(out: Path) -> Iterator[None]:
-    """Hold ``out/.lock`` exclusively while the block runs; a second holder gets a one-line error."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / LOCK
-    try:  # O_NOFOLLOW: a planted symlink must not make us write somewhere else
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    except OSError as exc:
-        raise FeedlearnError(f"{path}: cannot open the run's lock file ({exc.strerror})") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-            who = f"pid {holder}" if holder.isdigit() else "another process"
-            raise FeedlearnError(f"{path}: another training ({who}) is writing to {out}; wait for it to finish or "
-                                 "use another output_dir") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # closing the last descriptor releases the flock
+def exclusive(out: Path) -> contextlib.AbstractContextManager[None]:
+    """Hold ``out/.lock`` while a stage trains (``common.runlock``); a second training gets a one-line error."""
+    return runlock.exclusive(out, "training", "use another output_dir")
 
 
 def fingerprint(path: Path, skip: Path | None = None) -> str:
