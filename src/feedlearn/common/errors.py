@@ -6,6 +6,7 @@ invariants use ``assert``; anything the user can get wrong (a file, a field, an 
 
 from __future__ import annotations
 
+import difflib
 from os import PathLike
 
 
@@ -34,3 +35,15 @@ def validation_error(source: str, exc: Exception, names: dict[str, str] | None =
     field = (names or {}).get(field, field)
     message = "unknown option" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
     return FeedlearnError(f"{source}: {field}: {message}" if field else f"{source}: {message}")
+
+
+def did_you_mean(name: object, known: list[str], *, list_known: bool = False, cutoff: float = 0.6) -> str:
+    """The tail of an "unknown name" error: ``; did you mean 'x'?`` for a typo.
+
+    Without a close match: ``; known: a, b`` when ``list_known`` (short lists), else nothing.
+    ``cutoff`` is difflib's similarity threshold; short names need a lower one ("rn" for "rm").
+    """
+    close = difflib.get_close_matches(str(name), known, n=1, cutoff=cutoff)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; known: {', '.join(known)}" if list_known else ""

@@ -8,14 +8,13 @@ overrides (values parsed as YAML scalars: ``lr=3e-4``, ``lora=true``).
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.errors import FeedlearnError, did_you_mean
 
 
 class TrainConfig(BaseModel):
@@ -86,8 +85,7 @@ def problem(exc: ValidationError, cls: type[BaseModel] | None = None) -> str:
     if err["type"] != "extra_forbidden":
         return f"{key}: {err['msg'].removeprefix('Value error, ')}"
     holder = _model_at(cls, err["loc"]) if cls is not None else None
-    close = difflib.get_close_matches(str(err["loc"][-1]), list(holder.model_fields), n=1) if holder else []
-    return f"{key}: unknown option" + (f"; did you mean {close[0]!r}?" if close else "")
+    return f"{key}: unknown option" + (did_you_mean(err["loc"][-1], list(holder.model_fields)) if holder else "")
 
 
 def _error(source: str, exc: ValidationError, cls: type[BaseModel] | None = None) -> FeedlearnError:

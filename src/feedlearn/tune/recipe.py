@@ -32,7 +32,6 @@ resumes an interrupted one from its last checkpoint. The table of evals per stag
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Callable
@@ -41,7 +40,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.errors import FeedlearnError, did_you_mean
 from feedlearn.common.io import atomic_write_text
 from feedlearn.common.runlock import exclusive
 from feedlearn.tune.config import TrainConfig, load_config, problem
@@ -150,8 +149,7 @@ def _slice(rows: str | None, n: int, where: str = "prepare") -> slice:
 
 
 def _hint(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)  # short stage names: "rn" for "rm"
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return did_you_mean(name, known, cutoff=0.5)  # short stage names: "rn" for "rm"
 
 
 def _made_type(item: Prepare) -> str | None:

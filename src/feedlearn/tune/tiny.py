@@ -11,7 +11,6 @@ Same seed and same text → the same tokenizer and the same weights.
 
 from __future__ import annotations
 
-import difflib
 import gzip
 import json
 import os
@@ -21,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.errors import FeedlearnError, did_you_mean
 from feedlearn.tune.templates import ChatTemplate, get_template
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "llm"
@@ -68,9 +67,7 @@ class TinyConfig:
         known = [f.name for f in fields(cls)]
         for key in options:
             if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
-                raise FeedlearnError(f"{source}: unknown option {key!r}{hint}")
+                raise FeedlearnError(f"{source}: unknown option {key!r}{did_you_mean(key, known, list_known=True)}")
         try:
             return cls(**options)
         except FeedlearnError as exc:

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from feedlearn.bargain.backends.base import Backend, Message, Params
-from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.errors import FeedlearnError, did_you_mean
 
 
 def _server(kind: str, rest: str) -> tuple[str, str]:
@@ -74,7 +74,8 @@ def _scripted(rest: str, **options: Any) -> Any:
         raise FeedlearnError(f"scripted backend: say scripted:seller, scripted:buyer or scripted:critic, not {rest!r}")
     unknown = [k for k in options if k not in SCRIPTED_OPTIONS]
     if unknown:
-        raise FeedlearnError(f"scripted:{rest}: unknown option {unknown[0]!r} (options: {', '.join(SCRIPTED_OPTIONS)})")
+        raise FeedlearnError(f"scripted:{rest}: unknown option {unknown[0]!r}"
+                              f"{did_you_mean(unknown[0], list(SCRIPTED_OPTIONS), list_known=True)}")
     start = options.pop("start", 20.0 if rest == "seller" else 10.0)
     return ScriptedNegotiator(rest, start=start, **options)
 

@@ -14,7 +14,6 @@ reach our messages only through ``server_text`` (no control sequences, one line,
 from __future__ import annotations
 
 import asyncio
-import difflib
 import email.utils
 import math
 import time
@@ -25,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.errors import FeedlearnError, did_you_mean
 from feedlearn.common.text import plain
 
 MAX_BODY = 8 * 2**20  # bytes of one reply body; max_tokens <= 131,072 tokens fits many times over
@@ -51,8 +50,7 @@ class ClientOptions(BaseModel):
         if isinstance(data, dict):
             for key in data:
                 if key not in cls.model_fields:
-                    close = difflib.get_close_matches(str(key), list(cls.model_fields), n=1)
-                    hint = f" (did you mean {close[0]!r}?)" if close else f" (options: {', '.join(cls.model_fields)})"
+                    hint = did_you_mean(key, list(cls.model_fields), list_known=True)
                     raise PydanticCustomError("unknown_option", "unknown option {key}{hint}",
                                               {"key": repr(plain(key)), "hint": hint})
         return data
