@@ -674,3 +674,14 @@ def test_a_second_experiment_into_the_same_folder_is_refused(tmp_path):
             run_experiment(ExperimentConfig(runs=4, rounds=2), tmp_path / "x", resume=True)
     assert (tmp_path / "x" / "runs.jsonl").read_bytes() == before
     assert len(run_experiment(ExperimentConfig(runs=4, rounds=2), tmp_path / "x", resume=True)) == 4
+
+
+def test_report_outputs_are_checked_before_reading_the_runs(tmp_path, capsys):
+    run_experiment(ExperimentConfig(runs=2, rounds=2), tmp_path / "x")
+    runs = tmp_path / "x" / "runs.jsonl"
+    before = runs.read_bytes()
+    assert main(["bargain", "report", str(tmp_path / "x"), "--plot", str(tmp_path)]) == 2
+    assert one_error_line(capsys) == f"error: --plot {tmp_path}: is a folder; give a file name\n"
+    assert main(["bargain", "report", str(tmp_path / "x"), "--markdown", str(runs)]) == 2
+    assert one_error_line(capsys) == f"error: --markdown {runs}: is the input {runs}; refusing to overwrite it\n"
+    assert runs.read_bytes() == before

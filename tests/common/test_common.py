@@ -61,17 +61,30 @@ def test_plain_removes_terminal_control_sequences_but_keeps_text():
     assert markup_safe("[link=http://x]hi[/link] [/x]\x1b[2J") == "\\[link=http://x]hi\\[/link] \\[/x]"
 
 
-def test_check_writable_refuses_directories_and_paths_under_files(tmp_path):
-    from feedlearn.common.io import atomic_write_text, check_writable
-
-    assert check_writable(tmp_path / "new" / "deeper" / "out.json") == tmp_path / "new" / "deeper" / "out.json"
-    with pytest.raises(IsADirectoryError, match="is a directory"):
-        check_writable(tmp_path)
+def test_atomic_write_names_the_file_asked_for_when_it_cannot_write(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        atomic_write_text(tmp_path, "{}")
     (tmp_path / "f").write_text("keep")
-    with pytest.raises(NotADirectoryError) as info:
+    with pytest.raises(OSError) as info:
         atomic_write_text(tmp_path / "f" / "x.json", "{}")
-    assert info.value.filename == str(tmp_path / "f" / "x.json") and (tmp_path / "f").read_text() == "keep"
+    assert (tmp_path / "f").read_text() == "keep" and str(tmp_path / "f") in str(info.value)
+
+
+def test_outputs_are_checked_before_the_work(tmp_path):
+    from feedlearn.common.outputs import check_outputs
+
+    check_outputs({"--json": tmp_path / "new" / "deeper" / "out.json", "--plot": None})
     assert not (tmp_path / "new").exists()  # checking creates nothing
+    with pytest.raises(FeedlearnError, match=r"--json .*: is a folder; give a file name"):
+        check_outputs({"--json": tmp_path})
+    (tmp_path / "f").write_text("keep")
+    with pytest.raises(FeedlearnError, match=r"--json .*f/x\.json: .*f is not a folder"):
+        check_outputs({"--json": tmp_path / "f" / "x.json"})
+    with pytest.raises(FeedlearnError, match=r"--plot .*: is the input .*f; refusing to overwrite it"):
+        check_outputs({"--plot": tmp_path / "f"}, inputs=[tmp_path / "f"])
+    with pytest.raises(FeedlearnError, match="already the output of --json"):
+        check_outputs({"--json": tmp_path / "a", "--plot": tmp_path / "." / "a"})
+    assert (tmp_path / "f").read_text() == "keep"
 
 
 def test_validation_error_names_the_option():

@@ -50,12 +50,12 @@ def test_bad_bench_options_are_one_line_before_launch(capsys, no_launch, options
 def test_json_into_a_directory_or_under_a_file_fails_before_launch(capsys, no_launch, tmp_path):
     code = main(["dist", "bench", "--json", str(tmp_path)])
     err = capsys.readouterr().err
-    assert code == 2 and err == f"error: {tmp_path}: is a directory, expected a file name\n"
+    assert code == 2 and err == f"error: --json {tmp_path}: is a folder; give a file name\n"
     a_file = tmp_path / "plain.txt"
     a_file.write_text("keep me")
     code = main(["dist", "bench", "--json", str(a_file / "out.json")])
     err = capsys.readouterr().err
-    assert code == 2 and f"{a_file} is not a directory" in err and a_file.read_text() == "keep me"
+    assert code == 2 and f"{a_file} is not a folder" in err and a_file.read_text() == "keep me"
 
 
 def test_launch_refuses_bad_counts_directly():

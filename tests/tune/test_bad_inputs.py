@@ -702,3 +702,27 @@ def test_a_second_recipe_run_into_the_same_output_dir_is_refused(tmp_path, capsy
                                                  "wait for it to finish or use another output_dir"):
             run_recipe(path, log=lambda row: None)
         assert files_under(tmp_path) == ["r.yaml", "run", "run/.lock"]  # nothing prepared, made or trained
+
+
+@pytest.mark.parametrize("argv", [
+    ["tune", "generate", "./no-model", "--prompts", "PROMPTS", "--out", "DIR"],
+    ["tune", "eval", "./no-model", "--data", "PROMPTS", "--json", "DIR"],
+    ["tune", "score", "./no-model", "--data", "PROMPTS", "--out", "DIR"],
+    ["tune", "data", "convert", "PROMPTS", "DIR", "--from", "alpaca"],
+    ["tune", "export-gguf", "./no-model", "DIR"],
+])
+def test_outputs_are_checked_before_any_model_is_loaded(tmp_path, capsys, argv):
+    """An output path that cannot be written fails first, not after generation or scoring."""
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "hi"}\n')
+    argv = [str(prompts) if a == "PROMPTS" else str(tmp_path) if a == "DIR" else a for a in argv]
+    assert main(argv) == 2
+    one_line_error(capsys, f"{tmp_path}: is a folder; give a file name")
+
+
+def test_generate_refuses_to_write_over_its_prompts(tmp_path, capsys):
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "hi"}\n')
+    assert main(["tune", "generate", "./no-model", "--prompts", str(prompts), "--out", str(prompts)]) == 2
+    one_line_error(capsys, f"--out {prompts}: is the input {prompts}; refusing to overwrite it")
+    assert prompts.read_text() == '{"prompt": "hi"}\n'

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.outputs import check_outputs
 from feedlearn.common.text import plain
 
 bargain_app = typer.Typer(help="ICL-AIF: LLM bargaining with in-context learning from AI feedback.",
@@ -111,6 +112,7 @@ def report_command(
     for d in run_dirs:
         if not d.is_dir():
             raise FeedlearnError(f"{d}: not a run directory")
+    check_outputs({"--markdown": markdown_out, "--plot": plot_out}, inputs=[d / "runs.jsonl" for d in run_dirs])
     rows = report(run_dirs)
     table = markdown(rows)  # run names are made plain there, so the file and the screen agree
     Console(highlight=False).print(table, markup=False)

@@ -11,13 +11,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from feedlearn.cache.outputs import check_output_file, check_outputs
 from feedlearn.cache.policies import POLICIES, split_policy_list
 from feedlearn.cache.report import human_bytes, plot_miss_ratios, plot_timeline, results_table, write_csv, write_json
 from feedlearn.cache.stats import trace_stats
 from feedlearn.cache.sweep import SweepConfig, sweep
 from feedlearn.cache.traces import CdnConfig, cdn_trace, convert_trace, load_trace, write_oracle_general, zipf_trace
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.outputs import check_output_file, check_outputs
 from feedlearn.common.text import plain
 
 cache_app = typer.Typer(help="Trace-driven cache simulation and eviction policies.", no_args_is_help=True)

@@ -19,12 +19,12 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from feedlearn.cache.outputs import check_output_folder
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.simulator import PreparedTrace, SimResult, check_window, simulate
 from feedlearn.cache.sizes import check_cache_size
 from feedlearn.cache.traces import CsvSpec, Trace, load_trace
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.outputs import check_output_folder
 from feedlearn.common.progress import progress_bar
 
 

@@ -1,7 +1,7 @@
 """Small pieces every part of feedlearn shares: errors, seeding, atomic writes, progress bars."""
 
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.common.io import atomic_write, atomic_write_bytes, atomic_write_text, check_writable
+from feedlearn.common.io import atomic_write, atomic_write_bytes, atomic_write_text
 from feedlearn.common.progress import progress_bar
 from feedlearn.common.seeding import make_rng, seed_everything
 
@@ -10,7 +10,6 @@ __all__ = [
     "atomic_write",
     "atomic_write_bytes",
     "atomic_write_text",
-    "check_writable",
     "make_rng",
     "progress_bar",
     "seed_everything",

@@ -17,7 +17,9 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO]:
     The rename is atomic on POSIX within one file system, which is why the temporary file lives in
     the destination folder. On any exception the temporary file is removed and ``path`` is untouched.
     """
-    target = check_writable(path)
+    target = Path(path)
+    if target.is_dir():  # os.replace would fail only after the work; long jobs check first (common.outputs)
+        raise IsADirectoryError(21, "is a folder; give a file name", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -35,26 +37,6 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO]:
         except FileNotFoundError:
             pass
         raise
-
-
-def check_writable(path: str | os.PathLike[str]) -> Path:
-    """``path`` as a Path if an output can be written there; else ``OSError`` naming it.
-
-    Called before long jobs so that a typo in an output path fails in the first second, not after
-    hours of work: the path must not be a directory and its nearest existing parent must be a
-    writable directory.
-    """
-    target = Path(path)
-    if target.is_dir():
-        raise IsADirectoryError(21, "is a directory, expected a file name", str(target))
-    parent = target.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise NotADirectoryError(20, f"{parent} is not a directory", str(target))
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise PermissionError(13, f"cannot write in {parent}", str(target))
-    return target
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -38,7 +38,7 @@ def bench_command(
     from pydantic import ValidationError
 
     from feedlearn.common.errors import validation_error
-    from feedlearn.common.io import check_writable
+    from feedlearn.common.outputs import check_outputs
     from feedlearn.dist.bench import MODELS, bench_table, run_bench, save_json
     from feedlearn.dist.train import RunConfig
 
@@ -48,7 +48,7 @@ def bench_command(
         if not (math.isfinite(gbps) and gbps > 0):
             raise FeedlearnError(f"{option} must be a positive bandwidth in Gb/s, got {gbps}")
     if json_out is not None:
-        check_writable(json_out)  # now, not after the runs
+        check_outputs({"--json": json_out})  # now, not after the runs
     strategies = [s.strip() for item in strategy for s in item.split(",") if s.strip()]
     try:
         config = RunConfig(strategies=strategies, steps=steps, ranks_per_node=ranks_per_node, dtype=dtype,

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.outputs import check_outputs
 from feedlearn.common.text import plain
 from feedlearn.tune.data import DATASET_TYPES, IMPORTERS, DatasetReport, convert, describe, load_dataset, save_dataset
 
@@ -50,6 +51,7 @@ def convert_command(
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
 ) -> None:
     """Import a dataset from a common format into LMFlow's format."""
+    check_outputs({"OUT": out}, inputs=[source])
     dataset = convert(source, from_format, to=to, skip_bad=skip_bad)
     save_dataset(dataset, out)
     say(f"wrote {out}: {len(dataset)} {dataset.type} instances"
@@ -216,7 +218,8 @@ def generate_command(
     from feedlearn.tune.infer import GenerationOptions, generate
     from feedlearn.tune.models import load_model
 
-    # options and prompts first: a mistake in them is reported before any model is loaded
+    # options, prompts and output first: a mistake in them is reported before any model is loaded
+    check_outputs({"--out": out}, inputs=[prompts])
     options = GenerationOptions(max_new_tokens, temperature, top_p, batch_size, seed,
                                 on_text=write_out if stream else None)
     items = read_prompts(prompts, raw)
@@ -305,6 +308,7 @@ def eval_command(
 
     if (data is None) == (lm_eval_tasks is None):
         raise FeedlearnError("eval: give --data FILE or --lm-eval TASKS (one of them)")
+    check_outputs({"--json": json_out}, inputs=[data] if data else [])
     if lm_eval_tasks is not None:
         from feedlearn.tune.harness import run_lm_eval
 
@@ -368,6 +372,7 @@ def score_command(
     from feedlearn.tune.templates import to_messages
 
     RewardScorer.check(max_length=max_length, batch_size=batch_size)  # before the data and the model
+    check_outputs({"--out": out}, inputs=[data])
     dataset = load_dataset(data)
     if dataset.type not in ("paired_conversation", "paired_text_to_text", "conversation"):
         raise FeedlearnError(f"{data}: score takes paired_* or conversation data, not {dataset.type}")
@@ -394,6 +399,7 @@ def export_gguf_command(
     """Write a Llama model and its byte-level BPE tokenizer as one GGUF file (llama.cpp, Ollama)."""
     from feedlearn.tune.gguf_export import export_gguf
 
+    check_outputs({"OUT": out})
     path = export_gguf(model, out, dtype=dtype)
     say(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB); serve it with e.g. "
         f"python -m llama_cpp.server --model {path} --chat_format chatml")

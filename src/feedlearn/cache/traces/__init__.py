@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from feedlearn.cache.outputs import check_output_file
 from feedlearn.cache.traces.csv_reader import CsvReader, CsvSpec
 from feedlearn.cache.traces.lis import LisReader
 from feedlearn.cache.traces.model import Request, Trace, TraceReader, next_access_indices
 from feedlearn.cache.traces.oracle import OracleGeneralReader, write_oracle_general
 from feedlearn.cache.traces.synthetic import CdnConfig, cdn_trace, zipf_trace
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.outputs import check_output_file
 
 FORMATS: dict[str, Callable[[Path, str | CsvSpec | None], TraceReader]] = {
     "oracle": lambda path, spec: OracleGeneralReader(path),

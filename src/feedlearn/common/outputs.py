@@ -1,6 +1,6 @@
 """Checks on output paths, made before the work that fills them starts.
 
-A sweep can run for hours; finding at the end that ``--json`` names a folder, or that ``--plot``
+A sweep or a training can run for hours; finding at the end that ``--json`` names a folder, or that ``--plot``
 would land on the input trace, loses the run. So every output is checked first: it must not be an
 existing folder or special file (``/dev/null`` would be replaced by the atomic rename), must not be
 one of the inputs (``convert t.csv t.csv`` would replace the trace with its own conversion), must
