@@ -141,3 +141,19 @@ def test_os_errors_name_the_path(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(cache_cli, "load_trace", unreadable)
     code, _, err = run(capsys, "cache", "stats", str(tmp_path / "t.csv"))
     assert (code, err) == (2, f"error: {tmp_path / 't.csv'}: Permission denied\n")
+
+
+@pytest.mark.parametrize("argv", [
+    ["tune", "run", "HUGE"],
+    ["tune", "train", "sft", "--config", "HUGE"],
+    ["bargain", "run", "--out", "OUT", "--config", "HUGE"],
+    ["bargain", "play", "--scenario", "HUGE"],
+])
+def test_settings_files_are_read_with_a_bound(capsys, tmp_path, argv):
+    """A config, recipe or scenario that is huge (or /dev/zero) is one line, not all of memory."""
+    huge = tmp_path / "huge.yaml"
+    with huge.open("wb") as handle:
+        handle.truncate(17 * 2**20)  # sparse: costs no disk
+    argv = [str(huge) if a == "HUGE" else str(tmp_path / "out") if a == "OUT" else a for a in argv]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1 and f"error: {huge}: larger than " in err, err

@@ -531,7 +531,7 @@ def test_a_non_utf8_or_foreign_config_json_on_resume(tmp_path, capsys):
     run_experiment(ExperimentConfig(runs=1, rounds=1), out)
     (out / "config.json").write_bytes(b'{"runs": "\xff"}')
     assert main(["bargain", "run", "--out", str(out), "--runs", "1", "--rounds", "1", "--resume"]) == 2
-    assert "config.json: cannot read the experiment's settings (UnicodeDecodeError" in one_error_line(capsys)
+    assert "config.json:1: not UTF-8 text (byte 0xff)" in one_error_line(capsys)
     (out / "config.json").write_text('{"theme": "dark"}')  # someone else's config.json
     assert main(["bargain", "run", "--out", str(out), "--runs", "1", "--resume"]) == 2
     assert "config.json: not the settings of a bargain experiment" in one_error_line(capsys)
@@ -599,11 +599,11 @@ def test_bad_numbers_in_a_scenario_file(tmp_path, capsys, yaml_text, message):
 def test_a_scenario_file_that_is_not_utf8_or_too_big(tmp_path):
     latin = tmp_path / "latin.yaml"
     latin.write_bytes("product: caf\xe9\n".encode("latin-1"))
-    with pytest.raises(FeedlearnError, match=r"latin.yaml: not UTF-8 text \(byte 0xe9 at offset 12\)"):
+    with pytest.raises(FeedlearnError, match=r"latin.yaml:1: not UTF-8 text \(byte 0xe9\)"):
         load_scenario(latin)
     big = tmp_path / "big.yaml"
     big.write_bytes(b"# padding\n" * 200_000)
-    with pytest.raises(FeedlearnError, match=r"big.yaml: 2,000,000 bytes; a scenario file is at most 1 MiB"):
+    with pytest.raises(FeedlearnError, match=r"big.yaml: larger than 1 MiB; a scenario file is at most that"):
         load_scenario(big)
 
 

@@ -130,3 +130,22 @@ def test_one_writer_per_folder_and_the_lock_dies_with_its_holder(tmp_path):
         holder.wait()
     with exclusive(tmp_path / "run"):  # a killed holder leaves no stale lock
         pass
+
+
+def test_read_text_file_is_bounded_and_names_the_file(tmp_path):
+    from feedlearn.common.io import read_text_file
+
+    (tmp_path / "ok.yaml").write_text("a: 1\n")
+    assert read_text_file(tmp_path / "ok.yaml") == "a: 1\n"
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as handle:
+        handle.truncate(2**20 + 1)  # sparse: costs no disk
+    with pytest.raises(FeedlearnError, match=r"big\.yaml: larger than 1 MiB; a recipe is at most that"):
+        read_text_file(big, "recipe", limit=2**20)
+    (tmp_path / "latin.yaml").write_bytes(b"a: 1\nname: caf\xe9\n")
+    with pytest.raises(FeedlearnError, match=r"latin\.yaml:2: not UTF-8 text \(byte 0xe9\)"):
+        read_text_file(tmp_path / "latin.yaml")
+    with pytest.raises(FeedlearnError, match=r"nope\.yaml: no such config file"):
+        read_text_file(tmp_path / "nope.yaml", "config file")
+    with pytest.raises(FeedlearnError, match="is a folder, not a config file"):
+        read_text_file(tmp_path, "config file")

@@ -491,7 +491,7 @@ def test_bad_yaml_files_are_one_line_errors(tmp_path, capsys):
     latin = tmp_path / "latin.yaml"
     latin.write_bytes(b"name: caf\xe9\n")
     assert main(["tune", "run", str(latin)]) == 2
-    one_line_error(capsys, "latin.yaml: not UTF-8 text")
+    one_line_error(capsys, "latin.yaml:1: not UTF-8 text (byte 0x")
     deep = tmp_path / "deep.yaml"
     deep.write_text("[" * 100_000 + "]" * 100_000)
     assert main(["tune", "run", str(deep)]) == 2

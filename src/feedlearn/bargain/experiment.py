@@ -27,7 +27,7 @@ from feedlearn.bargain.feedback import run_rounds
 from feedlearn.bargain.runlog import end_last_line, finished_runs
 from feedlearn.bargain.scenario import Scenario, load_scenario
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.common.io import atomic_write_text
+from feedlearn.common.io import atomic_write_text, read_text_file
 from feedlearn.common.runlock import exclusive
 
 MAX_RUNS = 1_000_000  # every finished run stays in memory (a few KB each) until the experiment ends
@@ -110,9 +110,10 @@ def check_same_experiment(config: ExperimentConfig, saved: Path) -> None:
     """Refuse to resume a run directory with other settings: its runs would mix two experiments."""
     if not saved.exists():
         return
+    text = read_text_file(saved, "experiment settings file")
     try:
-        before = json.loads(saved.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, not JSON
+        before = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # not JSON, or nested too deeply
         raise FeedlearnError(f"{saved}: cannot read the experiment's settings ({type(exc).__name__}: {exc})") from None
     if not isinstance(before, dict) or not {"runs", "rounds", "feedback", "seller"} <= set(before):
         raise FeedlearnError(f"{saved}: not the settings of a bargain experiment; choose another --out")

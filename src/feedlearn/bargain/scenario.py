@@ -95,17 +95,14 @@ def load_scenario(path: str | Path) -> Scenario:
     from pydantic import ValidationError
 
     from feedlearn.common.errors import FeedlearnError
+    from feedlearn.common.io import read_text_file
 
     path = Path(path)
+    text = read_text_file(path, "scenario file", MAX_SCENARIO_BYTES)  # a page of YAML; bounded read
     try:
-        if path.stat().st_size > MAX_SCENARIO_BYTES:  # a scenario is a page of YAML; refuse before reading
-            raise FeedlearnError(f"{path}: {path.stat().st_size:,} bytes; a scenario file is at most "
-                                 f"{MAX_SCENARIO_BYTES // 2**20} MiB")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise FeedlearnError(f"{path}: cannot read scenario ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise FeedlearnError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
+        data = yaml.safe_load(text) or {}
+    except RecursionError:
+        raise FeedlearnError(f"{path}: not valid YAML (nested too deeply)") from None
     except yaml.YAMLError as exc:
         raise FeedlearnError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     try:

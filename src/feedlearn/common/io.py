@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from feedlearn.common.errors import FeedlearnError
+
 
 @contextmanager
 def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO]:
@@ -49,3 +51,31 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_write(path, "wb") as handle:
         handle.write(data)
+
+
+MAX_SETTINGS_BYTES = 16 * 2**20  # a config, recipe, scenario or run record is pages of text, not this
+
+
+def read_text_file(path: str | os.PathLike[str], what: str = "file", limit: int = MAX_SETTINGS_BYTES) -> str:
+    """The UTF-8 text of a small file we parse whole (a config, recipe, scenario, run record).
+
+    Read with a bound, so ``/dev/zero`` or a huge file given by mistake is an error, not all of
+    memory; every failure is one ``FeedlearnError`` naming the file (and the line of a bad byte).
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise FeedlearnError(f"{path}: no such {what}") from None
+    except IsADirectoryError:
+        raise FeedlearnError(f"{path}: is a folder, not a {what}") from None
+    except OSError as exc:
+        raise FeedlearnError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise FeedlearnError(f"{path}: larger than {limit / 2**20:g} MiB; a {what} is at most that")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise FeedlearnError(f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x})") from None

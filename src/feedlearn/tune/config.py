@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from feedlearn.common.errors import FeedlearnError, did_you_mean
+from feedlearn.common.io import read_text_file
 
 
 class TrainConfig(BaseModel):
@@ -109,14 +110,11 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
     source = "options"
     if path is not None:
         source = str(path)
+        text = read_text_file(path, "config file")
         try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FeedlearnError(f"{path}: no such config file") from None
+            loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise FeedlearnError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
-        except UnicodeDecodeError as exc:
-            raise FeedlearnError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         except RecursionError:
             raise FeedlearnError(f"{path}: invalid YAML (nested too deeply)") from None
         if not isinstance(loaded, dict):

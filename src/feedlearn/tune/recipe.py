@@ -41,7 +41,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from feedlearn.common.errors import FeedlearnError, did_you_mean
-from feedlearn.common.io import atomic_write_text
+from feedlearn.common.io import atomic_write_text, read_text_file
 from feedlearn.common.runlock import exclusive
 from feedlearn.tune.config import TrainConfig, load_config, problem
 from feedlearn.tune.data import IMPORTERS, convert, load_dataset, save_dataset
@@ -377,8 +377,9 @@ def _finished(stage_dir: Path, max_steps: int) -> dict[str, Any] | None:
     """The summary of a stage that ran all its ``max_steps`` (all rounds for RAFT-like stages)."""
     path = stage_dir / "summary.json"
     if path.exists():
+        text = read_text_file(path, "stage summary")
         try:
-            summary = json.loads(path.read_text(encoding="utf-8"))
+            summary = json.loads(text)
         except (ValueError, RecursionError) as exc:  # JSON and UTF-8 errors are ValueErrors
             raise FeedlearnError(f"{path}: unreadable summary ({type(exc).__name__}); delete it to rerun "
                                  "the stage from its last checkpoint") from None

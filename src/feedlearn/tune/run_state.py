@@ -36,7 +36,7 @@ from pydantic import BaseModel
 
 from feedlearn.common import runlock
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.common.io import atomic_write_text
+from feedlearn.common.io import atomic_write_text, read_text_file
 from feedlearn.common.text import plain
 
 LOCK = runlock.LOCK
@@ -120,9 +120,10 @@ def _local(value: str) -> bool:
 
 
 def _load_json(path: Path, what: str) -> dict[str, Any]:
+    text = read_text_file(path, what)  # bounded; its errors name the file (FeedlearnError is a ValueError)
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # not JSON, or nested too deeply
         raise FeedlearnError(f"{path}: cannot read {what} ({type(exc).__name__}: {exc})") from None
     if not isinstance(value, dict):
         raise FeedlearnError(f"{path}: cannot read {what} (expected a JSON object)")
