@@ -685,3 +685,20 @@ def test_report_outputs_are_checked_before_reading_the_runs(tmp_path, capsys):
     assert main(["bargain", "report", str(tmp_path / "x"), "--markdown", str(runs)]) == 2
     assert one_error_line(capsys) == f"error: --markdown {runs}: is the input {runs}; refusing to overwrite it\n"
     assert runs.read_bytes() == before
+
+
+def test_a_runs_file_with_an_endless_line_is_one_line_not_all_of_memory(tmp_path, monkeypatch, capsys):
+    import feedlearn.bargain.runlog as runlog
+
+    monkeypatch.setattr(runlog, "MAX_RECORD_BYTES", 1000)
+    run_experiment(ExperimentConfig(runs=1, rounds=1), tmp_path / "x")
+    runs = tmp_path / "x" / "runs.jsonl"
+    with runs.open("ab") as handle:
+        handle.write(b'{"run": 1, "rounds": [' + b" " * 5000 + b"]}\n")
+    before = runs.read_bytes()
+    assert main(["bargain", "report", str(tmp_path / "x")]) == 2
+    assert one_error_line(capsys) == f"error: {runs}:2: not a run record (longer than 0 MiB)\n"
+    runs.write_bytes(before[:-1])  # the same line, torn at the end: resume must not read it whole
+    assert main(["bargain", "run", "--out", str(tmp_path / "x"), "--runs", "2", "--rounds", "1", "--resume"]) == 2
+    assert "runs.jsonl:2: not a run record (longer than 0 MiB)" in one_error_line(capsys)
+    assert runs.read_bytes() == before[:-1]

@@ -105,6 +105,10 @@ def _why(exc: Exception) -> str:
     return str(exc)
 
 
+# A run record is a few KiB to a few MiB (every round's dialogue); a longer line is a corrupt file.
+MAX_RECORD_BYTES = 64 * 2**20
+
+
 def finished_runs(path: Path) -> dict[int, dict[str, Any]]:
     """Runs already in ``runs.jsonl``, by run id; a torn last line is left out (module docstring)."""
     done: dict[int, dict[str, Any]] = {}
@@ -112,7 +116,9 @@ def finished_runs(path: Path) -> dict[int, dict[str, Any]]:
     if not path.exists():
         return done
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, 1):
+        for number, raw in enumerate(iter(lambda: handle.readline(MAX_RECORD_BYTES + 1), b""), 1):
+            if len(raw) > MAX_RECORD_BYTES:  # bounded: a corrupt file must not fill memory with one line
+                raise located(path, number, f"not a run record (longer than {MAX_RECORD_BYTES // 2**20} MiB)")
             try:
                 row = parse_record(raw)
             except ValueError as exc:
@@ -154,6 +160,8 @@ def end_last_line(path: Path) -> None:
         if handle.read(1) == b"\n":
             return
         start = _last_line_start(handle, end)
+        if end - start > MAX_RECORD_BYTES:
+            raise located(path, "last line", f"not a run record (longer than {MAX_RECORD_BYTES // 2**20} MiB)")
         handle.seek(start)
         tail = handle.read()
         try:
