@@ -24,11 +24,24 @@ from feedlearn.bargain.scenario import Scenario
 from feedlearn.common.errors import FeedlearnError
 
 
+# vLLM's answer when a strict chat template raises (jinja's raise_exception), as its API server sends it
+VLLM_ROLES_ERROR = {"object": "error", "message": "Conversation roles must alternate user/assistant/user/assistant/...",
+                    "type": "BadRequestError", "param": None, "code": 400}
+
+
+def strictly_alternating(messages: list[dict]) -> bool:
+    """What Mistral's, Gemma's and Llama-2's templates accept: an optional system message first, then
+    user, assistant, user, ... (the template's own check)."""
+    turns = messages[1:] if messages and messages[0]["role"] == "system" else messages
+    return all(m["role"] == ("user" if i % 2 == 0 else "assistant") for i, m in enumerate(turns))
+
+
 class Server:
     def __init__(self) -> None:
         self.failures: list[tuple[int, float]] = []  # (status, delay) served before normal answers
         self.requests: list[dict] = []
         self.fail_after: int | None = None  # from this many requests on, every answer is a 500
+        self.strict = False  # answer like vLLM serving a strict chat template (Mistral, Gemma, Llama-2)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,6 +54,9 @@ class Server:
                 status, delay = server.failures.pop(0) if server.failures else (200, 0.0)
                 if server.fail_after is not None and len(server.requests) > server.fail_after:
                     status = 500
+                if server.strict and not strictly_alternating(body["messages"]):
+                    self._send(400, VLLM_ROLES_ERROR)
+                    return
                 time.sleep(delay)
                 if status != 200:
                     self._send(status, {"error": {"message": f"scripted failure {status}"}}, {"Retry-After": "0"})
@@ -222,3 +238,40 @@ def test_an_experiment_over_http_loses_nothing_when_the_server_dies_and_resumes(
     assert [r["run"] for r in done] == list(range(6)) and all(r["rounds"][0]["success"] for r in done)
     # the replies of the run that failed half-way came from the cache: fewer requests than 4 fresh runs
     assert len(server.requests) - calls < (6 - len(saved)) * 6
+
+
+def test_a_strict_template_server_gets_only_alternating_conversations(server):
+    """A history that starts with the seller's opening and holds two user turns in a row is sent
+    alternating (merged, a user turn first), so a vLLM strict template accepts it."""
+    import httpx
+
+    history = [{"role": "system", "content": "You are selling a balloon."},
+               {"role": "assistant", "content": "This is a good balloon and its price is $20."},
+               {"role": "user", "content": "Would you consider $10?"}, {"role": "user", "content": "Lesson: hold firm."}]
+    server.strict = True
+    raw = httpx.post(f"{server.url}/chat/completions", json={"model": "m", "messages": history})
+    assert raw.status_code == 400 and raw.json() == VLLM_ROLES_ERROR  # the double is as strict as vLLM
+    reply = asyncio.run(backend(server).complete(history, Params()))
+    assert reply.startswith("I can do $") and reply == asyncio.run(
+        ScriptedNegotiator("seller", start=20).complete(server.requests[-1]["messages"], Params()))
+    sent = server.requests[-1]["messages"]
+    assert strictly_alternating(sent) and [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+    assert sent[1]["content"] == "(The conversation so far.)"
+    assert sent[3]["content"] == "Would you consider $10?\n\nLesson: hold firm."
+
+
+def test_a_whole_game_and_feedback_rounds_against_a_strict_template_server(server, tmp_path):
+    from feedlearn.bargain.experiment import ExperimentConfig, run_experiment
+
+    server.strict = True
+    scenario = Scenario()
+    direct = asyncio.run(play(scenario, {"seller": ScriptedNegotiator("seller", 20),
+                                         "buyer": ScriptedNegotiator("buyer", 10)}, RuleModerator()))
+    over_http = asyncio.run(play(scenario, {"seller": backend(server), "buyer": backend(server)}, RuleModerator()))
+    assert [t.text for t in over_http.turns] == [t.text for t in direct.turns]
+    # rounds with the critic's lessons in the seller's history: every request must still alternate
+    config = ExperimentConfig(runs=2, rounds=3, feedback="ai", seller=f"openai:s@{server.url}",
+                              buyer=f"openai:b@{server.url}", critic=f"openai:c@{server.url}",
+                              llm_options={"backoff": 0.01, "max_retries": 0})
+    runs = run_experiment(config, tmp_path / "x")
+    assert len(runs) == 2 and all(strictly_alternating(r["messages"]) for r in server.requests)

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from feedlearn.bargain.backends.base import Message, Params
+from feedlearn.bargain.backends.base import Message, Params, alternating
 from feedlearn.bargain.backends.retry import (
     ClientOptions,
     RateLimiter,
@@ -34,19 +34,11 @@ RETRY_STATUS = {429, 500, 502, 503, 504, 529}  # 529: Anthropic's "overloaded"
 
 
 def to_anthropic(messages: list[Message]) -> tuple[str, list[Message]]:
-    """``(system, turns)`` in the Messages API's shape (module docstring)."""
-    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-    turns: list[Message] = []
-    for m in messages:
-        if m["role"] == "system":
-            continue
-        if turns and turns[-1]["role"] == m["role"]:
-            turns[-1] = {"role": m["role"], "content": turns[-1]["content"] + "\n\n" + m["content"]}
-        else:
-            turns.append({"role": m["role"], "content": m["content"]})
-    if turns and turns[0]["role"] == "assistant":
-        turns.insert(0, {"role": "user", "content": "(The conversation so far.)"})
-    return system, turns
+    """``(system, turns)`` in the Messages API's shape: ``base.alternating`` with the system apart."""
+    shaped = alternating(messages)
+    if shaped and shaped[0]["role"] == "system":
+        return shaped[0]["content"], shaped[1:]
+    return "", shaped
 
 
 @dataclass

@@ -43,6 +43,33 @@ class Params:
             raise FeedlearnError(f"stop: at most {MAX_STOPS} non-empty strings")
 
 
+OPENING_TURN = "(The conversation so far.)"
+
+
+def alternating(messages: list[Message]) -> list[Message]:
+    """``messages`` as every chat server accepts them: one system message first (several are joined),
+    then turns that alternate user / assistant and start with user.
+
+    Strict chat templates (Mistral, Gemma, Llama-2 families under vLLM or TGI) answer HTTP 400
+    "Conversation roles must alternate user/assistant/..." otherwise, and our histories can start
+    with the seller's scripted opening (an assistant turn) or hold two user messages in a row (the
+    other side's line, then a lesson). Consecutive messages of one role are merged with a blank
+    line; a leading assistant turn is preceded by a minimal user turn. Nothing is dropped.
+    """
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    turns: list[Message] = []
+    for m in messages:
+        if m["role"] == "system":
+            continue
+        if turns and turns[-1]["role"] == m["role"]:
+            turns[-1] = {"role": m["role"], "content": turns[-1]["content"] + "\n\n" + m["content"]}
+        else:
+            turns.append({"role": m["role"], "content": m["content"]})
+    if turns and turns[0]["role"] == "assistant":
+        turns.insert(0, {"role": "user", "content": OPENING_TURN})
+    return ([{"role": "system", "content": system}] if system else []) + turns
+
+
 class Backend(Protocol):
     name: str
 

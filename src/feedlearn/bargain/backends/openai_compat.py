@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from feedlearn.bargain.backends.base import Message, Params
+from feedlearn.bargain.backends.base import Message, Params, alternating
 from feedlearn.bargain.backends.retry import (
     ClientOptions,
     RateLimiter,
@@ -73,11 +73,12 @@ class OpenAICompatible:
         if params.stop:
             extra["stop"] = list(params.stop)
         where = f"{self.name} at {self.base_url or 'api.openai.com'}"
+        turns = alternating(messages)  # strict chat templates refuse anything else (HTTP 400)
 
         async def call() -> str:
             try:
                 async with self.client().chat.completions.with_streaming_response.create(
-                        model=self.model, messages=messages, **extra) as response:
+                        model=self.model, messages=turns, **extra) as response:
                     body = await read_capped(response.iter_bytes(), where)
             except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError,
                     openai.APITimeoutError) as exc:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feedlearn.bargain.backends.base import Message, Params
+from feedlearn.bargain.backends.base import Message, Params, alternating
 
 
 @dataclass
@@ -39,7 +39,8 @@ class TransformersChat:
         model, tokenizer = self._load()
         options = GenerationOptions(max_new_tokens=params.max_tokens, temperature=params.temperature,
                                     seed=params.seed or 0)
-        text = generate(model, tokenizer, [messages], options)[0].text
+        # a local model's own chat template may be strict too (Mistral's, Gemma's raise on other orders)
+        text = generate(model, tokenizer, [alternating(messages)], options)[0].text
         for stop in params.stop:
             text = text.split(stop)[0]
         return text.strip()
