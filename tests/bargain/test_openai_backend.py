@@ -23,7 +23,6 @@ from feedlearn.bargain.game import play
 from feedlearn.bargain.scenario import Scenario
 from feedlearn.common.errors import FeedlearnError
 
-
 # vLLM's answer when a strict chat template raises (jinja's raise_exception), as its API server sends it
 VLLM_ROLES_ERROR = {"object": "error", "message": "Conversation roles must alternate user/assistant/user/assistant/...",
                     "type": "BadRequestError", "param": None, "code": 400}
@@ -275,3 +274,11 @@ def test_a_whole_game_and_feedback_rounds_against_a_strict_template_server(serve
                               llm_options={"backoff": 0.01, "max_retries": 0})
     runs = run_experiment(config, tmp_path / "x")
     assert len(runs) == 2 and all(strictly_alternating(r["messages"]) for r in server.requests)
+    assert {"s", "b", "c"} <= {r["model"] for r in server.requests}  # players and critic went through it
+    # and an LLM moderator
+    from feedlearn.bargain.moderator import LLMModerator
+
+    asyncio.run(play(scenario, {"seller": backend(server), "buyer": backend(server)},
+                     LLMModerator(make_backend(f"openai:m@{server.url}", backoff=0.01))))
+    assert "m" in {r["model"] for r in server.requests}
+    assert all(strictly_alternating(r["messages"]) for r in server.requests)
