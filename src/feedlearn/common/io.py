@@ -74,8 +74,16 @@ def read_text_file(path: str | os.PathLike[str], what: str = "file", limit: int 
         raise FeedlearnError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
     if len(data) > limit:
         raise FeedlearnError(f"{path}: larger than {limit / 2**20:g} MiB; a {what} is at most that")
+    return decode_utf8(path, data)
+
+
+def decode_utf8(path: str | os.PathLike[str], data: bytes, line: int | None = None) -> str:
+    """``data`` (read from ``path``) as UTF-8 text; a bad byte is ``path:line: not UTF-8 text (byte 0x..)``.
+
+    ``line`` is where ``data`` starts in the file when it is one line of it; else it is counted.
+    """
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise FeedlearnError(f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x})") from None
+        where = line if line is not None else data.count(b"\n", 0, exc.start) + 1
+        raise FeedlearnError(f"{path}:{where}: not UTF-8 text (byte {data[exc.start]:#04x})") from None

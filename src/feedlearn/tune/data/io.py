@@ -32,7 +32,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from feedlearn.common.errors import FeedlearnError, located
-from feedlearn.common.io import atomic_write_bytes, atomic_write_text
+from feedlearn.common.io import atomic_write_bytes, atomic_write_text, decode_utf8
 from feedlearn.tune.data.schema import DATASET_TYPES, infer_type
 
 MAX_EXAMPLES = 5  # skipped-row messages kept for the report
@@ -88,13 +88,6 @@ def _too_big(path: Path, what: str, limit: int) -> FeedlearnError:
                                "split the data into a folder of .jsonl files")
 
 
-def _decode(path: Path, data: bytes, line: int | None = None) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        where = line if line is not None else data.count(b"\n", 0, exc.start) + 1
-        raise located(path, where, f"not UTF-8 text (byte {data[exc.start]:#04x})") from None
-
 
 def read_text(path: str | Path, limit: int | None = None) -> str:
     """The whole UTF-8 text of ``path`` (gunzipped for ``.gz``), at most ``limit`` bytes of it."""
@@ -103,7 +96,7 @@ def read_text(path: str | Path, limit: int | None = None) -> str:
         data = handle.read(limit + 1)  # bounded: never more than the limit in memory
     if len(data) > limit:
         raise _too_big(path, "the file", limit)
-    text = _decode(path, data)
+    text = decode_utf8(path, data)
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text  # as text mode reads
 
 
@@ -125,7 +118,7 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
             total += len(raw)
             if total > MAX_FILE_BYTES:
                 raise _too_big(path, "the file", MAX_FILE_BYTES)
-            text = _decode(path, raw, line_no)
+            text = decode_utf8(path, raw, line_no)
             if text.strip():
                 with reading(path, line_no):
                     value = json.loads(text)
