@@ -3,7 +3,8 @@
 One command (``make results`` or ``python bench/cache_results.py``): sweeps all registered policies
 plus HALP variants at 0.1%, 1% and 10% of unique bytes, writes one table and one plot per trace,
 the issue-3 target summary (HALP vs LRU where LRU is > 5% above Belady, vs S3-FIFO and LRB) and
-the ablations (k, hidden width, update interval, heuristic, size features).
+the ablations (k, hidden width, update interval, heuristic, size features), and the default HALP's
+learning curve on each trace (issue 15).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from feedlearn.cache.policies import POLICIES, make_policy
-from feedlearn.cache.report import human_bytes, plot_miss_ratios, short_trace_name
+from feedlearn.cache.report import human_bytes, plot_miss_ratios, plot_timeline, short_trace_name
 from feedlearn.cache.simulator import SimResult
 from feedlearn.cache.sweep import sweep
 from feedlearn.cache.traces import CdnConfig, cdn_trace
@@ -137,6 +138,13 @@ def main() -> int:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
         plot = plot_miss_ratios(rows, images / f"cache-{slug}.png")
         doc += [f"## {name}", "", policy_table(rows), "", f"![{name}]({plot.relative_to(out.parent)})", ""]
+        middle = sorted({r.cache_size for r in rows})[len(SIZES) // 2]  # 1% of unique bytes
+        learning = [r for r in rows if r.cache_size == middle and r.policy in ("halp", "lru")]
+        curve = plot_timeline(learning, images / f"halp-learning-{slug}.png")
+        doc += [f"Default `halp` learning online at {human_bytes(middle)} (LRU for reference): byte miss ratio per "
+                "window, and per model update the pairwise loss, the training batch's accuracy and the decision "
+                "accuracy (how often the evicted candidate really came back later than the one kept).", "",
+                f"![{name}: HALP learning curve]({curve.relative_to(out.parent)})", ""]
     doc += ["## Ablations (HALP, 1% of unique bytes)", "", ablation_table(ablations, ABLATIONS), ""]
     atomic_write_text(out, "\n".join(doc))
     print(f"wrote {out} in {time.perf_counter() - started:.0f}s")

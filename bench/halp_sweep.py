@@ -26,6 +26,23 @@ mean BMR reduction vs LRU / pairs better than S3-FIFO / than LRB / mean M req/s 
 A wide LRU tail with many candidates meets the quality targets (k=32 of 2048: 9.51%, 9/12, 8/12);
 more Adam steps do not help once the pool is wide. The cost is the bookkeeping of k - 1 pending
 pairs per eviction (0.05 M req/s), which is what has to get cheaper before such a default ships.
+
+Tried in a second session (same grid; prototypes not kept, numbers for whoever goes on):
+- Where the time goes (k=16 uniform sampler, 1M-request CDN trace at 1%): sampler alone 1.27 M/s;
+  with features and 15 pending pairs per eviction but no scoring 0.13 M/s; with 1 pair 0.30 M/s —
+  ~0.5 µs per pending pair, ~4 µs of feature vectors and ~2.7 µs of scoring per eviction.
+- Scoring with transposed weights (230 vs 188 ns per score) and a libm-free log1p series for the
+  features (139 vs 119 ns per vector) were both slower: scoring and features are not the 10x.
+- Fewer pairs, victim against 1-2 survivors: k=16 8.61% (all survivors) -> ~7.9% (2).
+- Several victims per decision (evict_batch=m, the m lowest scores): k=16,m=2 8.35% at 0.22 M/s;
+  k=32,m=4 7.6% at 0.28 M/s; k=64,m=8 7.4% at 0.28 M/s.
+- Filtering k-of-n samples by recency (keep the k least recently used of n): 5.9% (k=32 of 64) vs
+  7.4% without the filter: on these traces recency is the wrong prior for the model's choice.
+- Feedback per decision instead of per pair (k snapshots per decision, a returning object labelled
+  against the candidates of its latest decision not requested since): 2x faster (0.20 vs 0.10 M/s
+  at k=16) but 7.5-8.1% instead of 8.98%, and the default fell to 1.1%. The tournament's labels
+  (about 10 per eviction, each pair labelled when either object returns) train better on
+  100K-request traces.
 """
 
 from __future__ import annotations
