@@ -177,9 +177,10 @@ def test_hits_equal_the_simulators(spec):
 @pytest.mark.parametrize("spec", ["lru", "arc", "s3fifo", "halp(update_every=64)"])
 def test_slot_reuse_with_forget_keeps_the_hits(spec):
     # 2000 keys through 201 (LRU) or 1001 slots: slots are reused, their old keys forgotten.
-    # HALP needs 6 ghost slots per item here, not 4: it keeps pending pairs past its ghost.
+    # HALP needs 8 ghost slots per item here, not 4: it keeps pending pairs past its ghost (with
+    # 6, a slot whose key still has a pending pair is reused: measured, the hits then differ).
     ids, _ = zipf_requests(seed=2, n=20_000)
-    cache = PolicyCache(200, spec, ghost_slots=6 if spec.startswith("halp") else None)
+    cache = PolicyCache(200, spec, ghost_slots=8 if spec.startswith("halp") else None)
     assert serve(cache, ids) == simulated(ids, None, 200, spec)
     assert cache._fresh == cache.slots and len(set(ids)) > cache.slots  # the pool was recycled
     check_invariants(cache)

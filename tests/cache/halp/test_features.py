@@ -52,10 +52,32 @@ def test_first_access_and_forget():
     assert np.all(out[:32] == -1.0) and out[43] == -1.0  # no gap, no mean gap yet
     assert np.allclose(out[32:42], np.log1p(1.0) * 0.1)  # every EDC starts at 1, age 0
     assert fx.has_metadata(feat, 0)
+    fx.record_access(feat, 0, 9.0, 10.0, none)
+    before = np.zeros(fx.N_BASE, dtype=np.float32)
+    fx.write_vector(feat, 0, 12.0, True, before)
     fx.forget(feat, 0)
-    assert not fx.has_metadata(feat, 0)
-    fx.record_access(feat, 0, 50.0, 10.0, none)  # starts afresh: no gap from t=5
+    fx.forget(feat, 0)  # twice is once
+    assert not fx.has_metadata(feat, 0) and fx.access_count(feat, 0) == 0
+    # the row still describes the last access (pending pairs read it)
+    fx.write_vector(feat, 0, 12.0, True, out)
+    assert np.array_equal(out, before)
+    fx.record_access(feat, 0, 50.0, 10.0, none)  # starts afresh: no gap from t=9
     assert fx.access_count(feat, 0) == 1 and feat[0][0, fx.SUM_GAP] == 0.0
+
+
+def test_halp_vector_is_the_static_one_with_the_age_at_t():
+    feat = fx.new_features(1, 0, edc_base=4.0)
+    none = np.zeros(0, dtype=np.float32)
+    for t in (0.0, 3.0, 10.0):
+        fx.record_access(feat, 0, t, 100.0, none)
+    static, at_t, decayed = (np.zeros(fx.N_BASE, dtype=np.float32) for _ in range(3))
+    fx.write_static(feat, 0, True, static)
+    fx.write_halp(feat, 0, 30.0, True, at_t)
+    fx.write_vector(feat, 0, 10.0, True, decayed)
+    assert np.array_equal(static, decayed)  # as of the last access: age 0, EDCs undecayed
+    assert static[fx.AGE] == 0.0
+    assert at_t[fx.AGE] == np.float32(np.log1p(20.0)) * fx.SCALE
+    assert np.array_equal(np.delete(at_t, fx.AGE), np.delete(static, fx.AGE))
 
 
 def test_gap_ring_keeps_the_latest_32():

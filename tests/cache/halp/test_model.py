@@ -37,8 +37,7 @@ def test_pairwise_loss_value_by_hand():
     xw[0, 0], xl[0, 0] = 2.0, 1.0  # d = 1: loss log(1 + e^-1) = 0.31326, ranked right
     xw[1, 0], xl[1, 0] = 0.0, 3.0  # d = -3: loss log(1 + e^3) = 3.04859, ranked wrong
     grad = np.zeros_like(theta)
-    loss, acc = mlp.pairwise_loss_and_grad(model, xw, xl, np.arange(2), grad, np.zeros(H, np.float32),
-                                           np.zeros(H, np.float32))
+    loss, acc = mlp.pairwise_loss_and_grad(model, xw, xl, np.arange(2), grad)
     assert loss == pytest.approx((np.log1p(np.exp(-1)) + np.log1p(np.exp(3))) / 2, rel=1e-6)
     assert acc == 0.5
 
@@ -53,7 +52,7 @@ def test_gradient_and_adam_match_torch():
     rows = np.arange(16)
     grad = np.zeros_like(model[0])
     for _ in range(3):  # three steps: moments and bias correction included
-        loss, _ = mlp.pairwise_loss_and_grad(model, xw, xl, rows, grad, np.zeros(H, np.float32), np.zeros(H, np.float32))
+        loss, _ = mlp.pairwise_loss_and_grad(model, xw, xl, rows, grad)
         opt.zero_grad()
         ref = torch.nn.functional.softplus(net(torch.from_numpy(xl)) - net(torch.from_numpy(xw))).mean()
         ref.backward()

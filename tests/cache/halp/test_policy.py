@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import pytest
 import torch
 from numba import njit
 
+from feedlearn.cache.core.policy import SimContext
 from feedlearn.cache.halp import features as fx
 from feedlearn.cache.halp import model as mlp
 from feedlearn.cache.halp import pairs as px
@@ -137,9 +140,10 @@ def test_request_features_let_halp_tell_classes_apart():
     lru = 1 - simulate(with_class, "lru", 150).object_miss_ratio
     blind = 1 - simulate(without, "halp", 150).object_miss_ratio
     informed = simulate(with_class, "halp", 150)
-    assert abs(blind - lru) < 0.03  # nothing to learn from history alone
-    assert 1 - informed.object_miss_ratio > lru + 0.08  # measured: 0.134 vs LRU 0.002
-    assert informed.diagnostics["decision_accuracy"] > 0.6
+    # history alone tells a little (an object that came back once is done: measured 0.157 vs LRU
+    # 0.002); the class column tells much more (measured 0.330)
+    assert 1 - informed.object_miss_ratio > blind + 0.1 and blind > lru
+    assert informed.diagnostics["decision_accuracy"] > 0.9
     baseline = "halp(pick=heuristic)"  # no model: the feature cannot change a thing
     assert simulate(with_class, baseline, 150).hits == simulate(without, baseline, 150).hits
 
@@ -179,6 +183,35 @@ def test_pick_heuristic_with_k_equal_tail_is_the_heuristic_itself():
     prepared = PreparedTrace.of(zipf_trace(5_000, 500, 0.9, seed=6))
     lru = run_policy(prepared, make_policy("lru"), 4)
     assert np.array_equal(run_policy(prepared, make_policy("halp(pick=heuristic,k=4,tail=4)"), 4), lru)
+
+
+@pytest.mark.parametrize("pick", ["random", "model"])
+def test_lru_candidates_always_come_from_the_lru_tail(pick):
+    """The window is read only now and then, yet every victim is among the ``tail`` least recent."""
+    rng = np.random.default_rng(11)
+    trace = make_trace(rng.zipf(1.2, 6000) % 300, np.ones(6000, dtype=np.int64))
+    prepared = PreparedTrace.of(trace)
+    tail, capacity = 24, 80
+    pol = make_policy(f"halp(pick={pick},k=4,tail={tail},update_every=64,min_updates=1)", seed=3)
+    ctx = SimContext(prepared.n_objects, capacity, prepared.obj, prepared.size, trace.time, None, 3)
+    state = pol.init_state(ctx)
+    on_hit, admit, evict, on_insert = pol.hooks()
+    order: OrderedDict[int, None] = OrderedDict()  # least recent first
+    ranks = []
+    for i, o in enumerate(prepared.obj.tolist()):
+        if o in order:
+            on_hit(state, o, 1, i)
+            order.move_to_end(o)
+            continue
+        assert admit(state, o, 1, i)
+        if len(order) >= capacity:
+            victim = int(evict(state, o, 1, i))
+            ranks.append(list(order).index(victim))
+            del order[victim]
+        on_insert(state, o, 1, i)
+        order[o] = None
+    assert len(ranks) > 1500 and max(ranks) < tail
+    assert len(set(ranks)) > tail // 2  # and not always the same few positions
 
 
 def test_object_objective_prefers_evicting_large_objects(tmp_path):

@@ -32,6 +32,7 @@ from numba import njit
 N_GAPS = 32
 N_EDC = 10
 N_BASE = N_GAPS + N_EDC + 4  # 46
+AGE = N_GAPS + N_EDC + 2  # the column of log1p(age) / 10
 SCALE = np.float32(0.1)  # applied to every log1p
 
 # columns of an object's metadata row
@@ -58,7 +59,8 @@ def record_access(feat, o, t, size, extra_row):
     """Update ``o``'s metadata for an access at time ``t`` (first access if it has none)."""
     rows, extra, half_lives = feat
     row = rows[o]
-    if row[COUNT] == 0:
+    if row[COUNT] <= 0:  # never seen, or forgotten
+        row[COUNT] = 0.0
         for k in range(N_EDC):
             row[EDC + k] = 1.0
         row[GAP_POS] = 0.0
@@ -82,8 +84,12 @@ def record_access(feat, o, t, size, extra_row):
 
 @njit(cache=True, inline="always")
 def forget(feat, o):
-    """Drop ``o``'s metadata (it left the ghost): its next access starts afresh."""
-    feat[0][o, COUNT] = 0.0
+    """Drop ``o``'s metadata (it left the ghost): its next access starts afresh.
+
+    The count turns negative instead of zero, so the row still describes the last access: HALP's
+    pending pairs of a departed object read its features from here when the pair is labelled.
+    """
+    feat[0][o, COUNT] = -abs(feat[0][o, COUNT])
 
 
 @njit(cache=True, inline="always")
@@ -93,7 +99,7 @@ def has_metadata(feat, o):
 
 @njit(cache=True, inline="always")
 def access_count(feat, o):
-    return int(feat[0][o, COUNT])
+    return int(max(feat[0][o, COUNT], 0.0))
 
 
 @njit(cache=True, inline="always")
@@ -112,7 +118,7 @@ def write_vector(feat, o, t, use_size, out):
     """Write ``o``'s feature vector at time ``t`` into ``out`` (length ``N_BASE + n_extra``)."""
     rows, extra, half_lives = feat
     row = rows[o]
-    n = int(row[COUNT])
+    n = int(abs(row[COUNT]))  # negative: forgotten, but the row is still the last access's
     n_gaps = min(n - 1, N_GAPS)
     pos = int(row[GAP_POS])
     for j in range(N_GAPS):
@@ -133,3 +139,26 @@ def write_vector(feat, o, t, use_size, out):
     out[N_GAPS + N_EDC + 3] = np.float32(np.log1p(row[SIZE])) * SCALE if use_size else 0.0
     for j in range(extra.shape[1]):
         out[N_BASE + j] = extra[o, j]
+
+
+@njit(cache=True, inline="always")
+def write_static(feat, o, use_size, out):
+    """``o``'s vector as of its last access (age 0, EDCs undecayed): what only an access changes.
+
+    HALP's vector at time ``t`` is this one with column ``AGE`` set to :func:`age_feature` — so a
+    candidate's score is its cached first layer plus one column (``halp/scores.py``).
+    """
+    write_vector(feat, o, feat[0][o, LAST], use_size, out)
+
+
+@njit(cache=True, inline="always")
+def age_feature(feat, o, t):
+    """Column ``AGE`` of ``o``'s vector at time ``t``."""
+    return np.float32(np.log1p(t - feat[0][o, LAST])) * SCALE
+
+
+@njit(cache=True, inline="always")
+def write_halp(feat, o, t, use_size, out):
+    """HALP's vector of ``o`` at time ``t``: the static vector with the age at ``t``."""
+    write_static(feat, o, use_size, out)
+    out[AGE] = age_feature(feat, o, t)

@@ -65,6 +65,7 @@ def new_heuristic_state(kind: int, n_objects: int, seed: int = 0, capacity: int 
     scalars[_GHOST_CAP] = int(capacity * S3_GHOST_RATIO)
     n_heap = n_objects if kind == GDSF else 1
     n_sample = n_objects if kind == SAMPLE else 1
+    n_last = n_objects if kind in (SAMPLE, LRU) else 1  # access stamps: SAMPLE's order, LRU's snapshots
     return (
         np.array([kind], dtype=np.int64),
         np.full(n_list, -1, dtype=np.int64),
@@ -76,7 +77,7 @@ def new_heuristic_state(kind: int, n_objects: int, seed: int = 0, capacity: int 
         np.zeros(n_sample, dtype=np.int64),
         np.full(n_sample, -1, dtype=np.int64),
         np.zeros(1, dtype=np.int64),
-        np.zeros(n_sample, dtype=np.int64),
+        np.full(n_last, -1, dtype=np.int64),
         new_rng(seed + 7919),  # its own stream: sampling does not shift HALP's other draws
         np.zeros(n_s3, dtype=np.int8),
         np.zeros(n_s3, dtype=np.int64),
@@ -100,6 +101,7 @@ def on_hit(hs, o, size, i):
         hs[14][o] = i
     elif kind == LRU:
         dlist.move_to_head(hs[1], hs[2], hs[3], o)
+        hs[14][o] = i
     elif kind == S3FIFO:
         hs[17][o] += 1
     elif kind == GDSF:
@@ -122,6 +124,8 @@ def on_insert(hs, o, size, i):
         _s3_insert(hs, o, size)
     else:
         dlist.push_head(hs[1], hs[2], hs[3], o)
+        if hs[0][0] == LRU:
+            hs[14][o] = i
 
 
 @njit(cache=True, inline="always")
@@ -140,6 +144,8 @@ def remove(hs, o):
         _s3_remove(hs, o)
     else:
         dlist.unlink(hs[1], hs[2], hs[3], o)
+        if hs[0][0] == LRU:
+            hs[14][o] = -1
 
 
 @njit(cache=True, inline="always")
@@ -277,3 +283,15 @@ def window(hs, max_len, out):
         n += 1
         o = prev[o]
     return n
+
+
+@njit(cache=True, inline="always")
+def unchanged_since(hs, o, clock):
+    """Is ``o`` (LRU) still cached and untouched since request ``clock``? Then it is where a
+    window read at ``clock`` listed it, or lower: only requests and evictions move LRU objects."""
+    return 0 <= hs[14][o] <= clock
+
+
+@njit(cache=True, inline="always")
+def kind(hs):
+    return hs[0][0]

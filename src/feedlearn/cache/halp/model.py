@@ -90,45 +90,49 @@ def score(model, x, hidden_out):
 
 
 @njit(cache=True, fastmath=FAST)
-def _accumulate_grad(model, x, hidden, coef, grad):
-    """grad += coef * d score(x) / d theta, given x's hidden activations."""
-    w2 = model[8]
-    h, f = model[6].shape
-    gw1 = grad[: h * f].reshape(h, f)
-    gb1 = h * f
-    gw2 = gb1 + h
-    for j in range(h):
-        grad[gw2 + j] += coef * hidden[j]
-        if hidden[j] > 0:
-            back = coef * w2[j]
-            grad[gb1 + j] += back
-            for i in range(f):
-                gw1[j, i] += back * x[i]
-    grad[gw2 + h] += coef
-
-
-@njit(cache=True, fastmath=FAST)
-def pairwise_loss_and_grad(model, xw, xl, rows, grad, hw, hl):
+def pairwise_loss_and_grad(model, xw, xl, rows, grad):
     """Mean BT loss over ``rows`` of (xw, xl) and its gradient (written to ``grad``); also accuracy.
 
-    Returns ``(loss, fraction of pairs ranked correctly, i.e. score(xw) > score(xl))``.
+    Returns ``(loss, fraction of pairs ranked correctly, i.e. score(xw) > score(xl))``. The two
+    matrix products of the batch (first layer forward, its weight gradient) go to BLAS through
+    ``np.dot``: ~5x faster than row by row (measured 128 -> 25 us for 128 pairs, F=46, H=32).
     """
+    w1, b1, w2 = model[6], model[7], model[8]
+    h, f = w1.shape
+    m = len(rows)
+    x = np.empty((2 * m, f), dtype=np.float32)  # the batch's winners, then its losers
+    for r in range(m):
+        x[r, :] = xw[rows[r]]
+        x[m + r, :] = xl[rows[r]]
+    act = np.dot(x, w1.T)  # first layer pre-activations, then (in place) activations
+    back = np.empty((2 * m, h), dtype=np.float32)  # d loss / d pre-activation
     grad[:] = 0.0
+    gb1, gw2 = h * f, h * f + h
     loss = 0.0
     correct = 0
-    m = len(rows)
-    for r in rows:
-        sw = score(model, xw[r], hw)
-        sl = score(model, xl[r], hl)
+    for r in range(m):
+        sw = np.float32(0.0)  # b2 cancels in the difference
+        sl = np.float32(0.0)
+        for j in range(h):
+            zw = act[r, j] + b1[j]
+            zl = act[m + r, j] + b1[j]
+            act[r, j] = zw if zw > 0 else np.float32(0.0)
+            act[m + r, j] = zl if zl > 0 else np.float32(0.0)
+            sw += w2[j] * act[r, j]
+            sl += w2[j] * act[m + r, j]
         d = np.float64(sw - sl)
         # softplus(-d), computed stably; d loss / d d = sigmoid(d) - 1
         loss += np.log1p(np.exp(-abs(d))) + max(-d, 0.0)
         sig = 1.0 / (1.0 + np.exp(-d)) if d >= 0 else np.exp(d) / (1.0 + np.exp(d))
         g = np.float32((sig - 1.0) / m)
-        _accumulate_grad(model, xw[r], hw, g, grad)
-        _accumulate_grad(model, xl[r], hl, -g, grad)
+        for j in range(h):
+            grad[gw2 + j] += g * (act[r, j] - act[m + r, j])
+            back[r, j] = g * w2[j] if act[r, j] > 0 else np.float32(0.0)
+            back[m + r, j] = -g * w2[j] if act[m + r, j] > 0 else np.float32(0.0)
+            grad[gb1 + j] += back[r, j] + back[m + r, j]
         if d > 0:
             correct += 1
+    grad[: h * f].reshape(h, f)[:, :] = np.dot(back.T, x)
     return loss / m, correct / m
 
 

@@ -39,6 +39,7 @@ from feedlearn.cache.halp import features as fx
 from feedlearn.cache.halp import heuristics as hx
 from feedlearn.cache.halp import model as mlp
 from feedlearn.cache.halp import pairs as px
+from feedlearn.cache.halp import scores as sx
 from feedlearn.cache.halp import train as tx
 from feedlearn.cache.halp.heuristics import HEURISTICS
 from feedlearn.cache.halp.rng import below, new_rng
@@ -47,6 +48,8 @@ from feedlearn.common.errors import FeedlearnError
 # CFG (int64) fields
 K, TAIL, MIN_UPDATES, OBJ_MISS, USE_SIZE, UPDATE_EVERY, STEPS, PICK, CAPACITY, GHOST_FACTOR, RESIDENT, LOADED = range(12)
 SECONDS = 12  # 1: time is the trace's seconds (``times[i]``); 0: the request index ``i`` itself
+STRIDE = 13  # one label in STRIDE enters the training buffer
+PAIRS = 14  # tournament comparisons kept as pending pairs per eviction (at most)
 # STATS (int64) fields
 EVICTIONS, BY_MODEL, FALLBACK_UNTRAINED, FALLBACK_NONFINITE = range(4)
 PICKS = {"model": 0, "heuristic": 1, "random": 2}
@@ -69,7 +72,7 @@ class HALPState(structref.StructRefProxy):
     """
 
 
-_FIELDS = ["feat", "pairs", "trainer", "model", "heur", "rng", "cand", "x", "score", "hidden", "cfg", "stats",
+_FIELDS = ["feat", "pairs", "trainer", "model", "heur", "rng", "cand", "x", "score", "scores", "cfg", "stats",
            "ghost", "times", "extra", "tracked"]
 structref.define_proxy(HALPState, HALPStateType, _FIELDS)
 
@@ -82,13 +85,13 @@ def _model_of(st):
 @njit(cache=True)
 def _fields_of(st):
     """Every field, in ``_FIELDS`` order (arrays are views: writing them writes the state)."""
-    return (st.feat, st.pairs, st.trainer, st.model, st.heur, st.rng, st.cand, st.x, st.score, st.hidden, st.cfg,
+    return (st.feat, st.pairs, st.trainer, st.model, st.heur, st.rng, st.cand, st.x, st.score, st.scores, st.cfg,
             st.stats, st.ghost, st.times, st.extra, st.tracked)
 
 
 @njit(cache=True)
 def _counters_of(st):
-    return st.stats, st.pairs[8], st.trainer[2], st.trainer[7]
+    return st.stats, st.pairs[px.META], st.trainer[2], st.trainer[5]
 
 
 @njit(cache=True, inline="always")
@@ -114,11 +117,13 @@ def _observe(st, obj, size, i):
     cfg = st.cfg
     if not _learning(cfg):
         return
-    if px.label_on_access(st.pairs, obj, st.trainer) > 0:
-        meta = st.pairs[8]
-        tx.maybe_update(st.trainer, st.model, st.rng, cfg[UPDATE_EVERY:STEPS + 1], meta[px.LABELLED],
-                        meta[px.CORRECT], i)
+    if px.label_on_access(st.pairs, obj, st.trainer, st.feat, cfg[USE_SIZE] == 1, cfg[STRIDE]) > 0:
+        meta = st.pairs[px.META]
+        if tx.maybe_update(st.trainer, st.model, st.rng, cfg[UPDATE_EVERY:STEPS + 1], meta[px.LABELLED],
+                           meta[px.CORRECT], i):
+            sx.model_changed(st.scores, st.model)
     fx.record_access(st.feat, obj, _now(st, i), size, _extra_row(st, i))
+    sx.object_changed(st.scores, st.model, st.feat, obj, cfg[USE_SIZE] == 1, st.x)
 
 
 @njit(cache=True, inline="always")
@@ -185,6 +190,17 @@ def _forget(st, obj):
 
 
 @njit(cache=True, inline="always")
+def _sort(order, n):
+    for j in range(1, n):  # insertion sort: candidate 0 is the heuristic's own choice
+        v = order[j]
+        q = j - 1
+        while q >= 0 and order[q] > v:
+            order[q + 1] = order[q]
+            q -= 1
+        order[q + 1] = v
+
+
+@njit(cache=True, inline="always")
 def _sample(st, window, order):
     """Fill ``window`` from the heuristic and choose ``k`` sorted positions in ``order[:k]``."""
     cfg, rng = st.cfg, st.rng
@@ -195,34 +211,73 @@ def _sample(st, window, order):
     for j in range(kk):  # k distinct positions of the window, uniformly (partial Fisher-Yates)
         r = j + below(rng, m - j)
         order[j], order[r] = order[r], order[j]
-    for j in range(1, kk):  # sort them: candidate 0 is the heuristic's own choice
-        v = order[j]
-        q = j - 1
-        while q >= 0 and order[q] > v:
-            order[q + 1] = order[q]
-            q -= 1
-        order[q + 1] = v
+    _sort(order, kk)
     return kk
+
+
+@njit(cache=True, inline="always")
+def _draw_from_snapshot(st, window, order, mark, snap, i):
+    """LRU without a list walk per eviction: ``k`` positions of a window read now and then.
+
+    Reading the LRU tail costs ``tail`` pointer hops; one read serves ``tail // (2k)`` evictions.
+    Between reads an object that was requested or evicted since (its stamp is newer than the
+    read) is skipped, so every candidate is still in the LRU region the window covered — the
+    window only misses objects that aged into the region since the read. ``snap`` = (window
+    length, request index of the read, evictions left before the next read, draw epoch).
+    """
+    cfg, rng, heur = st.cfg, st.rng, st.heur
+    k = cfg[K]
+    n = 0
+    for attempt in range(2):
+        if snap[2] <= 0 or attempt == 1:
+            snap[0] = hx.window(heur, cfg[TAIL], window)
+            snap[1] = i
+            snap[2] = max(1, cfg[TAIL] // (2 * k))
+        m = snap[0]
+        want = min(k, m)
+        n = 0
+        if want == m:  # every listed object is a candidate
+            for pos in range(m):
+                if hx.unchanged_since(heur, window[pos], snap[1]):
+                    order[n] = pos
+                    n += 1
+        else:  # k distinct listed objects still unchanged, uniformly (bounded rejection sampling)
+            snap[3] += 1
+            tries = 0
+            while n < want and tries < 4 * want:
+                tries += 1
+                pos = below(rng, m)
+                if mark[pos] != snap[3] and hx.unchanged_since(heur, window[pos], snap[1]):
+                    mark[pos] = snap[3]
+                    order[n] = pos
+                    n += 1
+        if n == want:
+            break
+    snap[2] -= 1
+    _sort(order, n)
+    return n
 
 
 @njit(cache=True)
 def _evict(st, obj, size, i):
     cfg, stats, x, scores = st.cfg, st.stats, st.x, st.score
-    window, order = st.cand  # (tail,) ids, lowest priority first; (tail,) positions
-    kk = _sample(st, window, order)
+    window, order, mark, snap = st.cand  # (tail,) ids, lowest priority first; (tail,) positions
+    if hx.kind(st.heur) == hx.LRU:
+        kk = _draw_from_snapshot(st, window, order, mark, snap, i)
+    else:
+        kk = _sample(st, window, order)
     stats[EVICTIONS] += 1
     pick = cfg[PICK]
     champ = 0
     if pick == 0:
         t = _now(st, i)
-        feat, model, hidden = st.feat, st.model, st.hidden
+        feat, model = st.feat, st.model
         trained = cfg[LOADED] == 1 or st.trainer[2][tx.UPDATES] >= cfg[MIN_UPDATES]
         model_ok = trained
         for j in range(kk):
             c = window[order[j]]
-            fx.write_vector(feat, c, t, cfg[USE_SIZE] == 1, x[j])
             if model_ok:
-                s = mlp.score(model, x[j], hidden)
+                s = sx.score(st.scores, model, feat, c, t, cfg[USE_SIZE] == 1, x)
                 if cfg[OBJ_MISS] == 1:
                     s -= np.float32(np.log(max(fx.size_of(feat, c), 1.0)))  # value per byte: rate / size
                 scores[j] = s
@@ -234,10 +289,15 @@ def _evict(st, obj, size, i):
             stats[FALLBACK_UNTRAINED] += 1
         else:
             stats[FALLBACK_NONFINITE] += 1
+        # keep about `pairs` of the k - 1 comparisons: every `spacing`-th, shifted by one each
+        # eviction (no random draw, so the candidate stream is the same whatever `pairs` is)
+        spacing = max(1, (kk - 2) // cfg[PAIRS] + 1)
+        shift = stats[EVICTIONS] % spacing
         for j in range(1, kk):  # tournament: the lower score is predicted to come back later
             challenger_evicted = model_ok and scores[j] < scores[champ]
-            a, b = window[order[champ]], window[order[j]]
-            px.add_pair(st.pairs, a, x[champ], b, x[j], b if challenger_evicted else a)
+            if (j + shift) % spacing == 0:
+                a, b = window[order[champ]], window[order[j]]
+                px.add_pair(st.pairs, a, b, t, b if challenger_evicted else a)
             if challenger_evicted:
                 champ = j
     elif pick == 2 and kk > 0:
@@ -263,8 +323,8 @@ class HALP(Policy):
     def __init__(
         self,
         *,
-        k: int = 4,
-        tail: int = 16,
+        k: int = 32,
+        tail: int = 2048,
         hidden: int = 32,
         heuristic: str = "lru",
         pick: str = "model",
@@ -272,9 +332,11 @@ class HALP(Policy):
         size_feature: bool = True,
         update_every: int = 1024,
         steps: int = 1,
+        label_stride: int = 2,
+        pairs: int = 1 << 12,
         batch: int = 128,
         lr: float = 1e-3,
-        buffer: int = 16384,
+        buffer: int = 8192,
         pending: int = 65536,
         min_updates: int = 4,
         ghost_factor: int = 4,
@@ -286,7 +348,8 @@ class HALP(Policy):
         super().__init__(seed=seed)
         # Bounds keep the arrays these size (candidate window, hidden layer, buffers) reasonable.
         counts = dict(k=(k, 1 << 12), tail=(tail, 1 << 16), hidden=(hidden, 1 << 12), update_every=(update_every, 1 << 40),
-                      steps=(steps, 1 << 12), batch=(batch, 1 << 20), buffer=(buffer, 1 << 24),
+                      steps=(steps, 1 << 12), label_stride=(label_stride, 1 << 20), pairs=(pairs, 1 << 12),
+                      batch=(batch, 1 << 20), buffer=(buffer, 1 << 24),
                       pending=(pending, 1 << 24), ghost_factor=(ghost_factor, 1 << 10))
         for key, (value, high) in counts.items():
             int_param("halp", key, value, 1, high)
@@ -306,6 +369,7 @@ class HALP(Policy):
             mlp.load_model(model)
         self.k, self.tail, self.hidden, self.heuristic, self.pick = k, tail, hidden, heuristic, pick
         self.objective, self.size_feature, self.update_every, self.steps = objective, size_feature, update_every, steps
+        self.label_stride, self.pairs = label_stride, pairs
         self.batch, self.lr, self.buffer, self.pending, self.min_updates = batch, float(lr), buffer, pending, min_updates
         self.ghost_factor, self.time_unit, self.edc_base, self.model = ghost_factor, time_unit, float(edc_base), model
         self._state = None  # the HALPState of the last run
@@ -330,12 +394,14 @@ class HALP(Policy):
         # updates logged: enough for the whole trace (a live cache has no known length: 4096)
         expected = (self.k - 1) * n_req // self.update_every + 2
         history = min(max(expected, 4096), 1 << 16) if learning else 1
-        cfg = np.zeros(13, dtype=np.int64)
+        cfg = np.zeros(15, dtype=np.int64)
         cfg[[K, TAIL, MIN_UPDATES, OBJ_MISS, USE_SIZE, UPDATE_EVERY, STEPS, PICK, CAPACITY, GHOST_FACTOR, LOADED]] = [
             self.k, self.tail, self.min_updates, int(self.objective == "object"), int(self.size_feature),
             self.update_every, self.steps, PICKS[self.pick], ctx.capacity, self.ghost_factor, int(bool(self.model)),
         ]
         cfg[SECONDS] = int(self.time_unit == "seconds")
+        cfg[STRIDE] = self.label_stride
+        cfg[PAIRS] = self.pairs
         # per-request times only when time is trace seconds; otherwise the request index is the time
         # (a clock that never goes back: logged traces can be out of order, and a negative age
         # would blow up the exponential decays of the features)
@@ -344,15 +410,16 @@ class HALP(Policy):
         ghost = (*linked_list(n_meta), np.zeros(n_meta, dtype=np.bool_), np.zeros(1, dtype=np.int64))
         fields = (
             fx.new_features(n_meta, extra.shape[1], self.edc_base),
-            px.new_pairs(n_meta, self.pending if learning else 1, f),
+            px.new_pairs(n_meta, self.pending if learning else 1),
             tx.new_trainer(self.buffer if learning else 1, f, self.hidden, self.batch, history),
             model,
             hx.new_heuristic_state(HEURISTICS[self.heuristic], n, self.seed, ctx.capacity),
             new_rng(self.seed),
-            (np.zeros(self.tail, dtype=np.int64), np.zeros(self.tail, dtype=np.int64)),
-            np.zeros((self.k, f), dtype=np.float32),
+            (np.zeros(self.tail, dtype=np.int64), np.zeros(self.tail, dtype=np.int64),
+             np.zeros(self.tail, dtype=np.int64), np.zeros(4, dtype=np.int64)),  # + draw marks, snapshot state
+            np.zeros(f, dtype=np.float32),  # scratch: one feature vector
             np.zeros(self.k, dtype=np.float32),
-            np.zeros(self.hidden, dtype=np.float32),
+            sx.new_score_cache(n_meta, self.hidden, model),
             cfg,
             np.zeros(4, dtype=np.int64),
             ghost,

@@ -28,23 +28,25 @@ def new_trainer(capacity: int, n_features: int, hidden: int, batch: int, history
         np.zeros((capacity, n_features), dtype=np.float32),  # loser rows
         np.zeros(7, dtype=np.int64),  # meta
         np.zeros(n_theta, dtype=np.float32),  # gradient scratch
-        np.zeros(hidden, dtype=np.float32),  # hidden scratch (winner)
-        np.zeros(hidden, dtype=np.float32),  # hidden scratch (loser)
         np.zeros(batch, dtype=np.int64),  # batch row indices
         np.zeros((history, 4), dtype=np.float64),  # (request, loss, batch accuracy, decision accuracy)
     )
 
 
 @njit(cache=True, inline="always")
-def add_labelled_row(trainer, xw, xl):
-    """Append one labelled pair (winner features ``xw``, loser ``xl``) to the ring buffer."""
-    bw, bl, meta = trainer[0], trainer[1], trainer[2]
+def claim_row(trainer):
+    """The ring buffer's next row (the oldest is overwritten): the caller writes winner and loser."""
+    meta = trainer[2]
     p = meta[POS]
-    bw[p, :] = xw
-    bl[p, :] = xl
-    meta[POS] = (p + 1) % len(bw)
-    meta[COUNT] = min(meta[COUNT] + 1, len(bw))
-    meta[NEW] += 1
+    meta[POS] = (p + 1) % len(trainer[0])
+    meta[COUNT] = min(meta[COUNT] + 1, len(trainer[0]))
+    return p
+
+
+@njit(cache=True, inline="always")
+def count_label(trainer):
+    """One more labelled pair towards the next update (whether or not it entered the buffer)."""
+    trainer[2][NEW] += 1
 
 
 @njit(cache=True, inline="always")
@@ -54,7 +56,7 @@ def maybe_update(trainer, model, rng, config, labelled_total, correct_total, i):
     ``config`` = (update_every, steps); ``labelled_total``/``correct_total`` are the pair pool's
     running counters, for the decision accuracy since the previous update.
     """
-    bw, bl, meta, grad, hw, hl, rows, hist = trainer
+    bw, bl, meta, grad, rows, hist = trainer
     if meta[NEW] < config[0]:
         return False
     meta[NEW] = 0
@@ -62,7 +64,7 @@ def maybe_update(trainer, model, rng, config, labelled_total, correct_total, i):
     for step in range(config[1]):
         for r in range(len(rows)):
             rows[r] = below(rng, meta[COUNT])
-        step_loss, step_acc = mlp.pairwise_loss_and_grad(model, bw, bl, rows, grad, hw, hl)
+        step_loss, step_acc = mlp.pairwise_loss_and_grad(model, bw, bl, rows, grad)
         if step == 0:
             loss, acc = step_loss, step_acc
         mlp.adam_step(model, grad)
