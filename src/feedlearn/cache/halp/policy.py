@@ -50,6 +50,7 @@ K, TAIL, MIN_UPDATES, OBJ_MISS, USE_SIZE, UPDATE_EVERY, STEPS, PICK, CAPACITY, G
 SECONDS = 12  # 1: time is the trace's seconds (``times[i]``); 0: the request index ``i`` itself
 STRIDE = 13  # one label in STRIDE enters the training buffer
 PAIRS = 14  # tournament comparisons kept as pending pairs per eviction (at most)
+REUSE = 15  # evictions served by one read of an LRU window (0: window length / 8k)
 # STATS (int64) fields
 EVICTIONS, BY_MODEL, FALLBACK_UNTRAINED, FALLBACK_NONFINITE = range(4)
 PICKS = {"model": 0, "heuristic": 1, "random": 2}
@@ -219,7 +220,8 @@ def _sample(st, window, order):
 def _draw_from_snapshot(st, window, order, mark, snap, i):
     """LRU without a list walk per eviction: ``k`` positions of a window read now and then.
 
-    Reading the LRU tail costs ``tail`` pointer hops; one read serves ``tail // (2k)`` evictions.
+    Reading the LRU tail costs ``tail`` pointer hops; one read serves ``window_reuse`` evictions
+    (default: listed objects / 8k, e.g. 8 for 32 of 2048).
     Between reads an object that was requested or evicted since (its stamp is newer than the
     read) is skipped, so every candidate is still in the LRU region the window covered — the
     window only misses objects that aged into the region since the read. ``snap`` = (window
@@ -232,7 +234,7 @@ def _draw_from_snapshot(st, window, order, mark, snap, i):
         if snap[2] <= 0 or attempt == 1:
             snap[0] = hx.window(heur, cfg[TAIL], window)
             snap[1] = i
-            snap[2] = max(1, cfg[TAIL] // (2 * k))
+            snap[2] = cfg[REUSE] if cfg[REUSE] > 0 else max(1, snap[0] // (8 * k))
         m = snap[0]
         want = min(k, m)
         n = 0
@@ -334,6 +336,7 @@ class HALP(Policy):
         steps: int = 1,
         label_stride: int = 2,
         pairs: int = 1 << 12,
+        window_reuse: int = 0,
         batch: int = 128,
         lr: float = 1e-3,
         buffer: int = 8192,
@@ -360,6 +363,7 @@ class HALP(Policy):
         choice_param("halp", "objective", objective, OBJECTIVES)
         choice_param("halp", "time_unit", time_unit, ("requests", "seconds"))
         int_param("halp", "min_updates", min_updates, 0, MAX_SCALAR)
+        int_param("halp", "window_reuse", window_reuse, 0, 1 << 20)
         lr = float_param("halp", "lr", lr, 0.0, 1e3)
         edc_base = float_param("halp", "edc_base", edc_base, 0.0, 1e15)
         bool_param("halp", "size_feature", size_feature)
@@ -369,7 +373,7 @@ class HALP(Policy):
             mlp.load_model(model)
         self.k, self.tail, self.hidden, self.heuristic, self.pick = k, tail, hidden, heuristic, pick
         self.objective, self.size_feature, self.update_every, self.steps = objective, size_feature, update_every, steps
-        self.label_stride, self.pairs = label_stride, pairs
+        self.label_stride, self.pairs, self.window_reuse = label_stride, pairs, window_reuse
         self.batch, self.lr, self.buffer, self.pending, self.min_updates = batch, float(lr), buffer, pending, min_updates
         self.ghost_factor, self.time_unit, self.edc_base, self.model = ghost_factor, time_unit, float(edc_base), model
         self._state = None  # the HALPState of the last run
@@ -394,7 +398,7 @@ class HALP(Policy):
         # updates logged: enough for the whole trace (a live cache has no known length: 4096)
         expected = (self.k - 1) * n_req // self.update_every + 2
         history = min(max(expected, 4096), 1 << 16) if learning else 1
-        cfg = np.zeros(15, dtype=np.int64)
+        cfg = np.zeros(16, dtype=np.int64)
         cfg[[K, TAIL, MIN_UPDATES, OBJ_MISS, USE_SIZE, UPDATE_EVERY, STEPS, PICK, CAPACITY, GHOST_FACTOR, LOADED]] = [
             self.k, self.tail, self.min_updates, int(self.objective == "object"), int(self.size_feature),
             self.update_every, self.steps, PICKS[self.pick], ctx.capacity, self.ghost_factor, int(bool(self.model)),
@@ -402,6 +406,7 @@ class HALP(Policy):
         cfg[SECONDS] = int(self.time_unit == "seconds")
         cfg[STRIDE] = self.label_stride
         cfg[PAIRS] = self.pairs
+        cfg[REUSE] = self.window_reuse
         # per-request times only when time is trace seconds; otherwise the request index is the time
         # (a clock that never goes back: logged traces can be out of order, and a negative age
         # would blow up the exponential decays of the features)
