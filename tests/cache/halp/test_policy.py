@@ -148,6 +148,15 @@ def test_request_features_let_halp_tell_classes_apart():
     assert simulate(with_class, baseline, 150).hits == simulate(without, baseline, 150).hits
 
 
+def test_labels_sparser_than_updates_wait_for_a_row():
+    # one label in 1000 reaches the buffer, an update is due every 16: updates wait for rows
+    prepared = PreparedTrace.of(zipf_trace(20_000, 2_000, 0.8, seed=4))
+    pol = make_policy("halp(label_stride=1000,update_every=16)")
+    run_policy(prepared, pol, 200)
+    d = pol.diagnostics()
+    assert 0 < d["updates"] and d["pairs_labelled"] >= 1000
+
+
 def test_same_seed_same_result_and_seed_matters():
     prepared = PreparedTrace.of(zipf_trace(20_000, 2_000, 0.8, seed=4))
     a = run_policy(prepared, make_policy("halp", seed=1), 200)

@@ -57,7 +57,7 @@ def maybe_update(trainer, model, rng, config, labelled_total, correct_total, i):
     running counters, for the decision accuracy since the previous update.
     """
     bw, bl, meta, grad, rows, hist = trainer
-    if meta[NEW] < config[0]:
+    if meta[NEW] < config[0] or meta[COUNT] == 0:  # nothing due, or no row yet (label_stride > update_every)
         return False
     meta[NEW] = 0
     loss, acc = 0.0, 0.0
