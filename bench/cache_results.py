@@ -21,7 +21,7 @@ from feedlearn.cache.report import human_bytes, plot_miss_ratios, plot_timeline,
 from feedlearn.cache.simulator import SimResult
 from feedlearn.cache.sweep import sweep
 from feedlearn.cache.traces import CdnConfig, cdn_trace
-from feedlearn.common.io import atomic_write_text
+from feedlearn.common.io import atomic_write, atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACES = [
@@ -32,12 +32,13 @@ TRACES = [
 ]
 SIZES = ["0.1%", "1%", "10%"]
 # the learned part vs the same sampler without it, on two candidate heuristics (LRU tail; uniform)
-HALP_VARIANTS = ["halp(pick=heuristic)", "halp(pick=random)", "halp(heuristic=s3fifo)", "halp(heuristic=sample,k=8,tail=8)",
+HALP_VARIANTS = ["halp(pick=heuristic)", "halp(pick=random)", "halp(k=4,tail=16)", "halp(k=8)", "halp(k=16)",
+                 "halp(heuristic=s3fifo)", "halp(heuristic=sample,k=8,tail=8)",
                  "halp(heuristic=sample,k=8,tail=8,pick=heuristic)", "halp(heuristic=sample,k=16,tail=16)"]
 ABLATION_TRACES = ["tencentBlock.ns2706.sample.csv", "cdn"]
 ABLATION_SIZES = ["1%"]
 ABLATIONS = {
-    "candidates k": ["halp(k=2)", "halp", "halp(k=8)"],
+    "candidates k": ["halp(k=8)", "halp", "halp(k=64)"],
     "hidden width": ["halp(hidden=16)", "halp", "halp(hidden=64)"],
     "update interval": ["halp(update_every=256)", "halp", "halp(update_every=4096)"],
     "heuristic": ["halp", "halp(heuristic=fifo)", "halp(heuristic=gdsf)", "halp(heuristic=sample)",
@@ -68,11 +69,46 @@ def policy_table(results: list[SimResult]) -> str:
     return "\n".join(lines)
 
 
-def target_summary(results: list[SimResult], learned: list[str]) -> str:
-    """Issue 3's quality targets, computed on the (trace, size) pairs where LRU > 1.05 x Belady."""
+def eligible_pairs(results: list[SimResult]) -> tuple[dict, list, list]:
+    """(byte miss per (trace, size, policy), all (trace, size) pairs, those where LRU > 1.05 x Belady)."""
     cell = {(r.trace, r.cache_size, r.policy): r.byte_miss_ratio for r in results}
     pairs = sorted({(r.trace, r.cache_size) for r in results})
-    eligible = [p for p in pairs if cell[(*p, "lru")] > 1.05 * cell[(*p, "belady")]]
+    return cell, pairs, [p for p in pairs if cell[(*p, "lru")] > 1.05 * cell[(*p, "belady")]]
+
+
+def plot_frontier(results: list[SimResult], path: Path) -> Path:
+    """Speed/quality frontier: mean BMR reduction vs LRU (eligible pairs) against mean M req/s."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cell, _, eligible = eligible_pairs(results)
+    fig, ax = plt.subplots(figsize=(9, 6))
+    for policy in dict.fromkeys(r.policy for r in results):
+        if policy.startswith("belady") or any((*p, policy) not in cell for p in eligible):
+            continue
+        gain = 100 * sum((cell[(*p, "lru")] - cell[(*p, policy)]) / cell[(*p, "lru")] for p in eligible) / len(eligible)
+        speeds = [r.requests / max(r.seconds, 1e-9) / 1e6 for r in results if r.policy == policy]
+        halp = policy.startswith("halp")
+        ax.scatter(sum(speeds) / len(speeds), gain, s=60 if policy == "halp" else 25,
+                   color="tab:red" if policy == "halp" else "tab:orange" if halp else "tab:blue")
+        ax.annotate(policy, (sum(speeds) / len(speeds), gain), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("mean simulator speed, M requests/s (parallel sweep: indicative)")
+    ax.set_ylabel(f"mean byte-miss reduction vs LRU, % ({len(eligible)} pairs with room)")
+    ax.set_title("Speed / quality frontier (red: default halp; orange: HALP variants)")
+    ax.grid(alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def target_summary(results: list[SimResult], learned: list[str]) -> str:
+    """Issue 3's quality targets, computed on the (trace, size) pairs where LRU > 1.05 x Belady."""
+    cell, pairs, eligible = eligible_pairs(results)
     lines = [f"Pairs where LRU's byte miss ratio is > 5% above Belady's: {len(eligible)} of {len(pairs)}.", "",
              "| policy | mean BMR reduction vs LRU | pairs better than S3-FIFO | pairs better than LRB |",
              "|---|---|---|---|"]
@@ -132,7 +168,11 @@ def main() -> int:
            "(compiled loop only; all cores shared by the sweep, so speeds are indicative — `make bench` measures",
            "them alone). `belady` and `belady_size` are offline oracles. The shipped traces are small samples",
            "(see data/traces/README.md): read the numbers as a check of the machinery, not as claims.", "",
-           "## Targets of issue 3", "", target_summary(results, ["halp", *HALP_VARIANTS]), ""]
+           "## Targets of issues 3 and 15", "", target_summary(results, ["halp", *HALP_VARIANTS]), "",
+           "Speed against quality for every online policy and HALP configuration above (3L-Cache-style reference "
+           "points are not implemented here):", "",
+           f"![speed/quality frontier]({plot_frontier(results, images / 'halp-frontier.png').relative_to(out.parent)})",
+           ""]
     for trace, rows in by_trace.items():
         name = short_trace_name(trace)
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")

@@ -51,7 +51,7 @@ def cache_demo(console: Console) -> None:
     console.print(f"cache demo took {time.perf_counter() - started:.1f}s")
 
 
-LEARNED = ["lru", "s3fifo", "lrb", "halp(pick=heuristic)", "halp", "halp(heuristic=sample,k=8,tail=8)", "belady"]
+LEARNED = ["lru", "s3fifo", "lrb", "halp(pick=heuristic)", "halp", "halp(k=4,tail=16)", "belady"]
 
 
 def learned_demo(console: Console, n_requests: int = 300_000) -> None:
