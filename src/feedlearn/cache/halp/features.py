@@ -141,7 +141,7 @@ def write_vector(feat, o, t, use_size, out):
         out[N_BASE + j] = extra[o, j]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)  # not inlined: one compiled copy keeps HALP's compile time down
 def write_static(feat, o, use_size, out):
     """``o``'s vector as of its last access (age 0, EDCs undecayed): what only an access changes.
 
@@ -157,7 +157,7 @@ def age_feature(feat, o, t):
     return np.float32(np.log1p(t - feat[0][o, LAST])) * SCALE
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)  # not inlined: one compiled copy keeps HALP's compile time down
 def write_halp(feat, o, t, use_size, out):
     """HALP's vector of ``o`` at time ``t``: the static vector with the age at ``t``."""
     write_static(feat, o, use_size, out)

@@ -276,6 +276,13 @@ def window(hs, max_len, out):
         for j in range(n):  # back with the same key and tie: the order is unchanged
             heap.push(h, out[j], hs[4][out[j]], hs[5][out[j]])
         return n
+    return list_window(hs, max_len, out)
+
+
+@njit(cache=True, inline="always")
+def list_window(hs, max_len, out):
+    """``window`` of LRU and FIFO: the list read from its tail."""
+    n = 0
     prev = hs[1]
     o = hs[3][1]
     while o >= 0 and n < max_len:

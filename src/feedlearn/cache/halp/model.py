@@ -101,12 +101,14 @@ def pairwise_loss_and_grad(model, xw, xl, rows, grad):
     h, f = w1.shape
     m = len(rows)
     x = np.empty((2 * m, f), dtype=np.float32)  # the batch's winners, then its losers
-    for r in range(m):
-        x[r, :] = xw[rows[r]]
-        x[m + r, :] = xl[rows[r]]
+    for r in range(m):  # element loops, not slice assignments: those compile shape checks (~2 s each)
+        for i in range(f):
+            x[r, i] = xw[rows[r], i]
+            x[m + r, i] = xl[rows[r], i]
     act = np.dot(x, w1.T)  # first layer pre-activations, then (in place) activations
     back = np.empty((2 * m, h), dtype=np.float32)  # d loss / d pre-activation
-    grad[:] = 0.0
+    for p in range(len(grad)):
+        grad[p] = 0.0
     gb1, gw2 = h * f, h * f + h
     loss = 0.0
     correct = 0
@@ -132,7 +134,10 @@ def pairwise_loss_and_grad(model, xw, xl, rows, grad):
             grad[gb1 + j] += back[r, j] + back[m + r, j]
         if d > 0:
             correct += 1
-    grad[: h * f].reshape(h, f)[:, :] = np.dot(back.T, x)
+    gw1 = np.dot(back.T, x)
+    for j in range(h):
+        for i in range(f):
+            grad[j * f + i] = gw1[j, i]
     return loss / m, correct / m
 
 

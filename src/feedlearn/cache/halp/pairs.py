@@ -109,7 +109,7 @@ def add_pair(pairs, a, b, t, victim):
     meta[CREATED] += 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)  # not inlined: one compiled copy keeps HALP's compile time down
 def label_on_access(pairs, o, trainer, feat, use_size, stride):
     """``o`` was requested: label all its pending pairs with ``o`` as the winner.
 

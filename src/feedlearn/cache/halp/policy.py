@@ -232,7 +232,7 @@ def _draw_from_snapshot(st, window, order, mark, snap, i):
     n = 0
     for attempt in range(2):
         if snap[2] <= 0 or attempt == 1:
-            snap[0] = hx.window(heur, cfg[TAIL], window)
+            snap[0] = hx.list_window(heur, cfg[TAIL], window)
             snap[1] = i
             snap[2] = cfg[REUSE] if cfg[REUSE] > 0 else max(1, snap[0] // (8 * k))
         m = snap[0]

@@ -34,10 +34,12 @@ def new_score_cache(n_objects: int, hidden: int, model: tuple) -> tuple:
 def model_changed(cache, model):
     """The weights changed: every cached first layer is stale."""
     cache[3][0] += 1
-    cache[2][:] = model[6][:, fx.AGE]
+    w1, age_weights = model[6], cache[2]
+    for j in range(len(age_weights)):  # a loop, not a slice assignment: ~2 s less compile time
+        age_weights[j] = w1[j, fx.AGE]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)  # not inlined: one compiled copy keeps HALP's compile time down
 def object_changed(cache, model, feat, o, use_size, scratch):
     """``o`` was requested: its features changed, so its first layer is computed again now.
 
