@@ -59,6 +59,10 @@ Third session (the machinery that made the wide pool the default; same grid, sam
   (the newest objects, often the best victims, are missed for 32 evictions), N=1 9.23%,
   N = listed/8k (8 for a full window) 9.29%, 8/12 vs S3-FIFO, 8/12 vs LRB: the new default
   (window_reuse=0), at 0.10 M req/s mean over the grid.
+- Keeping only the least certain comparisons (the `pairs` smallest score margins of the tournament,
+  training per eviction unchanged): pairs=8 update_every=256 8.17% 6/12 7/12, pairs=4
+  update_every=128 7.99%, at 0.13-0.14 M/s: uncertainty sampling does not replace the dense labels
+  (prototype not kept).
 - Default before/after: tail=16,k=4 1.54% 1/12 0/12 at 0.43 M/s; tail=2048,k=32 9.29% 8/12 8/12
   at 0.10 M/s. On the 1M CDN trace at 1% (one core) the new default runs at 0.08 M/s: pending pairs
   cost ~0.23 us each (31 per eviction, ~7 us), 32 candidate scores ~5 us (memory-bound: ~5 cache
