@@ -186,6 +186,15 @@ def test_slot_reuse_with_forget_keeps_the_hits(spec):
     check_invariants(cache)
 
 
+def test_halp_cache_with_its_defaults_keeps_the_simulated_gain():
+    # 2000 keys through 200 items: slots are reused, so a few pending pairs are dropped that the
+    # simulator keeps (measured: 9,165 hits vs 9,159 simulated; LRU 7,801)
+    ids, _ = zipf_requests(seed=2, n=20_000)
+    ours = sum(serve(HALPCache(200), ids))
+    assert abs(ours - sum(simulated(ids, None, 200, "halp"))) <= 0.002 * len(ids)
+    assert ours > 1.15 * sum(simulated(ids, None, 200, "lru"))
+
+
 def test_halp_is_the_same_with_a_huge_request_counter():
     # HALP (time_unit=requests) takes the request index as its clock: only differences matter.
     ids, _ = zipf_requests(seed=3)
