@@ -15,6 +15,8 @@ Measured 2026-12-07 (10M requests, ~400K objects; peak RSS 732 MB for every poli
     1%    lru     0.4249              13.3
     1%    s3fifo  0.3508     +17.4%   3.0
     1%    halp    0.3484     +18.0%   0.05
+    1%    lrb     0.3566     +16.1%   0.02   (RSS growth during the replay: 273 MB; LRU 95 MB)
+    1%    belady  0.2557     +39.8%   3.4
     10%   lru     0.0970              14.4
     10%   s3fifo  0.0903     +6.9%    10.1
     10%   halp    0.0923     +4.8%    0.17
