@@ -52,9 +52,10 @@ Third session (the machinery that made the wide pool the default; same grid, sam
   training (128 -> 25 us per step): sample k=16 went 0.10 -> 0.13-0.15 M req/s at equal quality.
 - Label stride: tail=2048,k=32 with stride 1 9.12-9.44%, stride 2 (buffer 8192) 9.41%, stride 8
   8.81-8.85%: rebuilding only one label in 8 trains worse; 2 is the default.
-- Fewer pairs per eviction with more updates to keep the training per eviction: sample k=16 pairs=4
-  update_every=256 8.43-8.58%, tail=2048,k=32 pairs=8 update_every=256 8.58%: the tournament's
-  dense labels matter on 100K-request traces; all k-1 pairs stay the default.
+- Fewer pairs per eviction (a `pairs` cap, prototype not kept) with more updates to keep the
+  training per eviction: sample k=16 pairs=4 update_every=256 8.43-8.58%, tail=2048,k=32 pairs=8
+  update_every=256 8.58%: the tournament's dense labels matter on 100K-request traces; all k-1
+  pairs are kept.
 - LRU window read once per N evictions instead of walking 2048 nodes per eviction: N=32 8.73%
   (the newest objects, often the best victims, are missed for 32 evictions), N=1 9.23%,
   N = listed/8k (8 for a full window) 9.29%, 8/12 vs S3-FIFO, 8/12 vs LRB: the new default

@@ -30,7 +30,7 @@ def test_cached_scores_equal_full_scores_through_accesses_and_updates():
         t += float(rng.integers(1, 50))
         o = int(rng.integers(N))
         fx.record_access(feat, o, t, float(rng.integers(1, 10**6)), none)
-        sx.object_changed(cache, model, feat, o, True, scratch)
+        sx.refresh(cache, model, feat, o, True, scratch)
         if step % 37 == 36:  # the model changes: every cached first layer is stale
             model[0][:] += rng.normal(0, 0.1, len(model[0])).astype(np.float32)
             sx.model_changed(cache, model)
@@ -48,7 +48,7 @@ def test_a_stale_entry_is_recomputed_not_used():
     cache = sx.new_score_cache(1, H, model)
     scratch = np.zeros(fx.N_BASE, dtype=np.float32)
     fx.record_access(feat, 0, 0.0, 10.0, np.zeros(0, dtype=np.float32))
-    # never announced through object_changed: the stamp says "not computed", so score computes it
+    # never refreshed: the stamp says "not computed", so score computes it
     assert sx.score(cache, model, feat, 0, 5.0, True, scratch) == pytest.approx(full_score(model, feat, 0, 5.0), rel=1e-4)
     model[0][:] = 0.0  # all weights zero: every score is 0 once the change is announced
     sx.model_changed(cache, model)

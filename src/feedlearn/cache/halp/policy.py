@@ -49,8 +49,7 @@ from feedlearn.common.errors import FeedlearnError
 K, TAIL, MIN_UPDATES, OBJ_MISS, USE_SIZE, UPDATE_EVERY, STEPS, PICK, CAPACITY, GHOST_FACTOR, RESIDENT, LOADED = range(12)
 SECONDS = 12  # 1: time is the trace's seconds (``times[i]``); 0: the request index ``i`` itself
 STRIDE = 13  # one label in STRIDE enters the training buffer
-PAIRS = 14  # tournament comparisons kept as pending pairs per eviction (at most)
-REUSE = 15  # evictions served by one read of an LRU window (0: window length / 8k)
+REUSE = 14  # evictions served by one read of an LRU window (0: window length / 8k)
 # STATS (int64) fields
 EVICTIONS, BY_MODEL, FALLBACK_UNTRAINED, FALLBACK_NONFINITE = range(4)
 PICKS = {"model": 0, "heuristic": 1, "random": 2}
@@ -124,7 +123,7 @@ def _observe(st, obj, size, i):
                            meta[px.CORRECT], i):
             sx.model_changed(st.scores, st.model)
     fx.record_access(st.feat, obj, _now(st, i), size, _extra_row(st, i))
-    sx.object_changed(st.scores, st.model, st.feat, obj, cfg[USE_SIZE] == 1, st.x)
+    sx.refresh(st.scores, st.model, st.feat, obj, cfg[USE_SIZE] == 1, st.x)
 
 
 @njit(cache=True, inline="always")
@@ -291,15 +290,10 @@ def _evict(st, obj, size, i):
             stats[FALLBACK_UNTRAINED] += 1
         else:
             stats[FALLBACK_NONFINITE] += 1
-        # keep about `pairs` of the k - 1 comparisons: every `spacing`-th, shifted by one each
-        # eviction (no random draw, so the candidate stream is the same whatever `pairs` is)
-        spacing = max(1, (kk - 2) // cfg[PAIRS] + 1)
-        shift = stats[EVICTIONS] % spacing
         for j in range(1, kk):  # tournament: the lower score is predicted to come back later
             challenger_evicted = model_ok and scores[j] < scores[champ]
-            if (j + shift) % spacing == 0:
-                a, b = window[order[champ]], window[order[j]]
-                px.add_pair(st.pairs, a, b, t, b if challenger_evicted else a)
+            a, b = window[order[champ]], window[order[j]]
+            px.add_pair(st.pairs, a, b, t, b if challenger_evicted else a)
             if challenger_evicted:
                 champ = j
     elif pick == 2 and kk > 0:
@@ -335,7 +329,6 @@ class HALP(Policy):
         update_every: int = 1024,
         steps: int = 1,
         label_stride: int = 2,
-        pairs: int = 1 << 12,
         window_reuse: int = 0,
         batch: int = 128,
         lr: float = 1e-3,
@@ -351,7 +344,7 @@ class HALP(Policy):
         super().__init__(seed=seed)
         # Bounds keep the arrays these size (candidate window, hidden layer, buffers) reasonable.
         counts = dict(k=(k, 1 << 12), tail=(tail, 1 << 16), hidden=(hidden, 1 << 12), update_every=(update_every, 1 << 40),
-                      steps=(steps, 1 << 12), label_stride=(label_stride, 1 << 20), pairs=(pairs, 1 << 12),
+                      steps=(steps, 1 << 12), label_stride=(label_stride, 1 << 20),
                       batch=(batch, 1 << 20), buffer=(buffer, 1 << 24),
                       pending=(pending, 1 << 24), ghost_factor=(ghost_factor, 1 << 10))
         for key, (value, high) in counts.items():
@@ -373,7 +366,7 @@ class HALP(Policy):
             mlp.load_model(model)
         self.k, self.tail, self.hidden, self.heuristic, self.pick = k, tail, hidden, heuristic, pick
         self.objective, self.size_feature, self.update_every, self.steps = objective, size_feature, update_every, steps
-        self.label_stride, self.pairs, self.window_reuse = label_stride, pairs, window_reuse
+        self.label_stride, self.window_reuse = label_stride, window_reuse
         self.batch, self.lr, self.buffer, self.pending, self.min_updates = batch, float(lr), buffer, pending, min_updates
         self.ghost_factor, self.time_unit, self.edc_base, self.model = ghost_factor, time_unit, float(edc_base), model
         self._state = None  # the HALPState of the last run
@@ -398,14 +391,13 @@ class HALP(Policy):
         # updates logged: enough for the whole trace (a live cache has no known length: 4096)
         expected = (self.k - 1) * n_req // self.update_every + 2
         history = min(max(expected, 4096), 1 << 16) if learning else 1
-        cfg = np.zeros(16, dtype=np.int64)
+        cfg = np.zeros(15, dtype=np.int64)
         cfg[[K, TAIL, MIN_UPDATES, OBJ_MISS, USE_SIZE, UPDATE_EVERY, STEPS, PICK, CAPACITY, GHOST_FACTOR, LOADED]] = [
             self.k, self.tail, self.min_updates, int(self.objective == "object"), int(self.size_feature),
             self.update_every, self.steps, PICKS[self.pick], ctx.capacity, self.ghost_factor, int(bool(self.model)),
         ]
         cfg[SECONDS] = int(self.time_unit == "seconds")
         cfg[STRIDE] = self.label_stride
-        cfg[PAIRS] = self.pairs
         cfg[REUSE] = self.window_reuse
         # per-request times only when time is trace seconds; otherwise the request index is the time
         # (a clock that never goes back: logged traces can be out of order, and a negative age

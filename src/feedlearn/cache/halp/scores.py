@@ -5,10 +5,10 @@ column, the age, changed (``features.write_static`` / ``age_feature``). So the m
 splits: ``W1 x_t + b1 = pre_o + W1[:, AGE] * age_t``, where ``pre_o = W1 x_static + b1`` depends only
 on ``o``'s last access and the weights. ``pre_o`` is kept per object and stamped with the model
 version it was computed with; scoring a candidate is then ``H`` multiply-adds and ReLUs (~20 ns)
-instead of a feature vector and a full forward pass (~300 ns). A stamp goes stale when ``o`` is
-requested (its features change) or the model is updated; a stale entry is recomputed the next
-time ``o`` is a candidate. Scores equal ``model.score`` of the full vector up to float rounding
-(``tests/cache/halp/test_scores.py``).
+instead of a feature vector and a full forward pass (~300 ns). When ``o`` is requested (its
+features change) its entry is computed again at once; when the model is updated every stamp goes
+stale, and a stale entry is computed again the next time its object is a candidate. Scores equal
+``model.score`` of the full vector up to float rounding (``tests/cache/halp/test_scores.py``).
 
 Cache tuple: ``(pre (n, H) float32, stamp (n,) int64, age_weights (H,) float32, version (1,) int64)``.
 """
@@ -40,11 +40,12 @@ def model_changed(cache, model):
 
 
 @njit(cache=True)  # not inlined: one compiled copy keeps HALP's compile time down
-def object_changed(cache, model, feat, o, use_size, scratch):
-    """``o`` was requested: its features changed, so its first layer is computed again now.
+def refresh(cache, model, feat, o, use_size, scratch):
+    """Compute ``o``'s first layer now (``scratch``: one feature row).
 
-    Eagerly, not when ``o`` is next a candidate: residents are requested between two draws far
-    more often than the model changes, so a lazy cache would recompute on nearly every draw.
+    Called when ``o`` is requested — eagerly, not when ``o`` is next a candidate: residents are
+    requested between two draws far more often than the model changes, so a lazy cache would
+    recompute on nearly every draw — and for a candidate whose entry predates a model update.
     """
     fx.write_static(feat, o, use_size, scratch)
     _first_layer(model, scratch, cache[0][o])
@@ -77,7 +78,5 @@ def score(cache, model, feat, o, t, use_size, scratch):
     """The model's score of ``o`` at time ``t`` (``scratch``: one feature row, written on a miss)."""
     pre, stamp, age_weights, version = cache
     if stamp[o] != version[0]:
-        fx.write_static(feat, o, use_size, scratch)
-        _first_layer(model, scratch, pre[o])
-        stamp[o] = version[0]
+        refresh(cache, model, feat, o, use_size, scratch)
     return _output(pre[o], age_weights, fx.age_feature(feat, o, t), model[8], model[9])
