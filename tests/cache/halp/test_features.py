@@ -14,10 +14,10 @@ def test_record_access_and_vector_by_hand():
     fx.record_access(feat, 1, 0.0, 100.0, none)
     fx.record_access(feat, 1, 10.0, 100.0, none)
     fx.record_access(feat, 1, 30.0, 300.0, np.array([7.5], dtype=np.float32))
-    rows, extra, half_lives = feat
+    rows, extra, half_lives, _ = feat
     row = rows[1]
     assert half_lives[:3].tolist() == [4.0, 8.0, 16.0]
-    assert (row[fx.COUNT], row[fx.LAST], row[fx.SUM_GAP], row[fx.SIZE], row[fx.GAP_POS]) == (3, 30.0, 30.0, 300.0, 2)
+    assert (row[fx.COUNT], row[fx.LAST], row[fx.SUM_GAP], row[fx.SIZE]) == (3, 30.0, 30.0, 300.0)
     assert (fx.access_count(feat, 1), fx.last_access(feat, 1), fx.size_of(feat, 1)) == (3, 30.0, 300.0)
     assert not rows[0].any()  # another object's row is untouched
     # EDC_k: 1 at t=0; at t=10: 1 + 1 * 2^(-10/h); at t=30: 1 + (1 + 2^(-10/h)) * 2^(-20/h)
@@ -92,3 +92,26 @@ def test_gap_ring_keeps_the_latest_32():
     fx.write_vector(feat, 0, t, True, out)
     expected = [np.log1p(g) * 0.1 for g in range(40, 8, -1)]  # newest first: 40 down to 9
     assert np.allclose(out[:32], expected, rtol=1e-6)
+
+
+def test_static_vector_kept_ready_equals_the_vector_rebuilt_at_the_last_access():
+    """The kept static row must be what ``write_vector`` computes at the last access, through more
+    accesses than the 32 gap slots, a forget, a fresh start, and with size features off."""
+    rng = np.random.default_rng(3)
+    feat = fx.new_features(3, 2, edc_base=8.0)
+    t = 0.0
+    kept, rebuilt = (np.zeros(fx.N_BASE + 2, dtype=np.float32) for _ in range(2))
+    for step in range(120):
+        o = int(rng.integers(3))
+        t += float(rng.exponential(20.0))
+        fx.record_access(feat, o, t, float(rng.integers(1, 10**6)), rng.random(2).astype(np.float32))
+        if step == 60:
+            fx.forget(feat, o)
+        for use_size in (True, False):
+            for other in range(3):
+                if fx.access_count(feat, other) == 0 and feat[0][other, fx.COUNT] == 0:
+                    continue  # never requested yet
+                fx.write_static(feat, other, use_size, kept)
+                fx.write_vector(feat, other, fx.last_access(feat, other), use_size, rebuilt)
+                assert np.array_equal(kept, rebuilt), (step, other, use_size)
+    assert fx.access_count(feat, 0) > 32  # the gap window did wrap

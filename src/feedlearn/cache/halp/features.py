@@ -1,12 +1,16 @@
 """Per-object features for learned eviction (the LRB set, NSDI'20), kept for cached and ghost objects.
 
-For each object the metadata holds its last access time, the last ``N_GAPS`` = 32 inter-arrival
-gaps (a ring, newest first when read, stored already as ``log1p(gap) / 10``), ``N_EDC`` = 10
-exponentially decayed counters (EDCs), its access count, the sum of its gaps, its size and the
-latest request-supplied extra features. All but the extras live in *one* float64 row per object
-(384 bytes, six adjacent cache lines): an eviction reads the rows of a few random objects, and
-one contiguous row costs ~2x fewer cache misses than nine separate arrays (measured 510 -> see
-``bench/halp_throughput.py``). The
+For each object the metadata holds its last access time, ``N_EDC`` = 10 exponentially decayed
+counters (EDCs), its access count, the sum of its gaps, its size (one float64 row of 128 bytes)
+and its *static vector*: the feature vector as of its last access (age 0, EDCs undecayed), whose
+first ``N_GAPS`` = 32 columns are the latest inter-arrival gaps, newest first (one float32 row of
+192 bytes), plus the latest request-supplied extra features. The static vector changes only on an
+access, and HALP needs it far more often than that: every label rebuilds two vectors at a past
+decision time and every model update makes candidates' first layers stale (``scores.py``). Kept
+ready, such a vector is a copy plus one column; rebuilt, it is 13 ``log1p`` calls, which were
+the largest cost of a HALP run (measured on the 1M-request CDN trace at 1%: ~14 labels per
+request). The gaps live only in the static vector (shifted by one on each access), so the two
+rows together take less memory than the former gap ring in float64. The
 feature vector of object ``o`` at time ``t`` (``N_BASE`` + extras columns, float32) is::
 
     [0:32]   log1p(gap_j) / 10, newest first; -1 where fewer gaps exist
@@ -36,48 +40,59 @@ AGE = N_GAPS + N_EDC + 2  # the column of log1p(age) / 10
 SCALE = np.float32(0.1)  # applied to every log1p
 
 # columns of an object's metadata row
-LAST, SUM_GAP, COUNT, GAP_POS, SIZE = 0, 1, 2, 3, 4
-EDC = 5  # EDC k (as of the last access) is column EDC + k
-GAPS = EDC + N_EDC  # gap ring slot j is column GAPS + j (float32 values, stored exactly)
-ROW = 48  # GAPS + N_GAPS = 47, padded to a multiple of 8 doubles (one 64-byte line)
+LAST, SUM_GAP, COUNT, SIZE = 0, 1, 2, 3
+EDC = 4  # EDC k (as of the last access) is column EDC + k
+ROW = 16  # EDC + N_EDC = 14, padded to two 64-byte lines
+STATIC_ROW = 48  # N_BASE = 46 float32 columns, padded to three 64-byte lines
+SIZE_COLUMN = N_GAPS + N_EDC + 3  # the column of log1p(size) / 10
 
 
 def new_features(n_objects: int, n_extra: int, edc_base: float) -> tuple:
-    """Empty metadata for ``n_objects`` dense ids: ``(rows, extra, half_lives)``.
+    """Empty metadata for ``n_objects`` dense ids: ``(rows, extra, half_lives, static)``.
 
-    ``rows[o]`` is object ``o``'s metadata (columns ``LAST`` … ``GAPS``); ``count == 0`` means none.
+    ``rows[o]`` is object ``o``'s metadata (columns ``LAST`` … ``EDC + 9``), ``count == 0`` means
+    none; ``static[o]`` its vector as of its last access (size column always filled).
     """
     return (
         np.zeros((n_objects, ROW), dtype=np.float64),
         np.zeros((n_objects, n_extra), dtype=np.float32),  # request-supplied features
         edc_base * 2.0 ** np.arange(N_EDC, dtype=np.float64),  # half-lives, in time units
+        np.zeros((n_objects, STATIC_ROW), dtype=np.float32),
     )
 
 
 @njit(cache=True, inline="always")
 def record_access(feat, o, t, size, extra_row):
     """Update ``o``'s metadata for an access at time ``t`` (first access if it has none)."""
-    rows, extra, half_lives = feat
-    row = rows[o]
-    if row[COUNT] <= 0:  # never seen, or forgotten
-        row[COUNT] = 0.0
+    # indexed as (array, row), never through row views: a view costs two atomic reference counts
+    rows, extra, half_lives, static = feat
+    if rows[o, COUNT] <= 0:  # never seen, or forgotten
+        rows[o, COUNT] = 0.0
         for k in range(N_EDC):
-            row[EDC + k] = 1.0
-        row[GAP_POS] = 0.0
-        row[SUM_GAP] = 0.0
+            rows[o, EDC + k] = 1.0
+        rows[o, SUM_GAP] = 0.0
+        for j in range(N_GAPS):
+            static[o, j] = -1.0
     else:
-        gap = t - row[LAST]
-        pos = int(row[GAP_POS])
-        row[GAPS + pos] = np.float32(np.log1p(gap)) * SCALE
-        row[GAP_POS] = (pos + 1) % N_GAPS
-        row[SUM_GAP] += gap
+        gap = t - rows[o, LAST]
+        for j in range(N_GAPS - 1, 0, -1):  # newest first: shift the older gaps by one
+            static[o, j] = static[o, j - 1]
+        static[o, 0] = np.float32(np.log1p(gap)) * SCALE
+        rows[o, SUM_GAP] += gap
         d = 2.0 ** (-gap / half_lives[N_EDC - 1])
         for k in range(N_EDC - 1, -1, -1):
-            row[EDC + k] = 1.0 + row[EDC + k] * d
+            rows[o, EDC + k] = 1.0 + rows[o, EDC + k] * d
             d = d * d
-    row[COUNT] += 1.0
-    row[LAST] = t
-    row[SIZE] = size
+    rows[o, COUNT] += 1.0
+    rows[o, LAST] = t
+    rows[o, SIZE] = size
+    for k in range(N_EDC):
+        static[o, N_GAPS + k] = np.float32(np.log1p(rows[o, EDC + k])) * SCALE
+    n = rows[o, COUNT]
+    static[o, N_GAPS + N_EDC] = np.float32(np.log1p(n)) * SCALE
+    static[o, N_GAPS + N_EDC + 1] = np.float32(np.log1p(rows[o, SUM_GAP] / (n - 1))) * SCALE if n > 1 else -1.0
+    static[o, AGE] = 0.0
+    static[o, SIZE_COLUMN] = np.float32(np.log1p(size)) * SCALE
     for j in range(extra.shape[1]):
         extra[o, j] = extra_row[j]
 
@@ -116,18 +131,11 @@ def size_of(feat, o):
 @njit(cache=True, inline="always")
 def write_vector(feat, o, t, use_size, out):
     """Write ``o``'s feature vector at time ``t`` into ``out`` (length ``N_BASE + n_extra``)."""
-    rows, extra, half_lives = feat
+    rows, extra, half_lives, static = feat
     row = rows[o]
     n = int(abs(row[COUNT]))  # negative: forgotten, but the row is still the last access's
-    n_gaps = min(n - 1, N_GAPS)
-    pos = int(row[GAP_POS])
     for j in range(N_GAPS):
-        if j < n_gaps:
-            # newest first: the slot before the ring position is the latest gap
-            slot = pos - 1 - j
-            out[j] = row[GAPS + (slot + N_GAPS if slot < 0 else slot)]
-        else:
-            out[j] = -1.0
+        out[j] = static[o, j]
     age = t - row[LAST]
     d = 2.0 ** (-age / half_lives[N_EDC - 1])
     for k in range(N_EDC - 1, -1, -1):
@@ -141,14 +149,21 @@ def write_vector(feat, o, t, use_size, out):
         out[N_BASE + j] = extra[o, j]
 
 
-@njit(cache=True)  # not inlined: one compiled copy keeps HALP's compile time down
+@njit(cache=True, inline="always")
 def write_static(feat, o, use_size, out):
     """``o``'s vector as of its last access (age 0, EDCs undecayed): what only an access changes.
 
     HALP's vector at time ``t`` is this one with column ``AGE`` set to :func:`age_feature` — so a
-    candidate's score is its cached first layer plus one column (``halp/scores.py``).
+    candidate's score is its cached first layer plus one column (``halp/scores.py``). It is kept
+    ready by ``record_access``: a copy, no arithmetic.
     """
-    write_vector(feat, o, feat[0][o, LAST], use_size, out)
+    extra, static = feat[1], feat[3]
+    for j in range(N_BASE):
+        out[j] = static[o, j]
+    if not use_size:
+        out[SIZE_COLUMN] = 0.0
+    for j in range(extra.shape[1]):
+        out[N_BASE + j] = extra[o, j]
 
 
 @njit(cache=True, inline="always")
@@ -157,8 +172,21 @@ def age_feature(feat, o, t):
     return np.float32(np.log1p(t - feat[0][o, LAST])) * SCALE
 
 
-@njit(cache=True)  # not inlined: one compiled copy keeps HALP's compile time down
+@njit(cache=True, inline="always")
 def write_halp(feat, o, t, use_size, out):
     """HALP's vector of ``o`` at time ``t``: the static vector with the age at ``t``."""
     write_static(feat, o, use_size, out)
     out[AGE] = age_feature(feat, o, t)
+
+
+@njit(cache=True, inline="always")
+def halp_into(rows, extra, static, o, t, use_size, out, r):
+    """:func:`write_halp` into row ``r`` of the 2-d ``out``, from the unpacked metadata arrays (for
+    loops: numba takes an atomic reference count per array each time a tuple is passed)."""
+    for j in range(N_BASE):
+        out[r, j] = static[o, j]
+    if not use_size:
+        out[r, SIZE_COLUMN] = 0.0
+    for j in range(extra.shape[1]):
+        out[r, N_BASE + j] = extra[o, j]
+    out[r, AGE] = np.float32(np.log1p(t - rows[o, LAST])) * SCALE

@@ -21,10 +21,14 @@ a whole ghost lifetime, which says nothing about their order (labelling "the lat
 wins" would mostly teach eviction order, not re-access order) — or when the bounded pool
 overflows (the oldest pending pair is recycled). Both counts are reported (``HALP.diagnostics``).
 
-Pairs are found from either object through intrusive per-object lists of *slots*: pair ``p`` has
-slot ``2p`` in its first object's list and slot ``2p + 1`` in the second's. A pair is one 64-byte
-row (both objects, the choice, and both slots' links): labelling and unlinking a pair is
-cache-miss-bound, and one row costs ~3 misses where separate arrays cost ~10.
+Pairs are found from either object through per-object singly linked lists, newest first: a pair
+is one 64-byte row of a ring (both objects, the choice, one link per object, its serial number
+and its state) and a link is a pair's serial. Nothing is ever unlinked: a labelled or dropped
+pair is only marked settled, and a recycled row no longer carries the serial a link expects,
+which ends the list there (every later link is older, so recycled too). Creating a pair then
+touches its own row and the two list heads, and labelling touches the rows it walks — the
+doubly linked version also rewrote both neighbours of each side on every release (~6 cache
+misses per pair instead of ~2), which made pending pairs the largest cost of an eviction.
 """
 
 from __future__ import annotations
@@ -38,74 +42,60 @@ from feedlearn.cache.halp import train as tx
 # meta fields
 RING, CREATED, LABELLED, DROPPED_GHOST, DROPPED_OVERFLOW, CORRECT = 0, 1, 2, 3, 4, 5
 META = 3  # the meta array's position in the pool tuple
-# columns of a pair's row; slot s = 2p + side links through columns NEXT + 2 side and PREV + 2 side
-FIRST, SECOND, CHOSEN, NEXT, PREV = 0, 1, 2, 3, 4
+# columns of a pair's row; the link of side s (0: first object, 1: second) is column NEXT + s
+FIRST, SECOND, CHOSEN, NEXT, SERIAL, STATE = 0, 1, 2, 3, 5, 6
+PENDING, SETTLED = 0, 1  # a pair's STATE: waiting for a label; labelled or dropped
 
 
 def new_pairs(n_objects: int, capacity: int) -> tuple:
     """An empty pool of ``capacity`` pending pairs over ``n_objects`` dense ids."""
     return (
-        np.full((capacity, 8), -1, dtype=np.int64),  # rows: first, second, chosen, 2 x (next, prev), pad
+        np.full((capacity, 8), -1, dtype=np.int64),  # rows: first, second, chosen, 2 x next, serial, state, pad
         np.zeros(capacity, dtype=np.float64),  # time of the decision
-        np.full(n_objects, -1, dtype=np.int64),  # per-object head slot
+        np.full(n_objects, -1, dtype=np.int64),  # per-object newest pair serial
         np.zeros(6, dtype=np.int64),  # meta: ring position and counters
     )
 
 
 @njit(cache=True, inline="always")
-def _next(rows, s):
-    return rows[s >> 1, NEXT + 2 * (s & 1)]
+def _row(rows, q):
+    """The row of pair serial ``q``, or -1 once the ring has recycled it."""
+    r = q % len(rows)
+    return r if rows[r, SERIAL] == q else -1
 
 
 @njit(cache=True, inline="always")
-def _link(pairs, s, o):
-    rows, head = pairs[0], pairs[2]
-    p, side = s >> 1, 2 * (s & 1)
-    rows[p, PREV + side] = -1
-    rows[p, NEXT + side] = head[o]
-    if head[o] >= 0:
-        h = head[o]
-        rows[h >> 1, PREV + 2 * (h & 1)] = s
-    head[o] = s
-
-
-@njit(cache=True, inline="always")
-def _unlink(pairs, s, o):
-    rows, head = pairs[0], pairs[2]
-    p, side = s >> 1, 2 * (s & 1)
-    before, after = rows[p, PREV + side], rows[p, NEXT + side]
-    if before >= 0:
-        rows[before >> 1, NEXT + 2 * (before & 1)] = after
-    else:
-        head[o] = after
-    if after >= 0:
-        rows[after >> 1, PREV + 2 * (after & 1)] = before
-
-
-@njit(cache=True, inline="always")
-def _release(pairs, p):
-    rows = pairs[0]
-    _unlink(pairs, 2 * p, rows[p, FIRST])
-    _unlink(pairs, 2 * p + 1, rows[p, SECOND])
-    rows[p, FIRST] = -1
-    rows[p, SECOND] = -1
+def _after(rows, r, o):
+    """The serial linked after row ``r`` in ``o``'s list."""
+    return rows[r, NEXT] if rows[r, FIRST] == o else rows[r, NEXT + 1]
 
 
 @njit(cache=True, inline="always")
 def add_pair(pairs, a, b, t, victim):
     """Store a comparison of ``a`` with ``b`` made at time ``t`` that chose ``victim``."""
-    rows, when, meta = pairs[0], pairs[1], pairs[META]
-    p = meta[RING]
-    if rows[p, FIRST] >= 0:  # the pool is full: recycle the oldest pending pair
-        _release(pairs, p)
+    rows, when, head, meta = pairs
+    record(rows, when, head, meta, a, b, t, victim)
+
+
+@njit(cache=True, inline="always")
+def record(rows, when, head, meta, a, b, t, victim):
+    """:func:`add_pair` on the pool's unpacked arrays, for loops: numba takes an atomic reference
+    count per array each time a tuple of arrays is passed, even to an inlined function."""
+    q = meta[CREATED]
+    r = q % len(rows)
+    if rows[r, SERIAL] >= 0 and rows[r, STATE] == PENDING:  # the pool is full: the oldest pair is recycled
         meta[DROPPED_OVERFLOW] += 1
-    meta[RING] = (p + 1) % len(rows)
-    rows[p, FIRST] = a
-    rows[p, SECOND] = b
-    rows[p, CHOSEN] = victim
-    when[p] = t
-    _link(pairs, 2 * p, a)
-    _link(pairs, 2 * p + 1, b)
+    meta[RING] = (r + 1) % len(rows)
+    rows[r, FIRST] = a
+    rows[r, SECOND] = b
+    rows[r, CHOSEN] = victim
+    rows[r, NEXT] = head[a]
+    rows[r, NEXT + 1] = head[b]
+    rows[r, SERIAL] = q
+    rows[r, STATE] = PENDING
+    when[r] = t
+    head[a] = q
+    head[b] = q
     meta[CREATED] += 1
 
 
@@ -117,22 +107,30 @@ def label_on_access(pairs, o, trainer, feat, use_size, stride):
     ``trainer``'s buffer as the two vectors at the decision time. Returns how many were labelled.
     """
     rows, when, head, meta = pairs
-    winners, losers = trainer[0], trainer[1]
+    # unpacked once: see ``record``
+    winners, losers, tmeta = trainer[0], trainer[1], trainer[2]
+    f_rows, f_extra, _, f_static = feat
     n = 0
-    while head[o] >= 0:
-        s = head[o]
-        p = s >> 1
-        loser = rows[p, SECOND] if s & 1 == 0 else rows[p, FIRST]
-        if rows[p, CHOSEN] == loser:
+    q = head[o]
+    while q >= 0:
+        r = _row(rows, q)
+        if r < 0:
+            break
+        q = _after(rows, r, o)
+        if rows[r, STATE] != PENDING:
+            continue
+        rows[r, STATE] = SETTLED
+        loser = rows[r, SECOND] if rows[r, FIRST] == o else rows[r, FIRST]
+        if rows[r, CHOSEN] == loser:
             meta[CORRECT] += 1
         meta[LABELLED] += 1
         if meta[LABELLED] % stride == 0:
-            r = tx.claim_row(trainer)
-            fx.write_halp(feat, o, when[p], use_size, winners[r])
-            fx.write_halp(feat, loser, when[p], use_size, losers[r])
-        tx.count_label(trainer)
-        _release(pairs, p)
+            b = tx.claim(tmeta, len(winners))
+            fx.halp_into(f_rows, f_extra, f_static, o, when[r], use_size, winners, b)
+            fx.halp_into(f_rows, f_extra, f_static, loser, when[r], use_size, losers, b)
+        tmeta[tx.NEW] += 1  # one more label towards the next update (whether or not it was kept)
         n += 1
+    head[o] = -1  # nothing of o's is pending any more
     return n
 
 
@@ -141,10 +139,13 @@ def pending_count(pairs, o):
     """How many pending pairs involve ``o``."""
     rows = pairs[0]
     n = 0
-    s = pairs[2][o]
-    while s >= 0:
-        n += 1
-        s = _next(rows, s)
+    q = pairs[2][o]
+    while q >= 0:
+        r = _row(rows, q)
+        if r < 0:
+            break
+        n += rows[r, STATE] == PENDING
+        q = _after(rows, r, o)
     return n
 
 
@@ -152,22 +153,30 @@ def pending_count(pairs, o):
 def object_left(pairs, o, tracked):
     """``o`` left the ghost: drop its pending pairs whose other object is not ``tracked`` either."""
     rows, meta = pairs[0], pairs[META]
-    s = pairs[2][o]
-    while s >= 0:
-        following = _next(rows, s)
-        p = s >> 1
-        other = rows[p, SECOND] if s & 1 == 0 else rows[p, FIRST]
-        if not tracked[other]:
-            _release(pairs, p)
+    q = pairs[2][o]
+    while q >= 0:
+        r = _row(rows, q)
+        if r < 0:
+            break
+        q = _after(rows, r, o)
+        other = rows[r, SECOND] if rows[r, FIRST] == o else rows[r, FIRST]
+        if rows[r, STATE] == PENDING and not tracked[other]:
+            rows[r, STATE] = SETTLED
             meta[DROPPED_GHOST] += 1
-        s = following
     return 0
 
 
 @njit(cache=True)
 def drop_all(pairs, o):
     """Drop every pending pair of ``o`` unlabelled (its id is about to mean another object)."""
-    meta = pairs[META]
-    while pairs[2][o] >= 0:
-        _release(pairs, pairs[2][o] >> 1)
-        meta[DROPPED_GHOST] += 1
+    rows, meta = pairs[0], pairs[META]
+    q = pairs[2][o]
+    while q >= 0:
+        r = _row(rows, q)
+        if r < 0:
+            break
+        q = _after(rows, r, o)
+        if rows[r, STATE] == PENDING:
+            rows[r, STATE] = SETTLED
+            meta[DROPPED_GHOST] += 1
+    pairs[2][o] = -1

@@ -117,13 +117,14 @@ def _observe(st, obj, size, i):
     cfg = st.cfg
     if not _learning(cfg):
         return
-    if px.label_on_access(st.pairs, obj, st.trainer, st.feat, cfg[USE_SIZE] == 1, cfg[STRIDE]) > 0:
-        meta = st.pairs[px.META]
-        if tx.maybe_update(st.trainer, st.model, st.rng, cfg[UPDATE_EVERY:STEPS + 1], meta[px.LABELLED],
+    pairs, feat, model, trainer, score_cache = st.pairs, st.feat, st.model, st.trainer, st.scores
+    if px.label_on_access(pairs, obj, trainer, feat, cfg[USE_SIZE] == 1, cfg[STRIDE]) > 0:
+        meta = pairs[px.META]
+        if tx.maybe_update(trainer, model, st.rng, cfg[UPDATE_EVERY:STEPS + 1], meta[px.LABELLED],
                            meta[px.CORRECT], i):
-            sx.model_changed(st.scores, st.model)
-    fx.record_access(st.feat, obj, _now(st, i), size, _extra_row(st, i))
-    sx.refresh(st.scores, st.model, st.feat, obj, cfg[USE_SIZE] == 1, st.x)
+            sx.model_changed(score_cache, model)
+    fx.record_access(feat, obj, _now(st, i), size, _extra_row(st, i))
+    sx.refresh(score_cache, model, feat, obj, cfg[USE_SIZE] == 1, st.x)
 
 
 @njit(cache=True, inline="always")
@@ -259,6 +260,21 @@ def _draw_from_snapshot(st, window, order, mark, snap, i):
     return n
 
 
+@njit(cache=True)  # not inlined: one call per eviction, with the pool's tuple unpacked once
+def _tournament(pairs, window, order, kk, scores, model_ok, t):
+    """The ``kk - 1`` comparisons that pick the victim, each stored as a pending pair; returns
+    the position of the victim (the lowest score; candidate 0 without a usable model)."""
+    rows, when, head, meta = pairs
+    champ = 0
+    for j in range(1, kk):  # the lower score is predicted to come back later
+        challenger_evicted = model_ok and scores[j] < scores[champ]
+        a, b = window[order[champ]], window[order[j]]
+        px.record(rows, when, head, meta, a, b, t, b if challenger_evicted else a)
+        if challenger_evicted:
+            champ = j
+    return champ
+
+
 @njit(cache=True)
 def _evict(st, obj, size, i):
     cfg, stats, x, scores = st.cfg, st.stats, st.x, st.score
@@ -272,30 +288,19 @@ def _evict(st, obj, size, i):
     champ = 0
     if pick == 0:
         t = _now(st, i)
-        feat, model = st.feat, st.model
         trained = cfg[LOADED] == 1 or st.trainer[2][tx.UPDATES] >= cfg[MIN_UPDATES]
         model_ok = trained
-        for j in range(kk):
-            c = window[order[j]]
-            if model_ok:
-                s = sx.score(st.scores, model, feat, c, t, cfg[USE_SIZE] == 1, x)
-                if cfg[OBJ_MISS] == 1:
-                    s -= np.float32(np.log(max(fx.size_of(feat, c), 1.0)))  # value per byte: rate / size
-                scores[j] = s
-                if not np.isfinite(s):
-                    model_ok = False
+        if trained:
+            scored = sx.score_candidates(st.scores, st.model, st.feat, window, order, kk, t, cfg[USE_SIZE] == 1,
+                                         cfg[OBJ_MISS] == 1, x, scores)
+            model_ok = scored == kk
         if model_ok:
             stats[BY_MODEL] += 1
         elif not trained:
             stats[FALLBACK_UNTRAINED] += 1
         else:
             stats[FALLBACK_NONFINITE] += 1
-        for j in range(1, kk):  # tournament: the lower score is predicted to come back later
-            challenger_evicted = model_ok and scores[j] < scores[champ]
-            a, b = window[order[champ]], window[order[j]]
-            px.add_pair(st.pairs, a, b, t, b if challenger_evicted else a)
-            if challenger_evicted:
-                champ = j
+        champ = _tournament(st.pairs, window, order, kk, scores, model_ok, t)
     elif pick == 2 and kk > 0:
         champ = below(st.rng, kk)
     victim = window[order[champ]]

@@ -10,7 +10,11 @@ features change) its entry is computed again at once; when the model is updated 
 stale, and a stale entry is computed again the next time its object is a candidate. Scores equal
 ``model.score`` of the full vector up to float rounding (``tests/cache/halp/test_scores.py``).
 
-Cache tuple: ``(pre (n, H) float32, stamp (n,) int64, age_weights (H,) float32, version (1,) int64)``.
+Cache tuple: ``(pre (n, H) float32, stamp (n,) int64, head (3, H) float32, version (1,) int64)``; ``head``
+holds ``W1[:, AGE]``, ``w2`` and ``b2`` (in column 0) side by side. Compiled calls pass as few arrays as
+they can: numba takes an atomic reference per array argument on entry and drops it on exit, and
+with ~32 candidates per eviction that bookkeeping cost more than the arithmetic (measured: ~15%
+of a HALP run went to those atomic counts).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from feedlearn.cache.halp.model import FAST
 def new_score_cache(n_objects: int, hidden: int, model: tuple) -> tuple:
     """An empty cache for ``n_objects`` dense ids, for ``model``'s current weights."""
     cache = (np.zeros((n_objects, hidden), dtype=np.float32), np.full(n_objects, -1, dtype=np.int64),
-             np.zeros(hidden, dtype=np.float32), np.zeros(1, dtype=np.int64))
+             np.zeros((3, hidden), dtype=np.float32), np.zeros(1, dtype=np.int64))
     model_changed(cache, model)
     return cache
 
@@ -34,12 +38,14 @@ def new_score_cache(n_objects: int, hidden: int, model: tuple) -> tuple:
 def model_changed(cache, model):
     """The weights changed: every cached first layer is stale."""
     cache[3][0] += 1
-    w1, age_weights = model[6], cache[2]
-    for j in range(len(age_weights)):  # a loop, not a slice assignment: ~2 s less compile time
-        age_weights[j] = w1[j, fx.AGE]
+    w1, w2, b2, head = model[6], model[8], model[9], cache[2]
+    for j in range(head.shape[1]):  # a loop, not a slice assignment: ~2 s less compile time
+        head[0, j] = w1[j, fx.AGE]
+        head[1, j] = w2[j]
+    head[2, 0] = b2[0]
 
 
-@njit(cache=True)  # not inlined: one compiled copy keeps HALP's compile time down
+@njit(cache=True, fastmath=FAST)  # not inlined: inlined code takes the caller's (strict) float flags
 def refresh(cache, model, feat, o, use_size, scratch):
     """Compute ``o``'s first layer now (``scratch``: one feature row).
 
@@ -47,36 +53,74 @@ def refresh(cache, model, feat, o, use_size, scratch):
     requested between two draws far more often than the model changes, so a lazy cache would
     recompute on nearly every draw — and for a candidate whose entry predates a model update.
     """
-    fx.write_static(feat, o, use_size, scratch)
-    _first_layer(model, scratch, cache[0][o])
-    cache[1][o] = cache[3][0]
+    pre, stamp, _, version = cache
+    _refresh_into(pre, stamp, version[0], model[6], model[7], feat[1], feat[3], o, use_size, scratch)
 
 
-@njit(cache=True, fastmath=FAST)  # not inlined: inlined code takes the caller's (strict) float flags
-def _first_layer(model, x, out):
-    w1, b1 = model[6], model[7]
+@njit(cache=True, inline="always")
+def _refresh_into(pre, stamp, version, w1, b1, extra, static, o, use_size, x):
+    """``pre[o] = W1 x_static + b1`` from unpacked arrays (the callers are both fastmath)."""
+    for i in range(fx.N_BASE):
+        x[i] = static[o, i]
+    if not use_size:
+        x[fx.SIZE_COLUMN] = 0.0
+    for i in range(extra.shape[1]):
+        x[fx.N_BASE + i] = extra[o, i]
     h, f = w1.shape
     for j in range(h):
         acc = np.float32(0.0)
         for i in range(f):
             acc += w1[j, i] * x[i]
-        out[j] = acc + b1[j]
+        pre[o, j] = acc + b1[j]
+    stamp[o] = version
+
+
+@njit(cache=True, fastmath=FAST)  # not inlined: one call per eviction
+def score_candidates(cache, model, feat, window, order, n, t, use_size, per_byte, scratch, out):
+    """Scores of the candidates ``window[order[:n]]`` into ``out[:n]``.
+
+    Stops at the first score that is not finite and returns how many were written (``n`` when all
+    are finite). ``per_byte``: subtract ``log(size)`` (the object-miss objective). One call scores
+    every candidate with the tuples unpacked once: passing a tuple of arrays, even to an inlined
+    function, costs an atomic reference count per array, and per candidate that was ~40 of them.
+    """
+    pre, stamp, head, version = cache
+    w1, b1 = model[6], model[7]
+    rows, extra, _, static = feat
+    v = version[0]
+    for j in range(n):
+        o = window[order[j]]
+        if stamp[o] != v:
+            _refresh_into(pre, stamp, v, w1, b1, extra, static, o, use_size, scratch)
+        age = np.float32(np.log1p(t - rows[o, fx.LAST])) * fx.SCALE
+        total = np.float32(0.0)
+        for k in range(head.shape[1]):
+            a = pre[o, k] + head[0, k] * age
+            if a > 0:
+                total += head[1, k] * a
+        s = total + head[2, 0]
+        if per_byte:
+            s -= np.float32(np.log(max(rows[o, fx.SIZE], 1.0)))  # value per byte: rate / size
+        out[j] = s
+        if not np.isfinite(s):
+            return j
+    return n
 
 
 @njit(cache=True, fastmath=FAST)
-def _output(pre, age_weights, age, w2, b2):
+def _output(pre, o, head, age):
     total = np.float32(0.0)
-    for j in range(len(w2)):
-        a = pre[j] + age_weights[j] * age
+    for j in range(head.shape[1]):
+        a = pre[o, j] + head[0, j] * age
         if a > 0:
-            total += w2[j] * a
-    return total + b2[0]
+            total += head[1, j] * a
+    return total + head[2, 0]
 
 
 @njit(cache=True, inline="always")
 def score(cache, model, feat, o, t, use_size, scratch):
     """The model's score of ``o`` at time ``t`` (``scratch``: one feature row, written on a miss)."""
-    pre, stamp, age_weights, version = cache
+    pre, stamp, head, version = cache
     if stamp[o] != version[0]:
         refresh(cache, model, feat, o, use_size, scratch)
-    return _output(pre[o], age_weights, fx.age_feature(feat, o, t), model[8], model[9])
+    return _output(pre, o, head, fx.age_feature(feat, o, t))

@@ -36,10 +36,15 @@ def new_trainer(capacity: int, n_features: int, hidden: int, batch: int, history
 @njit(cache=True, inline="always")
 def claim_row(trainer):
     """The ring buffer's next row (the oldest is overwritten): the caller writes winner and loser."""
-    meta = trainer[2]
+    return claim(trainer[2], len(trainer[0]))
+
+
+@njit(cache=True, inline="always")
+def claim(meta, capacity):
+    """:func:`claim_row` from the trainer's meta array and buffer length (no tuple passed)."""
     p = meta[POS]
-    meta[POS] = (p + 1) % len(trainer[0])
-    meta[COUNT] = min(meta[COUNT] + 1, len(trainer[0]))
+    meta[POS] = (p + 1) % capacity
+    meta[COUNT] = min(meta[COUNT] + 1, capacity)
     return p
 
 
