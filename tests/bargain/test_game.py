@@ -157,3 +157,41 @@ def test_a_critic_that_names_a_price_is_not_passed_on():
     records = asyncio.run(run_rounds(Scenario(), players(), RuleModerator(), rounds=2, feedback="ai", critic=Leaky()))
     assert records[0].feedback == "Concede in smaller steps." and records[0].feedback_removed == ["Insist on $19.50 next time."]
     assert records[1].price == 16  # the generic half still halves the seller's step: 14 -> 16, as with the scripted critic
+
+
+class _Lines:
+    """A player that says the given lines in order (an LLM that closes in its own words)."""
+
+    def __init__(self, *lines: str) -> None:
+        self.lines, self.name = list(lines), "lines"
+
+    async def complete(self, messages, params):
+        return self.lines.pop(0)
+
+
+class _YesAfter:
+    """A moderator that says "deal" from the ``n``-th utterance it is asked about on."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.asked = n, 0
+
+    async def deal_reached(self, utterances):
+        self.asked += 1
+        return self.asked >= self.n
+
+
+@pytest.mark.parametrize(("closing", "price", "reason", "valid"), [
+    ("Okay, $16 then.", 16.0, "read", True),  # no acceptance phrase: the moderator decided
+    ("Let me grab it at 16.5", 16.5, "read", True),
+    ("You have yourself a balloon for sixteen fifty", 16.5, "read", True),
+    ("Great, I'll take it.", 17.0, "read", True),  # the price on the table: the seller's $17
+    ("Deal at $25!", 25.0, "out of range", False),  # read, but above the scenario's range
+    ("Deal!", None, "no price", False),  # no price named anywhere (the seller's line names none here)
+])
+def test_the_moderator_decides_whether_and_the_table_says_at_what_price(closing, price, reason, valid):
+    scenario = Scenario(opening=["Hello, I have a balloon for sale.", "Hi! What would you take for it?"])
+    seller = _Lines("I can do $17." if closing != "Deal!" else "It is a fine balloon.")
+    buyer = _Lines(closing)
+    result = asyncio.run(play(scenario, {"seller": seller, "buyer": buyer}, _YesAfter(2)))
+    assert result.deal and result.price == price and result.price_reason == reason and result.valid == valid
+    assert result.to_json()["price_reason"] == reason

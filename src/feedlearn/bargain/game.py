@@ -5,8 +5,10 @@ other side's arrive as ``user`` messages, after their system instructions (and, 
 player, the earlier games and the critic's advice — passed in as ``prefix``). The scripted opening
 is said first (seller, then buyer); then they alternate, seller first, for at most
 ``max_exchanges`` exchanges. After every utterance the moderator decides whether a deal was
-reached; its price is parsed from the last utterances (``prices.deal_price``) and is valid only
-inside the scenario's range.
+reached; the moderator decides *whether*, and the price is the one on the table in the last
+utterances (``prices.price_on_table``: the last price offered and not withdrawn, with or without an
+acceptance phrase), valid only inside the scenario's range. ``price_reason`` says why a deal the
+moderator saw has no valid price (none named, withdrawn, out of range).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from feedlearn.bargain.backends.base import Message, Params
-from feedlearn.bargain.prices import deal_price
+from feedlearn.bargain.prices import price_on_table
 from feedlearn.bargain.scenario import MAX_PRICE, Scenario
 from feedlearn.bargain.terms import agreed_terms, private_notes, utilities
 
@@ -38,6 +40,7 @@ class GameResult:
     histories: dict[str, list[Message]] = field(default_factory=dict)  # each role's messages, for the next round
     terms: dict[str, float] = field(default_factory=dict)  # multi-issue deals: the agreed terms
     utility: dict[str, float] = field(default_factory=dict)  # multi-issue deals: each side's utility
+    price_reason: str = ""  # a deal: "read", "no price", "withdrawn" or "out of range" (of the scenario)
 
     @property
     def success(self) -> bool:
@@ -46,6 +49,8 @@ class GameResult:
     def to_json(self) -> dict[str, Any]:
         out = {"turns": [[t.role, t.text] for t in self.turns], "deal": self.deal, "price": self.price,
                "valid": self.valid}
+        if self.deal:
+            out["price_reason"] = self.price_reason
         return {**out, "terms": self.terms, "utility": self.utility} if self.terms else out
 
 
@@ -82,8 +87,10 @@ async def play(scenario: Scenario, players: dict[str, Any], moderator: Any, *, p
             utterances = [t.text for t in turns]
             if await moderator.deal_reached(utterances[-3:]):
                 # a price beyond any scenario's range is no price (and would overflow the report's statistics)
-                price = deal_price(utterances[-4:], low=0.0, high=MAX_PRICE)
-                result = GameResult(turns, True, price, scenario.valid_price(price), histories)
+                reading = price_on_table(utterances[-4:], low=0.0, high=MAX_PRICE)
+                price, valid = reading.price, scenario.valid_price(reading.price)
+                reason = "out of range" if reading.reason == "read" and not valid else reading.reason
+                result = GameResult(turns, True, price, valid, histories, price_reason=reason)
                 if scenario.terms:
                     result.terms = agreed_terms(scenario.terms, utterances[-4:])
                     result.utility = utilities(scenario, price, result.terms) if price is not None else {}

@@ -42,6 +42,9 @@ _NUMBER = re.compile(
     rf"|\b(?P<words>{_WORDS})\b",
     _F,
 )
+# Spoken dollars and cents: "sixteen fifty" = 16.50, "twelve ninety-nine" = 12.99 (dollars 10-99 only:
+# "two fifty" may be 2.50 or 250, so it stays two numbers).
+_SPOKEN_CENTS = re.compile(rf"[\s-]+(?P<cents>{_UNDER_100})\b", _F)
 # Currency written before the number: "$15", "US$15", "USD 15".
 _CURRENCY_BEFORE = re.compile(r"(?:\bUS\$|\$|\bUSD)\s*$", _F)
 # Currency after it ("15 dollars", "15 bucks", "15.00 USD", "15$", "50 cents"), then optional cents ("and 50 cents").
@@ -136,12 +139,18 @@ def prices_in(text: str) -> list[Mention]:
     text = _plain(text)
     masked = _PHONE.sub(lambda m: " " * len(m.group()), text)
     found: list[Mention] = []
+    taken = 0  # text before this offset belongs to a mention already read
     for m in _NUMBER.finditer(masked):
-        if found and m.start() < found[-1].end:  # the cents of "15 dollars and 50 cents"
+        if m.start() < taken:  # the cents of "15 dollars and 50 cents" or of "sixteen fifty"
             continue
         digits = m.group("digits")
         value = float(digits.replace(",", "")) if digits else float(_word_value(m.group("words")))
         start, end = m.span()
+        if not digits and 10 <= value < 100 and (spoken := _SPOKEN_CENTS.match(masked, end)):
+            cents = _word_value(spoken.group("cents"))
+            if 10 <= cents < 100:
+                value, end = value + cents / 100, spoken.end()
+        taken = end
         before = _CURRENCY_BEFORE.search(masked[max(0, start - 8):start])
         after = _CURRENCY_AFTER.match(masked, end)
         if before or after.group("unit") or after.group("sign") or after.group("cents"):
@@ -150,6 +159,7 @@ def prices_in(text: str) -> list[Mention]:
             if extra := after.group("extra"):
                 value += (int(extra) if extra.isdigit() else _word_value(extra)) / 100
             start, end = start - (len(before.group()) if before else 0), after.end()
+            taken = end
             kind: Literal["currency", "bare"] = "currency"
         else:
             window = _window(masked, start, end, width=30)
@@ -324,3 +334,50 @@ def deal_price(utterances: list[str], *, low: float | None = None, high: float |
         if _REJECT.search(later) or any(abs(v - price) > _CENT for _, v in _on_offer(later, lo, hi)):
             return None
     return price
+
+
+# ---- the price on the table (the moderator decided that there is a deal) ------------------------
+
+@dataclass(frozen=True)
+class TableReading:
+    """The price a moderator-approved deal was struck at, or why there is none.
+
+    ``reason``: ``"read"`` (``price`` is set); ``"no price"`` (no message names one);
+    ``"withdrawn"`` (the last offer was called off afterwards: "no thanks", "changed my mind");
+    ``"out of range"`` (the only prices named lie outside ``[low, high]``).
+    """
+
+    price: float | None
+    reason: Literal["read", "no price", "withdrawn", "out of range"]
+
+
+def price_on_table(utterances: list[str], *, low: float | None = None, high: float | None = None) -> TableReading:
+    """The price on the table at the end of a dialogue that a moderator judged to be a deal.
+
+    The moderator decides *whether*; this only says *at what price*, so no acceptance phrase is
+    needed ("Okay, $16 then.", "I'll pay $16", "Let me grab it at 16.5" all close at their price):
+    the price is the last one offered, whoever offered it, and not withdrawn later.
+    1. Walking back from the last message, the first one that offers a price gives it (within a
+       message, the rules 3-4 of :func:`deal_price` pick which: quoted, negated, past and relative
+       mentions are not offers; "meet in the middle" is the midpoint of the two prices before it).
+    2. A later message that calls the deal off makes it ``"withdrawn"``.
+    3. With no offer anywhere, a quoted one counts ("I accept your offer of $13" as the only price).
+    """
+    if not isinstance(utterances, (list, tuple)) or not all(isinstance(u, str) for u in utterances):
+        raise FeedlearnError("price_on_table: utterances must be a list of strings (one per message)")
+    lo, hi = -math.inf if low is None else low, math.inf if high is None else high
+    if lo > hi:
+        raise FeedlearnError(f"price_on_table: low={low} is above high={high}")
+    texts = [_plain(u) for u in utterances]
+    for k in range(len(texts) - 1, -1, -1):
+        price = _offer(texts, k, lo, hi)
+        if price is None:
+            continue
+        if any(_REJECT.search(later) and not _accepts(later) for later in texts[k + 1:]):
+            return TableReading(None, "withdrawn")
+        return TableReading(price, "read")
+    for k in range(len(texts) - 1, -1, -1):
+        if (price := _best(texts[k], lo, hi, quoted=True)) is not None:
+            return TableReading(price, "read")
+    named = any(prices_in(t) for t in texts)
+    return TableReading(None, "out of range" if named and (low is not None or high is not None) else "no price")
