@@ -87,7 +87,7 @@ async def play(scenario: Scenario, players: dict[str, Any], moderator: Any, *, p
             utterances = [t.text for t in turns]
             if await moderator.deal_reached(utterances[-3:]):
                 # a price beyond any scenario's range is no price (and would overflow the report's statistics)
-                reading = price_on_table(utterances[-4:], low=0.0, high=MAX_PRICE)
+                reading = price_on_table(utterances[-4:], low=0.0, high=MAX_PRICE, hint=scenario.seller_ask)
                 price, valid = reading.price, scenario.valid_price(reading.price)
                 reason = "out of range" if reading.reason == "read" and not valid else reading.reason
                 result = GameResult(turns, True, price, valid, histories, price_reason=reason)

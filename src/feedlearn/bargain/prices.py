@@ -33,23 +33,25 @@ _UNDER_100 = (
     rf"(?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[\s-]+(?:{_ONE_TO_NINE}))?"
     rf"|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|zero|{_ONE_TO_NINE})"
 )
-_UNDER_1000 = rf"(?:(?:a|an|{_ONE_TO_NINE})\s+hundred(?:\s+(?:and\s+)?{_UNDER_100})?|{_UNDER_100})"
+_UNDER_1000 = rf"(?:(?:a|an|{_UNDER_100})\s+hundred(?:\s+(?:and\s+)?{_UNDER_100})?|{_UNDER_100})"
 _WORDS = rf"(?:(?:a|an|{_UNDER_1000})\s+thousand(?:\s+(?:and\s+)?{_UNDER_1000})?|{_UNDER_1000})"
 
 # A number: digits ("15", "15.50", "1,200"; not part of "2nd", "5:30", "v1.2", "#123") or words.
 _NUMBER = re.compile(
-    rf"(?<![\w.,:/#])(?P<digits>[0-9]{{1,3}}(?:,[0-9]{{3}})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?)(?![\w:/]|[.,][0-9])"
+    rf"(?<![\w.,:/#])(?P<digits>[0-9]{{1,3}}(?:,[0-9]{{3}})+(?:\.[0-9]+)?|[0-9]+,[0-9]{{2}}(?![0-9])|[0-9]+(?:\.[0-9]+)?)"
+    rf"(?![\w:/]|[.,][0-9])"
     rf"|\b(?P<words>{_WORDS})\b",
     _F,
 )
 # Spoken dollars and cents: "sixteen fifty" = 16.50, "twelve ninety-nine" = 12.99 (dollars 10-99 only:
 # "two fifty" may be 2.50 or 250, so it stays two numbers).
 _SPOKEN_CENTS = re.compile(rf"[\s-]+(?P<cents>{_UNDER_100})\b", _F)
+_DECIMAL_COMMA = re.compile(r"[0-9]+,[0-9]{2}")
 # Currency written before the number: "$15", "US$15", "USD 15".
 _CURRENCY_BEFORE = re.compile(r"(?:\bUS\$|\$|\bUSD)\s*$", _F)
 # Currency after it ("15 dollars", "15 bucks", "15.00 USD", "15$", "50 cents"), then optional cents ("and 50 cents").
 _CURRENCY_AFTER = re.compile(
-    rf"(?:[\s-]*(?P<unit>dollars?|bucks?|usd)\b|\s*(?P<sign>\$)(?![0-9])|\s*(?P<cents>cents?)\b)?"
+    rf"(?:[\s-]*(?P<unit>dollars?|bucks?|usd|d[o\u00f3]lar(?:es)?|dollari|dollaro)(?![\w])|\s*(?P<sign>\$)(?![0-9])|\s*(?P<cents>cents?)\b)?"
     rf"(?:\s+and\s+(?P<extra>[0-9]{{1,2}}|{_UNDER_100})\s+cents?\b)?",
     _F,
 )
@@ -62,7 +64,10 @@ _PHONE = re.compile(
 _PRICE_CONTEXT = re.compile(
     r"\b(?:for|at|to|pay|paying|offer|offering|do|take|accept|give\s+you|make\s+it|say|about|settle\s+on|price\s+is|offer\s+is|"
     r"it'?s|than|below|above|under|over|now)\s+§"
-    r"|§\s*(?:it\s+is|works|is\s+(?:fine|good|fair|ok|okay|my)|then|tops|max|flat|each|is\s+too)\b",
+    r"|§\s*(?:it\s+is|works|is\s+(?:fine|good|fair|ok|okay|my)|then|tops|max|flat|each|is\s+too)\b"
+    # "Twelve hundred for the laptop", "One seventy-five, deal", "Twelve hundred sounds fair", "Okay, seven hundred."
+    r"|§\s*(?:for\s+(?:the|your|my|this|that|it)|sounds|[,.!]?\s*(?:deal|you(?:'ve|\s+have)?\s+(?:got\s+)?a\s+deal))\b"
+    r"|\b(?:ok(?:ay)?|alright|fine|sure|yes|yeah)\s*,?\s*§\s*(?:[.!]|$)",
     _F,
 )
 # ...and never when a unit other than money follows: "2 balloons", "10 minutes", "5%", "3 days", "5 pm".
@@ -89,6 +94,7 @@ class Mention:
     start: int
     end: int
     kind: Literal["currency", "bare"]
+    spoken_pair: bool = False  # "two fifty": 2.50 or 250, chosen by the hint (``prices_in``)
 
     @property
     def span(self) -> tuple[int, int]:
@@ -132,8 +138,14 @@ def _may_hold_a_number(text: str) -> bool:
     return any(c.isdigit() for c in text) or not _NUMBER_WORDS.isdisjoint(_LETTERS.findall(text.lower()))
 
 
-def prices_in(text: str) -> list[Mention]:
-    """Every price mentioned in ``text``, in order (see ``Mention`` for how sure each one is)."""
+def prices_in(text: str, hint: float | None = None) -> list[Mention]:
+    """Every price mentioned in ``text``, in order (see ``Mention`` for how sure each one is).
+
+    ``hint``: a price of the same dialogue, to read spoken pairs ("two fifty", "eleven-fifty") as
+    dollars and cents or as hundreds, whichever is nearer to it; without one, a pair under ten
+    dollars is hundreds ("two fifty" = 250) and one from ten up is dollars and cents ("sixteen
+    fifty" = 16.50).
+    """
     if not _may_hold_a_number(text):
         return []
     text = _plain(text)
@@ -144,12 +156,22 @@ def prices_in(text: str) -> list[Mention]:
         if m.start() < taken:  # the cents of "15 dollars and 50 cents" or of "sixteen fifty"
             continue
         digits = m.group("digits")
-        value = float(digits.replace(",", "")) if digits else float(_word_value(m.group("words")))
+        if digits and _DECIMAL_COMMA.fullmatch(digits):  # "16,50" (thousands have three digits)
+            value = float(digits.replace(",", "."))
+        else:
+            value = float(digits.replace(",", "")) if digits else float(_word_value(m.group("words")))
         start, end = m.span()
-        if not digits and 10 <= value < 100 and (spoken := _SPOKEN_CENTS.match(masked, end)):
-            cents = _word_value(spoken.group("cents"))
-            if 10 <= cents < 100:
-                value, end = value + cents / 100, spoken.end()
+        spoken_pair = False
+        if not digits and 1 <= value < 100 and "hundred" not in m.group().lower() \
+                and (spoken := _SPOKEN_CENTS.match(masked, end)):
+            second = _word_value(spoken.group("cents"))
+            if 10 <= second < 100:
+                cents, hundreds = value + second / 100, value * 100 + second
+                if hint is not None and hint > 0:
+                    value = min((cents, hundreds), key=lambda v: abs(math.log(v / hint)))
+                else:
+                    value = hundreds if value < 10 else cents
+                end, spoken_pair = spoken.end(), True
         taken = end
         before = _CURRENCY_BEFORE.search(masked[max(0, start - 8):start])
         after = _CURRENCY_AFTER.match(masked, end)
@@ -166,13 +188,13 @@ def prices_in(text: str) -> list[Mention]:
             alone = not re.search(r"\w", masked[:start] + masked[end:], re.ASCII)  # "15?" as a whole message
             year = digits is not None and len(digits) == 4 and 1900 <= value < 2100
             # skipped: years, phone-like runs of 7+ digits, a lone "one" ("I'll take one"), other units
-            if year or (digits and len(digits) >= 7) or m.group().lower() == "one" or _NOT_MONEY_AFTER.search(window):
+            if year or (digits and len(digits) >= 7) or (m.group().lower() == "one" and not spoken_pair) or _NOT_MONEY_AFTER.search(window):
                 continue
             if not (alone or _PRICE_CONTEXT.search(window)):
                 continue
             kind = "bare"
         if math.isfinite(value):
-            found.append(Mention(value, start, end, kind))
+            found.append(Mention(value, start, end, kind, spoken_pair))
     return found
 
 
@@ -208,6 +230,11 @@ _DISMISSED = re.compile(
     r"\b(?:you(?:'ve|\s+have)?\s+(?:said|offered|asked(?:\s+for)?|want|proposed|mentioned|quoted)|your"
     r"|instead\s+of|rather|hope|hoping|hoped|wish|wished|wanted|saves?|saving)\b(?:\s+[\w']+){0,2}\s*§"
     r"|\b(?:not|never|from|was|were|originally|costs?\s+me|paid|(?:original|retail)\s+price(?:\s+(?:is|was|of))?)\s*§"
+    # past and printed prices: "you started at $180", "I was firm at $1,300", "listed at $150",
+    # "retails for $700", "the sign does say $15", "someone offered me $110"; extras: "plus $10 shipping"
+    r"|\b(?:was|were|started|listed|retails?|retailed|sells?\s+new)\b(?:\s+[\w']+){0,2}?\s+(?:at|for)\s*§"
+    r"|\b(?:sign|tag|label|listing|ad)\b(?:\s+[\w']+){0,3}\s*§|\boffered\s+(?:me|us)\s*§|(?:\bplus|\+)\s*§"
+    r"|§\s*(?:for\s+)?(?:shipping|delivery|postage|tax|fees?)\b"
     r"|§\s*(?:is\s+|was\s+)?(?:(?:way\s+|a\s+bit\s+|far\s+)?too|off|discount|less|more|cheaper|extra|ago)\b",
     _F,
 )
@@ -239,7 +266,8 @@ def _accepts(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _on_offer(text: str, low: float, high: float, since: int = 0, quoted: bool = False) -> list[tuple[tuple, float]]:
+def _on_offer(text: str, low: float, high: float, since: int = 0, quoted: bool = False,
+              hint: float | None = None) -> list[tuple[tuple, float]]:
     """The prices ``text`` puts on offer (from offset ``since``), each with its rank key (higher is better).
 
     Rank: a currency marker beats a bare number, an offer/acceptance context ("deal at", "I can do")
@@ -250,7 +278,7 @@ def _on_offer(text: str, low: float, high: float, since: int = 0, quoted: bool =
     sentences = [s.span() for s in _SENTENCE.finditer(text)]
     spans = _accepts(text) or [(len(text), len(text))]
     ranked = []
-    for m in prices_in(text):
+    for m in prices_in(text, hint):
         if m.start < since or not low <= m.value <= high:
             continue
         lo, hi = next(((a, b) for a, b in sentences if a <= m.start < b), (0, len(text)))
@@ -263,12 +291,14 @@ def _on_offer(text: str, low: float, high: float, since: int = 0, quoted: bool =
     return ranked
 
 
-def _best(text: str, low: float, high: float, since: int = 0, quoted: bool = False) -> float | None:
-    ranked = _on_offer(text, low, high, since, quoted)
+def _best(text: str, low: float, high: float, since: int = 0, quoted: bool = False,
+          hint: float | None = None) -> float | None:
+    ranked = _on_offer(text, low, high, since, quoted, hint)
     return max(ranked)[1] if ranked else None
 
 
-def _midpoint(utterances: list[str], k: int, cut: int, low: float, high: float) -> float | None:
+def _midpoint(utterances: list[str], k: int, cut: int, low: float, high: float,
+              hint: float | None = None) -> float | None:
     """Midpoint of the two most recent different prices before offset ``cut`` of message ``k``.
 
     Each message contributes its own offer first (walking back from ``k``); if that gives fewer
@@ -276,8 +306,8 @@ def _midpoint(utterances: list[str], k: int, cut: int, low: float, high: float) 
     """
     texts = [utterances[k][:cut], *reversed(utterances[:k])]
     anchors: list[float] = []
-    offers = [_best(t, low, high) for t in texts]
-    quoted = [m.value for t in texts for m in reversed(prices_in(t)) if low <= m.value <= high]
+    offers = [_best(t, low, high, hint=hint) for t in texts]
+    quoted = [m.value for t in texts for m in reversed(prices_in(t, hint)) if low <= m.value <= high]
     for value in [v for v in offers if v is not None] + quoted:
         if all(abs(value - a) > _CENT for a in anchors):
             anchors.append(value)
@@ -286,13 +316,19 @@ def _midpoint(utterances: list[str], k: int, cut: int, low: float, high: float) 
     return None
 
 
-def _offer(utterances: list[str], k: int, low: float, high: float) -> float | None:
+def _offer(utterances: list[str], k: int, low: float, high: float, hint: float | None = None) -> float | None:
     """The price message ``k`` proposes or accepts: its best price, else a midpoint it asks for."""
     middle = _MIDDLE.search(utterances[k])
-    best = _best(utterances[k], low, high, since=middle.end() if middle else 0)
+    best = _best(utterances[k], low, high, since=middle.end() if middle else 0, hint=hint)
     if best is None and middle:
-        return _midpoint(utterances, k, middle.start(), low, high)
+        return _midpoint(utterances, k, middle.start(), low, high, hint)
     return best
+
+
+def _hint(texts: list[str], low: float, high: float) -> float | None:
+    """The median of the plainly written prices of a dialogue (not spoken pairs), for ``prices_in``."""
+    values = sorted(m.value for t in texts for m in prices_in(t) if not m.spoken_pair and low <= m.value <= high)
+    return values[len(values) // 2] if values else None
 
 
 def deal_price(utterances: list[str], *, low: float | None = None, high: float | None = None) -> float | None:
@@ -325,13 +361,14 @@ def deal_price(utterances: list[str], *, low: float | None = None, high: float |
     if not accepting:
         return None
     i = accepting[-1]
-    price = next((p for k in range(i, -1, -1) if (p := _offer(texts, k, lo, hi)) is not None), None)
+    hint = _hint(texts, lo, hi)
+    price = next((p for k in range(i, -1, -1) if (p := _offer(texts, k, lo, hi, hint)) is not None), None)
     if price is None:
-        price = _best(texts[i], lo, hi, quoted=True)
+        price = _best(texts[i], lo, hi, quoted=True, hint=hint)
     if price is None:
         return None
     for later in texts[i + 1:]:
-        if _REJECT.search(later) or any(abs(v - price) > _CENT for _, v in _on_offer(later, lo, hi)):
+        if _REJECT.search(later) or any(abs(v - price) > _CENT for _, v in _on_offer(later, lo, hi, hint=hint)):
             return None
     return price
 
@@ -351,7 +388,8 @@ class TableReading:
     reason: Literal["read", "no price", "withdrawn", "out of range"]
 
 
-def price_on_table(utterances: list[str], *, low: float | None = None, high: float | None = None) -> TableReading:
+def price_on_table(utterances: list[str], *, low: float | None = None, high: float | None = None,
+                   hint: float | None = None) -> TableReading:
     """The price on the table at the end of a dialogue that a moderator judged to be a deal.
 
     The moderator decides *whether*; this only says *at what price*, so no acceptance phrase is
@@ -362,6 +400,8 @@ def price_on_table(utterances: list[str], *, low: float | None = None, high: flo
        mentions are not offers; "meet in the middle" is the midpoint of the two prices before it).
     2. A later message that calls the deal off makes it ``"withdrawn"``.
     3. With no offer anywhere, a quoted one counts ("I accept your offer of $13" as the only price).
+    ``hint`` (e.g. the scenario's asking price) reads spoken pairs ("ten fifty": 10.50 or 1,050) when
+    the dialogue writes no price plainly.
     """
     if not isinstance(utterances, (list, tuple)) or not all(isinstance(u, str) for u in utterances):
         raise FeedlearnError("price_on_table: utterances must be a list of strings (one per message)")
@@ -369,15 +409,16 @@ def price_on_table(utterances: list[str], *, low: float | None = None, high: flo
     if lo > hi:
         raise FeedlearnError(f"price_on_table: low={low} is above high={high}")
     texts = [_plain(u) for u in utterances]
+    hint = _hint(texts, lo, hi) or hint
     for k in range(len(texts) - 1, -1, -1):
-        price = _offer(texts, k, lo, hi)
+        price = _offer(texts, k, lo, hi, hint)
         if price is None:
             continue
         if any(_REJECT.search(later) and not _accepts(later) for later in texts[k + 1:]):
             return TableReading(None, "withdrawn")
         return TableReading(price, "read")
     for k in range(len(texts) - 1, -1, -1):
-        if (price := _best(texts[k], lo, hi, quoted=True)) is not None:
+        if (price := _best(texts[k], lo, hi, quoted=True, hint=hint)) is not None:
             return TableReading(price, "read")
     named = any(prices_in(t) for t in texts)
     return TableReading(None, "out of range" if named and (low is not None or high is not None) else "no price")
