@@ -188,7 +188,8 @@ def prices_in(text: str, hint: float | None = None) -> list[Mention]:
             alone = not re.search(r"\w", masked[:start] + masked[end:], re.ASCII)  # "15?" as a whole message
             year = digits is not None and len(digits) == 4 and 1900 <= value < 2100
             # skipped: years, phone-like runs of 7+ digits, a lone "one" ("I'll take one"), other units
-            if year or (digits and len(digits) >= 7) or (m.group().lower() == "one" and not spoken_pair) or _NOT_MONEY_AFTER.search(window):
+            lone_one = m.group().lower() == "one" and not spoken_pair
+            if year or (digits and len(digits) >= 7) or lone_one or _NOT_MONEY_AFTER.search(window):
                 continue
             if not (alone or _PRICE_CONTEXT.search(window)):
                 continue
