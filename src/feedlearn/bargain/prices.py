@@ -332,6 +332,16 @@ def _hint(texts: list[str], low: float, high: float) -> float | None:
     return values[len(values) // 2] if values else None
 
 
+def _checked(name: str, utterances: list[str], low: float | None, high: float | None) -> tuple[list[str], float, float]:
+    """The messages (plain apostrophes) and the price bounds, or a one-line error naming ``name``."""
+    if not isinstance(utterances, (list, tuple)) or not all(isinstance(u, str) for u in utterances):
+        raise FeedlearnError(f"{name}: utterances must be a list of strings (one per message)")
+    lo, hi = -math.inf if low is None else low, math.inf if high is None else high
+    if lo > hi:
+        raise FeedlearnError(f"{name}: low={low} is above high={high}")
+    return [_plain(u) for u in utterances], lo, hi
+
+
 def deal_price(utterances: list[str], *, low: float | None = None, high: float | None = None) -> float | None:
     """The price the dialogue agreed on (last utterance last), or None when it reached no agreement.
 
@@ -352,12 +362,7 @@ def deal_price(utterances: list[str], *, low: float | None = None, high: float |
        undoes the agreement (None); one repeating the same price confirms it.
     ``low``/``high`` bound plausible prices; mentions outside them are ignored.
     """
-    if not isinstance(utterances, (list, tuple)) or not all(isinstance(u, str) for u in utterances):
-        raise FeedlearnError("deal_price: utterances must be a list of strings (one per message)")
-    lo, hi = -math.inf if low is None else low, math.inf if high is None else high
-    if lo > hi:
-        raise FeedlearnError(f"deal_price: low={low} is above high={high}")
-    texts = [_plain(u) for u in utterances]
+    texts, lo, hi = _checked("deal_price", utterances, low, high)
     accepting = [i for i, t in enumerate(texts) if _accepts(t)]
     if not accepting:
         return None
@@ -404,12 +409,7 @@ def price_on_table(utterances: list[str], *, low: float | None = None, high: flo
     ``hint`` (e.g. the scenario's asking price) reads spoken pairs ("ten fifty": 10.50 or 1,050) when
     the dialogue writes no price plainly.
     """
-    if not isinstance(utterances, (list, tuple)) or not all(isinstance(u, str) for u in utterances):
-        raise FeedlearnError("price_on_table: utterances must be a list of strings (one per message)")
-    lo, hi = -math.inf if low is None else low, math.inf if high is None else high
-    if lo > hi:
-        raise FeedlearnError(f"price_on_table: low={low} is above high={high}")
-    texts = [_plain(u) for u in utterances]
+    texts, lo, hi = _checked("price_on_table", utterances, low, high)
     hint = _hint(texts, lo, hi) or hint
     for k in range(len(texts) - 1, -1, -1):
         price = _offer(texts, k, lo, hi, hint)

@@ -152,6 +152,19 @@ def pending_count(pairs, o):
 @njit(cache=True, inline="always")
 def object_left(pairs, o, tracked):
     """``o`` left the ghost: drop its pending pairs whose other object is not ``tracked`` either."""
+    _drop_pending(pairs, o, tracked, True)
+    return 0
+
+
+@njit(cache=True)
+def drop_all(pairs, o, tracked):
+    """Drop every pending pair of ``o`` unlabelled (its id is about to mean another object)."""
+    _drop_pending(pairs, o, tracked, False)
+    pairs[2][o] = -1
+
+
+@njit(cache=True, inline="always")
+def _drop_pending(pairs, o, tracked, only_untracked_others):
     rows, meta = pairs[0], pairs[META]
     q = pairs[2][o]
     while q >= 0:
@@ -160,23 +173,6 @@ def object_left(pairs, o, tracked):
             break
         q = _after(rows, r, o)
         other = rows[r, SECOND] if rows[r, FIRST] == o else rows[r, FIRST]
-        if rows[r, STATE] == PENDING and not tracked[other]:
+        if rows[r, STATE] == PENDING and not (only_untracked_others and tracked[other]):
             rows[r, STATE] = SETTLED
             meta[DROPPED_GHOST] += 1
-    return 0
-
-
-@njit(cache=True)
-def drop_all(pairs, o):
-    """Drop every pending pair of ``o`` unlabelled (its id is about to mean another object)."""
-    rows, meta = pairs[0], pairs[META]
-    q = pairs[2][o]
-    while q >= 0:
-        r = _row(rows, q)
-        if r < 0:
-            break
-        q = _after(rows, r, o)
-        if rows[r, STATE] == PENDING:
-            rows[r, STATE] = SETTLED
-            meta[DROPPED_GHOST] += 1
-    pairs[2][o] = -1

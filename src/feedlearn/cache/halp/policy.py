@@ -186,7 +186,7 @@ def _forget(st, obj):
     st.tracked[obj] = False
     fx.forget(st.feat, obj)
     px.object_left(st.pairs, obj, st.tracked)
-    px.drop_all(st.pairs, obj)
+    px.drop_all(st.pairs, obj, st.tracked)
     return None
 
 
