@@ -10,7 +10,10 @@ agreed price. Two readers are scored:
   case, is its answer (a price, or no deal) the label? It is not meant for LLM players; shown so
   that its limits are measured, not guessed.
 
-    python bench/bargain_prices.py [--corpus PATH] [--show-misses]
+- with ``--moderator SPEC`` (e.g. ``openai:MODEL@http://localhost:8000/v1``): the paper's LLM
+  moderator (``moderator.LLMModerator``) on that model, its yes/no against the labels per category.
+
+    python bench/bargain_prices.py [--corpus PATH] [--show-misses] [--moderator SPEC]
 
 Prints a markdown table (the one in ``src/feedlearn/bargain/README.md``).
 """
@@ -50,6 +53,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--show-misses", action="store_true")
+    parser.add_argument("--moderator", help="backend spec of an LLM moderator to measure on the corpus")
     args = parser.parse_args()
     cases = [json.loads(line) for line in args.corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
     table = score(cases)
@@ -70,7 +74,25 @@ def main() -> int:
                 got = price_on_table(case["dialogue"])
                 print(f"MISS {case['id']} [{case['category']}] want {case['price']} got {got.price} ({got.reason}): "
                       f"{json.dumps(case['dialogue'][-2:], ensure_ascii=False)}")
+    if args.moderator:
+        moderator_table(cases, args.moderator)
     return 0
+
+
+def moderator_table(cases: list[dict], spec: str) -> None:
+    import asyncio
+
+    from feedlearn.bargain.backends import make_backend
+    from feedlearn.bargain.moderator import LLMModerator, agreement
+
+    moderator = LLMModerator(make_backend(spec))
+    table = asyncio.run(agreement(moderator, cases))
+    print(f"\nLLM moderator {spec}: agreement with the labels ({moderator.asked} questions asked)\n")
+    print("| category | cases | right | said deal, none | missed a deal |")
+    print("|---|---|---|---|---|")
+    for name in sorted(table):
+        row = table[name]
+        print(f"| {name} | {row['cases']} | {row['right']} | {row['false_yes']} | {row['false_no']} |")
 
 
 if __name__ == "__main__":

@@ -649,7 +649,7 @@ def test_a_game_against_a_server_shouting_huge_numbers_writes_a_clean_file(serve
     # 16 digits: a finite number, but no price any scenario allows; 400 digits: inf to float()
     server = serve((200, {}, chat(f"Deal! ${'9' * 16} it is, delivery {'9' * 400} days.")))
     config = ExperimentConfig(runs=1, rounds=1, feedback="none", seller=f"openai:m@{server.url}",
-                              scenario=str(LAPTOP), llm_options={"backoff": 0.01})
+                              scenario=str(LAPTOP), moderator="rules", llm_options={"backoff": 0.01})
     rows = run_experiment(config, tmp_path / "x")
     game = rows[0]["rounds"][0]["game"]
     # the huge number is no price: the last one on the table is the buyer's opening $400, not a valid deal

@@ -128,10 +128,10 @@ def test_coaching_both_players_keeps_both_histories():
 
 def test_rule_moderator():
     moderator = RuleModerator()
-    assert asyncio.run(moderator.deal_reached(["I can do $16.", "Deal! $16 it is."]))
-    assert asyncio.run(moderator.deal_reached(["OK, agreed."]))
-    assert not asyncio.run(moderator.deal_reached(["How about $14?"]))
-    assert not asyncio.run(moderator.deal_reached(["No deal, sorry."]))
+    assert asyncio.run(moderator.deal_reached([("seller", "I can do $16."), ("buyer", "Deal! $16 it is.")]))
+    assert asyncio.run(moderator.deal_reached([("buyer", "OK, agreed.")]))
+    assert not asyncio.run(moderator.deal_reached([("buyer", "How about $14?")]))
+    assert not asyncio.run(moderator.deal_reached([("seller", "No deal, sorry.")]))
 
 
 @pytest.mark.parametrize("advice, kept, removed", [
@@ -175,7 +175,7 @@ class _YesAfter:
     def __init__(self, n: int) -> None:
         self.n, self.asked = n, 0
 
-    async def deal_reached(self, utterances):
+    async def deal_reached(self, turns):
         self.asked += 1
         return self.asked >= self.n
 

@@ -224,7 +224,8 @@ def test_an_experiment_over_http_loses_nothing_when_the_server_dies_and_resumes(
 
     from feedlearn.bargain.experiment import ExperimentConfig, run_experiment
 
-    config = ExperimentConfig(runs=6, rounds=2, concurrency=1, feedback="none", seller=f"openai:s@{server.url}",
+    config = ExperimentConfig(runs=6, rounds=2, concurrency=1, feedback="none", moderator="rules",
+                              seller=f"openai:s@{server.url}",
                               llm_options={"max_retries": 1, "backoff": 0.01})
     server.fail_after = 10  # a run takes 3 seller replies per game: the server dies during the 3rd or 4th run
     with pytest.raises(FeedlearnError, match="gave up after 2 attempts"):
@@ -269,7 +270,7 @@ def test_a_whole_game_and_feedback_rounds_against_a_strict_template_server(serve
     over_http = asyncio.run(play(scenario, {"seller": backend(server), "buyer": backend(server)}, RuleModerator()))
     assert [t.text for t in over_http.turns] == [t.text for t in direct.turns]
     # rounds with the critic's lessons in the seller's history: every request must still alternate
-    config = ExperimentConfig(runs=2, rounds=3, feedback="ai", seller=f"openai:s@{server.url}",
+    config = ExperimentConfig(runs=2, rounds=3, feedback="ai", moderator="rules", seller=f"openai:s@{server.url}",
                               buyer=f"openai:b@{server.url}", critic=f"openai:c@{server.url}",
                               llm_options={"backoff": 0.01, "max_retries": 0})
     runs = run_experiment(config, tmp_path / "x")

@@ -29,11 +29,16 @@ class Judge:
 def test_llm_moderator_asks_with_examples_and_reads_yes():
     judge = Judge()
     players = {"seller": ScriptedNegotiator("seller", 20), "buyer": ScriptedNegotiator("buyer", 10)}
-    result = asyncio.run(play(Scenario(), players, LLMModerator(judge)))
+    moderator = LLMModerator(judge)
+    result = asyncio.run(play(Scenario(), players, moderator))
     assert result.success and result.price == 14
     system, user = judge.prompts[-1]
-    assert "Examples:" in system["content"] and user["content"].endswith("- Deal! $14 it is.\nDeal reached?")
-    assert len(judge.prompts) == len(result.turns) - 2  # asked after every non-scripted utterance
+    # the paper's moderator: worked examples, the last three utterances with their speakers
+    assert "Examples:" in system["content"] and system["content"].count("Deal reached?") >= 25
+    assert user["content"] == "Seller: I can do $16.\nBuyer: How about $14?\nSeller: Deal! $14 it is.\nDeal reached?"
+    # asked only after utterances that could close a deal: the buyer's questions are not
+    said = [t.text for t in result.turns[2:]]
+    assert len(judge.prompts) == moderator.asked == sum(not t.endswith("?") for t in said) < len(said)
 
 
 def test_play_cli_streams_the_game(capsys):
@@ -72,3 +77,61 @@ def test_a_local_transformers_model_plays(tmp_path):
     again = asyncio.run(play(scenario, players, LLMModerator(Judge()), params=params))
     assert len(first.turns) >= 3 and all(isinstance(t.text, str) for t in first.turns)
     assert [t.text for t in first.turns] == [t.text for t in again.turns]  # seeded
+
+
+# ---- the paper's moderator: when it is asked, what it sees, how its answer is read ------------------
+
+def _closings():
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent / "closing_corpus.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_the_moderator_is_asked_after_every_closing_of_the_corpus():
+    from feedlearn.bargain.moderator import could_close
+
+    cases = _closings()
+    assert all(could_close(c["dialogue"][-1]) for c in cases if c["deal"])  # no deal is lost to the filter
+    assert not could_close("How about $14?") and not could_close("Deal at $15?") and not could_close("**$15?** 🙂")
+    assert could_close("Deal! When can you pick it up?") and could_close("Okay, $16 then.")
+
+
+def test_moderator_answers_are_read_yes_only_when_yes_comes_first():
+    from feedlearn.bargain.moderator import read_answer
+
+    assert read_answer("Yes.") and read_answer("**yes**") and read_answer("Answer: yes")
+    assert not read_answer("No.") and not read_answer("no, not yet (yes would be wrong)")
+    assert not read_answer("") and not read_answer("Deal! $16 it is.") and not read_answer("yesterday")
+
+
+def test_moderator_agreement_on_the_corpus_through_a_stand_in_model():
+    """The measurement plumbing (labels, prompts, answers, per-category counts) with a stand-in model
+    that answers from the rule judge; a real server gives the real number (bench/bargain_prices.py)."""
+    from feedlearn.bargain.moderator import agreement, labelled
+    from feedlearn.bargain.prices import deal_price
+
+    class RuleStandIn:
+        name = "rule-stand-in"
+
+        async def complete(self, messages, params):
+            lines = messages[-1]["content"].splitlines()[:-1]  # "Speaker: text" ..., then the question
+            assert all(line.split(":", 1)[0] in ("Seller", "Buyer") for line in lines)
+            return "yes" if deal_price([line.split(": ", 1)[1] for line in lines]) is not None else "no"
+
+    cases = _closings()
+    table = asyncio.run(agreement(LLMModerator(RuleStandIn()), cases))
+    assert sum(row["cases"] for row in table.values()) == len(cases)
+    assert all(row["right"] + row["false_yes"] + row["false_no"] == row["cases"] for row in table.values())
+    assert table["no_deal"]["false_no"] == 0 and table["plain_accept"]["false_yes"] == 0
+    assert labelled(["a", "b", "c"]) == [("buyer", "a"), ("seller", "b"), ("buyer", "c")]
+
+
+def test_the_default_moderator_is_an_llm_when_a_player_is_one():
+    from feedlearn.bargain.experiment import ExperimentConfig
+
+    assert ExperimentConfig().moderator == "rules"
+    assert ExperimentConfig(seller="openai:gpt-4o").moderator == "openai:gpt-4o"
+    assert ExperimentConfig(buyer="anthropic:claude").moderator == "anthropic:claude"
+    assert ExperimentConfig(seller="openai:a", moderator="rules").moderator == "rules"

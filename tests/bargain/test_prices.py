@@ -129,7 +129,7 @@ def test_price_on_table_reads_every_deal_of_the_rule_corpus(case):
     # the closings issue 16 found lost: no acceptance phrase of the rule judge's own
     (["How about $15?", "Alright, I'll go with $13.75."], 13.75),
     (["I can't go below $17.", "Okay, $16 then."], 16.0),
-    (["$17 is my floor.", "I'll pay $16."], 16.0),
+    (["I can do $16.", "I'll pay $16."], 16.0),
     (["I can do $17.", "Great, I'll take the balloon for $16!"], 16.0),
     (["How about $15?", "Fine, $17 works for me."], 17.0),
     (["Would you do $18?", "Let me grab it at 16.5"], 16.5),

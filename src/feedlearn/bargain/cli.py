@@ -22,7 +22,8 @@ def play_command(
     seller: str = typer.Option("scripted:seller", "--seller", help="Backend: openai:MODEL[@URL], anthropic:MODEL, "
                                "local:DIR or scripted:seller."),
     buyer: str = typer.Option("scripted:buyer", "--buyer", help="Backend for the buyer (as --seller)."),
-    moderator: str = typer.Option("rules", "--moderator", help="rules, or a backend spec for an LLM moderator."),
+    moderator: str = typer.Option("auto", "--moderator", help="auto (rules for scripted players, else an LLM "
+                                  "moderator on the LLM player's model), rules, or a backend spec."),
     scenario: Path = typer.Option(None, "--scenario", help="Scenario YAML (default: the paper's balloon game)."),
     temperature: float = typer.Option(0.7, "--temperature"),
     max_tokens: int = typer.Option(256, "--max-tokens"),
@@ -35,7 +36,7 @@ def play_command(
     from feedlearn.bargain.backends.base import Params
     from feedlearn.bargain.backends.scripted import ScriptedSpec
     from feedlearn.bargain.game import play
-    from feedlearn.bargain.moderator import LLMModerator, RuleModerator
+    from feedlearn.bargain.moderator import LLMModerator, RuleModerator, default_moderator
     from feedlearn.bargain.scenario import Scenario, load_scenario
 
     params = Params(temperature, max_tokens, seed)  # checked before anything is played
@@ -43,6 +44,8 @@ def play_command(
     # scripted players take their numbers (and a multi-issue deal's terms) from the scenario
     players = {role: ScriptedSpec().build(role, game) if spec == f"scripted:{role}" else make_backend(spec)
                for role, spec in (("seller", seller), ("buyer", buyer))}
+    if moderator == "auto":
+        moderator = default_moderator(seller, buyer)
     judge = RuleModerator() if moderator == "rules" else LLMModerator(make_backend(moderator))
     console = Console(highlight=False)
 
@@ -78,7 +81,8 @@ def run_command(
     seller: str = typer.Option(None, "--seller", help="Backend spec of the seller (e.g. openai:gpt-4o)."),
     buyer: str = typer.Option(None, "--buyer", help="Backend spec of the buyer."),
     critic: str = typer.Option(None, "--critic", help="Backend spec of the critic (--feedback ai)."),
-    moderator: str = typer.Option(None, "--moderator", help="rules, or a backend spec for an LLM moderator."),
+    moderator: str = typer.Option(None, "--moderator", help="auto (the default), rules, or a backend spec for an "
+                                  "LLM moderator."),
     resume: bool = typer.Option(False, "--resume", help="Continue a run directory, skipping finished runs."),
 ) -> None:
     """Play many runs in parallel; each finished run is appended to OUT/runs.jsonl at once."""

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from feedlearn.bargain.backends.base import MAX_TOKENS, Params
 from feedlearn.bargain.backends.retry import ClientOptions
@@ -49,13 +49,23 @@ class ExperimentConfig(BaseModel):
                                                        "scripted:seller.")
     buyer: str = Field("scripted:buyer", description="Backend spec of the buyer.")
     critic: str = Field("scripted:critic", description="Backend spec of the critic (feedback=ai).")
-    moderator: str = Field("rules", description="rules, or a backend spec for the LLM moderator.")
+    moderator: str = Field("auto", description="auto (rules for scripted players; with an LLM player, an LLM "
+                                               "moderator on its model), rules, or a backend spec.")
     cache: bool = Field(True, description="Cache LLM replies in OUT/cache.sqlite: a rerun is free and exact.")
     llm_options: ClientOptions = Field(default_factory=ClientOptions, description="For HTTP LLM backends: timeout, "
                                        "max_retries, backoff, max_retry_wait, rate (requests/s).")
     scripted_seller: ScriptedSpec = Field(default_factory=ScriptedSpec, description="How scripted sellers concede "
                                           "(unset fields scale with the scenario).")
     scripted_buyer: ScriptedSpec = Field(default_factory=ScriptedSpec, description="How scripted buyers concede.")
+
+    @model_validator(mode="after")
+    def _resolve_moderator(self) -> ExperimentConfig:
+        # resolved here, so config.json records the moderator that was used
+        if self.moderator == "auto":
+            from feedlearn.bargain.moderator import default_moderator
+
+            self.moderator = default_moderator(self.seller, self.buyer)
+        return self
 
 
 class Backends:

@@ -85,7 +85,7 @@ async def play(scenario: Scenario, players: dict[str, Any], moderator: Any, *, p
         for role in order:
             say(role, (await players[role].complete(histories[role], params)).strip())
             utterances = [t.text for t in turns]
-            if await moderator.deal_reached(utterances[-3:]):
+            if await moderator.deal_reached([(t.role, t.text) for t in turns[-3:]]):
                 # a price beyond any scenario's range is no price (and would overflow the report's statistics)
                 reading = price_on_table(utterances[-4:], low=0.0, high=MAX_PRICE, hint=scenario.seller_ask)
                 price, valid = reading.price, scenario.valid_price(reading.price)

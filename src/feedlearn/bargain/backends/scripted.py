@@ -149,6 +149,7 @@ class RuleModerator:
 
     name: str = "rules"
 
-    async def deal_reached(self, utterances: list[str]) -> bool:
-        last = utterances[-1].lower() if utterances else ""
+    async def deal_reached(self, turns: list[tuple[str, str]]) -> bool:
+        """``turns``: ``(speaker, text)``, oldest first; only the last text is read."""
+        last = turns[-1][1].lower() if turns else ""
         return any(word in last for word in ACCEPT_WORDS) and "no deal" not in last
