@@ -195,3 +195,23 @@ def test_the_moderator_decides_whether_and_the_table_says_at_what_price(closing,
     result = asyncio.run(play(scenario, {"seller": seller, "buyer": buyer}, _YesAfter(2)))
     assert result.deal and result.price == price and result.price_reason == reason and result.valid == valid
     assert result.to_json()["price_reason"] == reason
+
+
+def test_report_tells_rejected_deals_from_lost_ones():
+    from feedlearn.bargain.report import markdown
+
+    def rec(success, deal, price, reason=None):
+        game = {"price_reason": reason} if reason else {}
+        return {"success": success, "deal": deal, "price": price, "reply_chars": {"seller": 1.0, "buyer": 1.0},
+                "game": game}
+
+    runs = [[rec(True, True, 15.0, "read")],
+            [rec(False, True, 25.0, "out of range")],
+            [rec(False, True, None, "withdrawn")],
+            [rec(False, True, None)],  # written before price_reason existed: no price
+            [rec(False, False, None)]]  # no deal at all: not a rejection
+    row = per_round(runs, 1)[0]
+    assert (row["deals_seen"], row["prices_read"]) == (4, 2)
+    assert row["rejected"] == {"no price": 1, "out of range": 1, "withdrawn": 1}
+    table = markdown({"x": [row]})
+    assert "| 4 / 2 | no price 1, out of range 1, withdrawn 1 |" in table

@@ -30,14 +30,16 @@ def markdown(rows_by_name: dict[str, list[dict[str, Any]]]) -> str:
     """
     utility = any(r.get("mean_seller_utility") is not None for rows in rows_by_name.values() for r in rows)
     extra = " seller utility | buyer utility |" if utility else ""
-    lines = ["| run | round | deal success | mean price | std | change after feedback | seller reply chars |" + extra,
-             "|---|---|---|---|---|---|---|" + ("---|---|" if utility else "")]
+    lines = ["| run | round | deal success | mean price | std | change after feedback | seller reply chars | "
+             "deals seen / price read | rejected |" + extra,
+             "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if utility else "")]
     for name, rows in rows_by_name.items():
         name = plain(name).replace("|", "\\|")  # a folder name: no control sequences, no extra column
         for r in rows:
             line = (f"| {name} | {r['round']} | {r['success_ratio']:.2f} | {_fmt(r['mean_price'])} | "
                     f"{_fmt(r['std_price'])} | {_fmt(r['mean_change'], '+.2f')} | "
-                    f"{_fmt(r['seller_reply_chars'], '.0f')} |")
+                    f"{_fmt(r['seller_reply_chars'], '.0f')} | {r['deals_seen']} / {r['prices_read']} | "
+                    f"{', '.join(f'{why} {n}' for why, n in r['rejected'].items()) or '—'} |")
             if utility:
                 line += f" {_fmt(r.get('mean_seller_utility'))} | {_fmt(r.get('mean_buyer_utility'))} |"
             lines.append(line)
