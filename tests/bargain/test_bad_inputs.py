@@ -382,10 +382,41 @@ def test_play_anthropic_against_an_openai_server_stops_with_one_line(serve, caps
     assert f"anthropic:m at {server.root}: the reply has no 'content' list" in err and "use openai:" in err
 
 
-def test_play_with_a_null_reply_stops_with_one_line(serve, capsys):
+def test_play_with_a_null_reply_ends_the_game_with_its_reason(serve, capsys):
     server = serve((200, {}, chat(None)))
-    assert main(["bargain", "play", "--seller", f"openai:m@{server.url}"]) == 2
-    assert f"openai:m at {server.url}: empty reply (choices[0].message.content is null" in one_error_line(capsys)
+    assert main(["bargain", "play", "--seller", f"openai:m@{server.url}", "--moderator", "rules"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the terminal may wrap the line
+    assert out.endswith("message.content is null, finish_reason 'stop'))")
+    assert f"no deal: empty reply from the seller (openai:m at {server.url}: empty reply (choices[0]." in out
+
+
+@pytest.mark.parametrize(("reply", "end"), [
+    (None, "empty reply from the seller (openai:m at "),
+    ("   ", "empty reply from the seller (openai:m at "),
+    ("x" * 50_000, "reply too long from the seller (50,000 characters)"),
+])
+def test_bad_replies_end_that_game_never_the_experiment(serve, tmp_path, reply, end):
+    from feedlearn.bargain.experiment import ExperimentConfig, run_experiment
+
+    server = serve((200, {}, chat(reply)))
+    config = ExperimentConfig(runs=3, rounds=2, feedback="none", seller=f"openai:m@{server.url}", moderator="rules",
+                              cache=False, llm_options={"backoff": 0.01, "max_retries": 0})
+    runs = run_experiment(config, tmp_path / "x")
+    assert len(runs) == 3  # every run finished and was recorded
+    for run in runs:
+        (only,) = run["rounds"]  # the first game ended, so the run did
+        assert not only["success"] and only["game"]["end"].startswith(end)
+
+
+def test_replies_in_another_language_or_without_a_price_play_on(serve, tmp_path):
+    from feedlearn.bargain.experiment import ExperimentConfig, run_experiment
+
+    server = serve((200, {}, chat("Je réfléchis encore, merci.")))
+    config = ExperimentConfig(runs=1, rounds=1, feedback="none", seller=f"openai:m@{server.url}", moderator="rules",
+                              cache=False, llm_options={"backoff": 0.01})
+    (run,) = run_experiment(config, tmp_path / "x")
+    game = run["rounds"][0]["game"]
+    assert game["end"] == "no deal after 10 exchanges" and len(game["turns"]) == 2 + 2 * 10
 
 
 def test_a_reply_body_is_read_up_to_a_limit():

@@ -63,7 +63,7 @@ def play_command(
         line = (f"a deal, but not a valid one (price {result.price}; valid strictly between "
                 f"${game.buyer_open:g} and ${game.seller_ask:g})")
     else:
-        line = f"no deal after {game.max_exchanges} exchanges"
+        line = f"no deal: {result.end}" if result.end.startswith(("empty", "reply")) else result.end
     console.print(plain(line), markup=False)
 
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from feedlearn.bargain.backends.base import Message, Params
+from feedlearn.bargain.backends.base import EmptyReply, Message, Params
 from feedlearn.bargain.game import NEW_GAME, GameResult, play, system_message
 from feedlearn.bargain.prices import prices_in
 from feedlearn.bargain.scenario import Scenario
@@ -108,7 +108,10 @@ async def run_rounds(scenario: Scenario, players: dict[str, Any], moderator: Any
         for role in coached:
             history = result.histories[role]
             if feedback == "ai":
-                raw = await critic.complete(critic_messages(scenario, role, history), params)
+                try:
+                    raw = await critic.complete(critic_messages(scenario, role, history), params)
+                except EmptyReply:  # a critic with nothing to say gives no advice; the run goes on
+                    raw = ""
                 advice, removed = generic_advice(raw)
                 record.feedback_removed += removed
             elif feedback == "random":

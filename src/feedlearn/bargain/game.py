@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from feedlearn.bargain.backends.base import Message, Params
+from feedlearn.bargain.backends.base import EmptyReply, Message, Params
 from feedlearn.bargain.prices import price_on_table
 from feedlearn.bargain.scenario import MAX_PRICE, Scenario
 from feedlearn.bargain.terms import agreed_terms, private_notes, utilities
@@ -41,6 +41,7 @@ class GameResult:
     terms: dict[str, float] = field(default_factory=dict)  # multi-issue deals: the agreed terms
     utility: dict[str, float] = field(default_factory=dict)  # multi-issue deals: each side's utility
     price_reason: str = ""  # a deal: "read", "no price", "withdrawn" or "out of range" (of the scenario)
+    end: str = ""  # how the game ended: "deal", "no deal after N exchanges", or a player's unusable reply
 
     @property
     def success(self) -> bool:
@@ -51,6 +52,8 @@ class GameResult:
                "valid": self.valid}
         if self.deal:
             out["price_reason"] = self.price_reason
+        if self.end:
+            out["end"] = self.end
         return {**out, "terms": self.terms, "utility": self.utility} if self.terms else out
 
 
@@ -83,16 +86,30 @@ async def play(scenario: Scenario, players: dict[str, Any], moderator: Any, *, p
     order = [first, ROLES[1 - ROLES.index(first)]]
     for _ in range(scenario.max_exchanges):
         for role in order:
-            say(role, (await players[role].complete(histories[role], params)).strip())
+            try:
+                text = (await players[role].complete(histories[role], params)).strip()
+            except EmptyReply as exc:  # the model said nothing: this game ends, the run goes on
+                return GameResult(turns, False, None, False, histories, end=f"empty reply from the {role} ({exc})")
+            if not text:
+                return GameResult(turns, False, None, False, histories, end=f"empty reply from the {role}")
+            if len(text) > max_reply_chars(params):  # a server that ignored max_tokens: not played on
+                return GameResult(turns, False, None, False, histories,
+                                  end=f"reply too long from the {role} ({len(text):,} characters)")
+            say(role, text)
             utterances = [t.text for t in turns]
             if await moderator.deal_reached([(t.role, t.text) for t in turns[-3:]]):
                 # a price beyond any scenario's range is no price (and would overflow the report's statistics)
                 reading = price_on_table(utterances[-4:], low=0.0, high=MAX_PRICE, hint=scenario.seller_ask)
                 price, valid = reading.price, scenario.valid_price(reading.price)
                 reason = "out of range" if reading.reason == "read" and not valid else reading.reason
-                result = GameResult(turns, True, price, valid, histories, price_reason=reason)
+                result = GameResult(turns, True, price, valid, histories, price_reason=reason, end="deal")
                 if scenario.terms:
                     result.terms = agreed_terms(scenario.terms, utterances[-4:])
                     result.utility = utilities(scenario, price, result.terms) if price is not None else {}
                 return result
-    return GameResult(turns, False, None, False, histories)
+    return GameResult(turns, False, None, False, histories, end=f"no deal after {scenario.max_exchanges} exchanges")
+
+
+def max_reply_chars(params: Params) -> int:
+    """The longest reply a game plays on: ~16 characters per allowed token (a token is ~4), at least 4,000."""
+    return max(4_000, 16 * params.max_tokens)

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from feedlearn.bargain.backends.base import Params
+from feedlearn.bargain.backends.base import EmptyReply, Params
 from feedlearn.bargain.backends.scripted import RuleModerator
 
 # (dialogue as (speaker, text) turns, answer): few-shot examples for the moderator prompt.
@@ -117,8 +117,11 @@ class LLMModerator:
             return False
         self.asked += 1
         question = f"{transcript(turns[-self.window:])}\nDeal reached?"
-        reply = await self.backend.complete([{"role": "system", "content": MODERATOR_SYSTEM},
-                                             {"role": "user", "content": question}], self.params)
+        try:
+            reply = await self.backend.complete([{"role": "system", "content": MODERATOR_SYSTEM},
+                                                 {"role": "user", "content": question}], self.params)
+        except EmptyReply:  # no answer is no "yes"
+            return False
         return read_answer(reply)
 
 

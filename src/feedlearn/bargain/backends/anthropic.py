@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from feedlearn.bargain.backends.base import Message, Params, alternating
+from feedlearn.bargain.backends.base import EmptyReply, Message, Params, alternating
 from feedlearn.bargain.backends.retry import (
     ClientOptions,
     RateLimiter,
@@ -109,7 +109,7 @@ def reply_text(body: bytes, where: str) -> str:
     if not text.strip():
         reason = data.get("stop_reason")
         because = f", stop_reason {server_text(reason, 40)!r}" if isinstance(reason, str) else ""
-        raise FeedlearnError(f"{where}: empty reply (no text in {len(content)} content blocks{because})")
+        raise EmptyReply(f"{where}: empty reply (no text in {len(content)} content blocks{because})")
     return text
 
 

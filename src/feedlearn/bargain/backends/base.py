@@ -16,6 +16,12 @@ from typing import Protocol
 
 from feedlearn.common.errors import FeedlearnError
 
+
+class EmptyReply(FeedlearnError):
+    """The model answered with no text: that game ends with this as its reason, the run goes on
+    (a server that answers with no reply at all, or not as its API does, is a plain FeedlearnError)."""
+
+
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
 
 MAX_TOKENS = 131_072  # the longest reply any chat API offers today; a bound, so input cannot ask for more

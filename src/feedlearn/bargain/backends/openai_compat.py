@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from feedlearn.bargain.backends.base import Message, Params, alternating
+from feedlearn.bargain.backends.base import EmptyReply, Message, Params, alternating
 from feedlearn.bargain.backends.retry import (
     ClientOptions,
     RateLimiter,
@@ -139,7 +139,7 @@ def reply_text(body: bytes, where: str) -> str:
         shown = "null" if content is None else (repr(content) if isinstance(content, str) else type(content).__name__)
         reason = first.get("finish_reason")
         because = f", finish_reason {server_text(reason, 40)!r}" if isinstance(reason, str) else ""
-        raise FeedlearnError(f"{where}: empty reply (choices[0].message.content is {shown}{because})")
+        raise EmptyReply(f"{where}: empty reply (choices[0].message.content is {shown}{because})")
     return content
 
 
