@@ -215,3 +215,25 @@ def test_report_tells_rejected_deals_from_lost_ones():
     assert row["rejected"] == {"no price": 1, "out of range": 1, "withdrawn": 1}
     table = markdown({"x": [row]})
     assert "| 4 / 2 | no price 1, out of range 1, withdrawn 1 |" in table
+
+
+def test_human_and_constant_feedback_baselines():
+    from feedlearn.bargain.feedback import CONSTANT_FEEDBACK, HUMAN_TIPS, TIPS
+
+    assert len(TIPS) == 10 and len(set(TIPS)) == 10
+    human = asyncio.run(run_rounds(BALLOON, players(), RuleModerator(), rounds=4, feedback="human", seed=5))
+    given = [r.feedback for r in human[:-1]]
+    for advice in given:  # three distinct tips of the pool, each round
+        assert sum(tip in advice for tip in TIPS) == HUMAN_TIPS
+    assert given == [r.feedback for r in asyncio.run(run_rounds(BALLOON, players(), RuleModerator(), rounds=4,
+                                                                   feedback="human", seed=5))[:-1]]  # seeded
+    constant = asyncio.run(run_rounds(BALLOON, players(), RuleModerator(), rounds=3, feedback="constant"))
+    assert [r.feedback for r in constant[:-1]] == [CONSTANT_FEEDBACK] * 2
+
+
+def test_player_instructions_state_the_papers_constraints():
+    from feedlearn.bargain.game import system_message
+
+    for role in ("seller", "buyer"):
+        text = system_message(BALLOON, role)["content"]
+        assert "this one balloon only" in text and "one short sentence" in text and "{" not in text

@@ -25,7 +25,7 @@ def play_command(
     moderator: str = typer.Option("auto", "--moderator", help="auto (rules for scripted players, else an LLM "
                                   "moderator on the LLM player's model), rules, or a backend spec."),
     scenario: Path = typer.Option(None, "--scenario", help="Scenario YAML (default: the paper's balloon game)."),
-    temperature: float = typer.Option(0.7, "--temperature"),
+    temperature: float = typer.Option(1.0, "--temperature", help="The paper's: the APIs' default, 1.0."),
     max_tokens: int = typer.Option(256, "--max-tokens"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
@@ -73,7 +73,7 @@ def run_command(
     config: Path = typer.Option(None, "--config", help="Experiment YAML (ExperimentConfig fields)."),
     runs: int = typer.Option(None, "--runs", help="Number of runs."),
     rounds: int = typer.Option(None, "--rounds", help="Rounds per run (the paper: 5)."),
-    feedback: str = typer.Option(None, "--feedback", help="ai, random or none."),
+    feedback: str = typer.Option(None, "--feedback", help="ai, human, constant, random or none."),
     coach: str = typer.Option(None, "--coach", help="seller, buyer or both."),
     concurrency: int = typer.Option(None, "--concurrency", help="Runs in flight at once."),
     seed: int = typer.Option(None, "--seed"),

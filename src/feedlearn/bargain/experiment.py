@@ -40,10 +40,13 @@ class ExperimentConfig(BaseModel):
     runs: int = Field(200, gt=0, le=MAX_RUNS, description="Runs to play (each with its own seed).")
     rounds: int = Field(5, gt=0, le=100, description="Games per run (the paper: 5); each adds to the context.")
     coach: Literal["seller", "buyer", "both"] = "seller"
-    feedback: Literal["ai", "random", "none"] = "ai"
+    feedback: Literal["ai", "human", "constant", "random", "none"] = Field(
+        "ai", description="ai (the critic), human (three of ten human-written tips), constant (the same "
+                          "encouragement every round), random (one tip) or none.")
     seed: int = Field(0, ge=0, le=2**62, description="Run i uses seed + i (a 64-bit seed for the backends).")
     concurrency: int = Field(32, gt=0, le=1024, description="Runs in flight at once (one asyncio task each).")
-    temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature of every LLM call.")
+    temperature: float = Field(1.0, ge=0, le=2, description="Sampling temperature of the players and critic "
+                                                            "(the paper's: the APIs' default, 1.0).")
     max_tokens: int = Field(256, gt=0, le=MAX_TOKENS, description="Longest reply (tokens).")
     seller: str = Field("scripted:seller", description="Backend spec: openai:MODEL[@URL], anthropic:MODEL, local:DIR, "
                                                        "scripted:seller.")

@@ -20,7 +20,7 @@ from feedlearn.bargain.game import NEW_GAME, GameResult, play, system_message
 from feedlearn.bargain.prices import prices_in
 from feedlearn.bargain.scenario import Scenario
 
-TIPS = (  # human-written, generic, no prices: the paper's random-feedback baseline
+TIPS = (  # ten human-written, generic tips, no prices: the paper's human-feedback baseline pool (ours)
     "Open with the strengths of the item before talking about price.",
     "Be polite but firm; do not sound desperate.",
     "Ask the other side what they can offer before you move.",
@@ -29,7 +29,13 @@ TIPS = (  # human-written, generic, no prices: the paper's random-feedback basel
     "Summarise the offer on the table before you answer it.",
     "Do not accept the first offer you hear.",
     "Keep your messages short and clear.",
+    "Give a reason each time you hold your price.",
+    "Think about why the other side wants this deal, and use it.",
 )
+HUMAN_TIPS = 3  # ``feedback: human`` gives three distinct tips from the pool per round, as the paper does
+# ``feedback: constant``: the same generic encouragement every round, whatever happened (the paper's
+# control for "any feedback at all"; our wording)
+CONSTANT_FEEDBACK = "Well played. Play again, and try to do better than last time."
 
 
 @dataclass
@@ -85,8 +91,8 @@ def critic_messages(scenario: Scenario, coached: str, history: list[Message]) ->
 
 async def run_rounds(scenario: Scenario, players: dict[str, Any], moderator: Any, *, rounds: int = 5,
                      coach: Literal["seller", "buyer", "both"] = "seller",
-                     feedback: Literal["ai", "random", "none"] = "ai", critic: Any = None, params: Params = Params(),
-                     seed: int = 0) -> list[RoundRecord]:
+                     feedback: Literal["ai", "human", "constant", "random", "none"] = "ai", critic: Any = None,
+                     params: Params = Params(), seed: int = 0) -> list[RoundRecord]:
     """One run of up to ``rounds`` games (module docstring); returns a record per game played.
 
     ``coach="both"``: both players keep their histories and each gets its own advice (no rival).
@@ -114,6 +120,10 @@ async def run_rounds(scenario: Scenario, players: dict[str, Any], moderator: Any
                     raw = ""
                 advice, removed = generic_advice(raw)
                 record.feedback_removed += removed
+            elif feedback == "human":
+                advice = " ".join(tips.sample(TIPS, HUMAN_TIPS))
+            elif feedback == "constant":
+                advice = CONSTANT_FEEDBACK
             elif feedback == "random":
                 advice = tips.choice(TIPS)
             else:

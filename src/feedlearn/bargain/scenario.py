@@ -22,12 +22,17 @@ MAX_PRICE = 1e12  # dollars; far above any deal, far below where float arithmeti
 # A placeholder: {name}, or a number's {name:g} / {name:.2f} (precision at most two digits)
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)(?::(\.[0-9]{1,2})?([fg]))?\}")
 
+# The paper's constraints, in our words: one item, nothing else on the table, one short sentence a turn.
+_RULES = (" You bargain over this one {product} only: do not add other items, extras or services beyond the terms "
+          "named here. "
+          "Reply to the other side with one short sentence; name prices in dollars.")
 SELLER_SYSTEM = ("You are selling a {product}. It cost you ${cost:g} and you are asking ${ask:g}. Negotiate with the "
-                 "buyer to sell it at the highest price you can. Reply with one short message; name prices in dollars.")
+                 "buyer to sell it at the highest price you can." + _RULES)
 BUYER_SYSTEM = ("You want to buy a {product}. The seller asks ${ask:g}. Negotiate to buy it at the lowest price you can; "
-                "you opened at ${open:g}. Reply with one short message; name prices in dollars.")
+                "you opened at ${open:g}." + _RULES)
 CRITIC_SYSTEM = ("You coach the {role} in a negotiation over a {product}. Read the dialogue and give three short, "
-                 "concrete suggestions that would get the {role} a better price next time. Do not name a price.")
+                 "generic suggestions that would get the {role} a better price next time — advice on strategy that "
+                 "holds for any game, not on this one's numbers. Do not name a price.")
 
 
 class Scenario(BaseModel):
