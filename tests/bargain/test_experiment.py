@@ -131,3 +131,29 @@ def test_cli_run_takes_players_scenario_and_coach(tmp_path, capsys):
     assert first["rounds"][0]["game"]["turns"][0][1] != "This is a good balloon and its price is $20."
     assert main(["bargain", "run", "--out", str(tmp_path / "c"), "--critic", "gpt:x"]) == 2
     assert "unknown backend 'gpt:x'" in capsys.readouterr().err
+
+
+def test_paired_arms_continue_from_the_same_first_games(tmp_path):
+    """An arm paired with another replays its round-1 games: the arms differ only by feedback."""
+    base = ExperimentConfig(runs=6, rounds=4, feedback="none", seed=11)
+    none = run_experiment(base, tmp_path / "none")
+    ai = run_experiment(base.model_copy(update={"feedback": "ai", "paired_with": str(tmp_path / "none")}),
+                        tmp_path / "ai")
+    for a, b in zip(none, ai, strict=True):
+        assert a["rounds"][0] == {**b["rounds"][0], "feedback": a["rounds"][0]["feedback"]}  # the same first game
+    later = [(a["rounds"][1]["price"], b["rounds"][1]["price"]) for a, b in zip(none, ai, strict=True)
+             if len(a["rounds"]) > 1 and len(b["rounds"]) > 1]
+    assert later and all(p_ai > p_none for p_none, p_ai in later)  # then the critic's advice moves the price
+
+
+def test_paired_with_needs_the_same_first_games(tmp_path):
+    run_experiment(ExperimentConfig(runs=2, rounds=2, seed=1), tmp_path / "a")
+    other_seed = ExperimentConfig(runs=2, rounds=2, seed=2, paired_with=str(tmp_path / "a"))
+    with pytest.raises(FeedlearnError, match=r"paired_with needs the same seed \(there 1, here 2\)"):
+        run_experiment(other_seed, tmp_path / "b")
+    more_runs = ExperimentConfig(runs=3, rounds=2, seed=1, paired_with=str(tmp_path / "a"))
+    with pytest.raises(FeedlearnError, match=r"paired_with has no run 2"):
+        run_experiment(more_runs, tmp_path / "c")
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()  # refused before any write
+    with pytest.raises(FeedlearnError, match="no config.json"):
+        run_experiment(ExperimentConfig(runs=1, paired_with=str(tmp_path / "nowhere")), tmp_path / "d")

@@ -83,6 +83,8 @@ def run_command(
     critic: str = typer.Option(None, "--critic", help="Backend spec of the critic (--feedback ai)."),
     moderator: str = typer.Option(None, "--moderator", help="auto (the default), rules, or a backend spec for an "
                                   "LLM moderator."),
+    paired_with: str = typer.Option(None, "--paired-with", help="A finished run directory (same scenario, players, "
+                                    "seed): every run starts from its round-1 game, so arms differ only by feedback."),
     resume: bool = typer.Option(False, "--resume", help="Continue a run directory, skipping finished runs."),
 ) -> None:
     """Play many runs in parallel; each finished run is appended to OUT/runs.jsonl at once."""
@@ -93,7 +95,7 @@ def run_command(
 
     options = {"runs": runs, "rounds": rounds, "feedback": feedback, "coach": coach, "concurrency": concurrency,
                "seed": seed, "scenario": scenario, "seller": seller, "buyer": buyer, "critic": critic,
-               "moderator": moderator}
+               "moderator": moderator, "paired_with": paired_with}
     overrides = {k: v for k, v in options.items() if v is not None}  # options given win over --config
     experiment = load_config(ExperimentConfig, config, overrides)
     console = Console(highlight=False)

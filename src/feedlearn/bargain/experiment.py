@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from feedlearn.bargain.backends.base import MAX_TOKENS, Params
 from feedlearn.bargain.backends.retry import ClientOptions
 from feedlearn.bargain.backends.scripted import RuleModerator, ScriptedNegotiator, ScriptedSpec
-from feedlearn.bargain.feedback import run_rounds
+from feedlearn.bargain.feedback import replayed, run_rounds
+from feedlearn.bargain.game import GameResult
 from feedlearn.bargain.runlog import end_last_line, finished_runs
 from feedlearn.bargain.scenario import Scenario, load_scenario
 from feedlearn.common.errors import FeedlearnError
@@ -60,6 +61,9 @@ class ExperimentConfig(BaseModel):
     scripted_seller: ScriptedSpec = Field(default_factory=ScriptedSpec, description="How scripted sellers concede "
                                           "(unset fields scale with the scenario).")
     scripted_buyer: ScriptedSpec = Field(default_factory=ScriptedSpec, description="How scripted buyers concede.")
+    paired_with: str | None = Field(None, description="A finished experiment of the same scenario, players and "
+                                                      "seed: each run starts from that run's round-1 game, so "
+                                                      "arms differ only by their feedback.")
 
     @model_validator(mode="after")
     def _resolve_moderator(self) -> ExperimentConfig:
@@ -104,13 +108,15 @@ def _describe(player: Any) -> Any:
     return player.name
 
 
-async def one_run(config: ExperimentConfig, scenario: Scenario, run_id: int, backends: Backends) -> dict[str, Any]:
+async def one_run(config: ExperimentConfig, scenario: Scenario, run_id: int, backends: Backends,
+                  first: GameResult | None = None) -> dict[str, Any]:
     seed = config.seed + run_id
     rng = random.Random(seed)
     players = backends.players(scenario, rng)
     params = Params(temperature=config.temperature, max_tokens=config.max_tokens, seed=seed)
     records = await run_rounds(scenario, players, backends.moderator, rounds=config.rounds, coach=config.coach,
-                               feedback=config.feedback, critic=backends.critic, params=params, seed=seed)
+                               feedback=config.feedback, critic=backends.critic, params=params, seed=seed,
+                               first=first)
     return {"run": run_id, "seed": seed,
             "players": {r: _describe(p) for r, p in players.items()},
             "rounds": [asdict(r) for r in records]}
@@ -119,22 +125,63 @@ async def one_run(config: ExperimentConfig, scenario: Scenario, run_id: int, bac
 RESUMABLE_CHANGES = ("runs", "concurrency", "llm_options")  # fields a resumed experiment may change
 
 
-def check_same_experiment(config: ExperimentConfig, saved: Path) -> None:
-    """Refuse to resume a run directory with other settings: its runs would mix two experiments."""
-    if not saved.exists():
-        return
+def saved_settings(saved: Path, hint: str) -> dict[str, Any]:
+    """An experiment's ``config.json``, or a one-line error ending with ``hint``."""
     text = read_text_file(saved, "experiment settings file")
     try:
         before = json.loads(text)
     except (ValueError, RecursionError) as exc:  # not JSON, or nested too deeply
         raise FeedlearnError(f"{saved}: cannot read the experiment's settings ({type(exc).__name__}: {exc})") from None
     if not isinstance(before, dict) or not {"runs", "rounds", "feedback", "seller"} <= set(before):
-        raise FeedlearnError(f"{saved}: not the settings of a bargain experiment; choose another --out")
+        raise FeedlearnError(f"{saved}: not the settings of a bargain experiment; {hint}")
+    return before
+
+
+def check_same_experiment(config: ExperimentConfig, saved: Path) -> None:
+    """Refuse to resume a run directory with other settings: its runs would mix two experiments."""
+    if not saved.exists():
+        return
+    before = saved_settings(saved, "choose another --out")
     now = config.model_dump(mode="json")
     for key, value in now.items():
         if key not in RESUMABLE_CHANGES and key in before and before[key] != value:
             raise FeedlearnError(f"{saved}: {key} was {before[key]!r}, now {value!r}; resume with the same "
                                  "settings or choose another --out")
+
+
+PAIRED_FIELDS = ("scenario", "seller", "buyer", "seed", "temperature", "max_tokens", "coach")
+
+
+def first_games(config: ExperimentConfig, scenario: Scenario) -> dict[int, GameResult]:
+    """``paired_with``: the round-1 game of each run to be played, from the other experiment's folder.
+
+    Checked before anything is written: the other experiment must share the settings that decide a
+    first game (``PAIRED_FIELDS``) and hold every run id this one asks for.
+    """
+    if not config.paired_with:
+        return {}
+    other = Path(config.paired_with)
+    settings = other / "config.json"
+    if not settings.exists():
+        raise FeedlearnError(f"{other}: not a bargain experiment folder (no config.json) for paired_with")
+    before = saved_settings(settings, "paired_with needs one")
+    now = config.model_dump(mode="json")
+    for key in PAIRED_FIELDS:
+        if before.get(key) != now[key]:
+            raise FeedlearnError(f"{settings}: paired_with needs the same {key} (there {before.get(key)!r}, "
+                                 f"here {now[key]!r})")
+    runs = finished_runs(other / "runs.jsonl")
+    missing = [i for i in range(config.runs) if i not in runs]
+    if missing:
+        raise FeedlearnError(f"{other / 'runs.jsonl'}: paired_with has no run {missing[0]} "
+                             f"({len(missing)} of the {config.runs} runs asked for are missing)")
+    firsts = {}
+    for i in range(config.runs):
+        try:
+            firsts[i] = replayed(scenario, runs[i]["rounds"][0]["game"])
+        except (ValueError, IndexError, KeyError) as exc:
+            raise FeedlearnError(f"{other / 'runs.jsonl'}: run {i}: its first game cannot be replayed ({exc})") from None
+    return firsts
 
 
 async def run_experiment_async(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
@@ -152,6 +199,7 @@ async def run_experiment_async(config: ExperimentConfig, out_dir: str | Path, *,
     scenario = load_scenario(config.scenario) if config.scenario else Scenario()
     if resume:
         check_same_experiment(config, settings)
+    firsts = first_games(config, scenario)
     # one writer: two experiments appending to one runs.jsonl would interleave and duplicate runs
     with exclusive(out, "experiment", "use another --out"):
         refuse_others_files()  # again, now that no one else can write here
@@ -165,7 +213,7 @@ async def run_experiment_async(config: ExperimentConfig, out_dir: str | Path, *,
             # `concurrency` workers share one iterator of run ids (each id is taken once): memory stays
             # O(concurrency) however many runs are asked for, and Ctrl-C cancels a handful of tasks
             for run_id in todo:
-                row = await one_run(config, scenario, run_id, backends)
+                row = await one_run(config, scenario, run_id, backends, firsts.get(run_id))
                 handle.write(json.dumps(row, allow_nan=False) + "\n")  # NaN/inf never reach the file
                 handle.flush()
                 done[run_id] = row

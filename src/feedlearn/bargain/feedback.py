@@ -4,8 +4,10 @@ A run plays up to ``rounds`` games. After a successful round (a valid deal) the 
 history keeps that game and gets a user message with the feedback and the price to beat; the
 rival starts the next game from a fresh history. The run ends at the first failed round. Feedback
 kinds (the paper's comparison): ``ai`` — the critic model reads the coached player's history and
-answers with a few generic suggestions; ``random`` — a tip drawn (seeded) from a fixed pool of
-human-written tips; ``none`` — no advice, only the previous game and price.
+answers with a few generic suggestions; ``human`` — three tips drawn (seeded) from a fixed pool of
+ten human-written ones; ``constant`` — the same encouragement every round; ``random`` — one tip;
+``none`` — no advice, only the previous game and price. Paired arms: ``first`` replays a recorded
+round-1 game (``replayed``) instead of playing one, so every arm continues from the same games.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from feedlearn.bargain.backends.base import EmptyReply, Message, Params
-from feedlearn.bargain.game import NEW_GAME, GameResult, play, system_message
+from feedlearn.bargain.game import NEW_GAME, ROLES, GameResult, Turn, play, system_message
 from feedlearn.bargain.prices import prices_in
 from feedlearn.bargain.scenario import Scenario
 
@@ -92,7 +94,7 @@ def critic_messages(scenario: Scenario, coached: str, history: list[Message]) ->
 async def run_rounds(scenario: Scenario, players: dict[str, Any], moderator: Any, *, rounds: int = 5,
                      coach: Literal["seller", "buyer", "both"] = "seller",
                      feedback: Literal["ai", "human", "constant", "random", "none"] = "ai", critic: Any = None,
-                     params: Params = Params(), seed: int = 0) -> list[RoundRecord]:
+                     params: Params = Params(), seed: int = 0, first: GameResult | None = None) -> list[RoundRecord]:
     """One run of up to ``rounds`` games (module docstring); returns a record per game played.
 
     ``coach="both"``: both players keep their histories and each gets its own advice (no rival).
@@ -104,7 +106,10 @@ async def run_rounds(scenario: Scenario, players: dict[str, Any], moderator: Any
     histories: dict[str, list[Message]] = {role: [system_message(scenario, role)] for role in coached}
     records: list[RoundRecord] = []
     for r in range(rounds):
-        result = await play(scenario, players, moderator, params=params, prefix=histories)
+        if r == 0 and first is not None:
+            result = first  # a paired arm: the same round-1 game as the arm it is paired with
+        else:
+            result = await play(scenario, players, moderator, params=params, prefix=histories)
         record = RoundRecord(r, result.success, result.deal, result.price, None, len(result.turns),
                              _reply_chars(result), result.to_json())
         records.append(record)
@@ -134,3 +139,24 @@ async def run_rounds(scenario: Scenario, players: dict[str, Any], moderator: Any
                 f"That game ended at ${result.price:g}; try to get a better price this time. {lesson}{NEW_GAME}")}]
         record.feedback = " | ".join(a for a in advice_given if a) or None
     return records
+
+
+def replayed(scenario: Scenario, game: dict[str, Any]) -> GameResult:
+    """A recorded first game (``RoundRecord.game``) as the result it was, histories included.
+
+    Each side's history is rebuilt as ``play`` builds it: its instructions, its own lines as
+    ``assistant``, the other side's as ``user``. Raises ``ValueError`` for a record of another shape.
+    """
+    turns = game.get("turns")
+    if not isinstance(turns, list) or not all(isinstance(t, list) and len(t) == 2 and t[0] in ROLES
+                                              and isinstance(t[1], str) for t in turns):
+        raise ValueError("game.turns must be a list of [seller|buyer, text] pairs")
+    histories = {role: [system_message(scenario, role)] for role in ROLES}
+    for role, text in turns:
+        for side in ROLES:
+            histories[side].append({"role": "assistant" if side == role else "user", "content": text})
+    price = game.get("price")
+    return GameResult([Turn(role, text) for role, text in turns], bool(game.get("deal")),
+                      float(price) if isinstance(price, int | float) else None, bool(game.get("valid")), histories,
+                      terms=dict(game.get("terms") or {}), utility=dict(game.get("utility") or {}),
+                      price_reason=str(game.get("price_reason", "")), end=str(game.get("end", "")))
