@@ -135,3 +135,39 @@ def test_the_default_moderator_is_an_llm_when_a_player_is_one():
     assert ExperimentConfig(seller="openai:gpt-4o").moderator == "openai:gpt-4o"
     assert ExperimentConfig(buyer="anthropic:claude").moderator == "anthropic:claude"
     assert ExperimentConfig(seller="openai:a", moderator="rules").moderator == "rules"
+
+
+STRICT_TEMPLATE = (  # what Mistral-, Gemma- and Llama-2-family templates do: refuse any other order
+    "{% for m in messages %}"
+    "{% if m['role'] == 'system' %}{% if not loop.first %}{{ raise_exception('system first only') }}{% endif %}"
+    "{% elif (m['role'] == 'user') != ((loop.index0 - (1 if messages[0]['role'] == 'system' else 0)) % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
+    "{% endif %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
+def test_a_local_model_with_a_strict_chat_template_gets_alternating_turns(tmp_path):
+    """The local backend renders with the model's own template: a strict one must never see our raw
+    histories (an assistant opening, the other side's line then a lesson: two user turns)."""
+    import pytest
+    from transformers import AutoTokenizer
+
+    from feedlearn.bargain.backends import make_backend
+    from feedlearn.tune.tiny import TinyConfig, init_tiny
+
+    corpus = ["I can do $15 for the balloon. Deal! How about $12? No, $18 is my price."] * 40
+    model = init_tiny(tmp_path / "m", TinyConfig(vocab_size=300, hidden_size=32, layers=1, heads=2,
+                                                 intermediate_size=64, max_positions=512), texts=iter(corpus))
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    tokenizer.chat_template = STRICT_TEMPLATE
+    tokenizer.save_pretrained(model)
+    history = [{"role": "system", "content": "You sell a balloon."},
+               {"role": "assistant", "content": "This is a good balloon and its price is $20."},
+               {"role": "user", "content": "Would you consider $10?"},
+               {"role": "assistant", "content": "I can do $16."},
+               {"role": "user", "content": "Deal!"},
+               {"role": "user", "content": "That game ended at $16. Feedback from a coach: hold firm. A new game starts now."}]
+    with pytest.raises(Exception, match="must alternate"):  # the template is strict indeed
+        AutoTokenizer.from_pretrained(model).apply_chat_template(history, tokenize=False)
+    reply = asyncio.run(make_backend(f"local:{model}").complete(history, Params(max_tokens=4, seed=1)))
+    assert isinstance(reply, str)
