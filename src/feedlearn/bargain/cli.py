@@ -105,6 +105,28 @@ def run_command(
     console.print(plain(f"{len(done)} runs in {out / 'runs.jsonl'}"), markup=False)
 
 
+@bargain_app.command("serve")
+def serve_command(
+    model: str = typer.Option(..., "--model", help="Backend spec to serve, e.g. local:DIR (a transformers model)."),
+    name: str = typer.Option("local", "--name", help="The model name clients ask for."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port", min=0, max=65535),
+    strict: bool = typer.Option(False, "--strict", help="Answer 400 as vLLM does when roles do not alternate."),
+) -> None:
+    """Serve a backend as an OpenAI-compatible /v1 endpoint (Ctrl-C stops it)."""
+    from feedlearn.bargain.backends import make_backend
+    from feedlearn.bargain.serve import ChatServer
+
+    server = ChatServer(make_backend(model), name, host=host, port=port, strict=strict)
+    Console(highlight=False).print(plain(f"serving {model} as {name!r} at {server.url}"), markup=False)
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
 @bargain_app.command("report")
 def report_command(
     run_dirs: list[Path] = typer.Argument(..., help="Run directories to compare (AI feedback, none, random...)."),
