@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/tune_rlhf.py
 	$(BIN)/python bench/dist_comm.py
 	$(BIN)/python bench/bargain_overhead.py
+	$(BIN)/python bench/bargain_prices.py
 
 results: $(STAMP)
 	$(BIN)/python bench/cache_results.py

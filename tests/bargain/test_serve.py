@@ -68,7 +68,7 @@ def test_the_server_answers_like_vllm(served):
     for bad, where in (({**ok, "max_tokens": 0}, "max_tokens"), ({**ok, "temperature": float("nan")}, "temperature"),
                        ({**ok, "messages": [{"role": "tool", "content": "x"}]}, "messages.0.role")):
         status, body = post(served.url, json.dumps(bad).encode())
-        assert status == 400 and body["message"].startswith(where)
+        assert status == 400 and body["message"].startswith(f"request: {where}: ")
     status, body = post(served.url, b"<html>not json</html>")
     assert status == 400 and "json" in body["message"].lower()
 

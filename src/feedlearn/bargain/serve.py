@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from feedlearn.bargain.backends.base import MAX_TOKENS, Params
-from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.errors import FeedlearnError, validation_error
 
 MAX_BODY = 8 * 2**20  # bytes of one request
 ROLES_ERROR = "Conversation roles must alternate user/assistant/user/assistant/..."  # vLLM's words
@@ -79,9 +79,7 @@ class ChatServer:
         try:
             request = _Request.model_validate_json(raw)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "body"
-            return 400, _error(f"{where}: {err['msg']}")
+            return 400, _error(str(validation_error("request", exc)))
         messages = [m.model_dump() for m in request.messages]
         if self.strict and not alternates(messages):
             return 400, _error(ROLES_ERROR)
