@@ -18,6 +18,13 @@ def full_score(model, feat, o, t):
     return mlp.score(model, x, np.zeros(H, dtype=np.float32))
 
 
+def score(cache, model, feat, o, t, scratch):
+    """One candidate's score through the eviction path (``score_candidates``)."""
+    out = np.zeros(1, dtype=np.float32)
+    assert sx.score_candidates(cache, model, feat, np.array([o]), np.array([0]), 1, t, True, False, scratch, out) == 1
+    return out[0]
+
+
 def test_cached_scores_equal_full_scores_through_accesses_and_updates():
     rng = np.random.default_rng(0)
     model = mlp.new_model(fx.N_BASE, H, rng, 1e-3)
@@ -37,7 +44,7 @@ def test_cached_scores_equal_full_scores_through_accesses_and_updates():
         for c in range(N):
             if fx.has_metadata(feat, c):
                 later = t + float(rng.integers(0, 1000))
-                got = sx.score(cache, model, feat, c, later, True, scratch)
+                got = score(cache, model, feat, c, later, scratch)
                 assert got == pytest.approx(full_score(model, feat, c, later), rel=1e-4, abs=1e-5)
 
 
@@ -49,7 +56,7 @@ def test_a_stale_entry_is_recomputed_not_used():
     scratch = np.zeros(fx.N_BASE, dtype=np.float32)
     fx.record_access(feat, 0, 0.0, 10.0, np.zeros(0, dtype=np.float32))
     # never refreshed: the stamp says "not computed", so score computes it
-    assert sx.score(cache, model, feat, 0, 5.0, True, scratch) == pytest.approx(full_score(model, feat, 0, 5.0), rel=1e-4)
+    assert score(cache, model, feat, 0, 5.0, scratch) == pytest.approx(full_score(model, feat, 0, 5.0), rel=1e-4)
     model[0][:] = 0.0  # all weights zero: every score is 0 once the change is announced
     sx.model_changed(cache, model)
-    assert sx.score(cache, model, feat, 0, 5.0, True, scratch) == 0.0
+    assert score(cache, model, feat, 0, 5.0, scratch) == 0.0

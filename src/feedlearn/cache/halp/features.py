@@ -157,7 +157,13 @@ def write_static(feat, o, use_size, out):
     candidate's score is its cached first layer plus one column (``halp/scores.py``). It is kept
     ready by ``record_access``: a copy, no arithmetic.
     """
-    extra, static = feat[1], feat[3]
+    static_into(feat[1], feat[3], o, use_size, out)
+
+
+@njit(cache=True, inline="always")
+def static_into(extra, static, o, use_size, out):
+    """:func:`write_static` from the unpacked arrays (for loops: numba takes an atomic reference
+    count per array each time a tuple of arrays is passed, even to an inlined function)."""
     for j in range(N_BASE):
         out[j] = static[o, j]
     if not use_size:
@@ -181,8 +187,11 @@ def write_halp(feat, o, t, use_size, out):
 
 @njit(cache=True, inline="always")
 def halp_into(rows, extra, static, o, t, use_size, out, r):
-    """:func:`write_halp` into row ``r`` of the 2-d ``out``, from the unpacked metadata arrays (for
-    loops: numba takes an atomic reference count per array each time a tuple is passed)."""
+    """:func:`write_halp` into row ``r`` of the 2-d ``out``, from the unpacked metadata arrays.
+
+    :func:`static_into` by element, not through ``out[r]``: a row view costs two more atomic
+    reference counts, twice per kept label.
+    """
     for j in range(N_BASE):
         out[r, j] = static[o, j]
     if not use_size:

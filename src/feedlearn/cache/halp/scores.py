@@ -60,12 +60,7 @@ def refresh(cache, model, feat, o, use_size, scratch):
 @njit(cache=True, inline="always")
 def _refresh_into(pre, stamp, version, w1, b1, extra, static, o, use_size, x):
     """``pre[o] = W1 x_static + b1`` from unpacked arrays (the callers are both fastmath)."""
-    for i in range(fx.N_BASE):
-        x[i] = static[o, i]
-    if not use_size:
-        x[fx.SIZE_COLUMN] = 0.0
-    for i in range(extra.shape[1]):
-        x[fx.N_BASE + i] = extra[o, i]
+    fx.static_into(extra, static, o, use_size, x)
     h, f = w1.shape
     for j in range(h):
         acc = np.float32(0.0)
@@ -105,22 +100,3 @@ def score_candidates(cache, model, feat, window, order, n, t, use_size, per_byte
         if not np.isfinite(s):
             return j
     return n
-
-
-@njit(cache=True, fastmath=FAST)
-def _output(pre, o, head, age):
-    total = np.float32(0.0)
-    for j in range(head.shape[1]):
-        a = pre[o, j] + head[0, j] * age
-        if a > 0:
-            total += head[1, j] * a
-    return total + head[2, 0]
-
-
-@njit(cache=True, inline="always")
-def score(cache, model, feat, o, t, use_size, scratch):
-    """The model's score of ``o`` at time ``t`` (``scratch``: one feature row, written on a miss)."""
-    pre, stamp, head, version = cache
-    if stamp[o] != version[0]:
-        refresh(cache, model, feat, o, use_size, scratch)
-    return _output(pre, o, head, fx.age_feature(feat, o, t))

@@ -34,24 +34,13 @@ def new_trainer(capacity: int, n_features: int, hidden: int, batch: int, history
 
 
 @njit(cache=True, inline="always")
-def claim_row(trainer):
-    """The ring buffer's next row (the oldest is overwritten): the caller writes winner and loser."""
-    return claim(trainer[2], len(trainer[0]))
-
-
-@njit(cache=True, inline="always")
 def claim(meta, capacity):
-    """:func:`claim_row` from the trainer's meta array and buffer length (no tuple passed)."""
+    """The ring buffer's next row (the oldest is overwritten), from the trainer's meta array and
+    buffer length (no tuple passed): the caller writes winner and loser."""
     p = meta[POS]
     meta[POS] = (p + 1) % capacity
     meta[COUNT] = min(meta[COUNT] + 1, capacity)
     return p
-
-
-@njit(cache=True, inline="always")
-def count_label(trainer):
-    """One more labelled pair towards the next update (whether or not it entered the buffer)."""
-    trainer[2][NEW] += 1
 
 
 @njit(cache=True, inline="always")
