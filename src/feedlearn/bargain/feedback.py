@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from feedlearn.bargain.backends.base import EmptyReply, Message, Params
-from feedlearn.bargain.game import NEW_GAME, ROLES, GameResult, Turn, play, system_message
+from feedlearn.bargain.game import NEW_GAME, ROLES, GameResult, Turn, heard, play, system_message
 from feedlearn.bargain.prices import prices_in
 from feedlearn.bargain.scenario import Scenario
 
@@ -144,8 +144,8 @@ async def run_rounds(scenario: Scenario, players: dict[str, Any], moderator: Any
 def replayed(scenario: Scenario, game: dict[str, Any]) -> GameResult:
     """A recorded first game (``RoundRecord.game``) as the result it was, histories included.
 
-    Each side's history is rebuilt as ``play`` builds it: its instructions, its own lines as
-    ``assistant``, the other side's as ``user``. Raises ``ValueError`` for a record of another shape.
+    Each side's history is rebuilt as ``play`` builds it (its instructions, then ``game.heard``
+    for every line). Raises ``ValueError`` for a record of another shape.
     """
     turns = game.get("turns")
     if not isinstance(turns, list) or not all(isinstance(t, list) and len(t) == 2 and t[0] in ROLES
@@ -153,8 +153,7 @@ def replayed(scenario: Scenario, game: dict[str, Any]) -> GameResult:
         raise ValueError("game.turns must be a list of [seller|buyer, text] pairs")
     histories = {role: [system_message(scenario, role)] for role in ROLES}
     for role, text in turns:
-        for side in ROLES:
-            histories[side].append({"role": "assistant" if side == role else "user", "content": text})
+        heard(histories, role, text)
     price = game.get("price")
     return GameResult([Turn(role, text) for role, text in turns], bool(game.get("deal")),
                       float(price) if isinstance(price, int | float) else None, bool(game.get("valid")), histories,

@@ -63,6 +63,12 @@ def system_message(scenario: Scenario, role: str) -> Message:
     return {"role": "system", "content": f"{text}\n{notes}" if notes else text}
 
 
+def heard(histories: dict[str, list[Message]], role: str, text: str) -> None:
+    """``role`` said ``text``: its own history gets it as ``assistant``, the other side's as ``user``."""
+    for side in ROLES:
+        histories[side].append({"role": "assistant" if side == role else "user", "content": text})
+
+
 async def play(scenario: Scenario, players: dict[str, Any], moderator: Any, *, params: Params = Params(),
                prefix: dict[str, list[Message]] | None = None, on_turn: Any = None) -> GameResult:
     """Play one game; ``players`` maps seller/buyer to backends, ``prefix`` gives a role's history so far.
@@ -76,25 +82,25 @@ async def play(scenario: Scenario, players: dict[str, Any], moderator: Any, *, p
         turns.append(Turn(role, text))
         if on_turn is not None:
             on_turn(role, text)
-        histories[role].append({"role": "assistant", "content": text})
-        other = ROLES[1 - ROLES.index(role)]
-        histories[other].append({"role": "user", "content": text})
+        heard(histories, role, text)
 
     for i, line in enumerate(scenario.opening):
         say(ROLES[i % 2], scenario.fill(line))
     first = ROLES[len(scenario.opening) % 2]
     order = [first, ROLES[1 - ROLES.index(first)]]
+    def no_deal(why: str) -> GameResult:
+        return GameResult(turns, False, None, False, histories, end=why)
+
     for _ in range(scenario.max_exchanges):
         for role in order:
             try:
                 text = (await players[role].complete(histories[role], params)).strip()
             except EmptyReply as exc:  # the model said nothing: this game ends, the run goes on
-                return GameResult(turns, False, None, False, histories, end=f"empty reply from the {role} ({exc})")
+                return no_deal(f"empty reply from the {role} ({exc})")
             if not text:
-                return GameResult(turns, False, None, False, histories, end=f"empty reply from the {role}")
+                return no_deal(f"empty reply from the {role}")
             if len(text) > max_reply_chars(params):  # a server that ignored max_tokens: not played on
-                return GameResult(turns, False, None, False, histories,
-                                  end=f"reply too long from the {role} ({len(text):,} characters)")
+                return no_deal(f"reply too long from the {role} ({len(text):,} characters)")
             say(role, text)
             utterances = [t.text for t in turns]
             if await moderator.deal_reached([(t.role, t.text) for t in turns[-3:]]):
@@ -107,7 +113,7 @@ async def play(scenario: Scenario, players: dict[str, Any], moderator: Any, *, p
                     result.terms = agreed_terms(scenario.terms, utterances[-4:])
                     result.utility = utilities(scenario, price, result.terms) if price is not None else {}
                 return result
-    return GameResult(turns, False, None, False, histories, end=f"no deal after {scenario.max_exchanges} exchanges")
+    return no_deal(f"no deal after {scenario.max_exchanges} exchanges")
 
 
 def max_reply_chars(params: Params) -> int:

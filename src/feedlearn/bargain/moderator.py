@@ -23,6 +23,7 @@ from typing import Any
 
 from feedlearn.bargain.backends.base import EmptyReply, Params
 from feedlearn.bargain.backends.scripted import RuleModerator
+from feedlearn.bargain.prices import sentences
 
 # (dialogue as (speaker, text) turns, answer): few-shot examples for the moderator prompt.
 EXAMPLES: tuple[tuple[tuple[tuple[str, str], ...], str], ...] = (
@@ -76,14 +77,10 @@ def moderator_system() -> str:
 
 MODERATOR_SYSTEM = moderator_system()
 
-# Sentences: a ".", "!" or "?" ends one unless a digit follows ("$15.50" stays whole).
-_SENTENCE = re.compile(r"[^.!?]*(?:[.!?](?![0-9])[.!?]*|$)")
-
-
 def could_close(text: str) -> bool:
     """Whether ``text`` could conclude a deal: not when every sentence of it is a question."""
-    sentences = [m.group().strip() for m in _SENTENCE.finditer(text) if re.search(r"\w", m.group())]
-    return not sentences or not all(s.rstrip(" \"')*_~").endswith("?") for s in sentences)
+    said = [s.strip() for s in sentences(text) if re.search(r"\w", s)]
+    return not said or not all(s.rstrip(" \"')*_~").endswith("?") for s in said)
 
 
 _ANSWER = re.compile(r"\b(yes|no)\b", re.IGNORECASE)

@@ -203,6 +203,11 @@ def prices_in(text: str, hint: float | None = None) -> list[Mention]:
 
 # Sentences: "." only ends one when no letter or digit follows, so "$15.50" stays whole.
 _SENTENCE = re.compile(r"(?:[^.!?]|[.!?](?=[0-9A-Za-z]))+[.!?]*")
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` cut into sentences, each with its end marks ("$15.50" stays whole)."""
+    return [m.group() for m in _SENTENCE.finditer(text)]
 # Acceptance: "deal", "it's a deal", "agreed", "I'll take it", "sounds good", "sold", "let's do", "$16 it is", 🤝 👍 ✅.
 _ACCEPT = re.compile(
     r"(?:^|[^\w\s']|\b(?:ok|okay|alright|yes|yeah))\s*(?:deal|sold|done)\b(?!\s+with)"
