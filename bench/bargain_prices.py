@@ -5,7 +5,10 @@ chat models write them, each labelled with whether a careful moderator says "dea
 agreed price. Two readers are scored:
 
 - ``price_on_table`` (what a game uses once the moderator said yes): on every deal case, is the price
-  read exactly the labelled one? Target (issue 16): no misread price on the whole corpus.
+  read exactly the labelled one, and how many are *misread* (a price is given and it is wrong)?
+  Target (issue 16): no misread price on the whole corpus. Run without a scenario, so deals priced
+  only by spoken pairs ("ten fifty": 10.50 or 1,050?) come back unpriced as ``ambiguous``; in a
+  game the scenario's asking price resolves them.
 - ``deal_price`` (the rule moderator for scripted players, which also decides *whether*): on every
   case, is its answer (a price, or no deal) the label? It is not meant for LLM players; shown so
   that its limits are measured, not guessed.
@@ -36,7 +39,8 @@ def same(a: float | None, b: float | None) -> bool:
 
 
 def score(cases: list[dict]) -> dict[str, dict[str, int]]:
-    """Per category: cases, deals, deals whose price ``price_on_table`` reads right, rule-judge hits."""
+    """Per category: cases, deals, deals whose price ``price_on_table`` reads right / misreads /
+    leaves ambiguous, rule-judge hits."""
     table: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for case in cases:
         row = table[case["category"]]
@@ -44,7 +48,10 @@ def score(cases: list[dict]) -> dict[str, dict[str, int]]:
         expected = case["price"] if case["deal"] else None
         if case["deal"]:
             row["deals"] += 1
-            row["table_right"] += same(price_on_table(case["dialogue"]).price, case["price"])
+            got = price_on_table(case["dialogue"])
+            row["table_right"] += same(got.price, case["price"])
+            row["misread"] += got.price is not None and not same(got.price, case["price"])
+            row["ambiguous"] += got.reason == "ambiguous"
         row["rules_right"] += same(deal_price(case["dialogue"]), expected)
     return table
 
@@ -57,22 +64,24 @@ def main() -> int:
     args = parser.parse_args()
     cases = [json.loads(line) for line in args.corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
     table = score(cases)
-    print("| category | cases | deals | price on the table read right | rule judge right (deal + price) |")
-    print("|---|---|---|---|---|")
+    print("| category | cases | deals | price on the table read right | misread | ambiguous without a scenario "
+          "| rule judge right (deal + price) |")
+    print("|---|---|---|---|---|---|---|")
     total: dict[str, int] = defaultdict(int)
     for name in sorted(table):
         row = table[name]
         for key, value in row.items():
             total[key] += value
-        print(f"| {name} | {row['cases']} | {row['deals']} | {row['table_right']}/{row['deals']} | "
-              f"{row['rules_right']}/{row['cases']} |")
+        print(f"| {name} | {row['cases']} | {row['deals']} | {row['table_right']}/{row['deals']} | {row['misread']} | "
+              f"{row['ambiguous']} | {row['rules_right']}/{row['cases']} |")
     print(f"| **all** | {total['cases']} | {total['deals']} | {total['table_right']}/{total['deals']} | "
-          f"{total['rules_right']}/{total['cases']} |")
+          f"{total['misread']} | {total['ambiguous']} | {total['rules_right']}/{total['cases']} |")
     if args.show_misses:
         for case in cases:
-            if case["deal"] and not same(price_on_table(case["dialogue"]).price, case["price"]):
-                got = price_on_table(case["dialogue"])
-                print(f"MISS {case['id']} [{case['category']}] want {case['price']} got {got.price} ({got.reason}): "
+            got = price_on_table(case["dialogue"])
+            if case["deal"] and not same(got.price, case["price"]):
+                kind = "MISREAD" if got.price is not None else "UNPRICED"
+                print(f"{kind} {case['id']} [{case['category']}] want {case['price']} got {got.price} ({got.reason}): "
                       f"{json.dumps(case['dialogue'][-2:], ensure_ascii=False)}")
     if args.moderator:
         moderator_table(cases, args.moderator)

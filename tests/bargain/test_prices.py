@@ -160,15 +160,19 @@ def test_spoken_dollars_and_cents():
     assert [m.value for m in prices_in("for ten fifty", hint=900.0)] == [1050.0]
     assert [m.value for m in prices_in("Twelve hundred for the laptop")] == [1200.0]
     assert price_on_table(["How about ten fifty?", "Ten fifty works."], hint=1000.0).price == 1050.0
-    assert price_on_table(["I'd take one seventy-five.", "One seventy-five, deal."]).price == 175.0
+    only_spoken = ["I'd take one seventy-five.", "One seventy-five, deal."]
+    assert price_on_table(only_spoken) == TableReading(None, "ambiguous")  # 1.75 or 175: not guessed
+    assert price_on_table(only_spoken, hint=200.0) == TableReading(175.0, "read")
+    assert price_on_table(only_spoken + ["Wait, no thanks."]).reason == "withdrawn"
     assert [m.value for m in prices_in("I'll do it for twenty five")] == [25.0]
 
 
 CLOSINGS = [json.loads(line) for line in (Path(__file__).parent / "closing_corpus.jsonl").read_text(encoding="utf-8").splitlines()
             if line.strip()]
-# Spoken pairs that no price in the dialogue disambiguates ("ten fifty" for a laptop: 10.50 or 1,050?).
-# In a game the scenario's asking price is the hint (``price_on_table(hint=...)``); the corpus has none.
-AMBIGUOUS_WITHOUT_A_SCENARIO = {"words_024"}
+# Deals priced only by spoken pairs ("ten fifty" for a laptop: 10.50 or 1,050?), which nothing in the
+# dialogue disambiguates: read as "ambiguous" without a hint. In a game the scenario's asking price is
+# the hint (``price_on_table(hint=...)``); the corpus has no scenarios, so the test stands one in.
+AMBIGUOUS_WITHOUT_A_SCENARIO = {"words_003", "words_008", "words_014", "words_015", "words_024"}
 
 
 def test_closing_corpus_is_big_varied_and_well_formed():
@@ -182,7 +186,8 @@ def test_closing_corpus_is_big_varied_and_well_formed():
 def test_price_on_table_reads_every_moderator_approved_closing(case):
     got = price_on_table(case["dialogue"], low=0.0, high=1e6)
     if case["id"] in AMBIGUOUS_WITHOUT_A_SCENARIO:
-        assert got.price != pytest.approx(case["price"])  # if this reads right now, drop it from the set
-        assert price_on_table(case["dialogue"], hint=case["price"]).price == pytest.approx(case["price"])
+        assert got == TableReading(None, "ambiguous")
+        asking = 1.3 * case["price"]  # a seller's opening ask, above the deal
+        assert price_on_table(case["dialogue"], hint=asking) == TableReading(pytest.approx(case["price"]), "read")
     else:
         assert got == TableReading(pytest.approx(case["price"]), "read")

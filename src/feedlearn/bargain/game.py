@@ -40,7 +40,7 @@ class GameResult:
     histories: dict[str, list[Message]] = field(default_factory=dict)  # each role's messages, for the next round
     terms: dict[str, float] = field(default_factory=dict)  # multi-issue deals: the agreed terms
     utility: dict[str, float] = field(default_factory=dict)  # multi-issue deals: each side's utility
-    price_reason: str = ""  # a deal: "read", "no price", "withdrawn" or "out of range" (of the scenario)
+    price_reason: str = ""  # a deal: "read", "no price", "withdrawn", "out of range" (of the scenario) or "ambiguous"
     end: str = ""  # how the game ended: "deal", "no deal after N exchanges", or a player's unusable reply
 
     @property

@@ -392,11 +392,13 @@ class TableReading:
 
     ``reason``: ``"read"`` (``price`` is set); ``"no price"`` (no message names one);
     ``"withdrawn"`` (the last offer was called off afterwards: "no thanks", "changed my mind");
-    ``"out of range"`` (the only prices named lie outside ``[low, high]``).
+    ``"out of range"`` (the only prices named lie outside ``[low, high]``); ``"ambiguous"`` (the
+    only prices named are spoken pairs, "ten fifty", and nothing says whether they mean 10.50 or
+    1,050: no plainly written price in the dialogue and no ``hint``).
     """
 
     price: float | None
-    reason: Literal["read", "no price", "withdrawn", "out of range"]
+    reason: Literal["read", "no price", "withdrawn", "out of range", "ambiguous"]
 
 
 def price_on_table(utterances: list[str], *, low: float | None = None, high: float | None = None,
@@ -412,19 +414,22 @@ def price_on_table(utterances: list[str], *, low: float | None = None, high: flo
     2. A later message that calls the deal off makes it ``"withdrawn"``.
     3. With no offer anywhere, a quoted one counts ("I accept your offer of $13" as the only price).
     ``hint`` (e.g. the scenario's asking price) reads spoken pairs ("ten fifty": 10.50 or 1,050) when
-    the dialogue writes no price plainly.
+    the dialogue writes no price plainly; with neither, a price read from spoken pairs alone is
+    ``"ambiguous"`` — a deal left unpriced, with its reason, rather than a price that may be 100x off.
     """
     texts, lo, hi = _checked("price_on_table", utterances, low, high)
     hint = _hint(texts, lo, hi) or hint
+    # without a hint, every mention in range is a spoken pair (``_hint`` takes all the others)
+    read = "read" if hint is not None else "ambiguous"
     for k in range(len(texts) - 1, -1, -1):
         price = _offer(texts, k, lo, hi, hint)
         if price is None:
             continue
         if any(_REJECT.search(later) and not _accepts(later) for later in texts[k + 1:]):
             return TableReading(None, "withdrawn")
-        return TableReading(price, "read")
+        return TableReading(price if read == "read" else None, read)
     for k in range(len(texts) - 1, -1, -1):
         if (price := _best(texts[k], lo, hi, quoted=True, hint=hint)) is not None:
-            return TableReading(price, "read")
+            return TableReading(price if read == "read" else None, read)
     named = any(prices_in(t) for t in texts)
     return TableReading(None, "out of range" if named and (low is not None or high is not None) else "no price")
