@@ -69,6 +69,19 @@ Third session (the machinery that made the wide pool the default; same grid, sam
   cost ~0.23 us each (31 per eviction, ~7 us), 32 candidate scores ~5 us (memory-bound: ~5 cache
   lines per candidate), the LRU window reads ~1.6 us per request. 500K req/s needs a ~6x cheaper
   eviction: fewer, better-chosen labels at equal quality is the open question.
+
+Fifth session (prototype not kept: a `learn_every` option, the tournament's pairs kept for one
+eviction in N, every eviction still scored):
+- Where the floor is (1M-request CDN trace, one core): with no pairs, labels or training at all
+  (features, score cache, ghost and the LRU window only) HALP runs at 0.24 M/s at 1% and 0.38 at
+  10%, against 0.13-0.15 / 0.15-0.21 for the default: pending pairs are ~45% of the time, and the
+  rest alone is under 500K req/s. perf of that floor: the LRU window's pointer walk ~11%, numba's
+  atomic reference counts ~11% (each StructRef field read of the 23-array heuristic tuple counts
+  every array), log1p ~4%.
+- learn_every=2, update_every=512: 9.29%, 9/12, 7/12 at 0.21 M/s mean (default 9.29%, 8/12, 8/12 at
+  0.19); learn_every=4, update_every=256: 8.45%, 7/12, 7/12 at 0.23. On the 1M CDN trace N=4 loses
+  nothing (1%: 0.4197 vs 0.4195 byte miss; 10%: 0.2174 vs 0.2181) but the 100K-request samples
+  need the dense labels. ~10% faster at equal quality is not the 3-4x the target needs.
 """
 
 from __future__ import annotations
