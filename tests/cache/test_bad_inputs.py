@@ -33,7 +33,7 @@ from feedlearn.cache.store import PolicyCache, learned_cache
 from feedlearn.cache.traces import Trace, convert_trace, load_trace, write_oracle_general
 from feedlearn.cli import main
 from feedlearn.common.errors import FeedlearnError
-from tests.cache.test_store import check_invariants, serve, simulated, zipf_requests
+from tests.cache.conftest import check_invariants, serve, simulated, zipf_requests
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "feedlearn" / "cache"
 CSV = "1,1,100\n2,2,200\n3,1,100\n4,3,300\n"  # time, id, size: 4 requests, 3 objects

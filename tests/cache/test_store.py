@@ -11,48 +11,13 @@ import numpy as np
 import pytest
 
 from feedlearn.cache.core.policy import Policy
-from feedlearn.cache.policies import POLICIES, make_policy
+from feedlearn.cache.policies import POLICIES
 from feedlearn.cache.policies.lru import LRU
-from feedlearn.cache.simulator import PreparedTrace, run_policy
 from feedlearn.cache.store import CacheInfo, HALPCache, PolicyCache, learned_cache
 from feedlearn.common.errors import FeedlearnError
-from tests.cache.policies.test_contract import make_trace
+from tests.cache.conftest import check_invariants, serve, simulated, zipf_requests
 
 ONLINE = sorted(name for name, cls in POLICIES.items() if not cls.needs_future)
-_MISSING = object()
-
-
-def serve(cache: PolicyCache, ids, sizes=None) -> list[bool]:
-    """Requests as a program makes them: ``get``; on a miss, compute and set (value = the size)."""
-    hits = []
-    for k, s in zip(ids, sizes if sizes is not None else [1] * len(ids)):
-        hit = cache.get(k, _MISSING) is not _MISSING
-        if not hit:
-            cache[k] = s
-        hits.append(hit)
-    return hits
-
-
-def simulated(ids, sizes, capacity: int, spec: str) -> list[bool]:
-    return run_policy(PreparedTrace.of(make_trace(ids, sizes)), make_policy(spec), capacity).tolist()
-
-
-def zipf_requests(seed: int, n: int = 6000, n_objects: int = 2000, alpha: float = 1.1):
-    rng = np.random.default_rng(seed)
-    ids = (rng.zipf(alpha, n) % n_objects).tolist()
-    size_of = rng.integers(1, 50, n_objects)
-    return ids, [int(size_of[o]) for o in ids]
-
-
-def check_invariants(cache: PolicyCache) -> None:
-    """What the slot bookkeeping must keep, whatever happened."""
-    assert len(cache) <= cache.slots - 1
-    assert cache.currsize <= cache.maxsize
-    assert cache.currsize == sum(cache.getsizeof(v) for v in cache.values())
-    held = np.flatnonzero(cache._rsize >= 0)
-    assert len(held) == cache.slots - 1 - cache._ctl[2]  # SLOT_ROOM
-    assert set(cache._data.values()) <= set(held.tolist())
-    assert not set(cache._data) & set(cache._idle)
 
 
 # --- the mapping -------------------------------------------------------------------------------

@@ -1,1 +1,1 @@
-"""Cache part: trace-driven simulation, classic eviction policies, and (next) HALP."""
+"""Cache part: trace-driven simulation, classic eviction policies, LRB, HALP and a live in-process cache."""

@@ -18,7 +18,7 @@ from feedlearn.cache.policies import make_policy
 from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
 from feedlearn.cache.traces import Trace, zipf_trace
 from feedlearn.common.errors import FeedlearnError
-from tests.cache.policies.test_contract import checked_run, make_trace
+from tests.cache.conftest import checked_run, class_trace, make_trace, periodic_trace
 
 NEVER = 10**9  # an update interval that is never reached: no training
 
@@ -80,18 +80,6 @@ def test_non_finite_scores_fall_back_to_the_heuristic(tmp_path, monkeypatch):
     assert d["fallback_nonfinite"] == d["evictions"] > 0
 
 
-def periodic_trace(cycles: int, hot: int = 200, scan: int = 800, seed: int = 0) -> Trace:
-    """Each cycle requests ``hot`` recurring objects and ``scan`` new ones, shuffled together."""
-    rng = np.random.default_rng(seed)
-    parts = []
-    for c in range(cycles):
-        cycle = np.concatenate([np.arange(hot), 10**6 + c * scan + np.arange(scan)])
-        rng.shuffle(cycle)
-        parts.append(cycle)
-    ids = np.concatenate(parts).astype(np.uint64)
-    return Trace("periodic", np.arange(len(ids), dtype=np.float64), ids, np.ones(len(ids), dtype=np.int64))
-
-
 def test_halp_learns_a_periodic_pattern_that_lru_cannot():
     # 200 objects recur every ~1000 requests among one-hit objects; 300 slots. LRU's reuse distance
     # is too long (hit ratio ~0.01); HALP learns that objects with past gaps return and one-hit
@@ -102,35 +90,6 @@ def test_halp_learns_a_periodic_pattern_that_lru_cannot():
     assert lru < 0.02
     assert 1 - halp.object_miss_ratio > lru + 0.08
     assert halp.diagnostics["decision_accuracy"] > 0.6
-
-
-def class_trace(n: int = 40_000, seed: int = 0) -> Trace:
-    """Each step a new object arrives; half of them (class 1) return once ~200 requests later.
-
-    At eviction time both classes look alike (one access, similar age); only the request-supplied
-    class feature tells them apart. 150 slots: LRU keeps too few returners.
-    """
-    rng = np.random.default_rng(seed)
-    ids, cls, pending = [], [], {}
-    next_id = 0
-    for t in range(n):
-        due = pending.pop(t, None)
-        if due is not None:
-            ids.append(due)
-            cls.append(1.0)
-            continue
-        returns = rng.random() < 0.5
-        ids.append(next_id)
-        cls.append(1.0 if returns else 0.0)
-        if returns:
-            when = t + int(rng.integers(150, 250))
-            while when in pending:
-                when += 1
-            pending[when] = next_id
-        next_id += 1
-    ids_arr = np.array(ids, dtype=np.uint64)
-    return Trace("classes", np.arange(len(ids_arr), dtype=np.float64), ids_arr, np.ones(len(ids_arr), dtype=np.int64),
-                 features=np.array(cls, dtype=np.float32)[:, None])
 
 
 def test_request_features_let_halp_tell_classes_apart():

@@ -19,7 +19,7 @@ from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
 from feedlearn.cache.sizes import resolve_cache_size
 from feedlearn.cache.traces import Trace, load_trace, write_oracle_general, zipf_trace
 from feedlearn.common.errors import FeedlearnError
-from tests.cache.halp.test_policy import class_trace, periodic_trace
+from tests.cache.conftest import class_trace, periodic_trace
 from tests.cache.libcachesim_ref import in_fresh_thread
 
 NEVER = 10**7  # a batch that is never filled: no model, LRU throughout

@@ -10,7 +10,7 @@ from feedlearn.cache.policies import make_policy
 from feedlearn.cache.policies.arc import ARC
 from feedlearn.cache.simulator import PreparedTrace, run_policy
 from feedlearn.common.errors import FeedlearnError
-from tests.cache.policies.test_contract import make_trace
+from tests.cache.conftest import make_trace
 
 _WHERE = {0: "-", 1: "T1", 2: "T2", 3: "B1", 4: "B2"}
 

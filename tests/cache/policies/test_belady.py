@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from feedlearn.cache.policies import POLICIES, make_policy
 from feedlearn.cache.simulator import PreparedTrace, run_policy
+from tests.cache.conftest import make_trace
 from tests.cache.libcachesim_ref import libcachesim_miss_ratios
 from tests.cache.policies.offline_reference import replay_with_future
-from tests.cache.policies.test_contract import make_trace
 
 
 def hits_of(ids, capacity, policy="belady", sizes=None) -> list[bool]:

@@ -15,9 +15,9 @@ from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
 from feedlearn.cache.sizes import resolve_cache_size
 from feedlearn.cache.traces import load_trace
 from feedlearn.common.errors import FeedlearnError
+from tests.cache.conftest import make_trace
 from tests.cache.libcachesim_ref import libcachesim_miss_ratios
 from tests.cache.policies.offline_reference import replay_with_future
-from tests.cache.policies.test_contract import make_trace
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "traces"
 

@@ -9,9 +9,8 @@ from feedlearn.cache.policies import make_policy
 from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
 from feedlearn.cache.sizes import resolve_cache_size
 from feedlearn.common.errors import FeedlearnError
+from tests.cache.conftest import SIZES, TRACES, make_trace, prepared
 from tests.cache.libcachesim_ref import libcachesim_hits, libcachesim_miss_ratios
-from tests.cache.policies.test_contract import make_trace
-from tests.cache.policies.test_libcachesim_crosscheck import SIZES, TRACES, prepared
 
 
 def hits_of(ids, capacity, spec="clock", sizes=None) -> list[bool]:

@@ -11,54 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedlearn.cache.core.policy import SimContext
 from feedlearn.cache.policies import POLICIES, make_policy
 from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
-from feedlearn.cache.traces import Trace
+from tests.cache.conftest import checked_run, make_trace
 
 ALL = sorted(POLICIES)
-
-
-def make_trace(ids, sizes=None) -> Trace:
-    ids = np.asarray(ids, dtype=np.uint64)
-    sizes = np.ones(len(ids), dtype=np.int64) if sizes is None else np.asarray(sizes, dtype=np.int64)
-    return Trace("t", np.arange(len(ids), dtype=np.float64), ids, sizes, has_sizes=True)
-
-
-def checked_run(trace: Trace, name: str, capacity: int, seed: int = 0) -> list[bool]:
-    """The access loop replayed in Python around the policy's compiled hooks, checking each step.
-
-    Independent of ``simulator.access_loop`` on purpose: it re-derives residency and bytes used
-    from the victims the policy returns and asserts the invariants after every request.
-    """
-    prepared = PreparedTrace.of(trace)
-    pol = make_policy(name, seed=seed)
-    ctx = SimContext(prepared.n_objects, capacity, prepared.obj, prepared.size, trace.time,
-                     prepared.next_access() if pol.needs_future else None, seed)
-    state = pol.init_state(ctx)
-    on_hit, admit, evict, on_insert = pol.hooks()
-    resident: dict[int, int] = {}
-    hits = []
-    for i, (o, s) in enumerate(zip(prepared.obj.tolist(), prepared.size.tolist())):
-        if o in resident:
-            hits.append(True)
-            on_hit(state, o, s, i)
-        else:
-            hits.append(False)
-            if admit(state, o, s, i) and s <= capacity:  # admit runs on every miss
-                bypassed = False
-                while sum(resident.values()) + s > capacity:
-                    victim = int(evict(state, o, s, i))
-                    if victim == o:  # the policy drops the newcomer instead
-                        bypassed = True
-                        break
-                    assert victim in resident, f"{name} evicted {victim}, which is not cached"
-                    del resident[victim]
-                if not bypassed:
-                    on_insert(state, o, s, i)
-                    resident[o] = s
-        assert sum(resident.values()) <= capacity
-    return hits
 
 
 @pytest.fixture(params=ALL)

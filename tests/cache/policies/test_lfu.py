@@ -7,8 +7,8 @@ import pytest
 
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.simulator import PreparedTrace, run_policy
+from tests.cache.conftest import make_trace
 from tests.cache.libcachesim_ref import libcachesim_hits
-from tests.cache.policies.test_contract import make_trace
 
 
 def hits_of(ids, capacity, spec="lfu", sizes=None) -> list[bool]:

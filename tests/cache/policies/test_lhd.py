@@ -15,8 +15,8 @@ from feedlearn.cache.policies import make_policy
 from feedlearn.cache.policies.lhd import hit_age_class, model_hit_density
 from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
 from feedlearn.common.errors import FeedlearnError
+from tests.cache.conftest import make_trace
 from tests.cache.libcachesim_ref import libcachesim_hits, libcachesim_miss_ratios
-from tests.cache.policies.test_contract import make_trace
 
 
 def hits_of(ids, capacity, spec="lhd", sizes=None, seed=0) -> np.ndarray:

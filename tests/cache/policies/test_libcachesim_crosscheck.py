@@ -7,24 +7,12 @@ non-zero tolerance says in its comment why an exact match is impossible.
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
-
 import pytest
 
-from feedlearn.cache.simulator import PreparedTrace, simulate
+from feedlearn.cache.simulator import simulate
 from feedlearn.cache.sizes import resolve_cache_size
-from feedlearn.cache.traces import load_trace
+from tests.cache.conftest import SIZES, TRACES, prepared
 from tests.cache.libcachesim_ref import libcachesim_miss_ratios
-
-DATA = Path(__file__).resolve().parents[3] / "data" / "traces"
-TRACES = [
-    "cloudPhysicsIO.oracleGeneral.bin",
-    "tencentBlock.ns1326.sample.csv",
-    "tencentBlock.ns2706.sample.csv",
-    "arc_OLTP.lis.zst",
-]
-SIZES = ["1%", "10%"]
 
 CROSSCHECK: dict[str, float] = {
     "lru": 0.0,
@@ -44,11 +32,6 @@ CROSSCHECK: dict[str, float] = {
     # the harness runs libCacheSim in a fresh thread, where its generator starts from its seed
     "lhd": 0.0,
 }
-
-
-@cache
-def prepared(name: str) -> PreparedTrace:
-    return PreparedTrace.of(load_trace(DATA / name))
 
 
 @pytest.mark.slow

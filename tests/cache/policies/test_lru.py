@@ -1,10 +1,10 @@
-"""LRU: eviction order worked out by hand, and libCacheSim's numbers on the shipped traces."""
+"""LRU: eviction order worked out by hand (its miss counts against libCacheSim: test_libcachesim_crosscheck.py)."""
 
 from __future__ import annotations
 
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.simulator import PreparedTrace, run_policy
-from tests.cache.policies.test_contract import make_trace
+from tests.cache.conftest import make_trace
 
 
 def test_lru_evicts_least_recently_used():

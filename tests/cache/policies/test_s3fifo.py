@@ -12,9 +12,8 @@ from feedlearn.cache.policies.s3fifo import HELD
 from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
 from feedlearn.cache.sizes import resolve_cache_size
 from feedlearn.common.errors import FeedlearnError
+from tests.cache.conftest import TRACES, make_trace, prepared
 from tests.cache.libcachesim_ref import libcachesim_hits, libcachesim_miss_ratios
-from tests.cache.policies.test_contract import make_trace
-from tests.cache.policies.test_libcachesim_crosscheck import TRACES, prepared
 
 A, B, C, D, E, F, X, Y = 1, 2, 3, 4, 5, 6, 7, 8
 # capacity 4 (unit sizes), small_ratio=0.5, ghost_ratio=0.5: small share 2, main share 2, ghost 2.

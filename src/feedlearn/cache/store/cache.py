@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from feedlearn.cache.core.params import int_param
 from feedlearn.cache.core.policy import Policy, SimContext, forget_nothing
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.store.compiled import SLOT_ROOM, USED, SlotState, entry, hit_path, miss_path, victims_of
@@ -22,12 +23,6 @@ from feedlearn.common.errors import FeedlearnError
 _MISSING = object()
 MAX_SIZE = 2**62 - 1  # maxsize; with sizes <= maxsize, bytes in use plus one more value fit in int64
 MAX_SLOTS = 1 << 32  # ids of policy state (the arrays are sized by it)
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise FeedlearnError(f"cache: {name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class PolicyCache(MutableMapping):
@@ -43,7 +38,7 @@ class PolicyCache(MutableMapping):
 
     def __init__(self, maxsize: int, policy: str | Policy = "lru", getsizeof: Callable[[Any], int] | None = None,
                  *, seed: int = 0, max_items: int | None = None, ghost_slots: int | None = None) -> None:
-        maxsize = _positive_int("maxsize", maxsize)
+        maxsize = int_param("cache", "maxsize", maxsize, 1, 2**63 - 1)
         if maxsize > MAX_SIZE:  # bytes in use plus one value (each <= maxsize) must not overflow int64
             raise FeedlearnError(f"cache: maxsize must be at most 2**62 - 1, got {maxsize}")
         if getsizeof is not None and not callable(getsizeof):
@@ -60,11 +55,10 @@ class PolicyCache(MutableMapping):
         self._grows = max_items is None and getsizeof is not None
         if max_items is None:
             max_items = maxsize if getsizeof is None else min(maxsize, max(16, maxsize // 1024))
-        max_items = _positive_int("max_items", max_items)
+        max_items = int_param("cache", "max_items", max_items, 1, MAX_SIZE)
         if ghost_slots is None:  # without a forget hook a policy keeps nothing about evicted keys:
             ghost_slots = 1 if type(pol).forget is forget_nothing else 4  # room for deleted keys only
-        if isinstance(ghost_slots, bool) or not isinstance(ghost_slots, int) or ghost_slots < 0:
-            raise FeedlearnError(f"cache: ghost_slots must be an integer >= 0, got {ghost_slots!r}")
+        ghost_slots = int_param("cache", "ghost_slots", ghost_slots, 0, MAX_SLOTS)
         slots = max_items * (1 + ghost_slots) + 1
         if slots > MAX_SLOTS:
             raise FeedlearnError(f"cache: {slots} slots of policy state is too many; pass a smaller max_items")
