@@ -1,6 +1,7 @@
 """ZeRO++ on FSDP2, 4 gloo processes as 2 nodes x 2 ranks: exactness, error, scale, bytes, failures.
 
-One launch runs every check (``workers.checks``); spawning processes is the slow part.
+One launch runs every check (``workers.checks``, the ``result`` fixture of ``conftest.py``, shared
+with the strategy contract suite); spawning processes is the slow part.
 """
 
 from __future__ import annotations
@@ -12,17 +13,9 @@ import pytest
 
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.dist.launch import launch
-from feedlearn.dist.train import RunConfig
 from tests.dist import workers
 
 REFERENCE = json.loads((Path(__file__).with_name("reference_losses.json")).read_text())
-STEPS = 20
-
-
-@pytest.fixture(scope="module")
-def result():
-    config = RunConfig(strategies=["zero3", "hpz", "qwz", "qgz", "zeropp"], steps=STEPS, ranks_per_node=2)
-    return launch(workers.checks, (config,), nproc=4)[0]
 
 
 def test_plain_hooks_are_fsdp2_itself(result):

@@ -11,6 +11,7 @@ import torch
 import torch.distributed as dist
 
 from feedlearn.dist.train import RunConfig, batches, run_worker, sharded_model, tiny_llama
+from feedlearn.dist.zeropp import STRATEGIES
 
 
 def _local_grads(model) -> torch.Tensor:
@@ -41,8 +42,13 @@ def first_backward(strategy: str, config: RunConfig):
     return model, ids
 
 
-def checks(config: RunConfig) -> dict:
-    """Everything the ZeRO++ tests assert, from one process group (spawning is the slow part)."""
+def checks(config: RunConfig, register: dict[str, dict[str, bool]] | None = None) -> dict:
+    """Everything the ZeRO++ tests assert, from one process group (spawning is the slow part).
+
+    ``register``: strategies to add to ``STRATEGIES`` in this rank first (a spawned rank imports
+    the registry afresh, without what the test added in the parent).
+    """
+    STRATEGIES.update(register or {})
     out: dict = {"train": run_worker(config)}
 
     # FSDP2 with its own comms: our plain hooks must give the very same losses
