@@ -62,7 +62,7 @@ def test_first_access_and_forget():
     fx.write_vector(feat, 0, 12.0, True, out)
     assert np.array_equal(out, before)
     fx.record_access(feat, 0, 50.0, 10.0, none)  # starts afresh: no gap from t=9
-    assert fx.access_count(feat, 0) == 1 and feat[0][0, fx.SUM_GAP] == 0.0
+    assert fx.access_count(feat, 0) == 1 and feat[fx.METADATA][0, fx.SUM_GAP] == 0.0
 
 
 def test_halp_vector_is_the_static_one_with_the_age_at_t():
@@ -109,7 +109,7 @@ def test_static_vector_kept_ready_equals_the_vector_rebuilt_at_the_last_access()
             fx.forget(feat, o)
         for use_size in (True, False):
             for other in range(3):
-                if fx.access_count(feat, other) == 0 and feat[0][other, fx.COUNT] == 0:
+                if fx.access_count(feat, other) == 0 and feat[fx.METADATA][other, fx.COUNT] == 0:
                     continue  # never requested yet
                 fx.write_static(feat, other, use_size, kept)
                 fx.write_vector(feat, other, fx.last_access(feat, other), use_size, rebuilt)

@@ -9,8 +9,6 @@ from feedlearn.cache.halp import heuristics as hx
 from feedlearn.cache.simulator import PreparedTrace, simulate
 from feedlearn.cache.traces import zipf_trace
 
-MAIN_HEAD = 20  # hs[20] = main FIFO ends (head, tail)
-
 
 def s3_state(capacity: int = 100):
     return hx.new_heuristic_state(hx.S3FIFO, 16, 0, capacity)  # small 10 bytes, main 90, ghost 90
@@ -28,19 +26,19 @@ def test_s3fifo_small_queue_lists_probationary_objects_and_promotes_hit_ones():
         hx.on_insert(hs, o, 2, o)
     for o in (5, 6):  # before the first eviction a full small FIFO sends newcomers to main
         hx.on_insert(hs, o, 2, o)
-    assert hs[16][:7].tolist() == [1, 1, 1, 1, 1, 2, 2]  # where: small x5, main x2
+    assert hs.where[:7].tolist() == [1, 1, 1, 1, 1, 2, 2]  # where: small x5, main x2
     hx.on_hit(hs, 1, 2, 7)
     hx.on_hit(hs, 1, 2, 8)
     hx.on_hit(hs, 3, 2, 9)
     # oldest first: 0 listed; 1 was hit twice -> promoted to main's head; 2 listed; 3 (one hit) listed
     assert listed(hs, 3) == [0, 2, 3]
-    assert hs[16][1] == 2 and hs[MAIN_HEAD][0] == 1 and hs[17][1] == 0
+    assert hs.where[1] == 2 and hs.main[0] == 1 and hs.s3freq[1] == 0
     # an object evicted from small enters the ghost; missed again, it is admitted into main
     hx.remove(hs, 2)
-    assert hs[16][2] == 3
+    assert hs.where[2] == 3
     assert hx.admits(hs, 2, 2)
     hx.on_insert(hs, 2, 2, 10)
-    assert hs[16][2] == 2 and hs[MAIN_HEAD][0] == 2
+    assert hs.where[2] == 2 and hs.main[0] == 2
     # objects larger than the small FIFO's share (10 bytes) are refused, as libCacheSim's S3-FIFO
     assert not hx.admits(hs, 9, 11)
 
@@ -58,7 +56,7 @@ def test_s3fifo_main_queue_is_a_two_bit_clock():
         hx.on_hit(hs, 6, 2, 9)
     # 5 (one hit) and 6 (four hits, capped at 3) go back to the head with one hit fewer; 7 is listed
     assert listed(hs, 2) == [7]
-    assert hs[17][5] == 0 and hs[17][6] == 2
+    assert hs.s3freq[5] == 0 and hs.s3freq[6] == 2
     assert listed(hs, 2) == [7, 5]  # main, oldest first: 7, 5, 6 (6 still has hits)
 
 

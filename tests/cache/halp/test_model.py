@@ -46,11 +46,11 @@ def test_gradient_and_adam_match_torch():
     rng = np.random.default_rng(2)
     model = random_model(seed=3)
     net = mlp.to_torch(model)
-    opt = torch.optim.Adam(net.parameters(), lr=float(model[5][0]))
+    opt = torch.optim.Adam(net.parameters(), lr=float(model[mlp.LR][0]))
     xw = rng.normal(size=(16, F)).astype(np.float32)
     xl = rng.normal(size=(16, F)).astype(np.float32)
     rows = np.arange(16)
-    grad = np.zeros_like(model[0])
+    grad = np.zeros_like(model[mlp.THETA])
     for _ in range(3):  # three steps: moments and bias correction included
         loss, _ = mlp.pairwise_loss_and_grad(model, xw, xl, rows, grad)
         opt.zero_grad()
@@ -61,12 +61,12 @@ def test_gradient_and_adam_match_torch():
         assert np.allclose(grad, torch_grad, atol=1e-6)
         mlp.adam_step(model, grad)
         opt.step()
-        assert np.allclose(model[0], mlp.from_torch(net)[0], atol=1e-6)
+        assert np.allclose(model[mlp.THETA], mlp.from_torch(net)[mlp.THETA], atol=1e-6)
 
 
 def test_save_load_round_trip(tmp_path):
     model = random_model(seed=5)
-    grad = np.ones_like(model[0])
+    grad = np.ones_like(model[mlp.THETA])
     mlp.adam_step(model, grad)
     path = mlp.save_model(model, tmp_path / "m.npz")
     back = mlp.load_model(path, F, H)

@@ -28,9 +28,9 @@ def vector(feat, o, t):
 
 def labelled(trainer, feat, t):
     """The buffer's (winner, loser) pairs, identified by the object whose vector at ``t`` they are."""
-    n = trainer[2][tx.COUNT]
+    n = trainer[tx.COUNTERS][tx.COUNT]
     by_vector = {vector(feat, o, t).tobytes(): o for o in range(6)}
-    return [(by_vector.get(trainer[0][r].tobytes()), by_vector.get(trainer[1][r].tobytes())) for r in range(n)]
+    return [(by_vector.get(trainer[tx.WINNERS][r].tobytes()), by_vector.get(trainer[tx.LOSERS][r].tobytes())) for r in range(n)]
 
 
 def test_the_object_requested_first_wins_with_its_features_at_the_decision():
@@ -44,8 +44,8 @@ def test_the_object_requested_first_wins_with_its_features_at_the_decision():
     assert px.label_on_access(pairs, 3, trainer, feat, True, 1) == 1
     assert labelled(trainer, feat, 10.0) == [(3, 1)]
     # the rows are the vectors at the decision time (age 10 - o), not at any later time
-    assert np.array_equal(trainer[0][0], vector(feat, 3, 10.0))
-    assert trainer[0][0][fx.AGE] == np.float32(np.log1p(7.0)) * fx.SCALE
+    assert np.array_equal(trainer[tx.WINNERS][0], vector(feat, 3, 10.0))
+    assert trainer[tx.WINNERS][0][fx.AGE] == np.float32(np.log1p(7.0)) * fx.SCALE
     # request of 2: pair (1, 2) -> 2 wins, but 2 was the victim: a wrong decision
     assert px.label_on_access(pairs, 2, trainer, feat, True, 1) == 1
     assert labelled(trainer, feat, 10.0) == [(3, 1), (2, 1)]
@@ -53,7 +53,7 @@ def test_the_object_requested_first_wins_with_its_features_at_the_decision():
     assert px.label_on_access(pairs, 1, trainer, feat, True, 1) == 0
     meta = pairs[px.META]
     assert (meta[px.CREATED], meta[px.LABELLED], meta[px.CORRECT]) == (2, 2, 1)
-    assert trainer[2][tx.NEW] == 2
+    assert trainer[tx.COUNTERS][tx.NEW] == 2
 
 
 def test_stride_builds_one_label_in_n_but_counts_them_all():
@@ -63,7 +63,7 @@ def test_stride_builds_one_label_in_n_but_counts_them_all():
     assert px.label_on_access(pairs, 0, trainer, feat, True, 2) == 5
     # labels 2 and 4 of 5 enter the buffer (the list is newest first: pairs with 4 and 2)
     assert labelled(trainer, feat, 20.0) == [(0, 4), (0, 2)]
-    assert trainer[2][tx.NEW] == 5 and pairs[px.META][px.LABELLED] == 5
+    assert trainer[tx.COUNTERS][tx.NEW] == 5 and pairs[px.META][px.LABELLED] == 5
     assert pairs[px.META][px.CORRECT] == 5
 
 

@@ -39,7 +39,7 @@ def test_cached_scores_equal_full_scores_through_accesses_and_updates():
         fx.record_access(feat, o, t, float(rng.integers(1, 10**6)), none)
         sx.refresh(cache, model, feat, o, True, scratch)
         if step % 37 == 36:  # the model changes: every cached first layer is stale
-            model[0][:] += rng.normal(0, 0.1, len(model[0])).astype(np.float32)
+            model[mlp.THETA][:] += rng.normal(0, 0.1, len(model[mlp.THETA])).astype(np.float32)
             sx.model_changed(cache, model)
         for c in range(N):
             if fx.has_metadata(feat, c):
@@ -57,6 +57,6 @@ def test_a_stale_entry_is_recomputed_not_used():
     fx.record_access(feat, 0, 0.0, 10.0, np.zeros(0, dtype=np.float32))
     # never refreshed: the stamp says "not computed", so score computes it
     assert score(cache, model, feat, 0, 5.0, scratch) == pytest.approx(full_score(model, feat, 0, 5.0), rel=1e-4)
-    model[0][:] = 0.0  # all weights zero: every score is 0 once the change is announced
+    model[mlp.THETA][:] = 0.0  # all weights zero: every score is 0 once the change is announced
     sx.model_changed(cache, model)
     assert score(cache, model, feat, 0, 5.0, scratch) == 0.0

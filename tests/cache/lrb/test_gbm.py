@@ -55,7 +55,7 @@ def test_export_matches_lightgbm_on_real_feature_vectors():
     x, y = real_rows()
     booster = gbm.train(x[:4000], y[:4000], trees=32, leaves=32, learning_rate=0.1, seed=3)
     forest = exported(booster)
-    assert forest[6][0] == booster.num_trees() == 32
+    assert forest[gbm.META][gbm.TREES] == booster.num_trees() == 32
     for rows in (x[:4000], x[4000:]):  # training rows and unseen ones
         np.testing.assert_allclose(predict_all(forest, rows), booster.predict(rows), rtol=1e-6, atol=1e-6)
 
@@ -87,7 +87,7 @@ def test_a_constant_label_gives_single_leaf_trees():
     booster = gbm.train(x, np.full(200, 2.5, dtype=np.float32), trees=3, leaves=8, learning_rate=0.1, seed=0)
     forest = exported(booster, 3, 8)
     # LightGBM stops once no split helps: one tree, its root a leaf holding the mean label
-    assert forest[6][0] == booster.num_trees() == 1 and forest[5][0] == ~0
+    assert forest[gbm.META][gbm.TREES] == booster.num_trees() == 1 and forest[gbm.ROOT][0] == ~0
     np.testing.assert_allclose(predict_all(forest, x[:5]), 2.5, rtol=1e-6)
 
 

@@ -33,7 +33,7 @@ def test_labels_on_a_hand_made_sequence():
     lb.mature(samples, feat, b, 5, False, 2 * window)
     lb.take(samples, a, 6)
     lb.mature(samples, feat, a, 20, True, 2 * window)
-    x, y, meta = samples[4], samples[5], samples[6]
+    x, y, meta = samples[lb.X], samples[lb.Y], samples[lb.META]
     assert meta[lb.ROWS] == 4
     # newest sample first (per-object lists push at the head)
     np.testing.assert_allclose(y[:4], np.log1p([2, 3, 8, 8]).astype(np.float32))
@@ -55,11 +55,11 @@ def test_full_pool_and_full_buffer_drop_and_count():
     fx.record_access(feat, 0, 0.0, 1, EXTRA)
     for t in (1, 2, 3):
         lb.take(samples, 0, t)
-    meta = samples[6]
+    meta = samples[lb.META]
     assert meta[lb.TAKEN] == 2 and meta[lb.DROPPED_POOL] == 1
     lb.mature(samples, feat, 0, 4, True, 100)
     assert meta[lb.ROWS] == 1 and meta[lb.DROPPED_BUFFER] == 1
-    assert samples[5][0] == np.float32(np.log1p(4 - 2))  # the newest sample (t=2) got the row
+    assert samples[lb.Y][0] == np.float32(np.log1p(4 - 2))  # the newest sample (t=2) got the row
 
 
 def test_drop_discards_pending_samples_unlabelled():
@@ -67,4 +67,4 @@ def test_drop_discards_pending_samples_unlabelled():
     lb.take(samples, 1, 0)
     lb.take(samples, 1, 1)
     lb.drop(samples, 1)
-    assert lb.pending_of(samples, 1) == 0 and samples[6][lb.ROWS] == 0 and samples[6][lb.FREE_TOP] == 4
+    assert lb.pending_of(samples, 1) == 0 and samples[lb.META][lb.ROWS] == 0 and samples[lb.META][lb.FREE_TOP] == 4

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+KEY, TIE, HEAP, POS, COUNT = range(5)  # positions in the state tuple
+
 
 def new_heap(n_objects: int) -> tuple:
     """An empty heap able to hold all ``n_objects`` ids."""
@@ -89,7 +91,7 @@ def update(h, o, k, t):
 @njit(cache=True)
 def peek(h):
     """The id with the smallest ``(key, tie)``; the heap must not be empty."""
-    return h[2][0]
+    return h[HEAP][0]
 
 
 @njit(cache=True)
@@ -112,6 +114,6 @@ def remove(h, o):
 @njit(cache=True)
 def pop(h):
     """Remove and return the id with the smallest ``(key, tie)``."""
-    o = h[2][0]
+    o = h[HEAP][0]
     remove(h, o)
     return o

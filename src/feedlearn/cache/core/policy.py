@@ -160,5 +160,7 @@ def copy_state(old: Any, new: Any) -> None:
         assert len(old) == len(new)
         for a, b in zip(old, new):
             copy_state(a, b)
+    elif hasattr(old, "fields"):  # a StructRef part of a state that lists its fields (views)
+        copy_state(old.fields(), new.fields())
     else:  # a StructRef state: its policy overrides grow_state and copies its fields as a tuple
         raise AssertionError(f"cannot copy policy state of type {type(old).__name__}")

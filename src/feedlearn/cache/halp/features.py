@@ -45,6 +45,8 @@ EDC = 4  # EDC k (as of the last access) is column EDC + k
 ROW = 16  # EDC + N_EDC = 14, padded to two 64-byte lines
 STATIC_ROW = 48  # N_BASE = 46 float32 columns, padded to three 64-byte lines
 SIZE_COLUMN = N_GAPS + N_EDC + 3  # the column of log1p(size) / 10
+# positions in the metadata tuple (``new_features``)
+METADATA, EXTRA, HALF_LIVES, STATIC = range(4)
 
 
 def new_features(n_objects: int, n_extra: int, edc_base: float) -> tuple:
@@ -104,28 +106,28 @@ def forget(feat, o):
     The count turns negative instead of zero, so the row still describes the last access: HALP's
     pending pairs of a departed object read its features from here when the pair is labelled.
     """
-    feat[0][o, COUNT] = -abs(feat[0][o, COUNT])
+    feat[METADATA][o, COUNT] = -abs(feat[METADATA][o, COUNT])
 
 
 @njit(cache=True, inline="always")
 def has_metadata(feat, o):
-    return feat[0][o, COUNT] > 0
+    return feat[METADATA][o, COUNT] > 0
 
 
 @njit(cache=True, inline="always")
 def access_count(feat, o):
-    return int(max(feat[0][o, COUNT], 0.0))
+    return int(max(feat[METADATA][o, COUNT], 0.0))
 
 
 @njit(cache=True, inline="always")
 def last_access(feat, o):
-    return feat[0][o, LAST]
+    return feat[METADATA][o, LAST]
 
 
 @njit(cache=True, inline="always")
 def size_of(feat, o):
     """Size in bytes of ``o``'s latest request."""
-    return feat[0][o, SIZE]
+    return feat[METADATA][o, SIZE]
 
 
 @njit(cache=True, inline="always")
@@ -157,7 +159,7 @@ def write_static(feat, o, use_size, out):
     candidate's score is its cached first layer plus one column (``halp/scores.py``). It is kept
     ready by ``record_access``: a copy, no arithmetic.
     """
-    static_into(feat[1], feat[3], o, use_size, out)
+    static_into(feat[EXTRA], feat[STATIC], o, use_size, out)
 
 
 @njit(cache=True, inline="always")
@@ -175,7 +177,7 @@ def static_into(extra, static, o, use_size, out):
 @njit(cache=True, inline="always")
 def age_feature(feat, o, t):
     """Column ``AGE`` of ``o``'s vector at time ``t``."""
-    return np.float32(np.log1p(t - feat[0][o, LAST])) * SCALE
+    return np.float32(np.log1p(t - feat[METADATA][o, LAST])) * SCALE
 
 
 @njit(cache=True, inline="always")

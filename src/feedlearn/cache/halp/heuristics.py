@@ -20,8 +20,9 @@ priority upward (``window``); HALP samples its candidates from that window.
   the window is the lowest priorities, read by popping and re-pushing them (same keys and ties,
   so the order is unchanged), O(window · log n). ``L`` rises to the evicted object's priority.
 
-All heuristics share one state layout (a list and a heap; each uses its part) and are chosen by an
-integer code inside the compiled functions. That keeps HALP's hooks one set of module-level
+All heuristics share one state (``HeuristicState``, fields read by name: a list, a heap, a dense
+array and S3-FIFO's queues; each uses its part) and are chosen by an integer code inside the
+compiled functions. That keeps HALP's hooks one set of module-level
 functions that numba caches on disk, instead of one uncachable closure set per heuristic
 (~7 s of compilation per heuristic and process). Adding a heuristic: a code in ``HEURISTICS`` and a
 branch in the four functions below.
@@ -30,7 +31,8 @@ branch in the four functions below.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.experimental import structref
 
 from feedlearn.cache.core import dlist, heap
 from feedlearn.cache.core import s3ghost as s3
@@ -48,14 +50,53 @@ _MAIN_COUNT, _GHOST_HIT, _EVICTED = 6, 7, 8  # this heuristic's own scalars afte
 S3_SMALL_RATIO, S3_GHOST_RATIO, S3_MOVE_THRESHOLD = 0.1, 0.9, 2  # as libCacheSim's defaults
 
 
-def new_heuristic_state(kind: int, n_objects: int, seed: int = 0, capacity: int = 0) -> tuple:
-    """``(kind, prev, next, ends, key, tie, heap, pos, count, freq, L, dense, slot, n, last, rng,
-    where, s3freq, osize, small, main, ghost, s3)``.
+@structref.register
+class HeuristicStateType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
 
-    List parts (LRU/FIFO/S3FIFO), heap parts (GDSF), sampling parts (SAMPLE: ``dense`` resident
-    ids, ``slot`` of each id in it, their number, last access per id, a generator) and S3-FIFO parts
-    (queue of each id, hit counts, sizes, the three queues' ends, scalars; shares of ``capacity``
-    bytes); unused parts have length 1.
+
+class HeuristicState(structref.StructRefProxy):
+    """The arrays of one heuristic, read by name (``hs.prev``, ``hs.where``); see ``new_heuristic_state``.
+
+    A StructRef rather than a tuple: besides naming the fields, reading the state from HALP's
+    state costs one reference count instead of one per array (numba counts every array of a tuple).
+    """
+
+    def fields(self) -> tuple:
+        """Every field, in ``_FIELDS`` order (views: writing them writes the state)."""
+        return _fields_of(self)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        """Python reads a field by name too (``hs.where``); compiled code reads it directly."""
+        if name in _FIELDS:
+            return self.fields()[_FIELDS.index(name)]
+        raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+
+
+_FIELDS = ["kind", "prev", "nxt", "ends", "key", "tie", "heap", "pos", "count", "freq", "inflation", "dense", "slot",
+           "n_dense", "last", "rng", "where", "s3freq", "osize", "small", "main", "ghost", "s3"]
+structref.define_proxy(HeuristicState, HeuristicStateType, _FIELDS)
+
+
+@njit(cache=True)
+def _fields_of(hs):
+    return (hs.kind, hs.prev, hs.nxt, hs.ends, hs.key, hs.tie, hs.heap, hs.pos, hs.count, hs.freq, hs.inflation,
+            hs.dense, hs.slot, hs.n_dense, hs.last, hs.rng, hs.where, hs.s3freq, hs.osize, hs.small, hs.main,
+            hs.ghost, hs.s3)
+
+
+def new_heuristic_state(kind: int, n_objects: int, seed: int = 0, capacity: int = 0) -> HeuristicState:
+    """An empty heuristic of ``kind`` over ``n_objects`` ids; parts the kind does not use have length 1.
+
+    - ``kind`` (1,): the heuristic's code; ``prev``/``nxt`` per id and ``ends`` (head, tail): the list
+      (LRU, FIFO; S3-FIFO's three queues share ``prev``/``nxt``).
+    - ``key``, ``tie``, ``heap``, ``pos``, ``count``: the heap (``core.heap``; GDSF), with ``freq`` per id
+      and ``inflation`` (1,): GDSF's L.
+    - ``dense`` resident ids, ``slot`` of each id in it, ``n_dense`` (1,): SAMPLE's residents; ``last``
+      per id: the last access (SAMPLE's order, LRU's window stamps); ``rng``: SAMPLE's generator.
+    - ``where``, ``s3freq``, ``osize`` per id; ``small``, ``main``, ``ghost`` queue ends; ``s3``: the
+      scalars (bytes per queue and each queue's share of ``capacity`` bytes).
     """
     n_list = n_objects if kind in (LRU, FIFO, S3FIFO) else 1
     n_s3 = n_objects if kind == S3FIFO else 1
@@ -66,7 +107,7 @@ def new_heuristic_state(kind: int, n_objects: int, seed: int = 0, capacity: int 
     n_heap = n_objects if kind == GDSF else 1
     n_sample = n_objects if kind == SAMPLE else 1
     n_last = n_objects if kind in (SAMPLE, LRU) else 1  # access stamps: SAMPLE's order, LRU's snapshots
-    return (
+    return HeuristicState(
         np.array([kind], dtype=np.int64),
         np.full(n_list, -1, dtype=np.int64),
         np.full(n_list, -1, dtype=np.int64),
@@ -91,84 +132,84 @@ def new_heuristic_state(kind: int, n_objects: int, seed: int = 0, capacity: int 
 
 @njit(cache=True, inline="always")
 def _heap(hs):
-    return (hs[4], hs[5], hs[6], hs[7], hs[8])
+    return (hs.key, hs.tie, hs.heap, hs.pos, hs.count)
 
 
 @njit(cache=True, inline="always")
 def on_hit(hs, o, size, i):
-    kind = hs[0][0]
+    kind = hs.kind[0]
     if kind == SAMPLE:
-        hs[14][o] = i
+        hs.last[o] = i
     elif kind == LRU:
-        dlist.move_to_head(hs[1], hs[2], hs[3], o)
-        hs[14][o] = i
+        dlist.move_to_head(hs.prev, hs.nxt, hs.ends, o)
+        hs.last[o] = i
     elif kind == S3FIFO:
-        hs[17][o] += 1
+        hs.s3freq[o] += 1
     elif kind == GDSF:
-        hs[9][o] += 1
-        heap.update(_heap(hs), o, hs[10][0] + hs[9][o] * _COST / max(size, 1), i)
+        hs.freq[o] += 1
+        heap.update(_heap(hs), o, hs.inflation[0] + hs.freq[o] * _COST / max(size, 1), i)
 
 
 @njit(cache=True, inline="always")
 def on_insert(hs, o, size, i):
-    if hs[0][0] == SAMPLE:
-        dense, slot, count = hs[11], hs[12], hs[13]
+    if hs.kind[0] == SAMPLE:
+        dense, slot, count = hs.dense, hs.slot, hs.n_dense
         slot[o] = count[0]
         dense[count[0]] = o
         count[0] += 1
-        hs[14][o] = i
-    elif hs[0][0] == GDSF:
-        hs[9][o] = 1
-        heap.push(_heap(hs), o, hs[10][0] + _COST / max(size, 1), i)
-    elif hs[0][0] == S3FIFO:
+        hs.last[o] = i
+    elif hs.kind[0] == GDSF:
+        hs.freq[o] = 1
+        heap.push(_heap(hs), o, hs.inflation[0] + _COST / max(size, 1), i)
+    elif hs.kind[0] == S3FIFO:
         _s3_insert(hs, o, size)
     else:
-        dlist.push_head(hs[1], hs[2], hs[3], o)
-        if hs[0][0] == LRU:
-            hs[14][o] = i
+        dlist.push_head(hs.prev, hs.nxt, hs.ends, o)
+        if hs.kind[0] == LRU:
+            hs.last[o] = i
 
 
 @njit(cache=True, inline="always")
 def remove(hs, o):
-    if hs[0][0] == SAMPLE:
-        dense, slot, count = hs[11], hs[12], hs[13]
+    if hs.kind[0] == SAMPLE:
+        dense, slot, count = hs.dense, hs.slot, hs.n_dense
         last = dense[count[0] - 1]  # swap-remove: the last resident takes o's slot
         dense[slot[o]] = last
         slot[last] = slot[o]
         slot[o] = -1
         count[0] -= 1
-    elif hs[0][0] == GDSF:
-        hs[10][0] = max(hs[10][0], hs[4][o])  # inflation: L rises to the evicted priority
+    elif hs.kind[0] == GDSF:
+        hs.inflation[0] = max(hs.inflation[0], hs.key[o])  # inflation: L rises to the evicted priority
         heap.remove(_heap(hs), o)
-    elif hs[0][0] == S3FIFO:
+    elif hs.kind[0] == S3FIFO:
         _s3_remove(hs, o)
     else:
-        dlist.unlink(hs[1], hs[2], hs[3], o)
-        if hs[0][0] == LRU:
-            hs[14][o] = -1
+        dlist.unlink(hs.prev, hs.nxt, hs.ends, o)
+        if hs.kind[0] == LRU:
+            hs.last[o] = -1
 
 
 @njit(cache=True, inline="always")
 def admits(hs, o, size):
     """On every miss, before any eviction: may ``o`` be cached? (S3-FIFO also consults its ghost.)"""
-    if hs[0][0] != S3FIFO:
+    if hs.kind[0] != S3FIFO:
         return True
-    sc = hs[22]
+    sc = hs.s3
     # its ghost entry is consumed now, as libCacheSim does
-    sc[_GHOST_HIT] = 1 if s3.ghost_forget(hs[1], hs[2], hs[21], hs[16], hs[18], sc, o) else 0
+    sc[_GHOST_HIT] = 1 if s3.ghost_forget(hs.prev, hs.nxt, hs.ghost, hs.where, hs.osize, sc, o) else 0
     return size <= sc[_SMALL_CAP]
 
 
 @njit(cache=True, inline="always")
 def forget(hs, o):
     """A live cache reuses ``o``'s id: drop what the heuristic keeps about it outside the cache."""
-    if hs[0][0] == S3FIFO:
-        s3.ghost_forget(hs[1], hs[2], hs[21], hs[16], hs[18], hs[22], o)
+    if hs.kind[0] == S3FIFO:
+        s3.ghost_forget(hs.prev, hs.nxt, hs.ghost, hs.where, hs.osize, hs.s3, o)
 
 
 @njit(cache=True, inline="always")
 def _s3_insert(hs, o, size):
-    prev, nxt, where, freq, osize, small, main, sc = hs[1], hs[2], hs[16], hs[17], hs[18], hs[19], hs[20], hs[22]
+    prev, nxt, where, freq, osize, small, main, sc = hs.prev, hs.nxt, hs.where, hs.s3freq, hs.osize, hs.small, hs.main, hs.s3
     if sc[_GHOST_HIT] == 1:  # evicted from small not long ago (``admits`` saw it): straight to main
         sc[_GHOST_HIT] = 0
         dlist.push_head(prev, nxt, main, o)
@@ -191,7 +232,7 @@ def _s3_insert(hs, o, size):
 @njit(cache=True, inline="always")
 def _s3_remove(hs, o):
     """``o`` leaves the cache; from small, its id enters the ghost (oldest ids expire, by bytes)."""
-    prev, nxt, where, osize, small, main, ghost, sc = hs[1], hs[2], hs[16], hs[18], hs[19], hs[20], hs[21], hs[22]
+    prev, nxt, where, osize, small, main, ghost, sc = hs.prev, hs.nxt, hs.where, hs.osize, hs.small, hs.main, hs.ghost, hs.s3
     if where[o] == _MAIN:
         dlist.unlink(prev, nxt, main, o)
         sc[_MAIN_BYTES] -= osize[o]
@@ -207,7 +248,7 @@ def _s3_remove(hs, o):
 @njit(cache=True, inline="always")
 def _s3_window(hs, max_len, out):
     """S3-FIFO's next victims, from the queue it would evict from now (see the module docstring)."""
-    prev, nxt, where, freq, osize, small, main, sc = hs[1], hs[2], hs[16], hs[17], hs[18], hs[19], hs[20], hs[22]
+    prev, nxt, where, freq, osize, small, main, sc = hs.prev, hs.nxt, hs.where, hs.s3freq, hs.osize, hs.small, hs.main, hs.s3
     sc[_EVICTED] = 1
     n = 0
     if not (sc[_MAIN_BYTES] > sc[_MAIN_CAP] or sc[_SMALL_BYTES] == 0):
@@ -249,14 +290,14 @@ def _s3_window(hs, max_len, out):
 def window(hs, max_len, out):
     """Write up to ``max_len`` cached ids into ``out``, lowest priority first; returns how many."""
     n = 0
-    if hs[0][0] == SAMPLE:
-        dense, count, last, rng = hs[11], hs[13][0], hs[14], hs[15]
+    if hs.kind[0] == SAMPLE:
+        dense, count, last, rng = hs.dense, hs.n_dense[0], hs.last, hs.rng
         n = min(max_len, count)
         for j in range(n):  # distinct residents: partial Fisher-Yates over the dense array
             r = j + below(rng, count - j)
             dense[j], dense[r] = dense[r], dense[j]
-            hs[12][dense[j]] = j
-            hs[12][dense[r]] = r
+            hs.slot[dense[j]] = j
+            hs.slot[dense[r]] = r
             out[j] = dense[j]
         for j in range(1, n):  # least recently used first: the heuristic's own choice leads
             v = out[j]
@@ -266,15 +307,15 @@ def window(hs, max_len, out):
                 q -= 1
             out[q + 1] = v
         return n
-    if hs[0][0] == S3FIFO:
+    if hs.kind[0] == S3FIFO:
         return _s3_window(hs, max_len, out)
-    if hs[0][0] == GDSF:
+    if hs.kind[0] == GDSF:
         h = _heap(hs)
-        while n < max_len and hs[8][0] > 0:
+        while n < max_len and hs.count[0] > 0:
             out[n] = heap.pop(h)
             n += 1
         for j in range(n):  # back with the same key and tie: the order is unchanged
-            heap.push(h, out[j], hs[4][out[j]], hs[5][out[j]])
+            heap.push(h, out[j], hs.key[out[j]], hs.tie[out[j]])
         return n
     return list_window(hs, max_len, out)
 
@@ -283,8 +324,8 @@ def window(hs, max_len, out):
 def list_window(hs, max_len, out):
     """``window`` of LRU and FIFO: the list read from its tail."""
     n = 0
-    prev = hs[1]
-    o = hs[3][1]
+    prev = hs.prev
+    o = hs.ends[1]
     while o >= 0 and n < max_len:
         out[n] = o
         n += 1
@@ -296,9 +337,9 @@ def list_window(hs, max_len, out):
 def unchanged_since(hs, o, clock):
     """Is ``o`` (LRU) still cached and untouched since request ``clock``? Then it is where a
     window read at ``clock`` listed it, or lower: only requests and evictions move LRU objects."""
-    return 0 <= hs[14][o] <= clock
+    return 0 <= hs.last[o] <= clock
 
 
 @njit(cache=True, inline="always")
 def kind(hs):
-    return hs[0][0]
+    return hs.kind[0]

@@ -39,9 +39,9 @@ from numba import njit
 from feedlearn.cache.halp import features as fx
 from feedlearn.cache.halp import train as tx
 
-# meta fields
+# fields of the meta array (``pairs[META]``)
 RING, CREATED, LABELLED, DROPPED_GHOST, DROPPED_OVERFLOW, CORRECT = 0, 1, 2, 3, 4, 5
-META = 3  # the meta array's position in the pool tuple
+ROWS, WHEN, HEAD, META = range(4)  # positions in the pool tuple (``new_pairs``)
 # columns of a pair's row; the link of side s (0: first object, 1: second) is column NEXT + s
 FIRST, SECOND, CHOSEN, NEXT, SERIAL, STATE = 0, 1, 2, 3, 5, 6
 PENDING, SETTLED = 0, 1  # a pair's STATE: waiting for a label; labelled or dropped
@@ -113,7 +113,7 @@ def label_on_access(pairs, o, trainer, feat, use_size, stride):
     """
     rows, when, head, meta = pairs
     # unpacked once: see ``record``
-    winners, losers, tmeta = trainer[0], trainer[1], trainer[2]
+    winners, losers, tmeta = trainer[tx.WINNERS], trainer[tx.LOSERS], trainer[tx.COUNTERS]
     f_rows, f_extra, _, f_static = feat
     n = 0
     q = head[o]
@@ -142,9 +142,9 @@ def label_on_access(pairs, o, trainer, feat, use_size, stride):
 @njit(cache=True, inline="always")
 def pending_count(pairs, o):
     """How many pending pairs involve ``o``."""
-    rows = pairs[0]
+    rows = pairs[ROWS]
     n = 0
-    q = pairs[2][o]
+    q = pairs[HEAD][o]
     while q >= 0:
         r = _row(rows, q)
         if r < 0:
@@ -165,13 +165,13 @@ def object_left(pairs, o, tracked):
 def drop_all(pairs, o, tracked):
     """Drop every pending pair of ``o`` unlabelled (its id is about to mean another object)."""
     _drop_pending(pairs, o, tracked, False)
-    pairs[2][o] = -1
+    pairs[HEAD][o] = -1
 
 
 @njit(cache=True, inline="always")
 def _drop_pending(pairs, o, tracked, only_untracked_others):
-    rows, meta = pairs[0], pairs[META]
-    q = pairs[2][o]
+    rows, meta = pairs[ROWS], pairs[META]
+    q = pairs[HEAD][o]
     while q >= 0:
         r = _row(rows, q)
         if r < 0:

@@ -50,6 +50,7 @@ K, TAIL, MIN_UPDATES, OBJ_MISS, USE_SIZE, UPDATE_EVERY, STEPS, PICK, CAPACITY, G
 SECONDS = 12  # 1: time is the trace's seconds (``times[i]``); 0: the request index ``i`` itself
 STRIDE = 13  # one label in STRIDE enters the training buffer
 REUSE = 14  # evictions served by one read of an LRU window (0: window length / 8k)
+LISTED, READ_AT, READS_LEFT, EPOCH = range(4)  # fields of the LRU window's snapshot state
 # STATS (int64) fields
 EVICTIONS, BY_MODEL, FALLBACK_UNTRAINED, FALLBACK_NONFINITE = range(4)
 PICKS = {"model": 0, "heuristic": 1, "random": 2}
@@ -91,7 +92,7 @@ def _fields_of(st):
 
 @njit(cache=True)
 def _counters_of(st):
-    return st.stats, st.pairs[px.META], st.trainer[2], st.trainer[5]
+    return st.stats, st.pairs[px.META], st.trainer[tx.COUNTERS], st.trainer[tx.HISTORY]
 
 
 @njit(cache=True, inline="always")
@@ -120,7 +121,7 @@ def _observe(st, obj, size, i):
     pairs, feat, model, trainer, score_cache = st.pairs, st.feat, st.model, st.trainer, st.scores
     if px.label_on_access(pairs, obj, trainer, feat, cfg[USE_SIZE] == 1, cfg[STRIDE]) > 0:
         meta = pairs[px.META]
-        if tx.maybe_update(trainer, model, st.rng, cfg[UPDATE_EVERY:STEPS + 1], meta[px.LABELLED],
+        if tx.maybe_update(trainer, model, st.rng, cfg[UPDATE_EVERY], cfg[STEPS], meta[px.LABELLED],
                            meta[px.CORRECT], i):
             sx.model_changed(score_cache, model)
     fx.record_access(feat, obj, _now(st, i), size, _extra_row(st, i))
@@ -225,37 +226,38 @@ def _draw_from_snapshot(st, window, order, mark, snap, i):
     Between reads an object that was requested or evicted since (its stamp is newer than the
     read) is skipped, so every candidate is still in the LRU region the window covered — the
     window only misses objects that aged into the region since the read. ``snap`` = (window
-    length, request index of the read, evictions left before the next read, draw epoch).
+    length, request index of the read, evictions left before the next read, draw epoch: fields
+    ``LISTED``, ``READ_AT``, ``READS_LEFT``, ``EPOCH``).
     """
     cfg, rng, heur = st.cfg, st.rng, st.heur
     k = cfg[K]
     n = 0
     for attempt in range(2):
-        if snap[2] <= 0 or attempt == 1:
-            snap[0] = hx.list_window(heur, cfg[TAIL], window)
-            snap[1] = i
-            snap[2] = cfg[REUSE] if cfg[REUSE] > 0 else max(1, snap[0] // (8 * k))
-        m = snap[0]
+        if snap[READS_LEFT] <= 0 or attempt == 1:
+            snap[LISTED] = hx.list_window(heur, cfg[TAIL], window)
+            snap[READ_AT] = i
+            snap[READS_LEFT] = cfg[REUSE] if cfg[REUSE] > 0 else max(1, snap[LISTED] // (8 * k))
+        m = snap[LISTED]
         want = min(k, m)
         n = 0
         if want == m:  # every listed object is a candidate
             for pos in range(m):
-                if hx.unchanged_since(heur, window[pos], snap[1]):
+                if hx.unchanged_since(heur, window[pos], snap[READ_AT]):
                     order[n] = pos
                     n += 1
         else:  # k distinct listed objects still unchanged, uniformly (bounded rejection sampling)
-            snap[3] += 1
+            snap[EPOCH] += 1
             tries = 0
             while n < want and tries < 4 * want:
                 tries += 1
                 pos = below(rng, m)
-                if mark[pos] != snap[3] and hx.unchanged_since(heur, window[pos], snap[1]):
-                    mark[pos] = snap[3]
+                if mark[pos] != snap[EPOCH] and hx.unchanged_since(heur, window[pos], snap[READ_AT]):
+                    mark[pos] = snap[EPOCH]
                     order[n] = pos
                     n += 1
         if n == want:
             break
-    snap[2] -= 1
+    snap[READS_LEFT] -= 1
     _sort(order, n)
     return n
 
@@ -288,7 +290,7 @@ def _evict(st, obj, size, i):
     champ = 0
     if pick == 0:
         t = _now(st, i)
-        trained = cfg[LOADED] == 1 or st.trainer[2][tx.UPDATES] >= cfg[MIN_UPDATES]
+        trained = cfg[LOADED] == 1 or st.trainer[tx.COUNTERS][tx.UPDATES] >= cfg[MIN_UPDATES]
         model_ok = trained
         if trained:
             scored = sx.score_candidates(st.scores, st.model, st.feat, window, order, kk, t, cfg[USE_SIZE] == 1,

@@ -23,7 +23,10 @@ import numpy as np
 from numba import njit
 
 from feedlearn.cache.halp import features as fx
-from feedlearn.cache.halp.model import FAST
+from feedlearn.cache.halp.model import B1, B2, FAST, W1, W2
+
+# positions in the cache tuple
+PRE, STAMP, HEAD, VERSION = range(4)
 
 
 def new_score_cache(n_objects: int, hidden: int, model: tuple) -> tuple:
@@ -37,8 +40,8 @@ def new_score_cache(n_objects: int, hidden: int, model: tuple) -> tuple:
 @njit(cache=True)
 def model_changed(cache, model):
     """The weights changed: every cached first layer is stale."""
-    cache[3][0] += 1
-    w1, w2, b2, head = model[6], model[8], model[9], cache[2]
+    cache[VERSION][0] += 1
+    w1, w2, b2, head = model[W1], model[W2], model[B2], cache[HEAD]
     for j in range(head.shape[1]):  # a loop, not a slice assignment: ~2 s less compile time
         head[0, j] = w1[j, fx.AGE]
         head[1, j] = w2[j]
@@ -54,7 +57,7 @@ def refresh(cache, model, feat, o, use_size, scratch):
     recompute on nearly every draw — and for a candidate whose entry predates a model update.
     """
     pre, stamp, _, version = cache
-    _refresh_into(pre, stamp, version[0], model[6], model[7], feat[1], feat[3], o, use_size, scratch)
+    _refresh_into(pre, stamp, version[0], model[W1], model[B1], feat[fx.EXTRA], feat[fx.STATIC], o, use_size, scratch)
 
 
 @njit(cache=True, inline="always")
@@ -80,7 +83,7 @@ def score_candidates(cache, model, feat, window, order, n, t, use_size, per_byte
     function, costs an atomic reference count per array, and per candidate that was ~40 of them.
     """
     pre, stamp, head, version = cache
-    w1, b1 = model[6], model[7]
+    w1, b1 = model[W1], model[B1]
     rows, extra, _, static = feat
     v = version[0]
     for j in range(n):

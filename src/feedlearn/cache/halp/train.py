@@ -16,8 +16,10 @@ from numba import njit
 from feedlearn.cache.halp import model as mlp
 from feedlearn.cache.halp.rng import below
 
-# meta fields
+# fields of the counters array (``trainer[COUNTERS]``)
 COUNT, POS, NEW, UPDATES, HIST_LEN, LAST_LABELLED, LAST_CORRECT = 0, 1, 2, 3, 4, 5, 6
+# positions in the trainer tuple (``new_trainer``)
+WINNERS, LOSERS, COUNTERS, GRAD, BATCH_ROWS, HISTORY = range(6)
 
 
 def new_trainer(capacity: int, n_features: int, hidden: int, batch: int, history: int) -> tuple:
@@ -44,18 +46,18 @@ def claim(meta, capacity):
 
 
 @njit(cache=True, inline="always")
-def maybe_update(trainer, model, rng, config, labelled_total, correct_total, i):
+def maybe_update(trainer, model, rng, update_every, steps, labelled_total, correct_total, i):
     """Run the scheduled update if ``update_every`` labels arrived; returns True if it did.
 
-    ``config`` = (update_every, steps); ``labelled_total``/``correct_total`` are the pair pool's
+    ``labelled_total``/``correct_total`` are the pair pool's
     running counters, for the decision accuracy since the previous update.
     """
     bw, bl, meta, grad, rows, hist = trainer
-    if meta[NEW] < config[0] or meta[COUNT] == 0:  # nothing due, or no row yet (label_stride > update_every)
+    if meta[NEW] < update_every or meta[COUNT] == 0:  # nothing due, or no row yet (label_stride > update_every)
         return False
     meta[NEW] = 0
     loss, acc = 0.0, 0.0
-    for step in range(config[1]):
+    for step in range(steps):
         for r in range(len(rows)):
             rows[r] = below(rng, meta[COUNT])
         step_loss, step_acc = mlp.pairwise_loss_and_grad(model, bw, bl, rows, grad)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+MEMBERS, POS, COUNT = range(3)  # positions in the set tuple
+
 
 def new_dense_set(n_objects: int) -> tuple:
     """An empty set over ids ``0..n_objects-1``: ``(members, pos, count)``."""
@@ -22,7 +24,7 @@ def new_dense_set(n_objects: int) -> tuple:
 
 @njit(cache=True, inline="always")
 def contains(ds, o):
-    return ds[1][o] >= 0
+    return ds[POS][o] >= 0
 
 
 @njit(cache=True, inline="always")
@@ -50,7 +52,7 @@ def remove(ds, o):
 @njit(cache=True, inline="always")
 def swap(ds, p, q):
     """Exchange the members at positions ``p`` and ``q`` (for in-place partial shuffles)."""
-    members, pos = ds[0], ds[1]
+    members, pos = ds[MEMBERS], ds[POS]
     a, b = members[p], members[q]
     members[p], members[q] = b, a
     pos[a], pos[b] = q, p

@@ -28,6 +28,8 @@ from feedlearn.cache.halp import features as fx
 
 # meta fields
 FREE_TOP, ROWS, TAKEN, DROPPED_POOL, BY_REQUEST, BY_WINDOW, DROPPED_BUFFER = range(7)
+# positions in the samples tuple (``new_samples``)
+HEAD, NEXT, WHEN, FREE, X, Y, META = range(7)
 
 
 def new_samples(n_objects: int, pool: int, rows: int, n_features: int) -> tuple:
@@ -46,7 +48,7 @@ def new_samples(n_objects: int, pool: int, rows: int, n_features: int) -> tuple:
 @njit(cache=True, inline="always")
 def take(samples, o, t):
     """Start a pending sample of ``o`` at time ``t`` (dropped, and counted, if the pool is full)."""
-    head, nxt, when, free, meta = samples[0], samples[1], samples[2], samples[3], samples[6]
+    head, nxt, when, free, meta = samples[HEAD], samples[NEXT], samples[WHEN], samples[FREE], samples[META]
     if meta[FREE_TOP] == 0:
         meta[DROPPED_POOL] += 1
         return
@@ -86,7 +88,7 @@ def mature(samples, feat, o, i, requested, cap):
 @njit(cache=True)
 def drop(samples, o):
     """Discard ``o``'s pending samples unlabelled (a live cache reuses its id)."""
-    head, nxt, free, meta = samples[0], samples[1], samples[3], samples[6]
+    head, nxt, free, meta = samples[HEAD], samples[NEXT], samples[FREE], samples[META]
     s = head[o]
     while s >= 0:
         free[meta[FREE_TOP]] = s
@@ -99,8 +101,8 @@ def drop(samples, o):
 def pending_of(samples, o):
     """How many samples of ``o`` are pending (for tests and diagnostics)."""
     n = 0
-    s = samples[0][o]
+    s = samples[HEAD][o]
     while s >= 0:
         n += 1
-        s = samples[1][s]
+        s = samples[NEXT][s]
     return n

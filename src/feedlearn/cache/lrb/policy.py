@@ -92,7 +92,7 @@ def _leave_window(st, o, i):
 def _expire(st, i):
     """Forget the evicted objects whose last request is ``window`` or more requests old."""
     ghosts = st.ghosts
-    while ghosts[4][0] > 0 and ghosts[0][heap.peek(ghosts)] <= i - st.cfg[WINDOW]:
+    while ghosts[heap.COUNT][0] > 0 and ghosts[heap.KEY][heap.peek(ghosts)] <= i - st.cfg[WINDOW]:
         _leave_window(st, heap.pop(ghosts), i)
         st.stats[EXPIRED] += 1
 
@@ -108,7 +108,7 @@ def _request(st, o, size, i):
 def _sample(st, i):
     """Draw ``samples`` tracked objects as training samples at time ``i`` (after the first eviction)."""
     cfg = st.cfg
-    members, n = st.tracked[0], st.tracked[2][0]
+    members, n = st.tracked[ds.MEMBERS], st.tracked[ds.COUNT][0]
     if cfg[SAMPLING] == 0 or n == 0:
         return
     for _ in range(cfg[SAMPLES]):
@@ -163,7 +163,7 @@ def _forget(st, obj):
 def _model_victim(st, i):
     """The farthest predicted next request among ``candidates`` distinct random cached objects."""
     res, feat, x, score = st.resident, st.feat, st.x, st.score
-    members, n = res[0], res[2][0]
+    members, n = res[ds.MEMBERS], res[ds.COUNT][0]
     k = min(st.cfg[CANDIDATES], n)
     for j in range(k):
         ds.swap(res, j, j + below(st.rng, n - j))  # partial Fisher-Yates: members[:k] are the draw
@@ -189,7 +189,7 @@ def _evict(st, obj, size, i):
     if i - fx.last_access(st.feat, tail) >= cfg[WINDOW]:
         victim = tail
         stats[FORCED] += 1
-    elif st.forest[6][0] == 0:
+    elif st.forest[gbm.META][gbm.TREES] == 0:
         victim = tail
         stats[BY_LRU_UNTRAINED] += 1
     else:
@@ -303,7 +303,7 @@ class LRB(Policy):
     def between_chunks(self, state: LRBState, next_request: int) -> None:
         """Fit a new model once ``batch`` labelled rows are ready, and hand it to the hooks."""
         samples, forest, _ = _python_side(state)
-        x, y, meta = samples[4], samples[5], samples[6]
+        x, y, meta = samples[lb.X], samples[lb.Y], samples[lb.META]
         rows = int(meta[lb.ROWS])
         if rows < self.batch:
             return
@@ -326,7 +326,7 @@ class LRB(Policy):
         if self._state is None:
             return {}
         samples, _, stats = _python_side(self._state)
-        meta = samples[6]
+        meta = samples[lb.META]
         return {
             "window": self._window,
             "evictions": int(stats[EVICTIONS]),

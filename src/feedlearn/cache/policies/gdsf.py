@@ -47,11 +47,11 @@ def _admit(state, obj, size, i):
 def _evict(state, obj, size, i):
     h, freq, infl = state
     newcomer = infl[1]
-    if h[0][heap.peek(h)] > newcomer:  # the newcomer is the lowest (residents win ties: older)
+    if h[heap.KEY][heap.peek(h)] > newcomer:  # the newcomer is the lowest (residents win ties: older)
         infl[0] = newcomer
         return obj  # dropped: not inserted, as libCacheSim evicts it right after inserting it
     victim = heap.pop(h)
-    infl[0] = h[0][victim]  # L <- priority of the evicted object
+    infl[0] = h[heap.KEY][victim]  # L <- priority of the evicted object
     return victim
 
 
