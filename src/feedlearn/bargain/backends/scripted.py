@@ -175,6 +175,7 @@ class ScriptedPlayer(BaseBackend):
 
     def __post_init__(self) -> None:
         self._default = self.spec.build(self.role, Scenario())
+        self.identity = f"scripted:{self.role}:{self.spec.model_dump_json(exclude_none=True)}"  # a cache key's part
 
     @classmethod
     def from_spec(cls, spec: str, **options: Any) -> BaseBackend:
