@@ -190,7 +190,7 @@ class ScriptedPlayer(BaseBackend):
         try:
             own = ScriptedSpec.model_validate({k: v for k, v in options.items() if k in ScriptedSpec.model_fields})
         except ValidationError as exc:
-            raise validation_error(spec, exc, {k: f"option {k}" for k in ScriptedSpec.model_fields}) from None
+            raise validation_error(spec, exc, {k: f"option {k}" for k in ScriptedSpec.model_fields}, show_input=True) from None
         return ScriptedCritic() if role == "critic" else cls(role, own)
 
     def for_run(self, scenario: Scenario, rng: random.Random | None) -> ScriptedNegotiator:
