@@ -16,12 +16,13 @@ import asyncio
 import sys
 import time
 
+from feedlearn.bargain.backends.base import BaseBackend
 from feedlearn.bargain.backends.scripted import RuleModerator, ScriptedCritic, ScriptedNegotiator
 from feedlearn.bargain.feedback import run_rounds
 from feedlearn.bargain.scenario import Scenario
 
 
-class Slow:
+class Slow(BaseBackend):
     """A backend wrapper adding a fixed latency per reply (an API call's round trip)."""
 
     def __init__(self, inner, latency: float) -> None:
@@ -68,7 +69,13 @@ def experiment(runs: int, latency: float) -> tuple[int, int]:
 
     made = {"seller": ScriptedNegotiator("seller", 20, 2.0, 9), "buyer": ScriptedNegotiator("buyer", 10, 2.0, 18),
             "critic": ScriptedCritic()}
-    BACKENDS["slow"] = lambda role, **options: Slow(made[role], latency)
+
+    class SlowScripted(Slow):  # registered as the README says: "slow:seller" -> the seller behind latency
+        @classmethod
+        def from_spec(cls, spec: str, **options) -> Slow:
+            return Slow(made[spec.partition(":")[2]], latency)
+
+    BACKENDS["slow"] = SlowScripted
     config = ExperimentConfig(runs=runs, rounds=5, feedback="ai", concurrency=runs, seller="slow:seller",
                               buyer="slow:buyer", critic="slow:critic", cache=False)
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -157,3 +158,39 @@ def test_paired_with_needs_the_same_first_games(tmp_path):
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()  # refused before any write
     with pytest.raises(FeedlearnError, match="no config.json"):
         run_experiment(ExperimentConfig(runs=1, paired_with=str(tmp_path / "nowhere")), tmp_path / "d")
+
+
+BEFORE_REGISTRY = Path(__file__).parent / "data" / "run-before-backend-registry"  # written by the code of 45e3abf
+
+
+def test_a_run_folder_written_before_scripted_players_were_backends_resumes_and_pairs(tmp_path):
+    """Its config.json names the scripted players' options ``scripted_seller``/``scripted_buyer``; they are read
+    as ``seller_options``/``buyer_options``, and the new code plays the very games the old one wrote."""
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(BEFORE_REGISTRY, old)
+    written = (old / "runs.jsonl").read_bytes()
+    options = {"step": 1.5, "jitter": 0.25}
+    config = ExperimentConfig(runs=3, rounds=2, feedback="ai", seed=5, seller_options=options)
+    resumed = run_experiment(config, old, resume=True)
+    assert (old / "runs.jsonl").read_bytes().startswith(written)  # the old runs kept, byte for byte
+    fresh = run_experiment(config, tmp_path / "fresh")
+    assert resumed == fresh and fresh[0]["players"]["seller"]["step"] == 1.56  # the same numbers as before
+    assert json.loads((old / "config.json").read_text())["seller_options"] == options
+    # an experiment file of then (the old name) is the same experiment
+    legacy = ExperimentConfig(runs=3, rounds=2, feedback="ai", seed=5, scripted_seller=options)
+    assert legacy.seller_options == options and "scripted_seller" not in legacy.model_dump()
+    with pytest.raises(FeedlearnError, match=r"config.json: seller_options was \{'step': 1.5, 'jitter': 0.25\}, now \{\}"):
+        run_experiment(ExperimentConfig(runs=3, rounds=2, feedback="ai", seed=5), tmp_path / "fresh", resume=True)
+    # pairing with the old folder replays its first games
+    paired = run_experiment(ExperimentConfig(runs=2, rounds=2, feedback="none", seed=5, paired_with=str(BEFORE_REGISTRY)),
+                            tmp_path / "paired")
+    assert [r["rounds"][0]["game"] for r in paired] == [r["rounds"][0]["game"] for r in fresh[:2]]
+
+
+def test_old_scripted_settings_never_reach_an_llm_player():
+    """``scripted_seller`` applied to scripted sellers only: with an LLM seller it was ignored, and still is."""
+    config = ExperimentConfig(seller="openai:m@http://127.0.0.1:9/v1", scripted_seller={"step": 3},
+                              scripted_buyer={"step": 4})
+    assert config.seller_options == {} and config.buyer_options == {"step": 4}

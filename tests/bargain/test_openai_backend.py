@@ -8,10 +8,7 @@ errors and a whole game through HTTP are all checked without a real LLM.
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -22,65 +19,7 @@ from feedlearn.bargain.backends.scripted import RuleModerator, ScriptedNegotiato
 from feedlearn.bargain.game import play
 from feedlearn.bargain.scenario import Scenario
 from feedlearn.common.errors import FeedlearnError
-
-# vLLM's answer when a strict chat template raises (jinja's raise_exception), as its API server sends it
-VLLM_ROLES_ERROR = {"object": "error", "message": "Conversation roles must alternate user/assistant/user/assistant/...",
-                    "type": "BadRequestError", "param": None, "code": 400}
-
-
-def strictly_alternating(messages: list[dict]) -> bool:
-    """What Mistral's, Gemma's and Llama-2's templates accept: an optional system message first, then
-    user, assistant, user, ... (the template's own check)."""
-    turns = messages[1:] if messages and messages[0]["role"] == "system" else messages
-    return all(m["role"] == ("user" if i % 2 == 0 else "assistant") for i, m in enumerate(turns))
-
-
-class Server:
-    def __init__(self) -> None:
-        self.failures: list[tuple[int, float]] = []  # (status, delay) served before normal answers
-        self.requests: list[dict] = []
-        self.fail_after: int | None = None  # from this many requests on, every answer is a 500
-        self.strict = False  # answer like vLLM serving a strict chat template (Mistral, Gemma, Llama-2)
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep the test output clean
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append(body)
-                status, delay = server.failures.pop(0) if server.failures else (200, 0.0)
-                if server.fail_after is not None and len(server.requests) > server.fail_after:
-                    status = 500
-                if server.strict and not strictly_alternating(body["messages"]):
-                    self._send(400, VLLM_ROLES_ERROR)
-                    return
-                time.sleep(delay)
-                if status != 200:
-                    self._send(status, {"error": {"message": f"scripted failure {status}"}}, {"Retry-After": "0"})
-                    return
-                role = "seller" if "selling" in body["messages"][0]["content"] else "buyer"
-                start = 20 if role == "seller" else 10
-                reply = asyncio.run(ScriptedNegotiator(role, start=start).complete(body["messages"], Params()))
-                self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                                 "choices": [{"index": 0, "finish_reason": "stop",
-                                              "message": {"role": "assistant", "content": reply}}],
-                                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
-
-            def _send(self, status, payload, headers=None):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+from tests.bargain.backends.servers import VLLM_ROLES_ERROR, AnthropicServer, Server, strictly_alternating
 
 
 @pytest.fixture
@@ -174,33 +113,6 @@ def test_anthropic_shape_system_apart_and_roles_merged():
     assert system == "a\n\nb"
     assert turns == [{"role": "user", "content": "(The conversation so far.)"}, {"role": "assistant", "content": "$20."},
                      {"role": "user", "content": "$10?\n\nWell?"}, {"role": "assistant", "content": "$18."}]
-
-
-class AnthropicServer(Server):
-    """The same scripted server, speaking the Messages API at /v1/messages."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        server = self
-        base = self.httpd.RequestHandlerClass
-
-        class Handler(base):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append({**body, "_headers": dict(self.headers)})
-                status, _ = server.failures.pop(0) if server.failures else (200, 0.0)
-                if status != 200:
-                    self._send(status, {"error": {"type": "x", "message": f"scripted failure {status}"}},
-                               {"Retry-After": "0"})
-                    return
-                role = "seller" if "selling" in body.get("system", "") else "buyer"
-                messages = [{"role": "system", "content": body.get("system", "")}, *body["messages"]]
-                reply = asyncio.run(ScriptedNegotiator(role, start=20 if role == "seller" else 10)
-                                    .complete(messages, Params()))
-                self._send(200, {"content": [{"type": "text", "text": reply}], "role": "assistant"})
-
-        self.httpd.RequestHandlerClass = Handler
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
 
 def test_anthropic_backend_over_http_with_retries():

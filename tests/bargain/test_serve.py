@@ -25,16 +25,6 @@ class Recording:
         return await self.inner.complete(messages, params)
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from feedlearn.tune.tiny import TinyConfig, init_tiny
-
-    corpus = ["I can do $15 for the balloon. Deal! How about $12? No, $18 is my price. yes no"] * 40
-    return init_tiny(tmp_path_factory.mktemp("m") / "m", TinyConfig(vocab_size=300, hidden_size=32, layers=1, heads=2,
-                                                                    intermediate_size=64, max_positions=512),
-                     texts=iter(corpus))
-
-
 @pytest.fixture
 def served(tiny_model):
     server = ChatServer(Recording(make_backend(f"local:{tiny_model}")), "tiny", strict=True).serve_in_background()

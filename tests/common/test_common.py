@@ -103,6 +103,36 @@ def test_validation_error_names_the_option():
         assert str(validation_error("run", info.value, {"max_steps": "--max-steps"})) == expected
 
 
+def test_validation_error_placed_by_its_caller_with_the_input_or_pydantic_words():
+    """The keywords bargain's scenario, run-record and backend-option errors use (their messages are pinned)."""
+    from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+    from feedlearn.common.errors import validation_error
+
+    class Record(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        price: float = Field(1.0, ge=0)
+
+        @model_validator(mode="after")
+        def _cheap(self):
+            if self.price > 100:
+                raise ValueError("price above 100")
+            return self
+
+    def first(**bad) -> ValidationError:
+        with pytest.raises(ValidationError) as info:
+            Record(**bad)
+        return info.value
+
+    negative, extra, dear = first(price=-5), first(prize=1), first(price=500)
+    assert str(validation_error(None, negative)) == "price: Input should be greater than or equal to 0"
+    assert str(validation_error("w", negative, {"price": "option price"}, show_input=True)) == \
+        "w: option price: Input should be greater than or equal to 0 (got -5)"
+    assert str(validation_error("f.yaml", extra, unknown=None)) == "f.yaml: prize: Extra inputs are not permitted"
+    assert str(validation_error("f.yaml", dear, {"": "record"}, show_input=True)) == "f.yaml: record: price above 100"
+    assert str(validation_error("f.yaml", dear)) == "f.yaml: price above 100"
+
+
 def test_one_writer_per_folder_and_the_lock_dies_with_its_holder(tmp_path):
     import os
     import subprocess

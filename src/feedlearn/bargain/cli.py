@@ -34,16 +34,14 @@ def play_command(
 
     from feedlearn.bargain.backends import make_backend
     from feedlearn.bargain.backends.base import Params
-    from feedlearn.bargain.backends.scripted import ScriptedSpec
     from feedlearn.bargain.game import play
     from feedlearn.bargain.moderator import LLMModerator, RuleModerator, default_moderator
     from feedlearn.bargain.scenario import Scenario, load_scenario
 
     params = Params(temperature, max_tokens, seed)  # checked before anything is played
     game = load_scenario(scenario) if scenario else Scenario()
-    # scripted players take their numbers (and a multi-issue deal's terms) from the scenario
-    players = {role: ScriptedSpec().build(role, game) if spec == f"scripted:{role}" else make_backend(spec)
-               for role, spec in (("seller", seller), ("buyer", buyer))}
+    # one game, no draws: scripted players take their numbers (and a deal's terms) from the scenario
+    players = {role: make_backend(spec).for_run(game, None) for role, spec in (("seller", seller), ("buyer", buyer))}
     if moderator == "auto":
         moderator = default_moderator(seller, buyer)
     judge = RuleModerator() if moderator == "rules" else LLMModerator(make_backend(moderator))

@@ -5,8 +5,11 @@ at most ``config.concurrency`` in flight. Every finished run is one JSON line (i
 appended and flushed to ``out_dir/runs.jsonl``: a crash or Ctrl-C loses only the runs in flight, and
 ``resume=True`` skips the run ids already there. Run ``i`` uses seed ``config.seed + i``, which
 draws the scripted players' concession steps (``jitter``), the random tips and the backends' seeds.
-Players, critic and moderator are backend specs (``backends.make_backend``); LLM replies go through
-a shared SQLite cache in ``out_dir`` so a rerun is free and exact.
+Players, critic and moderator are backend specs (``backends.make_backend``), every one built and
+asked the same way: ``llm_options`` reach them all, ``seller_options`` / ``buyer_options`` that
+player's backend alone, and each player's ``for_run`` gives the run its player (an LLM backend
+itself; a scripted negotiator drawn with the run's seed). Replies of LLM backends go through a
+shared SQLite cache in ``out_dir`` so a rerun is free and exact.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from feedlearn.bargain.backends.base import MAX_TOKENS, Params
 from feedlearn.bargain.backends.retry import ClientOptions
-from feedlearn.bargain.backends.scripted import RuleModerator, ScriptedNegotiator, ScriptedSpec
+from feedlearn.bargain.backends.scripted import RuleModerator, ScriptedSpec
 from feedlearn.bargain.feedback import replayed, run_rounds
-from feedlearn.bargain.game import GameResult
+from feedlearn.bargain.game import ROLES, GameResult
 from feedlearn.bargain.runlog import end_last_line, finished_runs
 from feedlearn.bargain.scenario import Scenario, load_scenario
 from feedlearn.common.errors import FeedlearnError
@@ -58,9 +61,13 @@ class ExperimentConfig(BaseModel):
     cache: bool = Field(True, description="Cache LLM replies in OUT/cache.sqlite: a rerun is free and exact.")
     llm_options: ClientOptions = Field(default_factory=ClientOptions, description="For HTTP LLM backends: timeout, "
                                        "max_retries, backoff, max_retry_wait, rate (requests/s).")
-    scripted_seller: ScriptedSpec = Field(default_factory=ScriptedSpec, description="How scripted sellers concede "
-                                          "(unset fields scale with the scenario).")
-    scripted_buyer: ScriptedSpec = Field(default_factory=ScriptedSpec, description="How scripted buyers concede.")
+    seller_options: dict[str, Any] = Field(default_factory=dict, description="Options of the seller's backend "
+                                           "besides llm_options; a scripted seller's: step, jitter, limit, insist "
+                                           "(unset ones scale with the scenario).")
+    buyer_options: dict[str, Any] = Field(default_factory=dict, description="Options of the buyer's backend.")
+    # the names of seller_options / buyer_options in experiments written before them: read, never written
+    scripted_seller: ScriptedSpec | None = Field(None, exclude=True, description="Old name of seller_options.")
+    scripted_buyer: ScriptedSpec | None = Field(None, exclude=True, description="Old name of buyer_options.")
     paired_with: str | None = Field(None, description="A finished experiment of the same scenario, players and "
                                                       "seed: each run starts from that run's round-1 game, so "
                                                       "arms differ only by their feedback.")
@@ -74,38 +81,67 @@ class ExperimentConfig(BaseModel):
             self.moderator = default_moderator(self.seller, self.buyer)
         return self
 
+    @model_validator(mode="after")
+    def _old_names(self) -> ExperimentConfig:
+        for role in ROLES:
+            old = getattr(self, f"scripted_{role}")
+            if old is not None:
+                options = moved(getattr(self, role), old.model_dump(), getattr(self, f"{role}_options"))
+                setattr(self, f"{role}_options", options)
+                setattr(self, f"scripted_{role}", None)
+        return self
+
+
+def moved(spec: str, old: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """A player's options with its old ``scripted_<role>`` settings (the set ones) under them.
+
+    They applied only to scripted players: an LLM player ignored them, and still does.
+    """
+    from feedlearn.bargain.backends import is_llm
+
+    kept = {} if is_llm(spec) else {k: v for k, v in old.items() if v is not None}
+    return {**kept, **options}
+
+
+def upgraded(settings: dict[str, Any]) -> dict[str, Any]:
+    """A saved ``config.json`` in today's names (``scripted_seller`` -> ``seller_options``), to compare with."""
+    now = {k: v for k, v in settings.items() if not k.startswith("scripted_")}
+    for role in ROLES:
+        old = settings.get(f"scripted_{role}")
+        if isinstance(old, dict) and isinstance(settings.get(role), str):
+            now[f"{role}_options"] = moved(settings[role], old, settings.get(f"{role}_options") or {})
+    return now
+
+
+def make_backends(config: ExperimentConfig) -> dict[str, Any]:
+    """Every backend the experiment names, by role, built from its spec: all checked before anything is written."""
+    from feedlearn.bargain.backends import make_backend
+
+    shared = config.llm_options.model_dump(exclude_unset=True)
+    made = {role: make_backend(getattr(config, role), **{**shared, **getattr(config, f"{role}_options")})
+            for role in ROLES}
+    made["critic"] = make_backend(config.critic, **shared)
+    if config.moderator != "rules":
+        made["moderator"] = make_backend(config.moderator, **shared)
+    return made
+
 
 class Backends:
-    """The experiment's LLM backends, made once and shared by all runs (one client, one cache)."""
+    """The experiment's backends, made once and shared by all runs (one client, one cache per LLM)."""
 
-    def __init__(self, config: ExperimentConfig, out: Path) -> None:
-        from feedlearn.bargain.backends import make_backend
+    def __init__(self, config: ExperimentConfig, made: dict[str, Any], out: Path) -> None:
         from feedlearn.bargain.backends.cache import CachedBackend
         from feedlearn.bargain.moderator import LLMModerator
 
         cache_path = out / "cache.sqlite"
-
-        def llm(spec: str) -> Any:
-            backend = make_backend(spec, **config.llm_options.model_dump(exclude_unset=True))
-            return CachedBackend(backend, cache_path) if config.cache else backend
-
-        self.config = config
-        self.shared = {role: llm(getattr(config, role)) for role in ("seller", "buyer")
-                       if not getattr(config, role).startswith("scripted:")}
-        self.critic = make_backend(config.critic) if config.critic.startswith("scripted:") else llm(config.critic)
-        self.moderator = RuleModerator() if config.moderator == "rules" else LLMModerator(llm(config.moderator))
+        self.made = {role: CachedBackend(backend, cache_path) if config.cache and backend.llm else backend
+                     for role, backend in made.items()}
+        self.critic = self.made["critic"]
+        self.moderator = LLMModerator(self.made["moderator"]) if "moderator" in made else RuleModerator()
 
     def players(self, scenario: Scenario, rng: random.Random) -> dict[str, Any]:
-        """Per run: the shared LLM players, or fresh scripted ones with this run's jittered steps."""
-        specs = {"seller": self.config.scripted_seller, "buyer": self.config.scripted_buyer}
-        return {role: self.shared.get(role) or specs[role].build(role, scenario, rng) for role in specs}
-
-
-def _describe(player: Any) -> Any:
-    """What runs.jsonl records of a player: a scripted one's drawn parameters, else its backend name."""
-    if isinstance(player, ScriptedNegotiator):
-        return {k: v for k, v in asdict(player).items() if k != "terms"}
-    return player.name
+        """Per run: each player backend's ``for_run`` (seller first: the draws from ``rng`` keep their order)."""
+        return {role: self.made[role].for_run(scenario, rng) for role in ROLES}
 
 
 async def one_run(config: ExperimentConfig, scenario: Scenario, run_id: int, backends: Backends,
@@ -118,7 +154,7 @@ async def one_run(config: ExperimentConfig, scenario: Scenario, run_id: int, bac
                                feedback=config.feedback, critic=backends.critic, params=params, seed=seed,
                                first=first)
     return {"run": run_id, "seed": seed,
-            "players": {r: _describe(p) for r, p in players.items()},
+            "players": {r: p.describe() for r, p in players.items()},
             "rounds": [asdict(r) for r in records]}
 
 
@@ -126,7 +162,7 @@ RESUMABLE_CHANGES = ("runs", "concurrency", "llm_options")  # fields a resumed e
 
 
 def saved_settings(saved: Path, hint: str) -> dict[str, Any]:
-    """An experiment's ``config.json``, or a one-line error ending with ``hint``."""
+    """An experiment's ``config.json`` in today's names (``upgraded``), or a one-line error ending with ``hint``."""
     text = read_text_file(saved, "experiment settings file")
     try:
         before = json.loads(text)
@@ -134,7 +170,7 @@ def saved_settings(saved: Path, hint: str) -> dict[str, Any]:
         raise FeedlearnError(f"{saved}: cannot read the experiment's settings ({type(exc).__name__}: {exc})") from None
     if not isinstance(before, dict) or not {"runs", "rounds", "feedback", "seller"} <= set(before):
         raise FeedlearnError(f"{saved}: not the settings of a bargain experiment; {hint}")
-    return before
+    return upgraded(before)
 
 
 def check_same_experiment(config: ExperimentConfig, saved: Path) -> None:
@@ -200,11 +236,12 @@ async def run_experiment_async(config: ExperimentConfig, out_dir: str | Path, *,
     if resume:
         check_same_experiment(config, settings)
     firsts = first_games(config, scenario)
+    made = make_backends(config)
     # one writer: two experiments appending to one runs.jsonl would interleave and duplicate runs
     with exclusive(out, "experiment", "use another --out"):
         refuse_others_files()  # again, now that no one else can write here
         done = finished_runs(path)
-        backends = Backends(config, out)
+        backends = Backends(config, made, out)
         atomic_write_text(settings, config.model_dump_json(indent=1) + "\n")
         end_last_line(path)
         todo = (i for i in range(config.runs) if i not in done)  # lazily: no list of every run id

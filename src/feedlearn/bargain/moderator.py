@@ -95,8 +95,10 @@ def read_answer(reply: str) -> bool:
 def default_moderator(seller: str, buyer: str) -> str:
     """``moderator: auto``: the rule moderator for scripted players; with an LLM player, an LLM
     moderator on that player's model (the seller's when both are LLMs), as the paper uses one model."""
+    from feedlearn.bargain.backends import is_llm
+
     for spec in (seller, buyer):
-        if not spec.startswith("scripted:"):
+        if is_llm(spec):
             return spec
     return "rules"
 

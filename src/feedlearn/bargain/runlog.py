@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from feedlearn.bargain.scenario import MAX_PRICE
-from feedlearn.common.errors import located
+from feedlearn.common.errors import located, validation_error
 
 
 class BadRecord(ValueError):
@@ -83,10 +83,8 @@ def parse_record(raw: bytes) -> dict[str, Any]:
     row = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite)
     try:
         _Run.model_validate(row)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "record"
-        raise BadRecord(f"{where}: {err['msg']}") from None
+    except ValidationError as exc:  # placed by the caller: "runs.jsonl:3: not a run record (field: message)"
+        raise BadRecord(str(validation_error(None, exc, {"": "record"}))) from None
     if any(r["success"] and r["price"] is None for r in row["rounds"]):
         raise BadRecord("a successful round without a price")
     return row

@@ -99,7 +99,7 @@ def load_scenario(path: str | Path) -> Scenario:
     import yaml
     from pydantic import ValidationError
 
-    from feedlearn.common.errors import FeedlearnError
+    from feedlearn.common.errors import FeedlearnError, validation_error
     from feedlearn.common.io import read_text_file
 
     path = Path(path)
@@ -112,7 +112,5 @@ def load_scenario(path: str | Path) -> Scenario:
         raise FeedlearnError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     try:
         return Scenario.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "scenario"
-        raise FeedlearnError(f"{path}: {where}: {err['msg']}") from None
+    except ValidationError as exc:  # a key the scenario has not: pydantic's "Extra inputs are not permitted"
+        raise validation_error(str(path), exc, {"": "scenario"}, unknown=None) from None

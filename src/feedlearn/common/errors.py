@@ -24,17 +24,27 @@ def located(path: str | PathLike[str], where: str | int | None, message: str) ->
     return FeedlearnError(prefix + message)
 
 
-def validation_error(source: str, exc: Exception, names: dict[str, str] | None = None) -> FeedlearnError:
+def validation_error(source: str | None, exc: Exception, names: dict[str, str] | None = None, *,
+                     show_input: bool = False, unknown: str | None = "unknown option") -> FeedlearnError:
     """One line for a pydantic ``ValidationError``: ``source: field: message`` (first error only).
 
     ``names`` maps a model field to what the user typed (``{"steps": "--steps"}``) so a CLI error
-    names the option, not the attribute.
+    names the option, not the attribute (``""``: the whole input, for an error of no one field).
+    ``source`` None leaves the prefix to a caller that places the message itself (``runs.jsonl:3:
+    not a run record (field: message)``); ``show_input`` ends a field's message with ``(got VALUE)``,
+    for values given in code; ``unknown`` is said of a key the model does not have (None: pydantic's words).
     """
     err = exc.errors()[0]  # type: ignore[attr-defined]
     field = ".".join(str(p) for p in err["loc"])
     field = (names or {}).get(field, field)
-    message = "unknown option" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-    return FeedlearnError(f"{source}: {field}: {message}" if field else f"{source}: {message}")
+    if err["type"] == "extra_forbidden" and unknown is not None:
+        message = unknown
+    else:
+        message = err["msg"].removeprefix("Value error, ")
+    if show_input and err["loc"]:  # a field's value, not the whole input
+        message += f" (got {err['input']!r})"
+    text = f"{field}: {message}" if field else message
+    return FeedlearnError(f"{source}: {text}" if source is not None else text)
 
 
 def did_you_mean(name: object, known: list[str], *, list_known: bool = False, cutoff: float = 0.6) -> str:

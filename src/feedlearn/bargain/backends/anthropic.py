@@ -17,11 +17,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from feedlearn.bargain.backends.base import EmptyReply, Message, Params, alternating
+from feedlearn.bargain.backends.base import BaseBackend, EmptyReply, Message, Params, alternating, server_spec
 from feedlearn.bargain.backends.retry import (
     ClientOptions,
     RateLimiter,
     Retryable,
+    client_options,
     read_capped,
     retry_after,
     server_text,
@@ -42,7 +43,9 @@ def to_anthropic(messages: list[Message]) -> tuple[str, list[Message]]:
 
 
 @dataclass
-class AnthropicMessages:
+class AnthropicMessages(BaseBackend):
+    """``anthropic:MODEL[@URL]``: the Messages API (default: api.anthropic.com); options: ``ClientOptions``."""
+
     model: str
     base_url: str = "https://api.anthropic.com"
     api_key: str | None = field(default=None, repr=False)  # None: $ANTHROPIC_API_KEY
@@ -53,6 +56,12 @@ class AnthropicMessages:
         self.name = f"anthropic:{self.model}"
         self.identity = f"anthropic:{self.model}@{self.base_url.rstrip('/')}"  # the reply cache keys on it
         self._limiter = RateLimiter(self.options.rate)
+
+    @classmethod
+    def from_spec(cls, spec: str, api_key: str | None = None, **options: Any) -> AnthropicMessages:
+        model, base_url = server_spec(spec)
+        return cls(model, **({"base_url": base_url} if base_url else {}), api_key=api_key,
+                   options=client_options(spec, options))
 
     async def complete(self, messages: list[Message], params: Params) -> str:
         import httpx

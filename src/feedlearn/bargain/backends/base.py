@@ -6,15 +6,26 @@ demo. ``Params`` carries what the paper's runs set per call, checked when made (
 command line and experiment files). A backend may also have ``identity``: everything besides the
 messages and params that decides its reply (kind, model, server URL); the reply cache keys on it
 (default: ``name``).
+
+The members of the registry (``backends.BACKENDS``) subclass ``BaseBackend``: it names the hooks
+the experiment calls on every backend alike — ``from_spec`` (the backend parses its own spec and
+checks its options), ``for_run`` (the player of one run), ``describe`` (what ``runs.jsonl``
+records of it) and ``llm`` (a language model: its replies are cached, it can moderate) — with the
+defaults an LLM wants, so that the experiment never asks which kind of backend it holds.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from urllib.parse import urlsplit
 
 from feedlearn.common.errors import FeedlearnError
+
+if TYPE_CHECKING:
+    from feedlearn.bargain.scenario import Scenario
 
 
 class EmptyReply(FeedlearnError):
@@ -80,3 +91,46 @@ class Backend(Protocol):
     name: str
 
     async def complete(self, messages: list[Message], params: Params) -> str: ...
+
+
+class BaseBackend:
+    """What every registry member inherits: the experiment's hooks, with the defaults of an LLM backend."""
+
+    name: str
+    # a language model: worth a reply cache (a rerun is free and exact), and ``moderator: auto`` may ask it;
+    # the scripted players answer instantly and draw their steps per run, so they say False
+    llm: ClassVar[bool] = True
+
+    @classmethod
+    def from_spec(cls, spec: str, **options: Any) -> BaseBackend:
+        """The backend ``spec`` names (``kind:details``), ``options`` checked: each mistake one line naming it."""
+        raise NotImplementedError
+
+    def for_run(self, scenario: Scenario, rng: random.Random | None) -> Any:
+        """The player of one run of ``scenario``: this backend itself (one client, one cache for every run)
+        unless the backend draws per run (``rng``: the run's seeded generator; None: no draws)."""
+        return self
+
+    def describe(self) -> Any:
+        """What ``runs.jsonl`` records of this player."""
+        return self.name
+
+    async def complete(self, messages: list[Message], params: Params) -> str:
+        raise NotImplementedError
+
+
+def server_spec(spec: str) -> tuple[str, str]:
+    """``KIND:MODEL[@URL]`` as ``(model, url)``, the URL checked now rather than after minutes of retries."""
+    kind, _, rest = spec.partition(":")
+    model, _, url = rest.partition("@")
+    if not model:
+        raise FeedlearnError(f"{spec}: no model name (say {kind}:MODEL or {kind}:MODEL@URL)")
+    if url:
+        try:
+            parts = urlsplit(url)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
+        except ValueError:  # e.g. "http://[::1" or a port that is not a number
+            ok = False
+        if not ok:
+            raise FeedlearnError(f"{spec}: not a server URL {url!r} (say http://HOST:PORT/v1 or https://...)")
+    return model, url

@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from feedlearn.bargain.backends.base import Message, Params
+from feedlearn.bargain.backends.base import BaseBackend, Message, Params
 from feedlearn.common.errors import FeedlearnError
 
 
@@ -30,7 +30,9 @@ def identity(backend: Any) -> str:
     return explicit if isinstance(explicit, str) else f"{type(backend).__qualname__}:{backend.name}"
 
 
-class CachedBackend:
+class CachedBackend(BaseBackend):
+    """``inner`` behind the cache; an experiment wraps every backend whose ``llm`` is true (one per run dir)."""
+
     def __init__(self, inner: Any, path: str | Path) -> None:
         self.inner, self.name = inner, inner.name
         self.identity = identity(inner)

@@ -23,11 +23,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from feedlearn.bargain.backends.base import EmptyReply, Message, Params, alternating
+from feedlearn.bargain.backends.base import BaseBackend, EmptyReply, Message, Params, alternating, server_spec
 from feedlearn.bargain.backends.retry import (
     ClientOptions,
     RateLimiter,
     Retryable,
+    client_options,
     read_capped,
     retry_after,
     server_text,
@@ -39,7 +40,9 @@ DEFAULT_URL = "https://api.openai.com/v1"
 
 
 @dataclass
-class OpenAICompatible:
+class OpenAICompatible(BaseBackend):
+    """``openai:MODEL[@URL]``: a chat-completions server (default: api.openai.com); options: ``ClientOptions``."""
+
     model: str
     base_url: str | None = None  # None: api.openai.com
     api_key: str | None = field(default=None, repr=False)  # None: $OPENAI_API_KEY, else "EMPTY" (local servers)
@@ -52,6 +55,11 @@ class OpenAICompatible:
         self.identity = f"openai:{self.model}@{(self.base_url or DEFAULT_URL).rstrip('/')}"
         self._client: Any = None
         self._limiter = RateLimiter(self.options.rate)
+
+    @classmethod
+    def from_spec(cls, spec: str, api_key: str | None = None, **options: Any) -> OpenAICompatible:
+        model, base_url = server_spec(spec)
+        return cls(model, base_url=base_url or None, api_key=api_key, options=client_options(spec, options))
 
     def client(self) -> Any:
         if self._client is None:

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from feedlearn.common.errors import FeedlearnError, did_you_mean
+from feedlearn.common.errors import FeedlearnError, did_you_mean, validation_error
 from feedlearn.common.text import plain
 
 MAX_BODY = 8 * 2**20  # bytes of one reply body; max_tokens <= 131,072 tokens fits many times over
@@ -60,11 +60,9 @@ def client_options(where: str, options: dict[str, Any]) -> ClientOptions:
     """``options`` checked as ``ClientOptions``; a mistake is one line naming ``where`` and the option."""
     try:
         return ClientOptions.model_validate(options)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        got = f" (got {err['input']!r})" if key else ""
-        raise FeedlearnError(f"{where}: {'option ' + key + ': ' if key else ''}{err['msg']}{got}") from None
+    except ValidationError as exc:  # options come from code and experiment files: say what arrived
+        raise validation_error(where, exc, {k: f"option {k}" for k in ClientOptions.model_fields},
+                               show_input=True) from None
 
 
 class Retryable(Exception):

@@ -19,19 +19,28 @@ both cases at the price that gives it exactly its target utility (but never past
 price), so extras the other side asks for are priced in at their cost to this side. It accepts
 the other side's last price with the terms on the table when that package is worth at least its
 target.
+
+``scripted:seller`` / ``scripted:buyer`` (``ScriptedPlayer``, the registry's member) is an ordinary
+backend built from its spec; its options are ``ScriptedSpec``'s fields (an experiment's
+``seller_options``). Its ``for_run`` hook draws each run's negotiator from the scenario and the
+run's seeded generator. ``scripted:critic`` is ``ScriptedCritic``.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from feedlearn.bargain.backends.base import Message, Params
-from feedlearn.bargain.game import NEW_GAME
+from feedlearn.bargain import game  # the module, not its names: game imports the backends package
+from feedlearn.bargain.backends.base import BaseBackend, Message, Params
+from feedlearn.bargain.backends.retry import ClientOptions, client_options
 from feedlearn.bargain.prices import prices_in
+from feedlearn.bargain.scenario import Scenario
 from feedlearn.bargain.terms import Term, agreed_terms, term_value
+from feedlearn.common.errors import FeedlearnError, did_you_mean, validation_error
 
 ADVICE_KEY = "smaller steps"
 ACCEPT_WORDS = ("deal", "agreed", "i'll take it", "sold", "it's a deal")
@@ -48,12 +57,12 @@ def last_price(text: str) -> float | None:
 
 def this_game(messages: list[Message]) -> list[Message]:
     """The messages of the game being played: after the last lesson that started a new game."""
-    starts = [i for i, m in enumerate(messages) if m["role"] == "user" and NEW_GAME in m["content"]]
+    starts = [i for i, m in enumerate(messages) if m["role"] == "user" and game.NEW_GAME in m["content"]]
     return [m for m in messages[(starts[-1] + 1 if starts else 0):] if m["role"] != "system"]
 
 
 @dataclass
-class ScriptedNegotiator:
+class ScriptedNegotiator(BaseBackend):
     role: str  # "seller" or "buyer"
     start: float  # seller: asking price; buyer: opening offer
     step: float = 2.0
@@ -61,6 +70,11 @@ class ScriptedNegotiator:
     terms: tuple[Term, ...] = ()  # multi-issue deals: the scenario's terms (it reads only its own values)
     insist: bool = False  # offer its preferred terms (else the terms on the table, priced in)
     name: str = "scripted"
+    llm: ClassVar[bool] = False
+
+    def describe(self) -> dict[str, Any]:
+        """Its drawn parameters (the scenario's terms are in the scenario)."""
+        return {k: v for k, v in asdict(self).items() if k != "terms"}
 
     def target(self, messages: list[Message]) -> float:
         """The price it asks now at the default terms (module docstring)."""
@@ -131,16 +145,60 @@ class ScriptedSpec(BaseModel):
 
 
 @dataclass
-class ScriptedCritic:
+class ScriptedCritic(BaseBackend):
     """Advice for the coached role; the first sentence is what the scripted negotiator acts on."""
 
     name: str = "scripted-critic"
+    llm: ClassVar[bool] = False
 
     async def complete(self, messages: list[Message], params: Params) -> str:
         seller = "seller" in messages[0]["content"].lower() if messages else True
         move = "come down" if seller else "go up"
         return (f"1. Concede in {ADVICE_KEY}: {move} slowly from your last offer. 2. Point out what makes the "
                 "item worth it before you move. 3. Let the other side make the next concession.")
+
+
+OPTIONS = (*ScriptedSpec.model_fields, *ClientOptions.model_fields)  # an experiment's llm_options reach it too
+
+
+@dataclass
+class ScriptedPlayer(BaseBackend):
+    """``scripted:seller`` / ``scripted:buyer`` (options: ``ScriptedSpec``'s) — or ``scripted:critic``.
+
+    Asked directly (``bargain serve``), it is the negotiator of the default scenario, without jitter.
+    """
+
+    role: str  # seller or buyer
+    spec: ScriptedSpec = field(default_factory=ScriptedSpec)
+    name: str = "scripted"
+    llm: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        self._default = self.spec.build(self.role, Scenario())
+        self.identity = f"scripted:{self.role}:{self.spec.model_dump_json(exclude_none=True)}"  # a cache key's part
+
+    @classmethod
+    def from_spec(cls, spec: str, **options: Any) -> BaseBackend:
+        role = spec.partition(":")[2]
+        if role not in ("seller", "buyer", "critic"):
+            raise FeedlearnError(f"scripted backend: say scripted:seller, scripted:buyer or scripted:critic, not {role!r}")
+        unknown = [k for k in options if k not in OPTIONS]
+        if unknown:
+            hint = did_you_mean(unknown[0], list(OPTIONS), list_known=True)
+            raise FeedlearnError(f"{spec}: unknown option {unknown[0]!r}{hint}")
+        client_options(spec, {k: v for k, v in options.items() if k in ClientOptions.model_fields})  # checked only
+        try:
+            own = ScriptedSpec.model_validate({k: v for k, v in options.items() if k in ScriptedSpec.model_fields})
+        except ValidationError as exc:
+            raise validation_error(spec, exc, {k: f"option {k}" for k in ScriptedSpec.model_fields}, show_input=True) from None
+        return ScriptedCritic() if role == "critic" else cls(role, own)
+
+    def for_run(self, scenario: Scenario, rng: random.Random | None) -> ScriptedNegotiator:
+        """This run's negotiator: numbers from the scenario, its step drawn from ``rng`` (``ScriptedSpec.build``)."""
+        return self.spec.build(self.role, scenario, rng)
+
+    async def complete(self, messages: list[Message], params: Params) -> str:
+        return await self._default.complete(messages, params)
 
 
 @dataclass

@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feedlearn.bargain.backends.base import Message, Params, alternating
+from feedlearn.bargain.backends.base import BaseBackend, Message, Params, alternating
+from feedlearn.bargain.backends.retry import client_options
 
 
 @dataclass
-class TransformersChat:
+class TransformersChat(BaseBackend):
+    """``local:MODEL_DIR``: a transformers chat model on this machine."""
+
     model_dir: str
     name: str = field(init=False)
 
@@ -25,6 +28,12 @@ class TransformersChat:
         self.identity = f"local:{Path(self.model_dir).resolve()}"  # the reply cache keys on it
         self._loaded: tuple[Any, Any] | None = None
         self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_spec(cls, spec: str, **options: Any) -> TransformersChat:
+        # an experiment gives all its backends the same llm_options: checked, but HTTP-only here
+        client_options(spec, options)
+        return cls(spec.partition(":")[2])
 
     def _load(self) -> tuple[Any, Any]:
         if self._loaded is None:
