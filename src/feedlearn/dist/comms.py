@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.distributed as dist
-from torch.distributed.fsdp._fully_shard._fsdp_api import AllGather, ReduceScatter
 
 from feedlearn.dist.accounting import ByteCounter
+from feedlearn.dist.fsdp_hooks import AllGather, ReduceScatter
 from feedlearn.dist.quant import BlockLayout, dequantize_segments, quantize, quantize_segments, unpack_int4
 from feedlearn.dist.topology import Groups
 

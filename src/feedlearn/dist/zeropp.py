@@ -23,6 +23,7 @@ import torch
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.dist.accounting import ByteCounter
 from feedlearn.dist.comms import HierarchicalQuantizedReduceScatter, PlainAllGather, PlainReduceScatter, QuantizedAllGather
+from feedlearn.dist.fsdp_hooks import require_hook_api, segments_of
 from feedlearn.dist.topology import Groups, Topology
 
 STRATEGIES: dict[str, dict[str, bool]] = {
@@ -80,6 +81,7 @@ def apply_zeropp(model: torch.nn.Module, *, qwz: bool = True, hpz: bool = True, 
                              "`feedlearn dist bench`)")
     if grad_bits == 4 and grad_block_size % 2:
         raise FeedlearnError(f"grad_block_size must be even for int4 gradients, got {grad_block_size}")
+    require_hook_api()
     topology = Topology.from_env(ranks_per_node)
     groups = Groups.create(topology)
     counter = ByteCounter(topology, dist.get_rank())
@@ -93,21 +95,8 @@ def apply_zeropp(model: torch.nn.Module, *, qwz: bool = True, hpz: bool = True, 
     for module in model.modules():
         if isinstance(module, FSDPModule):
             module.set_custom_all_gather(QuantizedAllGather(counter, groups, weight_bits, block_size,
-                                                            _segments_of(module)) if qwz else plain_gather)
+                                                            segments_of(module)) if qwz else plain_gather)
             module.set_custom_reduce_scatter(HierarchicalQuantizedReduceScatter(
                 counter, groups, grad_bits, grad_block_size, min_chunk, error_feedback) if qgz else plain_scatter)
     return ZeroPP(topology, groups, counter)
 
-
-def _segments_of(module: Any):
-    """Sizes of the parameter shards in ``module``'s flat all-gather buffer, in order (FSDP2 internals,
-    read lazily and checked against the buffer by the caller, which falls back to uniform blocks)."""
-
-    def segments() -> list[int]:
-        try:
-            group = module._get_fsdp_state()._fsdp_param_group
-            return [p.padded_sharded_param_size.numel() for p in group.fsdp_params]
-        except AttributeError:  # another torch version's internals
-            return []
-
-    return segments
