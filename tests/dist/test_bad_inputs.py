@@ -37,6 +37,7 @@ def no_launch(monkeypatch):
     (["--cross-gbps", "inf"], "--cross-gbps must be a positive bandwidth in Gb/s, got inf"),
     (["--strategy", "zero4"], "dist bench: --strategy: unknown strategy 'zero4'"),
     (["--dtype", "fp8"], "dist bench: --dtype: Input should be 'float32' or 'bfloat16'"),
+    (["--device", "tpu"], "dist bench: --device: Input should be 'auto', 'cuda' or 'cpu'"),
     (["--model", "huge"], "unknown model 'huge'"),
 ])
 def test_bad_bench_options_are_one_line_before_launch(capsys, no_launch, options, message):
@@ -45,6 +46,14 @@ def test_bad_bench_options_are_one_line_before_launch(capsys, no_launch, options
     assert code == 2
     assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
     assert "Traceback" not in err and out == ""
+
+
+def test_cuda_without_gpus_fails_before_launch(capsys, no_launch, monkeypatch):
+    import feedlearn.dist.device as device
+
+    monkeypatch.setattr(device, "visible_gpus", lambda: 0)
+    assert main(["dist", "bench", "--device", "cuda", "--nproc", "2"]) == 2
+    assert capsys.readouterr().err == "error: --device cuda: 2 ranks on this node need one GPU each, 0 visible\n"
 
 
 def test_json_into_a_directory_or_under_a_file_fails_before_launch(capsys, no_launch, tmp_path):

@@ -8,6 +8,7 @@ import pytest
 
 from feedlearn.cli import main
 from feedlearn.dist.bench import summary_rows
+from feedlearn.dist.device import placement
 
 
 def test_summary_rows_by_hand():
@@ -28,6 +29,9 @@ def test_bench_cli_writes_losses_and_bytes_per_rank(tmp_path, capsys):
     assert main(["dist", "bench", "--nproc", "4", "--ranks-per-node", "2", "--steps", "2", "--strategy",
                  "zero3,zeropp", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
+    # what device.placement gives each of 4 local ranks here: gloo and the CPU on a machine with < 4 GPUs
+    where = [placement(env={"LOCAL_RANK": str(r), "LOCAL_WORLD_SIZE": "4"}) for r in range(4)]
+    assert result["backend"] == where[0].backend and result["devices"] == [str(w.device) for w in where]
     assert set(result["strategies"]) == {"zero3", "zeropp"}
     zero3, zeropp = result["strategies"]["zero3"], result["strategies"]["zeropp"]
     assert sorted(zero3["bytes"]) == ["0", "1", "2", "3"] and len(zero3["losses"]) == 2

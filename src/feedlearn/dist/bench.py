@@ -19,6 +19,7 @@ from rich.table import Table
 
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.io import atomic_write_text
+from feedlearn.dist.device import placement
 from feedlearn.dist.launch import check_launch, launch, under_torchrun
 from feedlearn.dist.topology import Topology
 from feedlearn.dist.train import RunConfig, run_worker
@@ -30,17 +31,18 @@ MODELS: dict[str, dict[str, int]] = {
 
 
 def _all_ranks(config: RunConfig) -> list[dict[str, Any]] | None:
-    """Run on each rank; rank 0 returns every rank's results, the others None."""
+    """Run on each rank; rank 0 returns every rank's results (and its backend and device), the others None."""
     import torch.distributed as dist
 
-    mine = run_worker(config)
+    mine = {"backend": dist.get_backend(), "device": str(placement(config.device).device), "runs": run_worker(config)}
     everyone: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(everyone, mine)
     return everyone if dist.get_rank() == 0 else None
 
 
 def run_bench(config: RunConfig, *, nproc: int = 4, timeout_s: float = 300.0) -> dict[str, Any] | None:
-    """Launch (or join torchrun), run every strategy; rank 0 gets ``{config, nproc, strategies}``.
+    """Launch (or join torchrun), run every strategy; rank 0 gets ``{config, nproc, backend, devices, strategies}``
+(``devices``: each rank's, e.g. ``cuda:0`` .. ``cuda:3`` under NCCL).
 
     The topology is checked here, before any process starts: a bad ``ranks_per_node`` found by the
     workers costs a launch and a screen of tracebacks.
@@ -51,13 +53,15 @@ def run_bench(config: RunConfig, *, nproc: int = 4, timeout_s: float = 300.0) ->
         Topology(world, config.ranks_per_node or world)
     except FeedlearnError as exc:
         raise FeedlearnError(f"--ranks-per-node {config.ranks_per_node}: {exc}") from None
-    results = launch(_all_ranks, (config,), nproc=nproc, timeout_s=timeout_s)
+    placement(config.device, local_ranks=None if under_torchrun() else nproc)  # --device cuda without GPUs
+    results = launch(_all_ranks, (config,), nproc=nproc, device=config.device, timeout_s=timeout_s)
     ranks = results.get(0)
     if ranks is None:
         return None
-    out: dict[str, Any] = {"config": config.model_dump(), "nproc": len(ranks), "strategies": {}}
+    out: dict[str, Any] = {"config": config.model_dump(), "nproc": len(ranks), "backend": ranks[0]["backend"],
+                           "devices": [r["device"] for r in ranks], "strategies": {}}
     for strategy in config.strategies:
-        per_rank = [r[strategy] for r in ranks]
+        per_rank = [r["runs"][strategy] for r in ranks]
         out["strategies"][strategy] = {
             "losses": per_rank[0]["losses"],
             "bytes": {str(rank): run["bytes"] for rank, run in enumerate(per_rank)},
@@ -93,7 +97,8 @@ def summary_rows(result: dict[str, Any], intra_gbps: float, cross_gbps: float) -
 
 def bench_table(result: dict[str, Any], intra_gbps: float = 800.0, cross_gbps: float = 10.0) -> Table:
     config = result["config"]
-    table = Table(title=f"ZeRO++ on FSDP2: {result['nproc']} ranks, {config['ranks_per_node'] or result['nproc']} per "
+    table = Table(title=f"ZeRO++ on FSDP2: {result['nproc']} ranks ({result['backend']}), "
+                        f"{config['ranks_per_node'] or result['nproc']} per "
                         f"node, {config['steps']} steps, {config['dtype']}; bytes sent per rank per step; projected "
                         f"step time at {intra_gbps:g} Gb/s intra, {cross_gbps:g} Gb/s cross-node",
                   caption="* mean loss over the last 10% of steps")

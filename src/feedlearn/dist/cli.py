@@ -25,6 +25,8 @@ def bench_command(
     strategy: list[str] = typer.Option(["zero3", "zeropp"], "--strategy",
                                        help="zero3, qwz, hpz, qgz or zeropp; repeat or comma-separate."),
     dtype: str = typer.Option("float32", "--dtype", help="float32 or bfloat16 (weights and gradients on the wire)."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda:LOCAL_RANK over NCCL with a GPU per rank, else "
+                               "CPU over gloo), cuda or cpu."),
     block_size: int = typer.Option(2048, "--block-size", help="Weight (qwZ) quantization block size."),
     grad_block_size: int = typer.Option(256, "--grad-block-size", help="Gradient (qgZ) quantization block size."),
     error_feedback: bool = typer.Option(False, "--error-feedback", help="qgZ: carry quantization error to the next step."),
@@ -51,7 +53,7 @@ def bench_command(
         check_outputs({"--json": json_out})  # now, not after the runs
     strategies = [s.strip() for item in strategy for s in item.split(",") if s.strip()]
     try:
-        config = RunConfig(strategies=strategies, steps=steps, ranks_per_node=ranks_per_node, dtype=dtype,
+        config = RunConfig(strategies=strategies, steps=steps, ranks_per_node=ranks_per_node, dtype=dtype, device=device,
                            block_size=block_size, grad_block_size=grad_block_size, error_feedback=error_feedback,
                            seed=seed, **MODELS[model])
     except ValidationError as exc:

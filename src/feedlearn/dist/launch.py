@@ -16,10 +16,10 @@ import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Any
 
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.dist.device import join_process_group, placement
 
 
 def under_torchrun() -> bool:
@@ -32,15 +32,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _entry(fn: Callable[..., Any], args: tuple, backend: str, timeout_s: float) -> Any:
-    """Run on each rank: join the process group, call ``fn``, leave."""
+def _entry(fn: Callable[..., Any], args: tuple, device: str, timeout_s: float) -> Any:
+    """Run on each rank: join the process group on this rank's device (``device.placement``), call ``fn``, leave."""
     import torch
     import torch.distributed as dist
 
     torch.set_num_threads(1)  # N processes share the machine's cores
-    if backend == "nccl":
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-    dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
+    join_process_group(placement(device), timeout_s)
     result = fn(*args)  # on an error, exit without closing the group: the launcher records this rank's
     dist.destroy_process_group()  # error before its peers see the connection drop and fail too
     return result
@@ -73,15 +71,16 @@ def _quiet_launcher() -> Iterator[None]:
         logger.setLevel(logging.NOTSET)
 
 
-def launch(fn: Callable[..., Any], args: tuple = (), *, nproc: int = 4, backend: str | None = None,
+def launch(fn: Callable[..., Any], args: tuple = (), *, nproc: int = 4, device: str = "auto",
            timeout_s: float = 120.0) -> dict[int, Any]:
-    """``{rank: fn(*args)}`` from ``nproc`` local processes (or this rank's only, under torchrun)."""
-    import torch
+    """``{rank: fn(*args)}`` from ``nproc`` local processes (or this rank's only, under torchrun).
 
+    ``device``: ``auto`` puts rank ``l`` on ``cuda:l`` over NCCL when there is a GPU per rank, else
+    every rank on the CPU over gloo; ``cuda``/``cpu`` force it (``device.placement``)."""
     check_launch(nproc, timeout_s)
-    backend = backend or ("nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= nproc else "gloo")
     if under_torchrun():
-        return {int(os.environ["RANK"]): _entry(fn, args, backend, timeout_s)}
+        return {int(os.environ["RANK"]): _entry(fn, args, device, timeout_s)}
+    placement(device, local_ranks=nproc)  # a bad --device fails here, in one line, not in every rank
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -90,7 +89,7 @@ def launch(fn: Callable[..., Any], args: tuple = (), *, nproc: int = 4, backend:
                           monitor_interval=0.1, start_method="spawn")
     try:
         with _quiet_launcher():
-            return elastic_launch(config, _entry)(fn, args, backend, timeout_s)
+            return elastic_launch(config, _entry)(fn, args, device, timeout_s)
     except ChildFailedError as exc:
         rank, message = _root_cause(exc.failures)
         raise FeedlearnError(f"rank {rank} failed: {message}") from None

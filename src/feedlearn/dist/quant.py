@@ -154,14 +154,16 @@ class BlockLayout:
         _check(8, block_size)
         if any(s < 0 for s in segments):
             raise FeedlearnError(f"segment sizes must be >= 0, got {segments}")
+        # the totals come from the Python list, so that building a layout on a GPU never waits for it
+        numel, n_blocks = sum(segments), sum(-(-s // block_size) for s in segments)
         sizes = torch.tensor(segments, dtype=torch.int64, device=device)
         blocks = (sizes + block_size - 1) // block_size  # (segments,)
         first_block = torch.cumsum(blocks, 0) - blocks
         starts = torch.cumsum(sizes, 0) - sizes
-        numel = int(sizes.sum())
-        segment_of = torch.repeat_interleave(torch.arange(len(segments), device=device), sizes)  # (numel,)
+        segment_of = torch.repeat_interleave(torch.arange(len(segments), device=device), sizes,
+                                             output_size=numel)  # (numel,)
         offset = torch.arange(numel, device=device) - starts[segment_of]
-        return cls(first_block[segment_of] + offset // block_size, int(blocks.sum()), numel)
+        return cls(first_block[segment_of] + offset // block_size, n_blocks, numel)
 
     def nbytes(self, bits: int) -> int:
         """Bytes on the wire of one quantized buffer with this layout (payload + fp32 scales)."""

@@ -1,6 +1,7 @@
 """A small sharded training run per strategy: per-step loss and per-rank bytes (what ``dist bench`` reports).
 
-Every rank builds the same tiny Llama (same seed), shards it with ``apply_zeropp`` and trains on
+Every rank builds the same tiny Llama (same seed) on its device (``device.placement``: cuda:LOCAL_RANK
+under NCCL, the CPU under gloo), shards it with ``apply_zeropp`` and trains on
 its own stream of learnable synthetic sequences (arithmetic progressions mod the vocabulary, so the
 loss falls fast and parity between strategies means something). ``run_worker`` runs several
 strategies one after another in one process group — each from the same initial weights and the
@@ -15,6 +16,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from feedlearn.dist.device import Want, placement
 from feedlearn.dist.zeropp import STRATEGIES, apply_zeropp
 
 
@@ -29,6 +31,8 @@ class RunConfig(BaseModel):
     seq_len: int = Field(32, gt=1, description="Tokens per sequence.")
     lr: float = Field(3e-3, gt=0, description="AdamW learning rate.")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Communication/compute dtype of the weights: float32 or bfloat16.")
+    device: Want = Field("auto", description="auto: cuda:LOCAL_RANK over NCCL with a GPU per rank, else CPU over gloo; "
+                                             "cuda or cpu to insist.")
     block_size: int = Field(2048, gt=0, description="Weight (qwZ) quantization block size (elements).")
     grad_block_size: int = Field(256, gt=0, description="Gradient (qgZ) quantization block size (elements).")
     error_feedback: bool = Field(False, description="qgZ: carry each step's quantization error into the next.")
@@ -67,11 +71,12 @@ def tiny_llama(config: RunConfig) -> torch.nn.Module:
     return LlamaForCausalLM(model_config)
 
 
-def batches(config: RunConfig, rank: int):
+def batches(config: RunConfig, rank: int, device: torch.device | str = "cpu"):
     """Endless batches for ``rank``: sequences ``start + i·stride (mod vocab)``, seeded per rank, with a
     ``config.noise`` share of tokens replaced by random ones — so the loss has a floor (about
     ``noise·ln(vocab)`` plus the entropy of where the noise falls) instead of falling to 0, and
-    relative loss differences between strategies stay meaningful over long runs."""
+    relative loss differences between strategies stay meaningful over long runs. Drawn on the CPU
+    (the same tokens on every device), then moved to ``device``."""
     generator = torch.Generator().manual_seed(config.seed * 1000 + rank)
     positions = torch.arange(config.seq_len)
     shape = (config.batch_size, config.seq_len)
@@ -80,7 +85,7 @@ def batches(config: RunConfig, rank: int):
         stride = torch.randint(1, 4, (config.batch_size, 1), generator=generator)
         clean = (start + stride * positions) % config.vocab_size
         noisy = torch.rand(shape, generator=generator) < config.noise
-        yield torch.where(noisy, torch.randint(0, config.vocab_size, shape, generator=generator), clean)
+        yield torch.where(noisy, torch.randint(0, config.vocab_size, shape, generator=generator), clean).to(device)
 
 
 def _mp_policy(dtype: str) -> Any:
@@ -92,8 +97,8 @@ def _mp_policy(dtype: str) -> Any:
 
 
 def sharded_model(strategy: str, config: RunConfig):
-    """The tiny model, sharded with ``strategy``; returns ``(model, ZeroPP)``."""
-    model = tiny_llama(config)
+    """The tiny model on this rank's device, sharded with ``strategy``; returns ``(model, ZeroPP)``."""
+    model = tiny_llama(config).to(placement(config.device).device)
     setup = apply_zeropp(model, **STRATEGIES[strategy], ranks_per_node=config.ranks_per_node,
                          block_size=config.block_size, grad_block_size=config.grad_block_size,
                          error_feedback=config.error_feedback,
@@ -107,7 +112,8 @@ def train_strategy(strategy: str, config: RunConfig) -> dict[str, Any]:
 
     model, setup = sharded_model(strategy, config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
-    data = batches(config, dist.get_rank())
+    device = placement(config.device).device
+    data = batches(config, dist.get_rank(), device)
     losses, seconds = [], []
     for _ in range(config.steps):
         started = time.perf_counter()
@@ -116,6 +122,8 @@ def train_strategy(strategy: str, config: RunConfig) -> dict[str, Any]:
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # the step's kernels have run, not just been queued
         seconds.append(time.perf_counter() - started)
         setup.counter.step()
         mean = loss.detach().float().clone()

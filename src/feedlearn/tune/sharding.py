@@ -15,7 +15,6 @@ it did not wrap (no DDP around DTensors, gradients reduced by FSDP2's hooks, i.e
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
@@ -35,14 +34,12 @@ def shard(model: Any, strategy: str, ranks_per_node: int | None) -> Any:
 
     if hasattr(model, "peft_config"):
         raise FeedlearnError(f"strategy={strategy} with LoRA is not supported yet; train all weights or use strategy=none")
-    from feedlearn.tune.models import default_device
+    from feedlearn.dist.device import placement
 
     rank_and_world(strategy)  # joins torchrun's process group (or says to use torchrun)
-    device = default_device()
-    if device == "cuda":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        model.to("cuda")
-    setup = apply_zeropp(model, **STRATEGIES[strategy], ranks_per_node=ranks_per_node, device_type=device)
+    where = placement()  # cuda:LOCAL_RANK when every local rank has a GPU, else the CPU
+    model.to(where.device)
+    setup = apply_zeropp(model, **STRATEGIES[strategy], ranks_per_node=ranks_per_node, device_type=where.device_type)
     model._is_distributed_loading_by_transformers = True  # transformers: "sharded already, do not wrap"
     return setup
 
@@ -76,13 +73,14 @@ def rank_and_world(strategy: str) -> tuple[int, int]:
         return 0, 1
     import torch.distributed as dist
 
+    from feedlearn.dist.device import join_process_group, placement
     from feedlearn.dist.launch import under_torchrun
 
     if not dist.is_initialized():
         if not under_torchrun():
             raise FeedlearnError(f"strategy={strategy} shards the model over processes: launch with torchrun, e.g. "
                                  "torchrun --nproc-per-node 4 -m feedlearn tune train sft ... strategy=zeropp")
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        join_process_group(placement())
     return dist.get_rank(), dist.get_world_size()
 
 
