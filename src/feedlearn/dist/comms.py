@@ -23,7 +23,7 @@ import torch.distributed as dist
 
 from feedlearn.dist.accounting import ByteCounter
 from feedlearn.dist.fsdp_hooks import AllGather, ReduceScatter
-from feedlearn.dist.quant import BlockLayout, dequantize_segments, quantize, quantize_segments, unpack_int4
+from feedlearn.dist.quant import BlockLayout, dequantize_segments, quantize_rows, quantize_segments
 from feedlearn.dist.topology import Groups
 
 AVG, SUM = dist.ReduceOp.AVG, dist.ReduceOp.SUM
@@ -69,25 +69,19 @@ def _check_op(op: object) -> None:
         raise ValueError(f"feedlearn's reduce-scatter supports SUM and AVG, not {op}")
 
 
-def _quantize_rows(rows: torch.Tensor, bits: int, block_size: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Quantize each row of ``rows`` (R, n) in its own blocks, so each can be sent to a different rank.
-    Unbiased scales (``quantize``): at int4 ZeRO++'s clamp of each block's maximum shrinks gradients.
-
-    Returns ``(data (R, bytes per row), scales (R, blocks per row), padded row length)``.
-    """
-    n_rows, n = rows.shape
-    padded = -(-n // block_size) * block_size
-    q = quantize(torch.nn.functional.pad(rows, (0, padded - n)), bits, block_size, unbiased=True)
-    return q.data.view(n_rows, -1), q.scales.view(n_rows, -1), padded
-
-
-def _dequantize_rows(data: torch.Tensor, scales: torch.Tensor, padded: int, n: int, bits: int,
-                     block_size: int) -> torch.Tensor:
-    """Inverse of ``_quantize_rows``: (R, n) float32."""
-    n_rows = data.shape[0]
-    ints = data.reshape(-1) if bits == 8 else unpack_int4(data.reshape(-1), n_rows * padded)
-    values = ints.to(torch.float32).view(n_rows, -1, block_size) * scales.view(n_rows, -1, 1)
-    return values.view(n_rows, padded)[:, :n]
+def _layout(cache: dict, segments: Callable[[], list[int]] | None, numel: int, copies: int, block_size: int,
+            device: torch.device, even: bool = False) -> BlockLayout:
+    """Blocks over ``copies`` consecutive buffers of ``numel`` elements, restarting at every parameter
+    (``segments()``, checked against ``numel``; uniform blocks per buffer if it does not match) and at every
+    buffer boundary. ``even``: one zero element more if needed, for int4 rows (two values per byte)."""
+    key = (numel, copies)
+    if key not in cache:
+        parts = segments() if segments is not None else []
+        if sum(parts) != numel:
+            parts = [numel]  # unknown layout: uniform blocks over the buffer
+        row = parts * copies
+        cache[key] = BlockLayout.build(row + [1] if even and sum(row) % 2 else row, block_size, device)
+    return cache[key]
 
 
 class QuantizedAllGather(_Alloc, AllGather):
@@ -104,12 +98,7 @@ class QuantizedAllGather(_Alloc, AllGather):
         self.plain = PlainAllGather(counter)
 
     def layout(self, numel: int, device: torch.device) -> BlockLayout:
-        if numel not in self.layouts:
-            segments = self.segments() if self.segments is not None else []
-            if sum(segments) != numel:
-                segments = [numel]  # unknown layout: uniform blocks over the whole shard
-            self.layouts[numel] = BlockLayout.build(segments, self.block_size, device)
-        return self.layouts[numel]
+        return _layout(self.layouts, self.segments, numel, 1, self.block_size, device)
 
     def __call__(self, output_tensor: torch.Tensor, input_tensor: torch.Tensor, group: dist.ProcessGroup,
                  async_op: bool = False) -> None:
@@ -143,6 +132,12 @@ class HierarchicalQuantizedReduceScatter(_Alloc, ReduceScatter):
     4. requantize each of the N rows and all-to-all across nodes among same-index peers;
     5. dequantize, sum the N rows in fp32 → my chunk summed over all W ranks; divide by W for AVG.
 
+    Quantization blocks (``grad_block_size``, default 256) restart at every parameter boundary, as in
+    qwZ: a chunk is the concatenation of one rank's shards of every parameter of the module
+    (``segments()``), so uniform blocks over a row would straddle two parameters (and, where C is
+    not a multiple of the block, two chunks), giving e.g. a norm weight's small gradients the
+    quantization step of a large neighbour's. A row of odd length gets one zero element (int4 packs pairs).
+
     Cross-node traffic is (N−1)/N of C·N values at ``bits`` bits instead of (W−L)/W of C·W values in
     the gradient dtype. Falls back to the plain reduce-scatter on one node, for chunks smaller than
     ``min_chunk`` elements, and for groups other than the whole world in rank order.
@@ -155,11 +150,17 @@ class HierarchicalQuantizedReduceScatter(_Alloc, ReduceScatter):
     """
 
     def __init__(self, counter: ByteCounter, groups: Groups, bits: int = 4, block_size: int = 2048,
-                 min_chunk: int = 1024, error_feedback: bool = False) -> None:
+                 min_chunk: int = 1024, error_feedback: bool = False,
+                 segments: Callable[[], list[int]] | None = None) -> None:
         self.counter, self.groups, self.bits, self.block_size = counter, groups, bits, block_size
         self.min_chunk, self.error_feedback = min_chunk, error_feedback
+        self.segments, self.layouts = segments, {}
         self.residual: dict[str, torch.Tensor] = {}  # error feedback: what quantization dropped last time
         self.plain = PlainReduceScatter(counter)
+
+    def layout(self, chunk: int, chunks_per_row: int, device: torch.device) -> BlockLayout:
+        """The blocks of a send row of ``chunks_per_row`` chunks of ``chunk`` elements."""
+        return _layout(self.layouts, self.segments, chunk, chunks_per_row, self.block_size, device, self.bits == 4)
 
     def __call__(self, output_tensor: torch.Tensor, input_tensor: torch.Tensor, group: dist.ProcessGroup,
                  op: object, async_op: bool = False) -> None:
@@ -171,26 +172,36 @@ class HierarchicalQuantizedReduceScatter(_Alloc, ReduceScatter):
             return self.plain(output_tensor, input_tensor, group, op)
         nodes, local = topology.nodes, topology.ranks_per_node
         rows = input_tensor.view(nodes, local, chunk).transpose(0, 1).reshape(local, nodes * chunk).float()
-        partial = self._all_to_all(rows, groups.intra, topology.node_ranks(topology.node_of(groups.rank)), "intra")
+        partial = self._all_to_all(rows, self.layout(chunk, nodes, rows.device), groups.intra,
+                                   topology.node_ranks(topology.node_of(groups.rank)), "intra")
         node_sums = partial.view(local, nodes, chunk).sum(0)  # (N, C) fp32
-        received = self._all_to_all(node_sums, groups.cross, topology.peer_ranks(topology.local_of(groups.rank)),
-                                    "cross")
+        received = self._all_to_all(node_sums, self.layout(chunk, 1, rows.device), groups.cross,
+                                    topology.peer_ranks(topology.local_of(groups.rank)), "cross")
         total = received.sum(0)  # (C,) fp32: my chunk over all W ranks
         if op == AVG:
             total /= topology.world_size
         output_tensor.copy_(total)
 
-    def _all_to_all(self, rows: torch.Tensor, group: dist.ProcessGroup, group_ranks: list[int],
+    def quantize(self, rows: torch.Tensor, layout: BlockLayout) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows (R, n) as ``layout`` blocks, unbiased scales (``quant.quantize``): ``(data (R, bytes), scales (R, blocks))``."""
+        padded = torch.nn.functional.pad(rows, (0, layout.numel - rows.shape[1]))  # int4: at most one zero
+        return quantize_rows(padded, layout, self.bits, unbiased=True)
+
+    def dequantize(self, data: torch.Tensor, scales: torch.Tensor, layout: BlockLayout, n: int) -> torch.Tensor:
+        """Inverse of ``quantize``: (R, n) float32."""
+        return dequantize_segments(data, scales, layout, self.bits)[:, :n]
+
+    def _all_to_all(self, rows: torch.Tensor, layout: BlockLayout, group: dist.ProcessGroup, group_ranks: list[int],
                     kind: str) -> torch.Tensor:
         """Send quantized row ``i`` to the ``i``-th member of ``group``; return the rows received, dequantized."""
         n = rows.shape[1]
         if self.error_feedback and kind in self.residual:
             rows = rows + self.residual[kind]
-        data, scales, padded = _quantize_rows(rows, self.bits, self.block_size)
+        data, scales = self.quantize(rows, layout)
         if self.error_feedback:  # keep the rounding error and send it with the next step's gradients
-            self.residual[kind] = rows - _dequantize_rows(data, scales, padded, n, self.bits, self.block_size)
+            self.residual[kind] = rows - self.dequantize(data, scales, layout, n)
         self.counter.send(f"reduce_scatter_q_{kind}", group_ranks, _nbytes(data[0]) + _nbytes(scales[0]))
         got_data, got_scales = torch.empty_like(data), torch.empty_like(scales)
         dist.all_to_all_single(got_data, data, group=group)
         dist.all_to_all_single(got_scales, scales, group=group)
-        return _dequantize_rows(got_data, got_scales, padded, n, self.bits, self.block_size)
+        return self.dequantize(got_data, got_scales, layout, n)

@@ -171,19 +171,35 @@ class BlockLayout:
 
 
 @torch.no_grad()
-def quantize_segments(x: torch.Tensor, layout: BlockLayout, bits: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+def quantize_segments(x: torch.Tensor, layout: BlockLayout, bits: int = 8, *,
+                      unbiased: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """``quantize`` with ``layout``'s blocks: ``(data, scales)`` of a flat buffer of ``layout.numel`` elements."""
-    _check(bits, 1)
     if x.numel() != layout.numel:
         raise FeedlearnError(f"quantize_segments: {x.numel()} elements, layout has {layout.numel}")
-    flat = x.reshape(-1).to(torch.float32)
+    data, scales = quantize_rows(x.reshape(1, -1), layout, bits, unbiased=unbiased)
+    return data[0], scales[0]
+
+
+@torch.no_grad()
+def quantize_rows(rows: torch.Tensor, layout: BlockLayout, bits: int = 8, *,
+                  unbiased: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row of ``rows`` (R, ``layout.numel``) quantized on its own with ``layout``'s blocks, so that
+    row ``i`` can go to another rank: ``(data (R, bytes per row), scales (R, n_blocks))``. ``unbiased``:
+    as in ``quantize``. Int4 rows need an even length (two values per byte, no byte shared by two rows)."""
+    _check(bits, 1)
+    if rows.dim() != 2 or rows.shape[1] != layout.numel:
+        raise FeedlearnError(f"quantize_rows: rows of shape {tuple(rows.shape)}, layout has {layout.numel} elements")
+    if bits == 4 and rows.shape[0] > 1 and layout.numel % 2:
+        raise FeedlearnError(f"quantize_rows: int4 rows need an even length, got {layout.numel}")
+    flat = rows.to(torch.float32)  # (R, numel)
     qmax = 2 ** (bits - 1)
-    absmax = torch.zeros(layout.n_blocks, dtype=torch.float32, device=flat.device)
-    absmax.scatter_reduce_(0, layout.block_of, flat.abs(), "amax")
-    scales = absmax / qmax
+    index = layout.block_of.expand_as(flat)  # (R, numel): each element's block
+    absmax = torch.zeros(flat.shape[0], layout.n_blocks, dtype=torch.float32, device=flat.device)
+    absmax.scatter_reduce_(1, index, flat.abs(), "amax")
+    scales = absmax / (qmax - 1 if unbiased else qmax)  # (R, n_blocks)
     divisor = torch.where(scales > 0, scales, torch.ones_like(scales))
-    q = torch.round(flat / divisor[layout.block_of]).clamp_(-qmax, qmax - 1).to(torch.int8)
-    return (q if bits == 8 else _pack(q)), scales
+    q = torch.round(flat / divisor.gather(1, index)).clamp_(-qmax, qmax - 1).to(torch.int8)
+    return (q if bits == 8 else _pack(q).view(flat.shape[0], -1)), scales
 
 
 @torch.no_grad()

@@ -102,7 +102,8 @@ def apply_zeropp(model: torch.nn.Module, *, qwz: bool = True, hpz: bool = True, 
             module.set_custom_all_gather(QuantizedAllGather(counter, groups, weight_bits, block_size,
                                                             segments_of(module)) if qwz else plain_gather)
             module.set_custom_reduce_scatter(HierarchicalQuantizedReduceScatter(
-                counter, groups, grad_bits, grad_block_size, min_chunk, error_feedback) if qgz else plain_scatter)
+                counter, groups, grad_bits, grad_block_size, min_chunk, error_feedback,
+                segments_of(module)) if qgz else plain_scatter)
     return ZeroPP(topology, groups, counter, device_type)
 
 
