@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tune's GPU checks (RLHF on CUDA at a real model's size) as ONE prepared call of a lent GPU machine.
+# tune's and dist's GPU checks (RLHF on CUDA at a real model's size; ZeRO++ over NCCL) as ONE prepared
+# call of a lent GPU machine.
 #
 # A lent machine reaches no network and has PyTorch, transformers, peft and accelerate but not all
 # of feedlearn's dependencies, so they travel as wheels built for its Python (3.12, x86-64):
@@ -8,8 +9,16 @@
 # `run` writes under $OUT (or runs/gpu-check-out): versions.txt, recipe.log + recipe_summary.json
 # (every RLHF stage of recipes/gpu-check.yaml on a ~0.4B Llama in bfloat16), summaries.json (each
 # stage's summary.json: tokens/s, peak GPU memory) and
-# tune_rlhf.log (bench/tune_rlhf.py --size 1b: PPO/DPO/GRPO tokens/s on TinyLlama's shape).
-# `dry` runs the same steps at toy sizes with .venv on a CPU (~2 min): it checks this script.
+# tune_rlhf.log (bench/tune_rlhf.py --size 1b: PPO/DPO/GRPO tokens/s on TinyLlama's shape),
+# dist_bench.json (`feedlearn dist bench` with one rank per visible GPU, --device cuda: NCCL, bf16,
+# every strategy; it names the backend and each rank's device; with >= 4 GPUs the ranks act as 2
+# nodes, so the quantized collectives cross "nodes" over NCCL) and dist.log (its table, the check of
+# backend and devices, and bench/dist_hooks_device.py: each ZeRO++ hook on cuda:0 against the CPU —
+# on a one-GPU machine the one-rank bench falls back to plain collectives, so this is where qwZ/qgZ's
+# own work meets CUDA).
+# `dry` runs the same steps at toy sizes with .venv on a CPU (~3 min; dist: 4 gloo ranks as 2 nodes
+# x 2): it checks this script. A second argument picks a part: `run dist` / `dry dist` (~1 min) or
+# `run tune`; default all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +39,8 @@ fetch)
     ;;
 run | dry)
     # dry: the same steps at toy sizes on this machine's .venv (a CPU), to check the script itself
+    part="${2:-all}"
+    case "$part" in all | tune | dist) ;; *) echo "usage: bash bench/gpu_check.sh run|dry [all|tune|dist]" >&2; exit 2 ;; esac
     out="${OUT:-runs/gpu-check-out}"
     mkdir -p "$out"
     if [ "$1" = run ]; then
@@ -39,6 +50,7 @@ run | dry)
         nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/versions.txt"
     else
         py=.venv/bin/python size=tiny
+        export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's sources, whatever .venv installed
         recipe_args=(steps_scale=0.05 "base={init_tiny: {hidden_size: 64, layers: 2, heads: 2, intermediate_size: 128}}")
         : > "$out/versions.txt"
     fi
@@ -47,8 +59,9 @@ run | dry)
 'cuda', torch.cuda.is_available(), '| transformers', transformers.__version__, '| peft', peft.__version__, '| trl',
 trl.__version__, '| datasets', datasets.__version__, '| pyarrow', pyarrow.__version__, '| accelerate', a.__version__)" \
         2>&1 | tee -a "$out/versions.txt"
-    work="$(mktemp -d)"
     status=0
+    if [ "$part" != dist ]; then
+    work="$(mktemp -d)"
     timeout 360 "$py" -m feedlearn tune run recipes/gpu-check.yaml output_dir="$work" "${recipe_args[@]}" 2>&1 \
         | grep -v -e "it/s]" -e "examples/s]" | tee "$out/recipe.log" || status=1
     cp "$work/recipe_summary.json" "$out/" 2>/dev/null || status=1
@@ -58,11 +71,32 @@ json.loads(p.read_text()) for p in sorted(w.glob('*/summary.json'))}, indent=1))
     timeout 150 "$py" bench/tune_rlhf.py --size "$size" --dtype bfloat16 --steps 4 2>&1 | tee "$out/tune_rlhf.log" \
         || status=1
     rm -rf "$work"
+    fi
+    if [ "$part" != tune ]; then
+        # ZeRO++ on FSDP2: one rank per GPU over NCCL (run) / 4 gloo ranks on the CPU (dry), bf16 on the wire
+        if [ "$1" = run ]; then
+            nproc="$("$py" -c "import torch; print(torch.cuda.device_count())")"
+            dist_args=(--device cuda --model small --steps 20)
+            expect=nccl
+            if [ "$nproc" -ge 4 ] && [ $((nproc % 2)) = 0 ]; then dist_args+=(--ranks-per-node $((nproc / 2))); fi
+        else
+            nproc=4 dist_args=(--device cpu --model tiny --steps 2 --ranks-per-node 2) expect=gloo
+        fi
+        timeout 240 "$py" -m feedlearn dist bench --nproc "$nproc" --dtype bfloat16 --strategy zero3,qwz,hpz,qgz,zeropp \
+            "${dist_args[@]}" --json "$out/dist_bench.json" 2>&1 | tee "$out/dist.log" || status=1
+        # the proof: the backend and every rank's own device, as the ranks reported them
+        "$py" -c "import json, sys; r = json.load(open(sys.argv[1])); want = [sys.argv[2], ['cuda:%d' % i for i in
+range(r['nproc'])] if sys.argv[2] == 'nccl' else ['cpu'] * r['nproc']]; print('dist backend', r['backend'], 'devices',
+r['devices']); sys.exit([r['backend'], r['devices']] != want)" "$out/dist_bench.json" "$expect" \
+            2>&1 | tee -a "$out/dist.log" || status=1
+        timeout 120 "$py" bench/dist_hooks_device.py --device "$([ "$1" = run ] && echo cuda || echo cpu)" 2>&1 \
+            | tee -a "$out/dist.log" || status=1
+    fi
     echo "gpu_check: $([ $status = 0 ] && echo ok || echo FAILED); outputs in $out"
     exit $status
     ;;
 *)
-    echo "usage: bash bench/gpu_check.sh fetch|run|dry" >&2
+    echo "usage: bash bench/gpu_check.sh fetch|run|dry [all|tune|dist]" >&2
     exit 2
     ;;
 esac
