@@ -42,7 +42,7 @@ def _all_ranks(config: RunConfig) -> list[dict[str, Any]] | None:
 
 def run_bench(config: RunConfig, *, nproc: int = 4, timeout_s: float = 300.0) -> dict[str, Any] | None:
     """Launch (or join torchrun), run every strategy; rank 0 gets ``{config, nproc, backend, devices, strategies}``
-(``devices``: each rank's, e.g. ``cuda:0`` .. ``cuda:3`` under NCCL).
+    (``devices``: each rank's, e.g. ``cuda:0`` .. ``cuda:3`` under NCCL).
 
     The topology is checked here, before any process starts: a bad ``ranks_per_node`` found by the
     workers costs a launch and a screen of tracebacks.

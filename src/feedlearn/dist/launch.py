@@ -1,8 +1,9 @@
 """Start N local processes (torch's elastic launcher, what ``torchrun`` uses) or join an existing torchrun.
 
 ``launch(fn, args, nproc=4)`` runs ``fn(*args)`` on every rank inside an initialised process group
-and returns ``{rank: result}``. Under ``torchrun`` (``RANK`` already set) it just runs ``fn`` on this
-rank. A rank that dies makes the launcher stop the others and raise one ``FeedlearnError``
+and returns ``{rank: result}``; each rank joins on the backend and device ``device.placement`` gives
+it (NCCL on ``cuda:LOCAL_RANK`` with a GPU per rank, else gloo on the CPU). Under ``torchrun``
+(``RANK`` already set) it just runs ``fn`` on this rank. A rank that dies makes the launcher stop the others and raise one ``FeedlearnError``
 naming the rank and its error; a collective stuck longer than ``timeout_s`` fails on every rank
 (the process group's timeout) instead of hanging.
 """
