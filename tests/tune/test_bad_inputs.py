@@ -275,7 +275,7 @@ def test_other_commands_check_their_options_first(tmp_path, capsys, argv, messag
 
 def test_eval_rejects_prompts_of_the_wrong_type(tmp_path, capsys):
     from feedlearn.tune.data import TuneDataset, save_dataset
-    from feedlearn.tune.evaluate import references
+    from feedlearn.tune.features import references
 
     text = save_dataset(TuneDataset("text_only", [{"text": "hello"}]), tmp_path / "t.json")
     with pytest.raises(FeedlearnError, match=r"t\.json: prompts come from text2text or conversation data, not "

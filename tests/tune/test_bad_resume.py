@@ -109,7 +109,7 @@ def interrupted_sft(tiny_dir, data, out, monkeypatch, at: int = 1) -> None:
     from feedlearn.tune import trainer as trainer_module
 
     real = trainer_module.train
-    monkeypatch.setattr("feedlearn.tune.stages.base.train",
+    monkeypatch.setattr("feedlearn.tune.stage.train",
                         lambda *a, **k: real(*a, **k, extra_callbacks=[StopAt(at)]))
     with pytest.raises(KeyboardInterrupt):
         run_stage(STAGES["sft"](), sft(tiny_dir, data, out))
@@ -277,7 +277,7 @@ def test_cli_rerun_of_a_finished_stage_says_so(tiny_dir, sft_data, tmp_path, cap
 
 def test_killed_before_summary_is_finished_without_extra_steps(tiny_dir, sft_data, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    monkeypatch.setattr("feedlearn.tune.stages.base.write_summary", killed)
+    monkeypatch.setattr("feedlearn.tune.stage.write_summary", killed)
     with pytest.raises(KeyboardInterrupt):
         run_stage(STAGES["sft"](), sft(tiny_dir, sft_data, out))
     monkeypatch.undo()

@@ -9,9 +9,11 @@ import torch
 
 from feedlearn.tune.config import load_config
 from feedlearn.tune.data import TuneDataset, convert, save_dataset
+from feedlearn.tune.features import pair_features
 from feedlearn.tune.models import load_model, load_tokenizer
+from feedlearn.tune.rewards import PairCollator, pairwise_accuracy, score_batch
 from feedlearn.tune.stages import STAGES, DPOStageConfig, RewardConfig, run_stage
-from feedlearn.tune.stages.reward import PairCollator, pair_features, pairwise_accuracy, pairwise_loss, score_batch
+from feedlearn.tune.stages.reward import pairwise_loss
 from tests.tune.data.test_importers import DATA
 
 

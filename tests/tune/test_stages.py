@@ -12,11 +12,9 @@ from feedlearn.cli import main
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.config import load_config
 from feedlearn.tune.data import TuneDataset, save_dataset
+from feedlearn.tune.features import IGNORE, pack, sft_features
 from feedlearn.tune.models import load_model, load_tokenizer
 from feedlearn.tune.stages import STAGES, PretrainConfig, SFTConfig, run_stage
-from feedlearn.tune.stages.pretrain import pack
-from feedlearn.tune.stages.sft import sft_features
-from feedlearn.tune.trainer import IGNORE
 from tests.tune.conftest import CORPUS
 
 
@@ -88,11 +86,11 @@ class StopAt(TrainerCallback):
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_dir, sft_data, tmp_path, monkeypatch):
     from feedlearn.tune import trainer as trainer_module
-    from feedlearn.tune.stages.base import run_stage as run
+    from feedlearn.tune.stage import run_stage as run
 
     whole = run(STAGES["sft"](), config(SFTConfig, tiny_dir, sft_data, tmp_path / "whole"))
     real_train = trainer_module.train
-    monkeypatch.setattr("feedlearn.tune.stages.base.train",
+    monkeypatch.setattr("feedlearn.tune.stage.train",
                         lambda *a, **k: real_train(*a, **k, extra_callbacks=[StopAt(3)]))
     with pytest.raises(KeyboardInterrupt):
         run(STAGES["sft"](), config(SFTConfig, tiny_dir, sft_data, tmp_path / "cut"))

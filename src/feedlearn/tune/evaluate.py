@@ -9,8 +9,9 @@ import torch
 
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.data import TuneDataset
+from feedlearn.tune.features import IGNORE, pack, references
 from feedlearn.tune.infer import GenerationOptions, generate
-from feedlearn.tune.trainer import IGNORE, PadCollator
+from feedlearn.tune.trainer import PadCollator
 
 MAX_BLOCK = 1 << 20  # tokens in one perplexity block
 
@@ -45,24 +46,9 @@ def check_block_size(block_size: int) -> int:
 
 def perplexity(model: Any, tokenizer: Any, texts: list[str], block_size: int) -> float:
     """exp(mean NLL per token) of ``texts`` packed into ``block_size`` blocks, as ``pretrain`` trains."""
-    from feedlearn.tune.stages.pretrain import pack
-
     rows = [{"input_ids": b, "labels": list(b)} for b in pack(texts, tokenizer, check_block_size(block_size))]
     loss = label_loss(model, rows, tokenizer.pad_token_id)
     return math.exp(loss) if loss < 700 else math.inf  # exp overflows a float past ~709
-
-
-def references(data: TuneDataset) -> tuple[list[Any], list[str]]:
-    """Prompts and reference answers: text2text input/output; a conversation's last reply."""
-    if data.type not in ("text2text", "conversation"):
-        raise FeedlearnError(f"{data.source or 'data'}: prompts come from text2text or conversation data, "
-                             f"not {data.type}")
-    if data.type == "text2text":
-        return [i["input"] for i in data.instances], [i["output"] for i in data.instances]
-    from feedlearn.tune.templates import to_messages
-
-    prompts = [to_messages(i)[:-1] for i in data.instances]
-    return prompts, [i["messages"][-1]["content"] for i in data.instances]
 
 
 def generation_metrics(model: Any, tokenizer: Any, data: TuneDataset, *, max_new_tokens: int = 64) -> dict[str, float]:

@@ -46,7 +46,14 @@ from feedlearn.common.runlock import exclusive
 from feedlearn.tune.config import TrainConfig, load_config, problem
 from feedlearn.tune.data import IMPORTERS, convert, load_dataset, save_dataset
 from feedlearn.tune.data.synthetic import TASKS, synthetic_dataset, synthetic_preferences
+from feedlearn.tune.evaluate import generation_metrics, perplexity
+from feedlearn.tune.features import prompts_of
 from feedlearn.tune.infer import MAX_NEW_TOKENS
+from feedlearn.tune.models import load_model, load_tokenizer, model_source
+from feedlearn.tune.rewards import RewardScorer, replies, rlhf_metrics
+from feedlearn.tune.stage import run_stage
+from feedlearn.tune.stages import STAGES
+from feedlearn.tune.tiny import TinyConfig, init_tiny
 
 MAX_SYNTHETIC = 10_000_000  # instances one prepare step may make (they are held in memory)
 # A stage's name is its folder under OUTPUT_DIR: one plain path component, not the data or base folder
@@ -174,8 +181,6 @@ def _needs_file(value: Any, prepared: set[str], where: str) -> None:
 
 def _needs_model(value: Any, stages: list[str], earlier: set[str], where: str) -> None:
     """``value``: the name of an earlier stage (or base), or a model that exists (or a hub id)."""
-    from feedlearn.tune.models import model_source
-
     if not isinstance(value, str) or value in earlier:
         return
     if value in stages:
@@ -215,9 +220,6 @@ def check_recipe(recipe: Recipe, path: str | Path) -> None:
 
 
 def _check_base(recipe: Recipe, path: str | Path) -> None:
-    from feedlearn.tune.models import model_source
-    from feedlearn.tune.tiny import TinyConfig
-
     if (recipe.base.model is None) == (recipe.base.init_tiny is None):
         raise FeedlearnError(f"{path}: base needs model or init_tiny" + (" (one of them, not both)"
                                                                          if recipe.base.model else ""))
@@ -277,8 +279,6 @@ def _check_evals(recipe: Recipe, path: str | Path, prepared: set[str], made: dic
 
 def _check_stages(recipe: Recipe, path: str | Path, prepared: set[str], made: dict[str, str | None]) -> None:
     """Each stage in order, against the stages before it: the same checks and config as at run time."""
-    from feedlearn.tune.stages import STAGES
-
     out = Path(recipe.output_dir)
     names = [spec.name for spec in recipe.stages]
     earlier = {"base"}
@@ -335,11 +335,6 @@ def _evaluate(model_dir: str, recipe: Recipe, resolve, models: dict[str, str],
 
     ``rlhf`` evals run once their reward model (and baseline/reference) stages have finished.
     """
-    from feedlearn.tune.evaluate import generation_metrics, perplexity
-    from feedlearn.tune.models import load_model, load_tokenizer
-    from feedlearn.tune.rewards import RewardScorer, replies, rlhf_metrics
-    from feedlearn.tune.stages.raft import prompts_of
-
     model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)
     out: dict[str, float] = {}
     for ev in recipe.evals:
@@ -401,9 +396,6 @@ def run_recipe(path: str | Path, overrides: list[str] | None = None, *, log=prin
 
 def _run_checked(recipe: Recipe, path: str | Path, out: Path, log) -> dict[str, Any]:
     """``run_recipe`` once the recipe is checked and ``out`` is ours alone."""
-    from feedlearn.tune.stages import STAGES, run_stage
-    from feedlearn.tune.tiny import TinyConfig, init_tiny
-
     data_dir = out / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     prepared = {p.out for p in recipe.prepare}

@@ -21,6 +21,8 @@ from typing import Any
 import torch
 
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.dist.launch import under_torchrun
+from feedlearn.tune.models import default_device
 
 
 def is_main_rank() -> bool:
@@ -31,12 +33,10 @@ def is_main_rank() -> bool:
 
 def shard(model: Any, strategy: str, ranks_per_node: int | None) -> Any:
     """Shard ``model`` in place for ``strategy``; returns the ``ZeroPP`` setup (byte counter inside)."""
-    from feedlearn.dist.zeropp import STRATEGIES, apply_zeropp
+    from feedlearn.dist.zeropp import STRATEGIES, apply_zeropp  # FSDP: ~2 s to import, only under a strategy
 
     if hasattr(model, "peft_config"):
         raise FeedlearnError(f"strategy={strategy} with LoRA is not supported yet; train all weights or use strategy=none")
-    from feedlearn.tune.models import default_device
-
     rank_and_world(strategy)  # joins torchrun's process group (or says to use torchrun)
     device = default_device()
     if device == "cuda":
@@ -75,8 +75,6 @@ def rank_and_world(strategy: str) -> tuple[int, int]:
     if strategy == "none":
         return 0, 1
     import torch.distributed as dist
-
-    from feedlearn.dist.launch import under_torchrun
 
     if not dist.is_initialized():
         if not under_torchrun():

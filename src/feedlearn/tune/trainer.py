@@ -32,9 +32,11 @@ import torch
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.io import atomic_write_text
 from feedlearn.tune.config import TrainConfig
+from feedlearn.tune.features import IGNORE
+from feedlearn.tune.lisa import LisaCallback
 from feedlearn.tune.models import fit_embeddings, load_model, load_tokenizer
-
-IGNORE = -100  # label of tokens that carry no loss (torch's cross-entropy ignore_index)
+from feedlearn.tune.run_state import refused_load
+from feedlearn.tune.sharding import bytes_callback, full_state_dict, is_main_rank, shard
 
 
 class Features(torch.utils.data.Dataset):
@@ -135,8 +137,6 @@ def _callbacks(config: TrainConfig, out: Path) -> list:
 
     callbacks: list = [JsonlLog()]
     if config.lisa_layers:
-        from feedlearn.tune.lisa import LisaCallback
-
         callbacks.append(LisaCallback(config.lisa_layers, config.lisa_interval, config.seed))
     return callbacks
 
@@ -177,8 +177,6 @@ def weights_only_checkpoint(checkpoint: str | None):
     except pickle.UnpicklingError as exc:
         if checkpoint is None:
             raise
-        from feedlearn.tune.run_state import refused_load
-
         raise refused_load(checkpoint, exc) from None
 
 
@@ -200,8 +198,6 @@ def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks
     model = prepare_model(config, tokenizer, head)
     sharded = None
     if config.strategy != "none":
-        from feedlearn.tune.sharding import bytes_callback, shard
-
         sharded = shard(model, config.strategy, config.ranks_per_node)
         extra_callbacks = [*(extra_callbacks or []), bytes_callback(sharded, out / "log.jsonl")]
     cpu = not torch.cuda.is_available()
@@ -286,8 +282,6 @@ def save_final(model: Any, tokenizer: Any, config: TrainConfig, head: str = "cau
     out = Path(config.output_dir)
     if config.strategy != "none":
         import torch.distributed as dist
-
-        from feedlearn.tune.sharding import full_state_dict, is_main_rank
 
         state = full_state_dict(model)
         if is_main_rank():

@@ -24,7 +24,9 @@ from pydantic import Field
 
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.stages.base import Stage
+from feedlearn.tune.models import load_model
+from feedlearn.tune.rewards import reply_logprob
+from feedlearn.tune.stage import Stage
 from feedlearn.tune.templates import to_messages
 
 
@@ -69,8 +71,6 @@ class DPO(Stage):
 
     @torch.no_grad()
     def evaluate(self, model: Any, tokenizer: Any, config: DPOStageConfig, data: TuneDataset) -> dict[str, float]:
-        from feedlearn.tune.models import load_model
-
         reference = load_model(config.model, dtype=config.dtype)
         wins, margins = 0, []
         for row in trl_rows(data):
@@ -82,8 +82,6 @@ class DPO(Stage):
 
 def _logp_gap(model: Any, tokenizer: Any, row: dict[str, Any]) -> float:
     """log π(chosen | prompt) − log π(rejected | prompt), summed over the reply tokens."""
-    from feedlearn.tune.rewards import reply_logprob
-
     model.eval()
     chosen = reply_logprob(model, tokenizer, row["prompt"], row["chosen"][0]["content"])[0]
     return chosen - reply_logprob(model, tokenizer, row["prompt"], row["rejected"][0]["content"])[0]

@@ -22,9 +22,10 @@ from pydantic import Field, model_validator
 
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.stages.raft import SamplingStage, prompts_of
-
-Messages = list[dict[str, str]]
+from feedlearn.tune.features import Messages, prompts_of
+from feedlearn.tune.models import load_model
+from feedlearn.tune.rewards import RewardScorer, rlhf_metrics
+from feedlearn.tune.sampling import SamplingStage
 
 
 class OnlineRLConfig(TrainConfig):
@@ -70,9 +71,7 @@ class _TRLOnline(SamplingStage):
     own_args: ClassVar[tuple[str, ...]]  # our config fields passed to TRL's config under the same name
 
     def features(self, config: OnlineRLConfig, tokenizer: Any, data: TuneDataset):
-        from datasets import Dataset
-
-        from feedlearn.tune.rewards import RewardScorer
+        from datasets import Dataset  # heavy: only when a stage runs
 
         self.config = config
         self.scorer = RewardScorer(config.reward_model, max_length=config.max_length)
@@ -91,9 +90,6 @@ class _TRLOnline(SamplingStage):
                 "trainer_extra": {"processing_class": tokenizer, "reward_funcs": RewardFunction(self.scorer)}}
 
     def evaluate(self, model: Any, tokenizer: Any, config: OnlineRLConfig, data: TuneDataset) -> dict[str, float]:
-        from feedlearn.tune.models import load_model
-        from feedlearn.tune.rewards import rlhf_metrics
-
         return rlhf_metrics(model, tokenizer, prompts_of(data), self.scorer, reference=load_model(config.model),
                             max_new_tokens=config.max_new_tokens)
 

@@ -16,9 +16,9 @@ from pydantic import Field
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.config import load_config
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.stages.base import run_stage
+from feedlearn.tune.sampling import SamplingStage, run_rounds, save_round_data, stage_options
+from feedlearn.tune.stage import run_stage
 from feedlearn.tune.stages.dpo import DPO, DPOStageConfig
-from feedlearn.tune.stages.raft import SamplingStage, run_rounds, save_round_data, stage_options
 
 
 class IterativeDPOConfig(DPOStageConfig):

@@ -37,14 +37,18 @@ from typing import Any
 
 import torch
 from pydantic import Field
+from tqdm import tqdm
 
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune import rl
 from feedlearn.tune.config import TrainConfig
-from feedlearn.tune.models import default_device
+from feedlearn.tune.features import prompts_of
+from feedlearn.tune.infer import render_prompt, stop_ids
+from feedlearn.tune.models import default_device, fit_embeddings, load_model, load_tokenizer
+from feedlearn.tune.rewards import rlhf_metrics
 from feedlearn.tune.run_state import refused_load
-from feedlearn.tune.sharding import rank_and_world
-from feedlearn.tune.stages.raft import SamplingStage
+from feedlearn.tune.sampling import SamplingStage
+from feedlearn.tune.sharding import rank_and_world, shard
 from feedlearn.tune.trainer import atomic_dir, load_stage_tokenizer, peak_memory_bytes, prepare_model, save_final, write_summary
 
 CHECKPOINT = "checkpoint-{}"
@@ -120,8 +124,6 @@ class PPO(SamplingStage):
         critic = self._critic(config, tokenizer)
         rank, world = rank_and_world(config.strategy)
         if config.strategy != "none":  # actor and critic sharded (feedlearn.dist); reference, reward model local
-            from feedlearn.tune.sharding import shard
-
             shard(actor, config.strategy, config.ranks_per_node)
             shard(critic, config.strategy, config.ranks_per_node)
             if reference is not None:
@@ -142,8 +144,6 @@ class PPO(SamplingStage):
             step, rng, stats, history = _load_checkpoint(resume, actor, critic, optim)
         per_step = config.batch_size * world  # each rank rolls out its own batch_size prompts
         order = _prompt_order(len(prompts), per_step * config.max_steps, config.seed)
-        from tqdm import tqdm
-
         quiet = not sys.stderr.isatty() or rank != 0
         with tqdm(total=config.max_steps, initial=step, desc="ppo", disable=quiet) as bar:
             while step < config.max_steps:
@@ -183,8 +183,6 @@ class PPO(SamplingStage):
         return summary
 
     def _critic(self, config: PPOConfig, tokenizer: Any) -> ValueModel:
-        from feedlearn.tune.models import fit_embeddings, load_model, load_tokenizer
-
         path = config.critic_model or config.reward_model
         if load_tokenizer(path, template=config.template).get_vocab() != tokenizer.get_vocab():
             raise FeedlearnError(f"critic_model {path}: its tokenizer differs from the policy's; the critic reads "
@@ -195,8 +193,6 @@ class PPO(SamplingStage):
 
     def _step(self, config: PPOConfig, batch: list, tokenizer: Any, actor: Any, reference: Any, critic: ValueModel,
               scorer: Any, optim: dict[str, Any], rng: torch.Generator, stats: dict[str, float]) -> dict[str, float]:
-        from feedlearn.tune.infer import render_prompt, stop_ids
-
         device = next(actor.parameters()).device
         t0 = time.perf_counter()
         enc = tokenizer([render_prompt(p, tokenizer) for p in batch], return_tensors="pt", padding=True,
@@ -261,10 +257,6 @@ class PPO(SamplingStage):
                 **{k: v / updates for k, v in sums.items()}}
 
     def _evaluate(self, config: PPOConfig, final: Path, scorer: Any) -> dict[str, float]:
-        from feedlearn.tune.models import load_model, load_tokenizer
-        from feedlearn.tune.rewards import rlhf_metrics
-        from feedlearn.tune.stages.raft import prompts_of
-
         prompts = prompts_of(self.load(config.eval_data))
         model, tokenizer = load_model(str(final)), load_tokenizer(str(final))
         return rlhf_metrics(model, tokenizer, prompts, scorer, reference=load_model(config.model),
@@ -283,8 +275,6 @@ def _mean_over_ranks(record: dict[str, float], world: int) -> dict[str, float]:
 
 
 def _frozen_copy(config: PPOConfig) -> Any:
-    from feedlearn.tune.models import fit_embeddings, load_model
-
     reference = load_model(config.model, dtype=config.dtype)
     fit_embeddings(reference, load_stage_tokenizer(config))
     reference.eval().requires_grad_(False)

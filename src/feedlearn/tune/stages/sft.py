@@ -17,51 +17,17 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import TuneDataset
 from feedlearn.tune.evaluate import generation_metrics, label_loss
-from feedlearn.tune.stages.base import Stage
-from feedlearn.tune.templates import to_messages
-from feedlearn.tune.trainer import IGNORE, Features
+from feedlearn.tune.features import sft_features
+from feedlearn.tune.stage import Stage
+from feedlearn.tune.trainer import Features
 
 
 class SFTConfig(TrainConfig):
     loss_on: Literal["assistant", "all"] = Field("assistant", description="Which tokens carry loss.")
     eval_max_new_tokens: int = Field(64, gt=0, description="Generation budget for exact-match evaluation.")
-
-
-def conversation_features(inst: dict, tokenizer: Any, loss_on: str, max_length: int) -> dict[str, list[int]]:
-    if not getattr(tokenizer, "chat_template", None):
-        raise FeedlearnError("sft on conversations needs a chat template: set template (chatml, llama3, ...)")
-    enc = tokenizer.apply_chat_template(to_messages(inst), tokenize=True, return_dict=True,
-                                        return_assistant_tokens_mask=True)
-    ids, mask = list(enc["input_ids"]), list(enc["assistant_masks"])
-    if loss_on == "assistant" and not any(mask):
-        raise FeedlearnError("the chat template marks no assistant tokens: it needs {% generation %} blocks "
-                             "(use a feedlearn template: template=chatml, ...)")
-    labels = [t if (m or loss_on == "all") else IGNORE for t, m in zip(ids, mask)]
-    return {"input_ids": ids[:max_length], "labels": labels[:max_length]}
-
-
-def text2text_features(inst: dict, tokenizer: Any, loss_on: str, max_length: int) -> dict[str, list[int]]:
-    prompt = tokenizer(inst["input"], add_special_tokens=False)["input_ids"] if inst["input"] else []
-    answer = tokenizer(inst["output"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    labels = (list(prompt) if loss_on == "all" else [IGNORE] * len(prompt)) + answer
-    return {"input_ids": (prompt + answer)[:max_length], "labels": labels[:max_length]}
-
-
-def sft_features(data: TuneDataset, tokenizer: Any, loss_on: str, max_length: int) -> tuple[list[dict], int]:
-    """Features of every instance, and how many were dropped for having no loss token left."""
-    make = conversation_features if data.type == "conversation" else text2text_features
-    rows, dropped = [], 0
-    for inst in data.instances:
-        row = make(inst, tokenizer, loss_on, max_length)
-        if all(label == IGNORE for label in row["labels"]):
-            dropped += 1
-            continue
-        rows.append(row)
-    return rows, dropped
 
 
 class SFT(Stage):

@@ -1,4 +1,10 @@
-"""What every stage does: load → tokenize → train (resumable) → save → evaluate → summary.json."""
+"""The stage interface and the one loop every stage runs: load → tokenize → train (resumable) → save →
+evaluate → summary.json.
+
+A stage (``feedlearn.tune.stages``, one file each, registry ``STAGES``) subclasses ``Stage`` and fills
+its hooks; ``run_stage`` is how the CLI, recipes and stages running other stages (RAFT's rounds) start
+one. It lives outside ``stages/`` so that components (sampling, recipes) never import a stage.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ from typing import Any, ClassVar
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import TuneDataset, load_dataset
+from feedlearn.tune.models import load_model
 from feedlearn.tune.run_state import stage_run
+from feedlearn.tune.sharding import is_main_rank, rank_and_world
 from feedlearn.tune.trainer import Features, load_stage_tokenizer, save_final, train, write_summary
 
 
@@ -45,8 +53,6 @@ def run_stage(stage: Stage, config: TrainConfig) -> dict[str, Any]:
     are ``feedlearn.tune.run_state``'s. A stage with its own outer loop (RAFT's generate → score →
     fine-tune rounds, PPO) defines ``run``.
     """
-    from feedlearn.tune.sharding import rank_and_world
-
     rank = rank_and_world(config.strategy)[0]
     with stage_run(stage.name, config, main=rank == 0) as finished:
         if finished is not None:
@@ -70,9 +76,6 @@ def train_once(stage: Stage, config: TrainConfig) -> dict[str, Any]:
     model, stats = train(config, tokenizer, feats, **kwargs)
     final = save_final(model, tokenizer, config, head=kwargs.get("head", "causal_lm"))
     if config.strategy != "none":  # sharded: rank 0 evaluates a plain copy and writes the summary
-        from feedlearn.tune.models import load_model
-        from feedlearn.tune.sharding import is_main_rank
-
         if not is_main_rank():
             return {"stage": stage.name, "model": str(final), **stats, "main_rank": False}
         model = load_model(str(final), head=kwargs.get("head", "causal_lm"))
