@@ -60,6 +60,16 @@ def test_sft_labels_token_by_token(tiny_dir):
     assert sft_features(t2t, tok, "assistant", len(prompt)) == ([], 1)
 
 
+def test_sft_summary_counts_the_examples_truncation_left_without_a_loss_token(tiny_dir, tmp_path):
+    long = " ".join(["the quick brown fox"] * 10)  # ~40 tokens: max_length 16 cuts the answer off
+    rows = [{"input": "Sort 3 1", "output": "1 3"}, {"input": long, "output": "x"}, {"input": "Sort 2 1", "output": "1 2"}]
+    data = save_dataset(TuneDataset("text2text", rows), tmp_path / "t2t.json")
+    summary = run_stage(STAGES["sft"](), config(SFTConfig, tiny_dir, data, tmp_path / "out", max_steps=1,
+                                                batch_size=2, max_length=16))
+    assert (summary["examples"], summary["dropped"]) == (2, 1)
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["dropped"] == 1
+
+
 def test_sft_trains_changes_weights_and_lowers_loss(tiny_dir, sft_data, tmp_path):
     before = load_model(tiny_dir).state_dict()
     cfg = config(SFTConfig, tiny_dir, sft_data, tmp_path / "out", eval_data=str(sft_data), max_steps=30, lr=3e-3)

@@ -19,7 +19,7 @@ from feedlearn.common.text import plain
 from feedlearn.tune.config import load_config
 from feedlearn.tune.data import DATASET_TYPES, IMPORTERS, DatasetReport, convert, describe, load_dataset, save_dataset
 from feedlearn.tune.data.io import read_text
-from feedlearn.tune.features import pair_features, prompts_of, references, sft_features
+from feedlearn.tune.features import pair_features, prompts_of, references
 from feedlearn.tune.gguf_export import export_gguf
 from feedlearn.tune.harness import run_lm_eval
 from feedlearn.tune.models import fit_embeddings, load_model, load_tokenizer
@@ -294,7 +294,7 @@ def eval_command(
     json_out: Path = typer.Option(None, "--json", help="Write the metrics as JSON."),
 ) -> None:
     """Perplexity on text; exact match, stop-at-EOS rate and label loss on text2text/conversation."""
-    from feedlearn.tune.evaluate import check_block_size, generation_metrics, label_loss, perplexity  # torch: not at start-up
+    from feedlearn.tune.evaluate import DEFAULT_KIND, KINDS, check_block_size, evaluate  # torch: not at start-up
     from feedlearn.tune.infer import GenerationOptions  # torch: not at start-up
 
     if (data is None) == (lm_eval_tasks is None):
@@ -314,29 +314,22 @@ def eval_command(
     if (baseline or reference) and reward_model is None:
         raise FeedlearnError("eval: --baseline and --reference go with --reward-model")
     dataset = load_dataset(data)
-    if reward_model is not None and dataset.type not in ("text2text", "conversation"):
-        raise FeedlearnError(f"{data}: --reward-model judges replies to text2text or conversation prompts, "
+    kind = "rlhf" if reward_model is not None else DEFAULT_KIND.get(dataset.type)
+    if kind is None:
+        raise FeedlearnError(f"{data}: eval handles {', '.join(DEFAULT_KIND)}, not {dataset.type}")
+    if dataset.type not in KINDS[kind].data_types:
+        raise FeedlearnError(f"{data}: --reward-model judges replies to {' or '.join(KINDS[kind].data_types)} prompts, "
                              f"not {dataset.type}")
     loaded, tokenizer = _model_and_tokenizer(model, template)
+    options: dict = {"block_size": block_size, "max_new_tokens": max_new_tokens}
     if reward_model is not None:
-        from feedlearn.tune.rewards import RewardScorer, replies, rlhf_metrics  # torch: not at start-up
+        from feedlearn.tune.rewards import RewardScorer, replies  # torch: not at start-up
 
-        prompts = prompts_of(dataset)
-        base = None
         if baseline:
-            base_model, base_tok = _model_and_tokenizer(baseline, template)
-            base = replies(base_model, base_tok, prompts, max_new_tokens)
-        metrics = rlhf_metrics(loaded, tokenizer, prompts, RewardScorer(reward_model),
-                               reference=load_model(reference) if reference else None, baseline_replies=base,
-                               max_new_tokens=max_new_tokens)
-    elif dataset.type == "text_only":
-        metrics = {"perplexity": perplexity(loaded, tokenizer, [i["text"] for i in dataset.instances], block_size)}
-    elif dataset.type in ("text2text", "conversation"):
-        rows, _ = sft_features(dataset, tokenizer, "assistant", 4096)
-        metrics = {**generation_metrics(loaded, tokenizer, dataset, max_new_tokens=max_new_tokens),
-                   "loss": label_loss(loaded, rows, tokenizer.pad_token_id)}
-    else:
-        raise FeedlearnError(f"{data}: eval handles text_only, text2text and conversation, not {dataset.type}")
+            options["baseline_replies"] = replies(*_model_and_tokenizer(baseline, template), prompts_of(dataset),
+                                                  max_new_tokens)
+        options.update(scorer=RewardScorer(reward_model), reference=load_model(reference) if reference else None)
+    metrics = evaluate(loaded, tokenizer, dataset, kind, **options)
     say(f"{data} ({len(dataset)} {dataset.type}): " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     if json_out is not None:
         atomic_write_text(json_out, json.dumps({"model": model, "data": str(data), **metrics}, indent=1) + "\n")

@@ -46,11 +46,11 @@ from feedlearn.common.runlock import exclusive
 from feedlearn.tune.config import TrainConfig, load_config, problem
 from feedlearn.tune.data import IMPORTERS, convert, load_dataset, save_dataset
 from feedlearn.tune.data.synthetic import TASKS, synthetic_dataset, synthetic_preferences
-from feedlearn.tune.evaluate import generation_metrics, perplexity
+from feedlearn.tune.evaluate import KINDS, evaluate
 from feedlearn.tune.features import prompts_of
 from feedlearn.tune.infer import MAX_NEW_TOKENS
 from feedlearn.tune.models import load_model, load_tokenizer, model_source
-from feedlearn.tune.rewards import RewardScorer, replies, rlhf_metrics
+from feedlearn.tune.rewards import RewardScorer, replies
 from feedlearn.tune.stage import run_stage
 from feedlearn.tune.stages import STAGES
 from feedlearn.tune.tiny import TinyConfig, init_tiny
@@ -60,8 +60,9 @@ MAX_SYNTHETIC = 10_000_000  # instances one prepare step may make (they are held
 _STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _RESERVED = ("base", "data")
 # what each kind of eval reads
-EVAL_TYPES = {"perplexity": ("text_only",), "generation": ("text2text", "conversation"),
-              "rlhf": ("text2text", "conversation")}
+EVAL_TYPES = {kind: spec.data_types for kind, spec in KINDS.items()}
+# the recipe table's column of a metric: its name with spaces, but for these (None: not shown)
+COLUMNS = {"stops_at_eos": "stops at EOS", "mean_tokens": None}
 
 
 class _Strict(BaseModel):
@@ -344,27 +345,23 @@ def _evaluate(model_dir: str, recipe: Recipe, resolve, models: dict[str, str],
         if data.type not in EVAL_TYPES[ev.kind]:
             raise FeedlearnError(f"{resolve(ev.data)}: eval {ev.name}: {ev.kind} needs "
                                  f"{' or '.join(EVAL_TYPES[ev.kind])} data, not {data.type}")
-        if ev.kind == "rlhf":
+        # the table shows no label loss: a real model's own chat template may not mark the replies
+        options: dict[str, Any] = {"block_size": ev.block_size, "max_new_tokens": ev.max_new_tokens, "label_loss": False}
+        if ev.kind == "rlhf":  # it also needs the models it names
             names = [n for n in (ev.reward_model, ev.baseline, ev.reference) if n]
             if ev.reward_model is None or any(n not in models and not Path(n).exists() for n in names):
                 continue  # not trained yet
-            prompts = prompts_of(data)
-            baseline = None
             if ev.baseline:
                 base_dir = models.get(ev.baseline, ev.baseline)
-                baseline = replies(load_model(base_dir), load_tokenizer(base_dir), prompts, ev.max_new_tokens)
-            reference = load_model(models.get(ev.reference, ev.reference)) if ev.reference else None
-            metrics = rlhf_metrics(model, tokenizer, prompts, RewardScorer(models.get(ev.reward_model, ev.reward_model)),
-                                   reference=reference, baseline_replies=baseline, max_new_tokens=ev.max_new_tokens)
-            out.update({f"{ev.name} {k.replace('_', ' ')}": v for k, v in metrics.items()})
-            continue
-        if ev.kind == "perplexity":
-            out[f"{ev.name} perplexity"] = perplexity(model, tokenizer, [i["text"] for i in data.instances],
-                                                      ev.block_size)
-        else:
-            metrics = generation_metrics(model, tokenizer, data, max_new_tokens=ev.max_new_tokens)
-            out[f"{ev.name} exact match"] = metrics["exact_match"]
-            out[f"{ev.name} stops at EOS"] = metrics["stops_at_eos"]
+                options["baseline_replies"] = replies(load_model(base_dir), load_tokenizer(base_dir), prompts_of(data),
+                                                      ev.max_new_tokens)
+            options["reference"] = load_model(models.get(ev.reference, ev.reference)) if ev.reference else None
+            options["scorer"] = RewardScorer(models.get(ev.reward_model, ev.reward_model))
+        metrics = evaluate(model, tokenizer, data, ev.kind, **options)
+        for key, value in metrics.items():
+            column = COLUMNS.get(key, key.replace("_", " "))
+            if column is not None:
+                out[f"{ev.name} {column}"] = value
     return out
 
 

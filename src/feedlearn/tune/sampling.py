@@ -2,7 +2,8 @@
 and resumable rounds of "sample → score → train an inner stage".
 
 ``SamplingStage`` is the base of every stage that samples from the policy (``raft``,
-``iterative_dpo``, ``ppo``, ``grpo``/``rloo``); ``run_rounds`` is the outer loop of the round-based
+``iterative_dpo``, ``ppo``, ``grpo``/``rloo``), and ``SamplingConfig`` the options they share;
+``run_rounds`` is the outer loop of the round-based
 ones (RAFT, iterative DPO), each round a whole inner stage run from the previous round's model.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+from pydantic import Field
 
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.io import atomic_write_text
@@ -23,6 +26,14 @@ from feedlearn.tune.rewards import RewardScorer
 from feedlearn.tune.sharding import barrier, gather_in_order, rank_and_world
 from feedlearn.tune.stage import Stage
 from feedlearn.tune.trainer import peak_memory_bytes
+
+
+class SamplingConfig(TrainConfig):
+    """What every sampling stage's config has: the reward model that scores replies, and how replies are sampled."""
+
+    reward_model: str = Field(..., description="Reward model directory (the reward stage's output).")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+    max_new_tokens: int = Field(32, gt=0, description="Longest sampled reply.")
 
 
 def sample_and_score(model_dir: str, prompts: list[Messages], k: int, options: Any, scorer: Any, rank: int = 0,
@@ -48,13 +59,13 @@ class SamplingStage(Stage):
 
     data_types = ("conversation", "text2text")
 
-    def prompts_and_scorer(self, config: Any) -> tuple[list[Messages], RewardScorer]:
+    def prompts_and_scorer(self, config: SamplingConfig) -> tuple[list[Messages], RewardScorer]:
         prompts = prompts_of(self.load(config.data))
         if not prompts or any(not p or p[-1]["role"] != "user" for p in prompts):
             raise FeedlearnError(f"{config.data}: {self.name} needs prompts that end with a user turn")
         return prompts, RewardScorer(config.reward_model, max_length=config.max_length)
 
-    def sample_round(self, config: Any, prompts: list[Messages], scorer: Any, it: int, model_dir: str, k: int):
+    def sample_round(self, config: SamplingConfig, prompts: list[Messages], scorer: Any, it: int, model_dir: str, k: int):
         """Round ``it``: ``k`` sampled replies per prompt from ``model_dir`` and their rewards (split over ranks
         under a strategy, each rank with its own seed); see ``sample_and_score``."""
         rank, world = rank_and_world(config.strategy)

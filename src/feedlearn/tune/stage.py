@@ -35,7 +35,7 @@ class Stage:
         """Metrics on held-out data of this stage's types."""
         raise NotImplementedError
 
-    def train_kwargs(self, tokenizer: Any) -> dict[str, Any]:
+    def train_kwargs(self, config: TrainConfig, tokenizer: Any) -> dict[str, Any]:
         """What the stage changes in the shared loop (model head, collator, Trainer subclass)."""
         return {}
 
@@ -72,7 +72,7 @@ def train_once(stage: Stage, config: TrainConfig) -> dict[str, Any]:
     data = stage.load(config.data)
     eval_data = stage.load(config.eval_data) if config.eval_data else None
     feats = stage.features(config, tokenizer, data)
-    kwargs = stage.train_kwargs(tokenizer)
+    kwargs = stage.train_kwargs(config, tokenizer)
     model, stats = train(config, tokenizer, feats, **kwargs)
     final = save_final(model, tokenizer, config, head=kwargs.get("head", "causal_lm"))
     if config.strategy != "none":  # sharded: rank 0 evaluates a plain copy and writes the summary
@@ -84,6 +84,8 @@ def train_once(stage: Stage, config: TrainConfig) -> dict[str, Any]:
         "stage": stage.name,
         "model": str(final),
         "examples": len(feats),
+        # TRL stages hand over a datasets.Dataset (their trainers tokenize): nothing dropped here
+        "dropped": feats.dropped if isinstance(feats, Features) else 0,
         **stats,
         "eval": metrics,
         "total_seconds": time.perf_counter() - started,

@@ -40,10 +40,11 @@ from feedlearn.tune.sharding import bytes_callback, full_state_dict, is_main_ran
 
 
 class Features(torch.utils.data.Dataset):
-    """Tokenized examples: a list of ``{"input_ids": [...], "labels": [...]}``."""
+    """Tokenized examples: a list of ``{"input_ids": [...], "labels": [...]}``, and how many instances
+    tokenization dropped (none left to learn from: the shared loop puts the count in the summary)."""
 
-    def __init__(self, rows: list[dict[str, list[int]]]) -> None:
-        self.rows = rows
+    def __init__(self, rows: list[dict[str, list[int]]], dropped: int = 0) -> None:
+        self.rows, self.dropped = rows, dropped
 
     def __len__(self) -> int:
         return len(self.rows)

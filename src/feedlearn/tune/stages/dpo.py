@@ -56,15 +56,13 @@ class DPO(Stage):
     data_types = ("paired_conversation", "paired_text_to_text")
 
     def features(self, config: DPOStageConfig, tokenizer: Any, data: TuneDataset):
-        from datasets import Dataset
+        from datasets import Dataset  # heavy: only when the stage runs
 
-        self.config = config
         return Dataset.from_list(trl_rows(data))
 
-    def train_kwargs(self, tokenizer: Any) -> dict[str, Any]:
-        from trl import DPOConfig, DPOTrainer
+    def train_kwargs(self, config: DPOStageConfig, tokenizer: Any) -> dict[str, Any]:
+        from trl import DPOConfig, DPOTrainer  # heavy: only when the stage runs
 
-        config = self.config
         return {"collator": False, "trainer_class": DPOTrainer, "args_class": DPOConfig,
                 "args_extra": {"beta": config.beta, "loss_type": [config.loss_type], "max_length": config.max_length},
                 "trainer_extra": {"processing_class": tokenizer}}

@@ -16,17 +16,14 @@ from pydantic import Field
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.config import load_config
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.sampling import SamplingStage, run_rounds, save_round_data, stage_options
+from feedlearn.tune.sampling import SamplingConfig, SamplingStage, run_rounds, save_round_data, stage_options
 from feedlearn.tune.stage import run_stage
 from feedlearn.tune.stages.dpo import DPO, DPOStageConfig
 
 
-class IterativeDPOConfig(DPOStageConfig):
-    reward_model: str = Field(..., description="Reward model directory (the reward stage's output).")
+class IterativeDPOConfig(DPOStageConfig, SamplingConfig):
     iterations: int = Field(2, gt=0, description="Sample -> score -> pair -> DPO rounds.")
     n: int = Field(4, gt=1, description="Samples per prompt (the best and the worst make the pair).")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
-    max_new_tokens: int = Field(32, gt=0, description="Longest sampled reply.")
 
 
 def best_worst_pairs(prompts: list, replies: list[str], rewards: list[float], n: int) -> list[dict[str, Any]]:

@@ -41,13 +41,11 @@ from tqdm import tqdm
 
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune import rl
-from feedlearn.tune.config import TrainConfig
-from feedlearn.tune.features import prompts_of
+from feedlearn.tune.evaluate import evaluate
 from feedlearn.tune.infer import render_prompt, stop_ids
 from feedlearn.tune.models import default_device, fit_embeddings, load_model, load_tokenizer
-from feedlearn.tune.rewards import rlhf_metrics
 from feedlearn.tune.run_state import refused_load
-from feedlearn.tune.sampling import SamplingStage
+from feedlearn.tune.sampling import SamplingConfig, SamplingStage
 from feedlearn.tune.sharding import rank_and_world, shard
 from feedlearn.tune.trainer import atomic_dir, load_stage_tokenizer, peak_memory_bytes, prepare_model, save_final, write_summary
 
@@ -55,8 +53,7 @@ CHECKPOINT = "checkpoint-{}"
 STATE = "ppo_state.pt"  # in each checkpoint folder
 
 
-class PPOConfig(TrainConfig):
-    reward_model: str = Field(..., description="Reward model directory (the reward stage's output).")
+class PPOConfig(SamplingConfig):
     critic_model: str | None = Field(None, description="Score model the critic starts from (default: reward_model).")
     lr: float = Field(1e-5, gt=0, description="Actor's peak learning rate.")
     critic_lr: float = Field(5e-5, gt=0, description="Critic's peak learning rate.")
@@ -69,8 +66,6 @@ class PPOConfig(TrainConfig):
     gamma: float = Field(1.0, gt=0, le=1, description="Discount over reply tokens.")
     lam: float = Field(0.95, ge=0, le=1, description="GAE's λ.")
     whiten_advantages: bool = Field(True, description="Normalise advantages per rollout batch.")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the rollouts.")
-    max_new_tokens: int = Field(32, gt=0, description="Longest sampled reply.")
     missing_eos_penalty: float | None = Field(None, description="Subtracted from the score of replies cut off.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping of both models.")
 
@@ -132,7 +127,6 @@ class PPO(SamplingStage):
             for model in (actor, reference, critic):
                 if model is not None and not getattr(model, "is_loaded_in_4bit", False):  # 4-bit: placed when loaded
                     model.to(default_device())
-        self.rank, self.world = rank, world
         actor.eval(), critic.eval()  # no dropout: the first update's ratio is exactly 1
         optim = _optimizers(config, actor, critic)
         step, rng = 0, torch.Generator().manual_seed(config.seed + rank)
@@ -150,7 +144,7 @@ class PPO(SamplingStage):
                 start = (step * world + rank) * config.batch_size
                 batch = [prompts[i] for i in order[start:start + config.batch_size]]
                 record = _mean_over_ranks(self._step(config, batch, tokenizer, actor, reference, critic, scorer,
-                                                     optim, rng, stats), world)
+                                                     optim, rng, stats, world), world)
                 step += 1
                 record = {"step": step, **record, "lr": optim["actor_sched"].get_last_lr()[0]}
                 history = [*history[:1], record]
@@ -192,7 +186,8 @@ class PPO(SamplingStage):
         return ValueModel(score_model)
 
     def _step(self, config: PPOConfig, batch: list, tokenizer: Any, actor: Any, reference: Any, critic: ValueModel,
-              scorer: Any, optim: dict[str, Any], rng: torch.Generator, stats: dict[str, float]) -> dict[str, float]:
+              scorer: Any, optim: dict[str, Any], rng: torch.Generator, stats: dict[str, float],
+              world: int) -> dict[str, float]:
         device = next(actor.parameters()).device
         t0 = time.perf_counter()
         enc = tokenizer([render_prompt(p, tokenizer) for p in batch], return_tensors="pt", padding=True,
@@ -204,7 +199,7 @@ class PPO(SamplingStage):
             # stepping until all are done (transformers' synced_gpus, the ZeRO-3 generation mode)
             seqs = actor.generate(**enc, max_new_tokens=config.max_new_tokens, do_sample=True,
                                   temperature=config.temperature, top_k=0, top_p=1.0, eos_token_id=stop,
-                                  pad_token_id=tokenizer.pad_token_id, synced_gpus=self.world > 1)
+                                  pad_token_id=tokenizer.pad_token_id, synced_gpus=world > 1)
         n_prompt = enc["input_ids"].shape[1]
         responses = seqs[:, n_prompt:]
         mask = reply_mask(responses, stop)
@@ -257,10 +252,9 @@ class PPO(SamplingStage):
                 **{k: v / updates for k, v in sums.items()}}
 
     def _evaluate(self, config: PPOConfig, final: Path, scorer: Any) -> dict[str, float]:
-        prompts = prompts_of(self.load(config.eval_data))
         model, tokenizer = load_model(str(final)), load_tokenizer(str(final))
-        return rlhf_metrics(model, tokenizer, prompts, scorer, reference=load_model(config.model),
-                            max_new_tokens=config.max_new_tokens)
+        return evaluate(model, tokenizer, self.load(config.eval_data), "rlhf", scorer=scorer,
+                        reference=load_model(config.model), max_new_tokens=config.max_new_tokens)
 
 
 def _mean_over_ranks(record: dict[str, float], world: int) -> dict[str, float]:

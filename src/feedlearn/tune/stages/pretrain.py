@@ -14,7 +14,7 @@ from pydantic import Field
 
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.evaluate import perplexity
+from feedlearn.tune.evaluate import evaluate
 from feedlearn.tune.features import pack
 from feedlearn.tune.stage import Stage
 from feedlearn.tune.trainer import Features
@@ -34,4 +34,4 @@ class Pretrain(Stage):
         return Features([{"input_ids": b, "labels": list(b)} for b in blocks])
 
     def evaluate(self, model: Any, tokenizer: Any, config: PretrainConfig, data: TuneDataset) -> dict[str, float]:
-        return {"perplexity": perplexity(model, tokenizer, [i["text"] for i in data.instances], config.block_size)}
+        return evaluate(model, tokenizer, data, "perplexity", block_size=config.block_size)

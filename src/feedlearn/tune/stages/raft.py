@@ -21,21 +21,18 @@ from typing import Any, Literal
 from pydantic import Field
 
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.tune.config import TrainConfig, load_config
+from feedlearn.tune.config import load_config
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.sampling import SamplingStage, run_rounds, save_round_data, stage_options
+from feedlearn.tune.sampling import SamplingConfig, SamplingStage, run_rounds, save_round_data, stage_options
 from feedlearn.tune.stage import run_stage
 from feedlearn.tune.stages.sft import SFT, SFTConfig
 
 
-class RaftConfig(TrainConfig):
-    reward_model: str = Field(..., description="Reward model directory (the reward stage's output).")
+class RaftConfig(SamplingConfig):
     iterations: int = Field(2, gt=0, description="Generate -> score -> fine-tune rounds.")
     k: int = Field(4, gt=0, description="Samples per prompt.")
     keep: Literal["best", "top_fraction"] = Field("best", description="Best-of-K per prompt, or a global top fraction.")
     fraction: float = Field(0.25, gt=0, le=1, description="keep=top_fraction: the share of samples kept.")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
-    max_new_tokens: int = Field(32, gt=0, description="Longest sampled reply.")
     lr: float = Field(1e-4, gt=0, description="Peak learning rate of each round's fine-tuning.")
 
 

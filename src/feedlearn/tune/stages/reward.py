@@ -59,7 +59,7 @@ class Reward(Stage):
     def features(self, config: RewardConfig, tokenizer: Any, data: TuneDataset) -> Features:
         return Features(pair_features(data, tokenizer, config.max_length, config.use_margin))
 
-    def train_kwargs(self, tokenizer: Any) -> dict[str, Any]:
+    def train_kwargs(self, config: RewardConfig, tokenizer: Any) -> dict[str, Any]:
         return {"head": "score", "collator": PairCollator(tokenizer.pad_token_id), "trainer_class": PairwiseTrainer}
 
     def evaluate(self, model: Any, tokenizer: Any, config: RewardConfig, data: TuneDataset) -> dict[str, float]:

@@ -7,7 +7,7 @@
   ``loss_on="assistant"`` only the output and EOS carry loss.
 
 ``loss_on="all"`` trains on every token. Examples longer than ``max_length`` are truncated;
-one left without any loss token is dropped (counted in the summary). Evaluation: exact match of
+one left without any loss token is dropped (counted in the summary: ``dropped``). Evaluation: exact match of
 greedy generations against the reference reply, and the mean loss on the held-out labels.
 """
 
@@ -19,7 +19,7 @@ from pydantic import Field
 
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.evaluate import generation_metrics, label_loss
+from feedlearn.tune.evaluate import evaluate
 from feedlearn.tune.features import sft_features
 from feedlearn.tune.stage import Stage
 from feedlearn.tune.trainer import Features
@@ -36,10 +36,9 @@ class SFT(Stage):
     data_types = ("conversation", "text2text")
 
     def features(self, config: SFTConfig, tokenizer: Any, data: TuneDataset) -> Features:
-        rows, self.dropped = sft_features(data, tokenizer, config.loss_on, config.max_length)
-        return Features(rows)
+        rows, dropped = sft_features(data, tokenizer, config.loss_on, config.max_length)
+        return Features(rows, dropped=dropped)
 
     def evaluate(self, model: Any, tokenizer: Any, config: SFTConfig, data: TuneDataset) -> dict[str, float]:
-        rows, _ = sft_features(data, tokenizer, config.loss_on, config.max_length)
-        return {**generation_metrics(model, tokenizer, data, max_new_tokens=config.eval_max_new_tokens),
-                "loss": label_loss(model, rows, tokenizer.pad_token_id)}
+        return evaluate(model, tokenizer, data, "generation", max_new_tokens=config.eval_max_new_tokens,
+                        loss_on=config.loss_on, max_length=config.max_length)
