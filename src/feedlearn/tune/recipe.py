@@ -415,13 +415,12 @@ def _run_checked(recipe: Recipe, path: str | Path, out: Path, log) -> dict[str, 
         start = models[spec.from_stage] if spec.from_stage else model
         config = _stage_config(recipe, spec, runner.config_class, start, out, models, resolve,
                                f"{path}: stage {spec.name}")
-        total = config.max_steps * getattr(config, "iterations", 1)
-        summary = _finished(out / spec.name, total) or run_stage(runner, config)
+        summary = _finished(out / spec.name, runner.total_steps(config)) or run_stage(runner, config)
         models[spec.name] = summary["model"]
         row = {"stage": spec.name, "model": summary["model"], "train_loss": summary["train_loss"],
                "tokens_per_second": summary["tokens_per_second"]}
-        if spec.stage == "reward":  # a reward model, not a policy: its own held-out metrics, and the
-            # current policy's rlhf metrics now that they can be computed (the baseline of what follows)
+        if not runner.makes_policy:  # a reward model: its own held-out metrics, and the current
+            # policy's rlhf metrics now that they can be computed (the baseline of what follows)
             row.update({f"reward model {k.replace('_', ' ')}": v for k, v in summary["eval"].items()})
             row.update(_evaluate(model, recipe, resolve, models, kinds=("rlhf",)))
         else:

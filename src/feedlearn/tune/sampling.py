@@ -3,13 +3,14 @@ and resumable rounds of "sample → score → train an inner stage".
 
 ``SamplingStage`` is the base of every stage that samples from the policy (``raft``,
 ``iterative_dpo``, ``ppo``, ``grpo``/``rloo``), and ``SamplingConfig`` the options they share;
-``run_rounds`` is the outer loop of the round-based
-ones (RAFT, iterative DPO), each round a whole inner stage run from the previous round's model.
+``RoundsStage`` (RAFT, iterative DPO) runs ``run_rounds``, the outer loop of resumable rounds, each
+round a whole inner stage run from the previous round's model (the stage's ``one_round`` hook).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from feedlearn.tune.data import TuneDataset, save_dataset
 from feedlearn.tune.features import Messages, prompts_of
 from feedlearn.tune.infer import GenerationOptions, generate
 from feedlearn.tune.models import default_device, load_model, load_tokenizer
+from feedlearn.tune.records import build_summary, write_summary
 from feedlearn.tune.rewards import RewardScorer
 from feedlearn.tune.sharding import barrier, gather_in_order, rank_and_world
 from feedlearn.tune.stage import Stage
@@ -74,6 +76,31 @@ class SamplingStage(Stage):
         return sample_and_score(model_dir, prompts, k, options, scorer, rank, world)
 
 
+class RoundsConfig(SamplingConfig):
+    iterations: int = Field(2, gt=0, description="Sample -> score -> train rounds.")
+
+
+class RoundsStage(SamplingStage):
+    """A sampling stage trained in rounds: sample from the latest model, score, train an inner stage on the result."""
+
+    config_class = RoundsConfig
+
+    def one_round(self, config: Any, prompts: list[Messages], scorer: RewardScorer, it: int, model_dir: str,
+                  round_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Round ``it`` from the model at ``model_dir``, trained into ``round_dir``: (the inner run's summary,
+        what the round measured)."""
+        raise NotImplementedError
+
+    def total_steps(self, config: Any) -> int:
+        return config.max_steps * config.iterations
+
+    def run(self, config: Any) -> dict[str, Any]:
+        prompts, scorer = self.prompts_and_scorer(config)
+        return run_rounds(self.name, config, config.iterations,
+                          lambda it, model_dir, round_dir: self.one_round(config, prompts, scorer, it, model_dir,
+                                                                          round_dir), self.total_steps(config))
+
+
 def save_round_data(data: TuneDataset, path: Path, strategy: str) -> Path:
     """Rank 0 writes a round's training data; every rank returns its path once it is there."""
     rank, world = rank_and_world(strategy)
@@ -89,13 +116,14 @@ def stage_options(config: TrainConfig, target: type[TrainConfig], model: str, da
     return {**shared, "model": model, "data": str(data), "output_dir": str(out), "eval_data": None}
 
 
-def run_rounds(name: str, config: TrainConfig, iterations: int, one_round) -> dict[str, Any]:
+def run_rounds(name: str, config: TrainConfig, iterations: int, one_round, steps: int) -> dict[str, Any]:
     """Rounds ``round-0 .. round-{n-1}`` under ``output_dir``, each from the previous round's model.
 
     ``one_round(i, model_dir, round_dir)`` trains one round and returns ``(its train summary, a
     record of what it measured)``. A finished round (its record file exists) is not redone, so an
-    interrupted run continues where it stopped.
+    interrupted run continues where it stopped. ``steps``: the optimizer steps of all rounds, for the summary.
     """
+    started = time.perf_counter()
     out = Path(config.output_dir)
     model_dir, rounds = config.model, []
     for it in range(iterations):
@@ -114,10 +142,9 @@ def run_rounds(name: str, config: TrainConfig, iterations: int, one_round) -> di
         model_dir = record["model"]
     if any("train_loss" not in r for r in rounds):
         return {"stage": name, "model": model_dir, "main_rank": False}
-    result = {"stage": name, "model": model_dir, "rounds": rounds, "steps": config.max_steps * iterations,
-              "train_loss": rounds[-1]["train_loss"], "tokens": sum(r["tokens"] for r in rounds),
-              "seconds": sum(r["seconds"] for r in rounds), "resumed_from": None, "eval": {},
-              "peak_memory_bytes": peak_memory_bytes(), "config": config.model_dump()}
-    result["tokens_per_second"] = result["tokens"] / max(result["seconds"], 1e-9)
-    atomic_write_text(out / "summary.json", json.dumps(result, indent=1) + "\n")
-    return result
+    summary = build_summary(name, config, model_dir, steps=steps,
+                            train_loss=rounds[-1]["train_loss"], tokens=sum(r["tokens"] for r in rounds),
+                            seconds=sum(r["seconds"] for r in rounds), resumed_from=None,
+                            peak_memory_bytes=peak_memory_bytes(), started=started, rounds=rounds)
+    write_summary(out, summary)
+    return summary

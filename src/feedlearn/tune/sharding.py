@@ -23,6 +23,7 @@ import torch
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.dist.launch import under_torchrun
 from feedlearn.tune.models import default_device
+from feedlearn.tune.records import append_log
 
 
 def is_main_rank() -> bool:
@@ -47,18 +48,15 @@ def shard(model: Any, strategy: str, ranks_per_node: int | None) -> Any:
     return setup
 
 
-def bytes_callback(setup: Any, log_path: Any):
-    """A TrainerCallback closing the byte counter's step and logging rank 0's counts per step."""
-    import json
-
+def bytes_callback(setup: Any, out_dir: Any):
+    """A TrainerCallback closing the byte counter's step and logging rank 0's counts per step (log.jsonl)."""
     from transformers import TrainerCallback
 
     class StepBytes(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             counts = setup.counter.step()
             if state.is_world_process_zero:
-                with open(log_path, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps({"step": state.global_step, "bytes": counts["total"]}) + "\n")
+                append_log(out_dir, {"step": state.global_step, "bytes": counts["total"]})
 
     return StepBytes()
 

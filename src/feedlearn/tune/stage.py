@@ -15,17 +15,21 @@ from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import TuneDataset, load_dataset
 from feedlearn.tune.models import load_model
+from feedlearn.tune.records import build_summary, write_summary
 from feedlearn.tune.run_state import stage_run
 from feedlearn.tune.sharding import is_main_rank, rank_and_world
-from feedlearn.tune.trainer import Features, load_stage_tokenizer, save_final, train, write_summary
+from feedlearn.tune.trainer import Features, load_stage_tokenizer, save_final, train
 
 
 class Stage:
-    """One training stage. Subclasses set ``name``, ``config_class``, ``data_types`` and fill two hooks."""
+    """One training stage. Subclasses set ``name``, ``config_class``, ``data_types`` and fill two hooks
+    (``features``, ``evaluate``); a stage with its own outer loop (rounds, PPO) overrides ``run``."""
 
     name: ClassVar[str]
     config_class: ClassVar[type[TrainConfig]] = TrainConfig
     data_types: ClassVar[tuple[str, ...]]
+    # False for a stage that trains a reward model: a recipe's next stages keep the policy they had
+    makes_policy: ClassVar[bool] = True
 
     def features(self, config: TrainConfig, tokenizer: Any, data: TuneDataset) -> Features:
         """Token features (``input_ids``/``labels``) of the training data."""
@@ -39,6 +43,14 @@ class Stage:
         """What the stage changes in the shared loop (model head, collator, Trainer subclass)."""
         return {}
 
+    def total_steps(self, config: TrainConfig) -> int:
+        """Optimizer steps a finished run has taken (its summary's ``steps``)."""
+        return config.max_steps
+
+    def run(self, config: TrainConfig) -> dict[str, Any]:
+        """Train and evaluate; returns the summary. Call it through ``run_stage``, which owns the output_dir."""
+        return train_once(self, config)
+
     def load(self, path: str) -> TuneDataset:
         data = load_dataset(path)
         if data.type not in self.data_types:
@@ -50,15 +62,13 @@ def run_stage(stage: Stage, config: TrainConfig) -> dict[str, Any]:
     """Run ``stage`` with ``config`` end to end; returns the summary also written to summary.json.
 
     The output_dir rules (one writer, resume only the same run, a finished run is not retrained)
-    are ``feedlearn.tune.run_state``'s. A stage with its own outer loop (RAFT's generate → score →
-    fine-tune rounds, PPO) defines ``run``.
+    are ``feedlearn.tune.run_state``'s.
     """
     rank = rank_and_world(config.strategy)[0]
     with stage_run(stage.name, config, main=rank == 0) as finished:
         if finished is not None:
             return finished if rank == 0 else {**finished, "main_rank": False}
-        own = getattr(stage, "run", None)
-        return own(config) if own is not None else train_once(stage, config)
+        return stage.run(config)
 
 
 def train_once(stage: Stage, config: TrainConfig) -> dict[str, Any]:
@@ -80,16 +90,9 @@ def train_once(stage: Stage, config: TrainConfig) -> dict[str, Any]:
             return {"stage": stage.name, "model": str(final), **stats, "main_rank": False}
         model = load_model(str(final), head=kwargs.get("head", "causal_lm"))
     metrics = stage.evaluate(model, tokenizer, config, eval_data) if eval_data is not None else {}
-    summary = {
-        "stage": stage.name,
-        "model": str(final),
-        "examples": len(feats),
-        # TRL stages hand over a datasets.Dataset (their trainers tokenize): nothing dropped here
-        "dropped": feats.dropped if isinstance(feats, Features) else 0,
-        **stats,
-        "eval": metrics,
-        "total_seconds": time.perf_counter() - started,
-        "config": config.model_dump(),
-    }
+    # TRL stages hand over a datasets.Dataset (their trainers tokenize): nothing dropped here
+    dropped = feats.dropped if isinstance(feats, Features) else 0
+    summary = build_summary(stage.name, config, final, **stats, eval=metrics, started=started, examples=len(feats),
+                            dropped=dropped)
     write_summary(config.output_dir, summary)
     return summary

@@ -16,13 +16,14 @@ from pydantic import Field
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.config import load_config
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.sampling import SamplingConfig, SamplingStage, run_rounds, save_round_data, stage_options
+from feedlearn.tune.features import Messages
+from feedlearn.tune.rewards import RewardScorer
+from feedlearn.tune.sampling import RoundsConfig, RoundsStage, save_round_data, stage_options
 from feedlearn.tune.stage import run_stage
 from feedlearn.tune.stages.dpo import DPO, DPOStageConfig
 
 
-class IterativeDPOConfig(DPOStageConfig, SamplingConfig):
-    iterations: int = Field(2, gt=0, description="Sample -> score -> pair -> DPO rounds.")
+class IterativeDPOConfig(DPOStageConfig, RoundsConfig):
     n: int = Field(4, gt=1, description="Samples per prompt (the best and the worst make the pair).")
 
 
@@ -41,23 +42,20 @@ def best_worst_pairs(prompts: list, replies: list[str], rewards: list[float], n:
     return pairs
 
 
-class IterativeDPO(SamplingStage):
+class IterativeDPO(RoundsStage):
     name = "iterative_dpo"
     config_class = IterativeDPOConfig
 
-    def run(self, config: IterativeDPOConfig) -> dict[str, Any]:
-        prompts, scorer = self.prompts_and_scorer(config)
-
-        def one_round(it: int, model_dir: str, round_dir: Path):
-            repeated, samples, rewards = self.sample_round(config, prompts, scorer, it, model_dir, config.n)
-            pairs = best_worst_pairs(repeated, samples, rewards, config.n)
-            if not pairs:
-                raise FeedlearnError(f"iterative_dpo round {it}: no prompt had replies of different rewards")
-            data_path = save_round_data(TuneDataset("paired_conversation", pairs),
-                                        round_dir.parent / f"{round_dir.name}-pairs.json", config.strategy)
-            options_ = {**stage_options(config, DPOStageConfig, model_dir, data_path, round_dir),
-                        "beta": config.beta, "loss_type": config.loss_type}
-            summary = run_stage(DPO(), load_config(DPOStageConfig, None, options_))
-            return summary, {"samples": len(samples), "pairs": len(pairs), "mean_reward": sum(rewards) / len(rewards)}
-
-        return run_rounds(self.name, config, config.iterations, one_round)
+    def one_round(self, config: IterativeDPOConfig, prompts: list[Messages], scorer: RewardScorer, it: int,
+                  model_dir: str, round_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Sample ``n`` replies per prompt, pair the best with the worst, train ``dpo`` on the pairs."""
+        repeated, samples, rewards = self.sample_round(config, prompts, scorer, it, model_dir, config.n)
+        pairs = best_worst_pairs(repeated, samples, rewards, config.n)
+        if not pairs:
+            raise FeedlearnError(f"iterative_dpo round {it}: no prompt had replies of different rewards")
+        data_path = save_round_data(TuneDataset("paired_conversation", pairs),
+                                    round_dir.parent / f"{round_dir.name}-pairs.json", config.strategy)
+        options_ = {**stage_options(config, DPOStageConfig, model_dir, data_path, round_dir),
+                    "beta": config.beta, "loss_type": config.loss_type}
+        summary = run_stage(DPO(), load_config(DPOStageConfig, None, options_))
+        return summary, {"samples": len(samples), "pairs": len(pairs), "mean_reward": sum(rewards) / len(rewards)}

@@ -28,8 +28,6 @@ generation and training throughput.
 
 from __future__ import annotations
 
-import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -44,12 +42,12 @@ from feedlearn.tune import rl
 from feedlearn.tune.evaluate import evaluate
 from feedlearn.tune.infer import render_prompt, stop_ids
 from feedlearn.tune.models import default_device, fit_embeddings, load_model, load_tokenizer
+from feedlearn.tune.records import append_log, build_summary, last_checkpoint, per_second, save_checkpoint, write_summary
 from feedlearn.tune.run_state import refused_load
 from feedlearn.tune.sampling import SamplingConfig, SamplingStage
 from feedlearn.tune.sharding import rank_and_world, shard
-from feedlearn.tune.trainer import atomic_dir, load_stage_tokenizer, peak_memory_bytes, prepare_model, save_final, write_summary
+from feedlearn.tune.trainer import load_stage_tokenizer, peak_memory_bytes, prepare_model, save_final
 
-CHECKPOINT = "checkpoint-{}"
 STATE = "ppo_state.pt"  # in each checkpoint folder
 
 
@@ -133,7 +131,7 @@ class PPO(SamplingStage):
         stats = {"gen_tokens": 0, "gen_seconds": 0.0, "train_tokens": 0, "train_seconds": 0.0}
         history: list[dict[str, float]] = []  # first and last step's records (all steps in log.jsonl)
         # sharded runs do not checkpoint yet (like the Trainer stages under a strategy): they start again
-        resume = _last_checkpoint(out) if world == 1 else None
+        resume = last_checkpoint(out, STATE) if world == 1 else None
         if resume is not None:  # at max_steps already (killed before summary.json): no step, just finish
             step, rng, stats, history = _load_checkpoint(resume, actor, critic, optim)
         per_step = config.batch_size * world  # each rank rolls out its own batch_size prompts
@@ -149,8 +147,7 @@ class PPO(SamplingStage):
                 record = {"step": step, **record, "lr": optim["actor_sched"].get_last_lr()[0]}
                 history = [*history[:1], record]
                 if rank == 0 and (step % config.logging_steps == 0 or step == config.max_steps):
-                    with (out / "log.jsonl").open("a", encoding="utf-8") as handle:
-                        handle.write(json.dumps(record) + "\n")
+                    append_log(out, record)
                 if world == 1 and (step % config.save_steps == 0 or step == config.max_steps):
                     _save_checkpoint(out, step, rng, actor, critic, optim, config.save_total_limit, stats, history)
                 bar.update(1)
@@ -160,19 +157,14 @@ class PPO(SamplingStage):
         if rank != 0:
             return {"stage": self.name, "model": str(final), "steps": step, "main_rank": False}
         metrics = self._evaluate(config, final, scorer) if config.eval_data else {}
-        summary = {
-            "stage": self.name, "model": str(final), "steps": step, "resumed_from": resume and str(resume),
-            "train_loss": history[-1]["policy_loss"] if history else None,
-            "first_score": history[0]["score"] if history else None,
-            "last_score": history[-1]["score"] if history else None,
-            "tokens": stats["gen_tokens"] + stats["train_tokens"],
-            "seconds": stats["gen_seconds"] + stats["train_seconds"],
-            "generation_tokens_per_second": stats["gen_tokens"] / max(stats["gen_seconds"], 1e-9),
-            "training_tokens_per_second": stats["train_tokens"] / max(stats["train_seconds"], 1e-9),
-            "peak_memory_bytes": peak_memory_bytes(), "eval": metrics,
-            "total_seconds": time.perf_counter() - started, "config": config.model_dump(),
-        }
-        summary["tokens_per_second"] = summary["tokens"] / max(summary["seconds"], 1e-9)
+        summary = build_summary(
+            self.name, config, final, steps=step, resumed_from=resume and str(resume),
+            train_loss=history[-1]["policy_loss"] if history else None,
+            tokens=stats["gen_tokens"] + stats["train_tokens"], seconds=stats["gen_seconds"] + stats["train_seconds"],
+            peak_memory_bytes=peak_memory_bytes(), eval=metrics, started=started,
+            first_score=history[0]["score"] if history else None, last_score=history[-1]["score"] if history else None,
+            generation_tokens_per_second=per_second(stats["gen_tokens"], stats["gen_seconds"]),
+            training_tokens_per_second=per_second(stats["train_tokens"], stats["train_seconds"]))
         write_summary(out, summary)
         return summary
 
@@ -317,22 +309,7 @@ def _save_checkpoint(out: Path, step: int, rng: torch.Generator, actor: Any, cri
              "actor": _trainable_state(actor), "critic": critic.state_dict(),
              "stats": dict(stats), "history": list(history),
              **{f"optim.{k}": v.state_dict() for k, v in optim.items()}}
-    atomic_dir(out / CHECKPOINT.format(step), lambda d: torch.save(state, d / STATE))
-    for old in sorted(_checkpoints(out))[:-keep]:
-        shutil.rmtree(old[1])
-
-
-def _checkpoints(out: Path) -> list[tuple[int, Path]]:
-    found = []
-    for d in out.glob("checkpoint-*"):
-        if (d / STATE).exists() and d.name.split("-")[-1].isdigit():
-            found.append((int(d.name.split("-")[-1]), d))
-    return found
-
-
-def _last_checkpoint(out: Path) -> Path | None:
-    found = _checkpoints(out)
-    return max(found)[1] if found else None
+    save_checkpoint(out, step, lambda d: torch.save(state, d / STATE), keep, STATE)
 
 
 def _load_checkpoint(path: Path, actor: Any, critic: ValueModel, optim: dict[str, Any]):

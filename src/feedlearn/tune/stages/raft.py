@@ -23,13 +23,14 @@ from pydantic import Field
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.config import load_config
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.sampling import SamplingConfig, SamplingStage, run_rounds, save_round_data, stage_options
+from feedlearn.tune.features import Messages
+from feedlearn.tune.rewards import RewardScorer
+from feedlearn.tune.sampling import RoundsConfig, RoundsStage, save_round_data, stage_options
 from feedlearn.tune.stage import run_stage
 from feedlearn.tune.stages.sft import SFT, SFTConfig
 
 
-class RaftConfig(SamplingConfig):
-    iterations: int = Field(2, gt=0, description="Generate -> score -> fine-tune rounds.")
+class RaftConfig(RoundsConfig):
     k: int = Field(4, gt=0, description="Samples per prompt.")
     keep: Literal["best", "top_fraction"] = Field("best", description="Best-of-K per prompt, or a global top fraction.")
     fraction: float = Field(0.25, gt=0, le=1, description="keep=top_fraction: the share of samples kept.")
@@ -53,27 +54,24 @@ def select(prompt_ids: list[int], rewards: list[float], keep: str, fraction: flo
     return sorted(order[:n])
 
 
-class Raft(SamplingStage):
+class Raft(RoundsStage):
     name = "raft"
     config_class = RaftConfig
 
-    def run(self, config: RaftConfig) -> dict[str, Any]:
-        prompts, scorer = self.prompts_and_scorer(config)
-
-        def one_round(it: int, model_dir: str, round_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-            repeated, samples, rewards = self.sample_round(config, prompts, scorer, it, model_dir, config.k)
-            # an empty reply teaches nothing: it can only be kept when a prompt got nothing else
-            eligible = [r if samples[i] else -math.inf for i, r in enumerate(rewards)]
-            kept = [i for i in select([i // config.k for i in range(len(repeated))], eligible, config.keep,
-                                      config.fraction) if samples[i]]
-            if not kept:
-                raise FeedlearnError(f"raft round {it}: every kept sample is empty; raise max_new_tokens")
-            data = TuneDataset("conversation", [{"messages": repeated[i] + [{"role": "assistant", "content": samples[i]}]}
-                                                for i in kept])
-            data_path = save_round_data(data, round_dir.parent / f"{round_dir.name}-kept.json", config.strategy)
-            summary = run_stage(SFT(), load_config(SFTConfig, None, stage_options(config, SFTConfig, model_dir,
-                                                                                   data_path, round_dir)))
-            return summary, {"samples": len(samples), "kept": len(kept), "mean_reward": sum(rewards) / len(rewards),
-                             "kept_mean_reward": sum(rewards[i] for i in kept) / len(kept)}
-
-        return run_rounds(self.name, config, config.iterations, one_round)
+    def one_round(self, config: RaftConfig, prompts: list[Messages], scorer: RewardScorer, it: int, model_dir: str,
+                  round_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Sample ``k`` replies per prompt, keep the best (``keep``), fine-tune on them with ``sft``."""
+        repeated, samples, rewards = self.sample_round(config, prompts, scorer, it, model_dir, config.k)
+        # an empty reply teaches nothing: it can only be kept when a prompt got nothing else
+        eligible = [r if samples[i] else -math.inf for i, r in enumerate(rewards)]
+        kept = [i for i in select([i // config.k for i in range(len(repeated))], eligible, config.keep,
+                                  config.fraction) if samples[i]]
+        if not kept:
+            raise FeedlearnError(f"raft round {it}: every kept sample is empty; raise max_new_tokens")
+        data = TuneDataset("conversation", [{"messages": repeated[i] + [{"role": "assistant", "content": samples[i]}]}
+                                            for i in kept])
+        data_path = save_round_data(data, round_dir.parent / f"{round_dir.name}-kept.json", config.strategy)
+        summary = run_stage(SFT(), load_config(SFTConfig, None, stage_options(config, SFTConfig, model_dir,
+                                                                               data_path, round_dir)))
+        return summary, {"samples": len(samples), "kept": len(kept), "mean_reward": sum(rewards) / len(rewards),
+                         "kept_mean_reward": sum(rewards[i] for i in kept) / len(kept)}

@@ -54,7 +54,7 @@ class Reward(Stage):
     name = "reward"
     config_class = RewardConfig
     data_types = ("paired_conversation", "paired_text_to_text")
-    head = "score"
+    makes_policy = False
 
     def features(self, config: RewardConfig, tokenizer: Any, data: TuneDataset) -> Features:
         return Features(pair_features(data, tokenizer, config.max_length, config.use_margin))
