@@ -23,7 +23,7 @@ def tiny_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def reward_dir(tiny_dir, tmp_path_factory):
     """A reward model on ``tiny_dir`` that prefers correct sort answers over "I do not know."."""
-    from feedlearn.tune.config import load_config
+    from feedlearn.common.config import load_config
     from feedlearn.tune.data import save_dataset
     from feedlearn.tune.stages import STAGES, RewardConfig, run_stage
     from tests.tune.test_reward import preference_pairs

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from feedlearn.cli import main
+from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.tune.config import load_config
 from feedlearn.tune.data import io as data_io
 from feedlearn.tune.data import load_dataset
 from feedlearn.tune.infer import MAX_NEW_TOKENS, Completion, GenerationOptions

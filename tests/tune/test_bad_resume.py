@@ -22,8 +22,8 @@ import torch
 from safetensors.torch import load_file
 
 from feedlearn.cli import main
+from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.tune.config import load_config
 from feedlearn.tune.data import TuneDataset, save_dataset
 from feedlearn.tune.run_state import exclusive, fingerprint
 from feedlearn.tune.stages import STAGES, PPOConfig, PretrainConfig, SFTConfig, run_stage

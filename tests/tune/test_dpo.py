@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from feedlearn.tune.config import load_config
+from feedlearn.common.config import load_config
 from feedlearn.tune.data import TuneDataset, save_dataset
 from feedlearn.tune.stages import STAGES, DPOStageConfig, run_stage
 from feedlearn.tune.stages.dpo import trl_rows

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.tune.config import load_config
 from feedlearn.tune.stages import STAGES, GRPOStageConfig, run_stage
 from feedlearn.tune.stages.grpo import RewardFunction
 from tests.tune.test_raft import sort_prompts

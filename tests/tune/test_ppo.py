@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
+from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune import rl
-from feedlearn.tune.config import load_config
 from feedlearn.tune.stages import STAGES, PPOConfig, run_stage
 from feedlearn.tune.stages.ppo import positions, reply_mask, token_logprobs
 from tests.tune.test_raft import sort_prompts

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from feedlearn.tune.config import load_config
+from feedlearn.common.config import load_config
 from feedlearn.tune.data import TuneDataset, save_dataset
 from feedlearn.tune.stages import STAGES, RaftConfig, run_stage
 from feedlearn.tune.stages.raft import select

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from feedlearn.tune.config import load_config
+from feedlearn.common.config import load_config
 from feedlearn.tune.data import TuneDataset, convert, save_dataset
 from feedlearn.tune.features import pair_features
 from feedlearn.tune.models import load_model, load_tokenizer

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.dist.launch import launch
-from feedlearn.tune.config import load_config
 from feedlearn.tune.data import save_dataset
 from feedlearn.tune.data.synthetic import synthetic_dataset
 from feedlearn.tune.stages import STAGES, SFTConfig, run_stage

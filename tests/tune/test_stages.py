@@ -9,8 +9,8 @@ import torch
 from transformers import TrainerCallback
 
 from feedlearn.cli import main
+from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.tune.config import load_config
 from feedlearn.tune.data import TuneDataset, save_dataset
 from feedlearn.tune.features import IGNORE, pack, sft_features
 from feedlearn.tune.models import load_model, load_tokenizer

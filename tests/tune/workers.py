@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from feedlearn.tune.config import load_config
+from feedlearn.common.config import load_config
 from feedlearn.tune.stages import STAGES, SFTConfig, run_stage
 
 

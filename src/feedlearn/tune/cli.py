@@ -12,11 +12,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.io import atomic_write_text
 from feedlearn.common.outputs import check_outputs
 from feedlearn.common.text import plain
-from feedlearn.tune.config import load_config
 from feedlearn.tune.data import DATASET_TYPES, IMPORTERS, DatasetReport, convert, describe, load_dataset, save_dataset
 from feedlearn.tune.data.io import read_text
 from feedlearn.tune.features import pair_features, prompts_of, references

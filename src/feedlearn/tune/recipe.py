@@ -40,10 +40,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from feedlearn.common.errors import FeedlearnError, did_you_mean
+from feedlearn.common.config import load_config
+from feedlearn.common.errors import FeedlearnError, did_you_mean, first_error
 from feedlearn.common.io import atomic_write_text, read_text_file
 from feedlearn.common.runlock import exclusive
-from feedlearn.tune.config import TrainConfig, load_config, problem
+from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import IMPORTERS, convert, load_dataset, save_dataset
 from feedlearn.tune.data.synthetic import TASKS, synthetic_dataset, synthetic_preferences
 from feedlearn.tune.evaluate import KINDS, evaluate
@@ -205,7 +206,8 @@ def _stage_config(recipe: Recipe, spec: StageSpec, config_class: type[TrainConfi
     try:
         config = config_class.model_validate(options)
     except ValidationError as exc:
-        raise FeedlearnError(f"{where}: option {problem(exc, config_class)}") from None
+        field, message = first_error(exc, config_class)
+        raise FeedlearnError(f"{where}: option {field}: {message}") from None
     if "max_steps" in spec.options:
         config = config.model_copy(update={"max_steps": max(1, round(config.max_steps * recipe.steps_scale))})
     return config

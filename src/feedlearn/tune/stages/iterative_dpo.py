@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import Field
 
+from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.tune.config import load_config
 from feedlearn.tune.data import TuneDataset
 from feedlearn.tune.features import Messages
 from feedlearn.tune.rewards import RewardScorer
