@@ -1,14 +1,50 @@
-"""Tiny tokenizers and models made in fixtures (nothing is downloaded)."""
+"""Tiny tokenizers, models and datasets shared by the tune tests (nothing is downloaded).
+
+Plain helpers (``preference_pairs``, ``sort_conversations``, ``sort_prompts``, ``CORPUS``, ``DATA``) are
+imported from here by the test modules; the models are session fixtures, trained once per run.
+"""
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
+
 import pytest
+
+from feedlearn.tune.data import TuneDataset, save_dataset
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "llm"  # the shipped LMFlow-style samples
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog. Sort the numbers: 3 1 2 gives 1 2 3.",
     "Reverse the word cache to get ehcac. Numbers 0 1 2 3 4 5 6 7 8 9 and letters a b c d e f.",
     "A user asks a question and the assistant answers it. Hello there, how are you? I am fine.",
 ] * 20
+
+
+def preference_pairs(n, seed=0):
+    """``n`` sort requests: the sorted numbers (chosen) against "I do not know." (rejected)."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        xs = [rng.randrange(10) for _ in range(3)]
+        prompt = {"role": "user", "content": "Please sort: " + " ".join(map(str, xs))}
+        good = " ".join(map(str, sorted(xs)))
+        rows.append({"chosen": {"messages": [prompt, {"role": "assistant", "content": good}]},
+                     "rejected": {"messages": [prompt, {"role": "assistant", "content": "I do not know."}]}})
+    return TuneDataset("paired_conversation", rows)
+
+
+def sort_conversations(n=25):
+    return [{"messages": [{"role": "user", "content": f"Sort {a} {b}"},
+                          {"role": "assistant", "content": f"{min(a, b)} {max(a, b)}"}]}
+            for a in range(5) for b in range(5)][:n]
+
+
+def sort_prompts(tmp_path, n=16):
+    """A conversation file of ``n`` sort requests with their correct answers (RAFT uses the prompts)."""
+    prompts = TuneDataset("conversation", [inst["chosen"] for inst in preference_pairs(n, seed=3).instances])
+    return save_dataset(prompts, tmp_path / "prompts.json")
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +60,7 @@ def tiny_dir(tmp_path_factory):
 def reward_dir(tiny_dir, tmp_path_factory):
     """A reward model on ``tiny_dir`` that prefers correct sort answers over "I do not know."."""
     from feedlearn.common.config import load_config
-    from feedlearn.tune.data import save_dataset
     from feedlearn.tune.stages import STAGES, RewardConfig, run_stage
-    from tests.tune.test_reward import preference_pairs
 
     tmp = tmp_path_factory.mktemp("rm")
     train = save_dataset(preference_pairs(64, seed=1), tmp / "train.json")

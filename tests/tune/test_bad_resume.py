@@ -27,8 +27,7 @@ from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.data import TuneDataset, save_dataset
 from feedlearn.tune.run_state import exclusive, fingerprint
 from feedlearn.tune.stages import STAGES, PPOConfig, PretrainConfig, SFTConfig, run_stage
-from tests.tune.test_raft import sort_prompts
-from tests.tune.test_stages import sort_conversations
+from tests.tune.conftest import sort_conversations, sort_prompts
 
 
 class PlantedCode:

@@ -10,7 +10,7 @@ from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.stages import STAGES, GRPOStageConfig, run_stage
 from feedlearn.tune.stages.grpo import RewardFunction
-from tests.tune.test_raft import sort_prompts
+from tests.tune.conftest import sort_prompts
 
 
 def options(tiny_dir, reward_dir, data, out, **kw):

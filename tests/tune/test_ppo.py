@@ -12,7 +12,7 @@ from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune import rl
 from feedlearn.tune.stages import STAGES, PPOConfig, run_stage
 from feedlearn.tune.stages.ppo import positions, reply_mask, token_logprobs
-from tests.tune.test_raft import sort_prompts
+from tests.tune.conftest import sort_prompts
 
 T = torch.tensor
 

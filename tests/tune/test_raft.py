@@ -7,10 +7,9 @@ import json
 import pytest
 
 from feedlearn.common.config import load_config
-from feedlearn.tune.data import TuneDataset, save_dataset
 from feedlearn.tune.stages import STAGES, RaftConfig, run_stage
 from feedlearn.tune.stages.raft import select
-from tests.tune.test_reward import preference_pairs
+from tests.tune.conftest import preference_pairs, sort_prompts
 
 
 def test_select_keeps_exactly_the_top_samples():
@@ -20,12 +19,6 @@ def test_select_keeps_exactly_the_top_samples():
     assert select(prompt_ids, rewards, "top_fraction", 0.5) == [0, 1, 2]  # 3 highest overall
     assert select(prompt_ids, rewards, "top_fraction", 0.25) == [1, 2]  # ceil(1.5) = 2
     assert select(prompt_ids, rewards, "top_fraction", 0.01) == [1]  # at least one
-
-
-def sort_prompts(tmp_path, n=16):
-    """A conversation file of ``n`` sort requests with their correct answers (RAFT uses the prompts)."""
-    prompts = TuneDataset("conversation", [inst["chosen"] for inst in preference_pairs(n, seed=3).instances])
-    return save_dataset(prompts, tmp_path / "prompts.json")
 
 
 def test_raft_rounds_raise_the_mean_reward(tiny_dir, reward_dir, tmp_path):

@@ -13,6 +13,7 @@ from feedlearn.tune.data import save_dataset
 from feedlearn.tune.data.synthetic import synthetic_dataset
 from feedlearn.tune.stages import STAGES, SFTConfig, run_stage
 from tests.tune import workers
+from tests.tune.conftest import sort_prompts
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +77,6 @@ def test_strategy_needs_torchrun(tiny_dir, tmp_path):
 
 
 def test_sharded_raft_and_iterative_dpo_sample_on_every_rank_and_train_sharded(tiny_dir, reward_dir, tmp_path):
-    from tests.tune.test_raft import sort_prompts
-
     data = sort_prompts(tmp_path)
     results = launch(workers.raft_sharded, (str(tiny_dir), reward_dir, str(data), str(tmp_path / "raft")), nproc=4)
     assert all(results[r]["raft"]["main_rank"] is False for r in (1, 2, 3))
@@ -94,8 +93,6 @@ def test_sharded_raft_and_iterative_dpo_sample_on_every_rank_and_train_sharded(t
 
 
 def test_sharded_ppo_raises_the_score(tiny_dir, reward_dir, tmp_path):
-    from tests.tune.test_raft import sort_prompts
-
     data = sort_prompts(tmp_path)
     results = launch(workers.ppo_sharded, (str(tiny_dir), reward_dir, str(data), str(tmp_path / "ppo")), nproc=4)
     assert all(results[r]["main_rank"] is False for r in (1, 2, 3))

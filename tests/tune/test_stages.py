@@ -15,13 +15,7 @@ from feedlearn.tune.data import TuneDataset, save_dataset
 from feedlearn.tune.features import IGNORE, pack, sft_features
 from feedlearn.tune.models import load_model, load_tokenizer
 from feedlearn.tune.stages import STAGES, PretrainConfig, SFTConfig, run_stage
-from tests.tune.conftest import CORPUS
-
-
-def sort_conversations(n=25):
-    return [{"messages": [{"role": "user", "content": f"Sort {a} {b}"},
-                          {"role": "assistant", "content": f"{min(a, b)} {max(a, b)}"}]}
-            for a in range(5) for b in range(5)][:n]
+from tests.tune.conftest import CORPUS, sort_conversations
 
 
 @pytest.fixture()
