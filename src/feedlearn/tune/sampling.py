@@ -85,16 +85,16 @@ class RoundsStage(SamplingStage):
 
     config_class = RoundsConfig
 
-    def one_round(self, config: Any, prompts: list[Messages], scorer: RewardScorer, it: int, model_dir: str,
+    def one_round(self, config: RoundsConfig, prompts: list[Messages], scorer: RewardScorer, it: int, model_dir: str,
                   round_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         """Round ``it`` from the model at ``model_dir``, trained into ``round_dir``: (the inner run's summary,
         what the round measured)."""
         raise NotImplementedError
 
-    def total_steps(self, config: Any) -> int:
+    def total_steps(self, config: RoundsConfig) -> int:
         return config.max_steps * config.iterations
 
-    def run(self, config: Any) -> dict[str, Any]:
+    def run(self, config: RoundsConfig) -> dict[str, Any]:
         prompts, scorer = self.prompts_and_scorer(config)
         return run_rounds(self.name, config, config.iterations,
                           lambda it, model_dir, round_dir: self.one_round(config, prompts, scorer, it, model_dir,
