@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from feedlearn.common.config import load_config
 from feedlearn.tune.data import TuneDataset, save_dataset
+from feedlearn.tune.stages import STAGES, RewardConfig, run_stage
+from feedlearn.tune.tiny import TinyConfig, init_tiny
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "llm"  # the shipped LMFlow-style samples
 
@@ -50,8 +53,6 @@ def sort_prompts(tmp_path, n=16):
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory):
     """A tiny model dir (vocab 320, 2 layers, hidden 32, chatml) built from CORPUS."""
-    from feedlearn.tune.tiny import TinyConfig, init_tiny
-
     config = TinyConfig(vocab_size=320, hidden_size=32, layers=2, heads=2, intermediate_size=64, max_positions=256)
     return init_tiny(tmp_path_factory.mktemp("tiny") / "model", config, texts=iter(CORPUS))
 
@@ -59,9 +60,6 @@ def tiny_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def reward_dir(tiny_dir, tmp_path_factory):
     """A reward model on ``tiny_dir`` that prefers correct sort answers over "I do not know."."""
-    from feedlearn.common.config import load_config
-    from feedlearn.tune.stages import STAGES, RewardConfig, run_stage
-
     tmp = tmp_path_factory.mktemp("rm")
     train = save_dataset(preference_pairs(64, seed=1), tmp / "train.json")
     config = load_config(RewardConfig, None, {"model": str(tiny_dir), "data": str(train), "output_dir": str(tmp / "rm"),

@@ -24,9 +24,11 @@ from safetensors.torch import load_file
 from feedlearn.cli import main
 from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.tune import trainer as trainer_module
 from feedlearn.tune.data import TuneDataset, save_dataset
 from feedlearn.tune.run_state import exclusive, fingerprint
 from feedlearn.tune.stages import STAGES, PPOConfig, PretrainConfig, SFTConfig, run_stage
+from feedlearn.tune.stages.ppo import PPO, _load_checkpoint
 from tests.tune.conftest import sort_conversations, sort_prompts
 
 
@@ -105,8 +107,6 @@ class StopAt:
 
 def interrupted_sft(tiny_dir, data, out, monkeypatch, at: int = 1) -> None:
     """An SFT run killed right after its checkpoint at step ``at``."""
-    from feedlearn.tune import trainer as trainer_module
-
     real = trainer_module.train
     monkeypatch.setattr("feedlearn.tune.stage.train",
                         lambda *a, **k: real(*a, **k, extra_callbacks=[StopAt(at)]))
@@ -119,8 +119,6 @@ def interrupted_sft(tiny_dir, data, out, monkeypatch, at: int = 1) -> None:
 
 
 def test_planted_ppo_state_is_refused_unread(tmp_path):
-    from feedlearn.tune.stages.ppo import _load_checkpoint
-
     checkpoint, marker = tmp_path / "checkpoint-3", tmp_path / "pwned"
     checkpoint.mkdir()
     plant(checkpoint / "ppo_state.pt", marker)
@@ -140,8 +138,6 @@ def test_planted_ppo_state_is_refused_unread(tmp_path):
     ("tensor-dict", r"not a PPO checkpoint \(expected the keys step, rng"),
 ])
 def test_broken_ppo_state_is_a_one_line_error(tmp_path, content, message):
-    from feedlearn.tune.stages.ppo import _load_checkpoint
-
     path = tmp_path / "checkpoint-1" / "ppo_state.pt"
     path.parent.mkdir()
     if isinstance(content, bytes):
@@ -312,8 +308,6 @@ def ppo(tiny_dir, reward_dir, data, out, **kw):
 
 
 def test_ppo_reruns_resume_refuse_and_finish(tiny_dir, reward_dir, tmp_path, monkeypatch):
-    from feedlearn.tune.stages.ppo import PPO
-
     data, out, marker = sort_prompts(tmp_path), tmp_path / "ppo", tmp_path / "pwned"
     monkeypatch.setattr("feedlearn.tune.stages.ppo.write_summary", killed)
     with pytest.raises(KeyboardInterrupt):  # killed between the final model and summary.json

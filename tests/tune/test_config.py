@@ -6,6 +6,7 @@ import pytest
 
 from feedlearn.common.config import load_config, parse_overrides
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.dist.zeropp import STRATEGIES
 from feedlearn.tune.stages import PretrainConfig, SFTConfig
 
 
@@ -44,8 +45,6 @@ def test_missing_config_file(tmp_path):
 
 
 def test_strategy_names_are_the_dist_registry():
-    from feedlearn.dist.zeropp import STRATEGIES
-
     base = {"model": "m", "data": "d", "output_dir": "o"}
     names = ["none", *STRATEGIES]
     assert [load_config(SFTConfig, None, {**base, "strategy": s}).strategy for s in names] == names

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from feedlearn.cli import main
 from feedlearn.common.config import load_config
 from feedlearn.tune.data import TuneDataset, convert, save_dataset
 from feedlearn.tune.features import pair_features
@@ -82,7 +83,6 @@ def test_real_preference_data_trains(tiny_dir, tmp_path):
 def test_score_cli(tiny_dir, tmp_path, capsys):
     import json
 
-    from feedlearn.cli import main
 
     train = save_dataset(preference_pairs(32, seed=1), tmp_path / "train.json")
     summary = run_stage(STAGES["reward"](), reward_config(tiny_dir, train, tmp_path / "rm", max_steps=20))

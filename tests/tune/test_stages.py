@@ -11,8 +11,11 @@ from transformers import TrainerCallback
 from feedlearn.cli import main
 from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.tune import trainer as trainer_module
 from feedlearn.tune.data import TuneDataset, save_dataset
+from feedlearn.tune.evaluate import perplexity
 from feedlearn.tune.features import IGNORE, pack, sft_features
+from feedlearn.tune.infer import GenerationOptions, generate
 from feedlearn.tune.models import load_model, load_tokenizer
 from feedlearn.tune.stages import STAGES, PretrainConfig, SFTConfig, run_stage
 from tests.tune.conftest import CORPUS, sort_conversations
@@ -89,17 +92,14 @@ class StopAt(TrainerCallback):
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_dir, sft_data, tmp_path, monkeypatch):
-    from feedlearn.tune import trainer as trainer_module
-    from feedlearn.tune.stage import run_stage as run
-
-    whole = run(STAGES["sft"](), config(SFTConfig, tiny_dir, sft_data, tmp_path / "whole"))
+    whole = run_stage(STAGES["sft"](), config(SFTConfig, tiny_dir, sft_data, tmp_path / "whole"))
     real_train = trainer_module.train
     monkeypatch.setattr("feedlearn.tune.stage.train",
                         lambda *a, **k: real_train(*a, **k, extra_callbacks=[StopAt(3)]))
     with pytest.raises(KeyboardInterrupt):
-        run(STAGES["sft"](), config(SFTConfig, tiny_dir, sft_data, tmp_path / "cut"))
+        run_stage(STAGES["sft"](), config(SFTConfig, tiny_dir, sft_data, tmp_path / "cut"))
     monkeypatch.undo()
-    resumed = run(STAGES["sft"](), config(SFTConfig, tiny_dir, sft_data, tmp_path / "cut"))
+    resumed = run_stage(STAGES["sft"](), config(SFTConfig, tiny_dir, sft_data, tmp_path / "cut"))
     assert resumed["resumed_from"].endswith("checkpoint-3") and resumed["steps"] == 6
     a, b = load_model(whole["model"]).state_dict(), load_model(resumed["model"]).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -123,7 +123,6 @@ def test_pretrain_lowers_perplexity(tiny_dir, tmp_path):
     data = save_dataset(TuneDataset("text_only", [{"text": t} for t in CORPUS]), tmp_path / "text.json")
     cfg = config(PretrainConfig, tiny_dir, data, tmp_path / "pt", eval_data=str(data), block_size=32, max_steps=20,
                  lr=3e-3)
-    from feedlearn.tune.evaluate import perplexity
 
     before = perplexity(load_model(tiny_dir), load_tokenizer(tiny_dir), CORPUS, 32)
     summary = run_stage(STAGES["pretrain"](), cfg)
@@ -147,8 +146,6 @@ def test_train_cli(tiny_dir, sft_data, tmp_path, capsys):
 
 
 def test_sft_teaches_the_reply_and_the_stop(tiny_dir, tmp_path):
-    from feedlearn.tune.infer import GenerationOptions, generate
-
     conv = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there"}]}] * 16
     data = save_dataset(TuneDataset("conversation", conv), tmp_path / "hi.json")
     summary = run_stage(STAGES["sft"](), config(SFTConfig, tiny_dir, data, tmp_path / "hi", max_steps=40, lr=1e-2,
