@@ -61,7 +61,7 @@ def main() -> int:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from feedlearn.tune.config import load_config
+    from feedlearn.common.config import load_config
     from feedlearn.tune.data import save_dataset
     from feedlearn.tune.data.synthetic import synthetic_dataset, synthetic_preferences
     from feedlearn.tune.infer import GenerationOptions, generate

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_feedlearn(model: str, data: str, out: str, steps: int, batch: int) -> dict:
-    from feedlearn.tune.config import load_config
+    from feedlearn.common.config import load_config
     from feedlearn.tune.stages import STAGES, SFTConfig, run_stage
 
     config = load_config(SFTConfig, None, {"model": model, "data": data, "output_dir": out, "max_steps": steps,

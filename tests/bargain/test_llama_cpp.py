@@ -41,7 +41,7 @@ BUYER_LINES = ["Would you consider selling it for $10?", "How about $12?", "How 
 @pytest.fixture(scope="module")
 def seller_model(tmp_path_factory):
     """A tiny seller tuned to say REPLY whatever the buyer says, and its GGUF export."""
-    from feedlearn.tune.config import load_config
+    from feedlearn.common.config import load_config
     from feedlearn.tune.data import TuneDataset, save_dataset
     from feedlearn.tune.gguf_export import export_gguf
     from feedlearn.tune.stages import STAGES, SFTConfig, run_stage

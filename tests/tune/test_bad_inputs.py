@@ -17,13 +17,22 @@ from pathlib import Path
 import pytest
 import yaml
 
+import feedlearn.tune.chat as chat
+import feedlearn.tune.infer as infer
 from feedlearn.cli import main
+from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.tune.config import load_config
+from feedlearn.common.runlock import exclusive
+from feedlearn.tune.cli import recipe_table
+from feedlearn.tune.data import TuneDataset, load_dataset, save_dataset
 from feedlearn.tune.data import io as data_io
-from feedlearn.tune.data import load_dataset
+from feedlearn.tune.features import references
+from feedlearn.tune.harness import run_lm_eval
 from feedlearn.tune.infer import MAX_NEW_TOKENS, Completion, GenerationOptions
-from feedlearn.tune.recipe import Recipe, check_recipe, prepare, run_recipe
+from feedlearn.tune.models import load_model, load_tokenizer, model_source
+from feedlearn.tune.recipe import Recipe, _finished, check_recipe, prepare, run_recipe
+from feedlearn.tune.stages import STAGES
+from feedlearn.tune.tiny import MARKER, TinyConfig, init_tiny
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"vocab_size": 300, "hidden_size": 16, "layers": 1, "heads": 2, "intermediate_size": 32, "max_positions": 64}
@@ -137,8 +146,6 @@ def fake_lm_eval(monkeypatch):
 
 
 def test_lm_eval_model_name_cannot_inject_arguments(tmp_path, capsys, fake_lm_eval):
-    from feedlearn.tune.harness import run_lm_eval
-
     with pytest.raises(FeedlearnError, match="not a hub id"):
         run_lm_eval("gpt2,trust_remote_code=True", ["t"])
     assert main(["tune", "eval", "x,trust_remote_code=True,parallelize=True", "--lm-eval", "t"]) == 2
@@ -175,7 +182,6 @@ def test_recipe_refuses_a_base_folder_of_user_files(tmp_path, capsys):
 
 
 def test_init_tiny_overwrite_replaces_only_its_own_model(tmp_path, capsys):
-    from feedlearn.tune.tiny import MARKER, TinyConfig, init_tiny
     from tests.tune.conftest import CORPUS
 
     mine = tmp_path / "mine"
@@ -264,8 +270,6 @@ def test_generate_cli_rejects_bad_options_before_loading(tmp_path, capsys, optio
     ],
 )
 def test_other_commands_check_their_options_first(tmp_path, capsys, argv, message):
-    from feedlearn.tune.data import TuneDataset, save_dataset
-
     data = save_dataset(TuneDataset("conversation", [{"messages": [{"role": "user", "content": "q"},
                                                                    {"role": "assistant", "content": "a"}]}]),
                         tmp_path / "d.json")
@@ -274,9 +278,6 @@ def test_other_commands_check_their_options_first(tmp_path, capsys, argv, messag
 
 
 def test_eval_rejects_prompts_of_the_wrong_type(tmp_path, capsys):
-    from feedlearn.tune.data import TuneDataset, save_dataset
-    from feedlearn.tune.evaluate import references
-
     text = save_dataset(TuneDataset("text_only", [{"text": "hello"}]), tmp_path / "t.json")
     with pytest.raises(FeedlearnError, match=r"t\.json: prompts come from text2text or conversation data, not "
                                              "text_only"):
@@ -389,8 +390,6 @@ def test_files_over_the_size_limit_are_not_read_whole(tmp_path, monkeypatch):
 
 
 def test_a_typo_in_the_third_stage_fails_at_once_with_nothing_written(tmp_path, capsys):
-    import feedlearn.tune.stages  # noqa: F401 - imported up front: the timing is of the check, not imports
-
     path = with_stage(tmp_path, 2, options={"data": "pairs.json", "max_step": 2})
     started = time.perf_counter()
     with pytest.raises(FeedlearnError) as caught:
@@ -499,8 +498,6 @@ def test_bad_yaml_files_are_one_line_errors(tmp_path, capsys):
 
 
 def test_corrupt_stage_summary_is_reported_not_trusted(tmp_path):
-    from feedlearn.tune.recipe import _finished
-
     (tmp_path / "summary.json").write_text('{"steps": 3, "model"')
     with pytest.raises(FeedlearnError, match=r"summary\.json: unreadable summary \(JSONDecodeError\); delete it"):
         _finished(tmp_path, 3)
@@ -531,8 +528,6 @@ def no_hub(monkeypatch):
 @pytest.mark.parametrize("name", ["./runs/missing", "../missing", "runs/x/final", "models/tiny/", "~/no-such-model",
                                   "/no/such/model", "x,trust_remote_code=True", "bad name"])
 def test_missing_local_model_paths_are_never_looked_up_on_the_hub(tmp_path, monkeypatch, no_hub, name):
-    from feedlearn.tune.models import load_model, load_tokenizer
-
     monkeypatch.chdir(tmp_path)
     started = time.perf_counter()
     for load in (load_model, load_tokenizer):
@@ -542,8 +537,6 @@ def test_missing_local_model_paths_are_never_looked_up_on_the_hub(tmp_path, monk
 
 
 def test_a_path_under_an_existing_folder_is_local(tmp_path, monkeypatch, no_hub, capsys):
-    from feedlearn.tune.models import load_model
-
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs").mkdir()
     with pytest.raises(FeedlearnError, match="^runs/final: no such model directory$"):
@@ -560,8 +553,6 @@ def test_a_path_under_an_existing_folder_is_local(tmp_path, monkeypatch, no_hub,
 
 
 def test_hub_ids_still_go_to_the_hub(no_hub):
-    from feedlearn.tune.models import load_model, load_tokenizer
-
     with pytest.raises(FeedlearnError, match=r"^Qwen/Qwen2\.5-0\.5B: cannot load a causal LM"):
         load_model("Qwen/Qwen2.5-0.5B")
     with pytest.raises(FeedlearnError, match="^gpt2: cannot load a tokenizer"):
@@ -570,8 +561,6 @@ def test_hub_ids_still_go_to_the_hub(no_hub):
 
 
 def test_home_relative_model_paths_are_expanded(tmp_path, monkeypatch):
-    from feedlearn.tune.models import model_source
-
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "model").mkdir()
     assert model_source("~/model") == str(tmp_path / "model")
@@ -603,8 +592,6 @@ def test_train_options_are_checked(capsys, option, message):
 
 
 def test_stage_specific_numbers_are_checked_too():
-    from feedlearn.tune.stages import STAGES
-
     with pytest.raises(FeedlearnError, match="options: temperature: Input should be a finite number"):
         load_config(STAGES["raft"].config_class, None, ["model=m", "data=d", "output_dir=o", "reward_model=r",
                                                         "temperature=.inf"])
@@ -634,8 +621,6 @@ SHOWN = "[link=https://evil.example]click[/link] [bold red]x[/] "
 
 
 def test_generate_prints_prompts_and_completions_literally(tmp_path, monkeypatch, capsys):
-    import feedlearn.tune.infer as infer
-
     monkeypatch.setattr("feedlearn.tune.cli._model_and_tokenizer", lambda model, template: (None, None))
     monkeypatch.setattr(infer, "generate", lambda model, tok, items, options: [
         Completion(f"{EVIL}reply", stopped=False, tokens=3) for _ in items])
@@ -657,7 +642,6 @@ def test_generate_prints_prompts_and_completions_literally(tmp_path, monkeypatch
 def test_chat_streams_replies_without_control_sequences(monkeypatch, capsys):
     import io
 
-    import feedlearn.tune.chat as chat
 
     class Session:
         def __init__(self, *args):
@@ -677,7 +661,6 @@ def test_chat_streams_replies_without_control_sequences(monkeypatch, capsys):
 def test_recipe_table_and_data_report_show_file_text_literally(tmp_path, capsys):
     from rich.console import Console
 
-    from feedlearn.tune.cli import recipe_table
 
     table = recipe_table({"recipe": "[bold]r[/]", "rows": [{"stage": "[red]s[/]", "model": "m", f"{EVIL}m": 1.0}]})
     console = Console(file=__import__("io").StringIO(), width=300, color_system=None)
@@ -694,8 +677,6 @@ def test_recipe_table_and_data_report_show_file_text_literally(tmp_path, capsys)
 
 def test_a_second_recipe_run_into_the_same_output_dir_is_refused(tmp_path, capsys):
     """One writer per run folder: two runs of a recipe would prepare and train the same stages."""
-    from feedlearn.common.runlock import exclusive
-
     path = recipe_file(tmp_path)
     with exclusive(tmp_path / "run", "recipe run"):
         with pytest.raises(FeedlearnError, match=r"run/\.lock: another recipe run \(pid \d+\) is writing to .*run; "

@@ -22,13 +22,14 @@ import torch
 from safetensors.torch import load_file
 
 from feedlearn.cli import main
+from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.tune.config import load_config
+from feedlearn.tune import trainer as trainer_module
 from feedlearn.tune.data import TuneDataset, save_dataset
 from feedlearn.tune.run_state import exclusive, fingerprint
 from feedlearn.tune.stages import STAGES, PPOConfig, PretrainConfig, SFTConfig, run_stage
-from tests.tune.test_raft import sort_prompts
-from tests.tune.test_stages import sort_conversations
+from feedlearn.tune.stages.ppo import PPO, _load_checkpoint
+from tests.tune.conftest import sort_conversations, sort_prompts
 
 
 class PlantedCode:
@@ -106,10 +107,8 @@ class StopAt:
 
 def interrupted_sft(tiny_dir, data, out, monkeypatch, at: int = 1) -> None:
     """An SFT run killed right after its checkpoint at step ``at``."""
-    from feedlearn.tune import trainer as trainer_module
-
     real = trainer_module.train
-    monkeypatch.setattr("feedlearn.tune.stages.base.train",
+    monkeypatch.setattr("feedlearn.tune.stage.train",
                         lambda *a, **k: real(*a, **k, extra_callbacks=[StopAt(at)]))
     with pytest.raises(KeyboardInterrupt):
         run_stage(STAGES["sft"](), sft(tiny_dir, data, out))
@@ -120,8 +119,6 @@ def interrupted_sft(tiny_dir, data, out, monkeypatch, at: int = 1) -> None:
 
 
 def test_planted_ppo_state_is_refused_unread(tmp_path):
-    from feedlearn.tune.stages.ppo import _load_checkpoint
-
     checkpoint, marker = tmp_path / "checkpoint-3", tmp_path / "pwned"
     checkpoint.mkdir()
     plant(checkpoint / "ppo_state.pt", marker)
@@ -141,8 +138,6 @@ def test_planted_ppo_state_is_refused_unread(tmp_path):
     ("tensor-dict", r"not a PPO checkpoint \(expected the keys step, rng"),
 ])
 def test_broken_ppo_state_is_a_one_line_error(tmp_path, content, message):
-    from feedlearn.tune.stages.ppo import _load_checkpoint
-
     path = tmp_path / "checkpoint-1" / "ppo_state.pt"
     path.parent.mkdir()
     if isinstance(content, bytes):
@@ -277,7 +272,7 @@ def test_cli_rerun_of_a_finished_stage_says_so(tiny_dir, sft_data, tmp_path, cap
 
 def test_killed_before_summary_is_finished_without_extra_steps(tiny_dir, sft_data, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    monkeypatch.setattr("feedlearn.tune.stages.base.write_summary", killed)
+    monkeypatch.setattr("feedlearn.tune.stage.write_summary", killed)
     with pytest.raises(KeyboardInterrupt):
         run_stage(STAGES["sft"](), sft(tiny_dir, sft_data, out))
     monkeypatch.undo()
@@ -313,8 +308,6 @@ def ppo(tiny_dir, reward_dir, data, out, **kw):
 
 
 def test_ppo_reruns_resume_refuse_and_finish(tiny_dir, reward_dir, tmp_path, monkeypatch):
-    from feedlearn.tune.stages.ppo import PPO
-
     data, out, marker = sort_prompts(tmp_path), tmp_path / "ppo", tmp_path / "pwned"
     monkeypatch.setattr("feedlearn.tune.stages.ppo.write_summary", killed)
     with pytest.raises(KeyboardInterrupt):  # killed between the final model and summary.json

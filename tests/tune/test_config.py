@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from feedlearn.common.config import load_config, parse_overrides
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.tune.config import load_config, parse_overrides
+from feedlearn.dist.zeropp import STRATEGIES
 from feedlearn.tune.stages import PretrainConfig, SFTConfig
 
 
@@ -41,3 +42,11 @@ def test_bad_configs(tmp_path, text, overrides, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(FeedlearnError, match="no such config file"):
         load_config(SFTConfig, tmp_path / "none.yaml")
+
+
+def test_strategy_names_are_the_dist_registry():
+    base = {"model": "m", "data": "d", "output_dir": "o"}
+    names = ["none", *STRATEGIES]
+    assert [load_config(SFTConfig, None, {**base, "strategy": s}).strategy for s in names] == names
+    with pytest.raises(FeedlearnError, match=r"^options: strategy: Input should be 'none' or one of 'zero3', 'qwz'"):
+        load_config(SFTConfig, None, {**base, "strategy": "zero4"})

@@ -7,11 +7,11 @@ import math
 
 import pytest
 
-from feedlearn.tune.config import load_config
+from feedlearn.common.config import load_config
 from feedlearn.tune.data import TuneDataset, save_dataset
 from feedlearn.tune.stages import STAGES, DPOStageConfig, run_stage
 from feedlearn.tune.stages.dpo import trl_rows
-from tests.tune.test_reward import preference_pairs
+from tests.tune.conftest import preference_pairs
 
 
 def test_pairs_become_trl_conversational_rows():

@@ -13,8 +13,10 @@ import pytest
 
 gguf = pytest.importorskip("gguf")
 
+from feedlearn.cli import main  # noqa: E402
 from feedlearn.common.errors import FeedlearnError  # noqa: E402
 from feedlearn.tune.gguf_export import export_gguf, permute_for_rope  # noqa: E402
+from feedlearn.tune.models import load_model, load_tokenizer  # noqa: E402
 
 
 def test_permute_for_rope_by_hand():
@@ -38,8 +40,6 @@ def fields(reader) -> dict:
 
 
 def test_round_trip_through_the_gguf_reader(tiny_dir, tmp_path):
-    from feedlearn.tune.models import load_model, load_tokenizer
-
     path = export_gguf(tiny_dir, tmp_path / "tiny.gguf")
     reader = gguf.GGUFReader(path)
     kv = fields(reader)
@@ -89,7 +89,5 @@ def test_bad_input_is_one_line(tiny_dir, tmp_path):
 
 
 def test_export_cli(tiny_dir, tmp_path, capsys):
-    from feedlearn.cli import main
-
     assert main(["tune", "export-gguf", str(tiny_dir), str(tmp_path / "m.gguf")]) == 0
     assert "wrote" in capsys.readouterr().out and (tmp_path / "m.gguf").stat().st_size > 10_000

@@ -6,11 +6,12 @@ import json
 
 import pytest
 
+from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.tune.config import load_config
+from feedlearn.tune.rewards import RewardScorer
 from feedlearn.tune.stages import STAGES, GRPOStageConfig, run_stage
 from feedlearn.tune.stages.grpo import RewardFunction
-from tests.tune.test_raft import sort_prompts
+from tests.tune.conftest import sort_prompts
 
 
 def options(tiny_dir, reward_dir, data, out, **kw):
@@ -24,8 +25,6 @@ def log(out):
 
 
 def test_reward_function_scores_the_whole_conversation(reward_dir):
-    from feedlearn.tune.rewards import RewardScorer
-
     scorer = RewardScorer(reward_dir)
     prompts = [[{"role": "user", "content": "Please sort: 3 1 2"}]] * 2
     completions = [[{"role": "assistant", "content": " 1 2 3 "}], [{"role": "assistant", "content": "no idea"}]]

@@ -8,10 +8,14 @@ import json
 import pytest
 
 from feedlearn.cli import main
+from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.chat import ChatSession
 from feedlearn.tune.data import TuneDataset, save_dataset
+from feedlearn.tune.harness import run_lm_eval
 from feedlearn.tune.infer import GenerationOptions, generate
 from feedlearn.tune.models import load_model, load_tokenizer
+from feedlearn.tune.tiny import TinyConfig, init_tiny
+from feedlearn.tune.webchat import build_web_chat, respond_stream
 
 
 def test_generate_is_deterministic_and_reports_stops(tiny_dir):
@@ -82,7 +86,6 @@ def _prompt(tmp_path):
 
 
 def test_speculative_decoding_keeps_greedy_output(tiny_dir, tmp_path):
-    from feedlearn.tune.tiny import TinyConfig, init_tiny
     from tests.tune.conftest import CORPUS
 
     model, tok = load_model(tiny_dir), load_tokenizer(tiny_dir)
@@ -120,7 +123,6 @@ def test_lm_eval_adapter_on_a_local_task(tiny_dir, tmp_path, monkeypatch, capsys
         f"dataset_kwargs:\n  data_files:\n    test: {tmp_path / 'sort.jsonl'}\n"
         "test_split: test\noutput_type: multiple_choice\ndoc_to_text: '{{q}}'\ndoc_to_choice: '{{choices}}'\n"
         "doc_to_target: '{{answer}}'\nmetric_list:\n  - metric: acc\n    aggregation: mean\n    higher_is_better: true\n")
-    from feedlearn.tune.harness import run_lm_eval
 
     scores = run_lm_eval(str(tiny_dir), ["feedlearn_sortmc"], include=str(tmp_path / "tasks"), batch_size=2)
     acc = scores["feedlearn_sortmc"]["acc"]
@@ -138,9 +140,6 @@ def test_lm_eval_adapter_on_a_local_task(tiny_dir, tmp_path, monkeypatch, capsys
 def test_lm_eval_missing_gives_a_clear_error(monkeypatch):
     import builtins
 
-    from feedlearn.common.errors import FeedlearnError
-    from feedlearn.tune.harness import run_lm_eval
-
     real_import = builtins.__import__
 
     def no_lm_eval(name, *args, **kwargs):
@@ -155,7 +154,6 @@ def test_lm_eval_missing_gives_a_clear_error(monkeypatch):
 
 def test_web_chat_streams_replies_in_the_page_history(tiny_dir):
     pytest.importorskip("gradio")  # in the test extras
-    from feedlearn.tune.webchat import build_web_chat, respond_stream
 
     model, tok = load_model(tiny_dir), load_tokenizer(tiny_dir)
     opts = GenerationOptions(max_new_tokens=5)

@@ -7,12 +7,14 @@ import json
 import pytest
 import torch
 
+from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune import rl
-from feedlearn.tune.config import load_config
+from feedlearn.tune.models import load_model
 from feedlearn.tune.stages import STAGES, PPOConfig, run_stage
-from feedlearn.tune.stages.ppo import positions, reply_mask, token_logprobs
-from tests.tune.test_raft import sort_prompts
+from feedlearn.tune.stages.ppo import PPO, positions, reply_mask, token_logprobs
+from feedlearn.tune.tiny import TinyConfig, init_tiny
+from tests.tune.conftest import sort_prompts
 
 T = torch.tensor
 
@@ -71,8 +73,6 @@ def test_reply_mask_ends_at_the_first_stop_token():
 
 
 def test_left_padded_logprobs_equal_unpadded_ones(tiny_dir):
-    from feedlearn.tune.models import load_model
-
     model = load_model(tiny_dir)
     long_, short = [11, 12, 13, 14, 15, 16], [21, 22, 23, 24]  # prompts of 4 and 2 tokens, replies of 2
     ids = T([long_, [0, 0] + short])
@@ -111,7 +111,6 @@ def test_ppo_raises_the_reward_model_score(tiny_dir, reward_dir, tmp_path):
 def test_ppo_resume_gives_the_same_weights(tiny_dir, reward_dir, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
-    from feedlearn.tune.stages.ppo import PPO
 
     data = sort_prompts(tmp_path)
     kw = {"max_steps": 6, "save_steps": 3}
@@ -147,7 +146,6 @@ def test_ppo_with_lora_uses_the_adapter_free_model_as_reference(tiny_dir, reward
 
 
 def test_critic_must_share_the_policy_tokenizer(tiny_dir, reward_dir, tmp_path):
-    from feedlearn.tune.tiny import TinyConfig, init_tiny
     from tests.tune.conftest import CORPUS
 
     other = init_tiny(tmp_path / "other", TinyConfig(vocab_size=300, hidden_size=32, layers=1, heads=2,

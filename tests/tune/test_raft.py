@@ -6,11 +6,14 @@ import json
 
 import pytest
 
-from feedlearn.tune.config import load_config
-from feedlearn.tune.data import TuneDataset, save_dataset
-from feedlearn.tune.stages import STAGES, RaftConfig, run_stage
+from feedlearn.cli import main
+from feedlearn.common.config import load_config
+from feedlearn.tune.models import load_model, load_tokenizer
+from feedlearn.tune.rewards import RewardScorer, replies, reply_logprob, rlhf_metrics
+from feedlearn.tune.stages import STAGES, IterativeDPOConfig, RaftConfig, run_stage
+from feedlearn.tune.stages.iterative_dpo import best_worst_pairs
 from feedlearn.tune.stages.raft import select
-from tests.tune.test_reward import preference_pairs
+from tests.tune.conftest import preference_pairs, sort_prompts
 
 
 def test_select_keeps_exactly_the_top_samples():
@@ -20,12 +23,6 @@ def test_select_keeps_exactly_the_top_samples():
     assert select(prompt_ids, rewards, "top_fraction", 0.5) == [0, 1, 2]  # 3 highest overall
     assert select(prompt_ids, rewards, "top_fraction", 0.25) == [1, 2]  # ceil(1.5) = 2
     assert select(prompt_ids, rewards, "top_fraction", 0.01) == [1]  # at least one
-
-
-def sort_prompts(tmp_path, n=16):
-    """A conversation file of ``n`` sort requests with their correct answers (RAFT uses the prompts)."""
-    prompts = TuneDataset("conversation", [inst["chosen"] for inst in preference_pairs(n, seed=3).instances])
-    return save_dataset(prompts, tmp_path / "prompts.json")
 
 
 def test_raft_rounds_raise_the_mean_reward(tiny_dir, reward_dir, tmp_path):
@@ -47,9 +44,6 @@ def test_raft_rounds_raise_the_mean_reward(tiny_dir, reward_dir, tmp_path):
 
 
 def test_rlhf_metrics_against_itself(tiny_dir, reward_dir):
-    from feedlearn.tune.models import load_model, load_tokenizer
-    from feedlearn.tune.rewards import RewardScorer, replies, reply_logprob, rlhf_metrics
-
     model, tok = load_model(tiny_dir), load_tokenizer(tiny_dir)
     prompts = [inst["chosen"]["messages"][:1] for inst in preference_pairs(6, seed=4).instances]
     scorer = RewardScorer(reward_dir)
@@ -65,8 +59,6 @@ def test_rlhf_metrics_against_itself(tiny_dir, reward_dir):
 
 
 def test_best_worst_pairs_by_hand():
-    from feedlearn.tune.stages.iterative_dpo import best_worst_pairs
-
     p0, p1 = [{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]
     pairs = best_worst_pairs([p0, p0, p0, p1, p1, p1], ["x", "y", "z", "u", "v", "w"], [1.0, 3.0, 2.0, 5.0, 5.0, 5.0], 3)
     assert len(pairs) == 1  # prompt b: all tied, no pair
@@ -74,8 +66,6 @@ def test_best_worst_pairs_by_hand():
 
 
 def test_iterative_dpo_rounds_raise_the_mean_reward(tiny_dir, reward_dir, tmp_path):
-    from feedlearn.tune.stages import IterativeDPOConfig
-
     data = sort_prompts(tmp_path)
     config = load_config(IterativeDPOConfig, None, {"model": str(tiny_dir), "data": str(data), "reward_model": reward_dir,
                                                     "output_dir": str(tmp_path / "idpo"), "iterations": 3, "n": 4,
@@ -87,8 +77,6 @@ def test_iterative_dpo_rounds_raise_the_mean_reward(tiny_dir, reward_dir, tmp_pa
 
 
 def test_eval_cli_rlhf_metrics(tiny_dir, reward_dir, tmp_path, capsys):
-    from feedlearn.cli import main
-
     data = sort_prompts(tmp_path, 4)
     out = tmp_path / "m.json"
     assert main(["tune", "eval", str(tiny_dir), "--data", str(data), "--reward-model", reward_dir, "--baseline",

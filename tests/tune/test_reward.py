@@ -7,12 +7,15 @@ import math
 import pytest
 import torch
 
-from feedlearn.tune.config import load_config
+from feedlearn.cli import main
+from feedlearn.common.config import load_config
 from feedlearn.tune.data import TuneDataset, convert, save_dataset
+from feedlearn.tune.features import pair_features
 from feedlearn.tune.models import load_model, load_tokenizer
+from feedlearn.tune.rewards import PairCollator, pairwise_accuracy, score_batch
 from feedlearn.tune.stages import STAGES, DPOStageConfig, RewardConfig, run_stage
-from feedlearn.tune.stages.reward import PairCollator, pair_features, pairwise_accuracy, pairwise_loss, score_batch
-from tests.tune.data.test_importers import DATA
+from feedlearn.tune.stages.reward import pairwise_loss
+from tests.tune.conftest import DATA, preference_pairs
 
 
 def test_pairwise_loss_worked_by_hand():
@@ -21,20 +24,6 @@ def test_pairwise_loss_worked_by_hand():
     # mean over pairs: (log(1+e^-1) + log(1+e^1)) / 2
     value = pairwise_loss(torch.tensor([2.0, 0.0]), torch.tensor([1.0, 1.0]))
     assert float(value) == pytest.approx((math.log1p(math.exp(-1)) + math.log1p(math.exp(1))) / 2)
-
-
-def preference_pairs(n, seed=0):
-    import random
-
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        xs = [rng.randrange(10) for _ in range(3)]
-        prompt = {"role": "user", "content": "Please sort: " + " ".join(map(str, xs))}
-        good = " ".join(map(str, sorted(xs)))
-        rows.append({"chosen": {"messages": [prompt, {"role": "assistant", "content": good}]},
-                     "rejected": {"messages": [prompt, {"role": "assistant", "content": "I do not know."}]}})
-    return TuneDataset("paired_conversation", rows)
 
 
 def reward_config(tiny_dir, data, out, **kw):
@@ -94,7 +83,6 @@ def test_real_preference_data_trains(tiny_dir, tmp_path):
 def test_score_cli(tiny_dir, tmp_path, capsys):
     import json
 
-    from feedlearn.cli import main
 
     train = save_dataset(preference_pairs(32, seed=1), tmp_path / "train.json")
     summary = run_stage(STAGES["reward"](), reward_config(tiny_dir, train, tmp_path / "rm", max_steps=20))

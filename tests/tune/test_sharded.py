@@ -6,13 +6,15 @@ import json
 
 import pytest
 
+from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.dist.launch import launch
-from feedlearn.tune.config import load_config
 from feedlearn.tune.data import save_dataset
-from feedlearn.tune.data.synthetic import synthetic_dataset
+from feedlearn.tune.data.synthetic import synthetic_dataset, synthetic_preferences
+from feedlearn.tune.models import load_model
 from feedlearn.tune.stages import STAGES, SFTConfig, run_stage
 from tests.tune import workers
+from tests.tune.conftest import sort_prompts
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,6 @@ def test_sharded_runs_log_their_bytes_and_zeropp_sends_less_across_nodes(runs):
 
 
 def test_zeropp_final_model_stays_close_to_zero3(runs):
-    from feedlearn.tune.models import load_model
-
     tmp, results = runs
     zero3, zeropp = results[0]["zero3"]["eval"]["loss"], results[0]["zeropp"]["eval"]["loss"]
     assert zeropp == pytest.approx(zero3, rel=0.05)
@@ -55,9 +55,6 @@ def test_zeropp_final_model_stays_close_to_zero3(runs):
 
 
 def test_sharded_reward_and_dpo(tiny_dir, tmp_path):
-    from feedlearn.tune.data.synthetic import synthetic_preferences
-    from feedlearn.tune.models import load_model
-
     pairs = save_dataset(synthetic_preferences(64, tasks=("sort",), seed=1), tmp_path / "pairs.json")
     result = launch(workers.pair_stages, (str(tiny_dir), str(pairs), str(tmp_path)), nproc=4)[0]
     assert set(result["reward"]["eval"]) >= {"accuracy", "mean_gap"}
@@ -76,8 +73,6 @@ def test_strategy_needs_torchrun(tiny_dir, tmp_path):
 
 
 def test_sharded_raft_and_iterative_dpo_sample_on_every_rank_and_train_sharded(tiny_dir, reward_dir, tmp_path):
-    from tests.tune.test_raft import sort_prompts
-
     data = sort_prompts(tmp_path)
     results = launch(workers.raft_sharded, (str(tiny_dir), reward_dir, str(data), str(tmp_path / "raft")), nproc=4)
     assert all(results[r]["raft"]["main_rank"] is False for r in (1, 2, 3))
@@ -94,8 +89,6 @@ def test_sharded_raft_and_iterative_dpo_sample_on_every_rank_and_train_sharded(t
 
 
 def test_sharded_ppo_raises_the_score(tiny_dir, reward_dir, tmp_path):
-    from tests.tune.test_raft import sort_prompts
-
     data = sort_prompts(tmp_path)
     results = launch(workers.ppo_sharded, (str(tiny_dir), reward_dir, str(data), str(tmp_path / "ppo")), nproc=4)
     assert all(results[r]["main_rank"] is False for r in (1, 2, 3))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from feedlearn.tune.recipe import Recipe
+from feedlearn.tune.recipe import Recipe, prepare
 from feedlearn.tune.stages import STAGES
 
 RECIPES = sorted((Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
@@ -30,8 +30,6 @@ def test_shipped_recipe_is_valid(path):
 
 @pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
 def test_shipped_recipe_data_prepares_and_fits_its_stages(path, tmp_path, monkeypatch):
-    from feedlearn.tune.recipe import prepare
-
     monkeypatch.chdir(Path(__file__).resolve().parents[2])  # recipes name shipped data relative to the repo
     recipe = Recipe.model_validate(yaml.safe_load(path.read_text()))
     prepare(recipe, tmp_path)

@@ -9,21 +9,16 @@ import torch
 from transformers import TrainerCallback
 
 from feedlearn.cli import main
+from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.tune.config import load_config
+from feedlearn.tune import trainer as trainer_module
 from feedlearn.tune.data import TuneDataset, save_dataset
+from feedlearn.tune.evaluate import perplexity
+from feedlearn.tune.features import IGNORE, pack, sft_features
+from feedlearn.tune.infer import GenerationOptions, generate
 from feedlearn.tune.models import load_model, load_tokenizer
 from feedlearn.tune.stages import STAGES, PretrainConfig, SFTConfig, run_stage
-from feedlearn.tune.stages.pretrain import pack
-from feedlearn.tune.stages.sft import sft_features
-from feedlearn.tune.trainer import IGNORE
-from tests.tune.conftest import CORPUS
-
-
-def sort_conversations(n=25):
-    return [{"messages": [{"role": "user", "content": f"Sort {a} {b}"},
-                          {"role": "assistant", "content": f"{min(a, b)} {max(a, b)}"}]}
-            for a in range(5) for b in range(5)][:n]
+from tests.tune.conftest import CORPUS, sort_conversations
 
 
 @pytest.fixture()
@@ -62,6 +57,16 @@ def test_sft_labels_token_by_token(tiny_dir):
     assert sft_features(t2t, tok, "assistant", len(prompt)) == ([], 1)
 
 
+def test_sft_summary_counts_the_examples_truncation_left_without_a_loss_token(tiny_dir, tmp_path):
+    long = " ".join(["the quick brown fox"] * 10)  # ~40 tokens: max_length 16 cuts the answer off
+    rows = [{"input": "Sort 3 1", "output": "1 3"}, {"input": long, "output": "x"}, {"input": "Sort 2 1", "output": "1 2"}]
+    data = save_dataset(TuneDataset("text2text", rows), tmp_path / "t2t.json")
+    summary = run_stage(STAGES["sft"](), config(SFTConfig, tiny_dir, data, tmp_path / "out", max_steps=1,
+                                                batch_size=2, max_length=16))
+    assert (summary["examples"], summary["dropped"]) == (2, 1)
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["dropped"] == 1
+
+
 def test_sft_trains_changes_weights_and_lowers_loss(tiny_dir, sft_data, tmp_path):
     before = load_model(tiny_dir).state_dict()
     cfg = config(SFTConfig, tiny_dir, sft_data, tmp_path / "out", eval_data=str(sft_data), max_steps=30, lr=3e-3)
@@ -87,17 +92,14 @@ class StopAt(TrainerCallback):
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_dir, sft_data, tmp_path, monkeypatch):
-    from feedlearn.tune import trainer as trainer_module
-    from feedlearn.tune.stages.base import run_stage as run
-
-    whole = run(STAGES["sft"](), config(SFTConfig, tiny_dir, sft_data, tmp_path / "whole"))
+    whole = run_stage(STAGES["sft"](), config(SFTConfig, tiny_dir, sft_data, tmp_path / "whole"))
     real_train = trainer_module.train
-    monkeypatch.setattr("feedlearn.tune.stages.base.train",
+    monkeypatch.setattr("feedlearn.tune.stage.train",
                         lambda *a, **k: real_train(*a, **k, extra_callbacks=[StopAt(3)]))
     with pytest.raises(KeyboardInterrupt):
-        run(STAGES["sft"](), config(SFTConfig, tiny_dir, sft_data, tmp_path / "cut"))
+        run_stage(STAGES["sft"](), config(SFTConfig, tiny_dir, sft_data, tmp_path / "cut"))
     monkeypatch.undo()
-    resumed = run(STAGES["sft"](), config(SFTConfig, tiny_dir, sft_data, tmp_path / "cut"))
+    resumed = run_stage(STAGES["sft"](), config(SFTConfig, tiny_dir, sft_data, tmp_path / "cut"))
     assert resumed["resumed_from"].endswith("checkpoint-3") and resumed["steps"] == 6
     a, b = load_model(whole["model"]).state_dict(), load_model(resumed["model"]).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -121,7 +123,6 @@ def test_pretrain_lowers_perplexity(tiny_dir, tmp_path):
     data = save_dataset(TuneDataset("text_only", [{"text": t} for t in CORPUS]), tmp_path / "text.json")
     cfg = config(PretrainConfig, tiny_dir, data, tmp_path / "pt", eval_data=str(data), block_size=32, max_steps=20,
                  lr=3e-3)
-    from feedlearn.tune.evaluate import perplexity
 
     before = perplexity(load_model(tiny_dir), load_tokenizer(tiny_dir), CORPUS, 32)
     summary = run_stage(STAGES["pretrain"](), cfg)
@@ -145,8 +146,6 @@ def test_train_cli(tiny_dir, sft_data, tmp_path, capsys):
 
 
 def test_sft_teaches_the_reply_and_the_stop(tiny_dir, tmp_path):
-    from feedlearn.tune.infer import GenerationOptions, generate
-
     conv = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there"}]}] * 16
     data = save_dataset(TuneDataset("conversation", conv), tmp_path / "hi.json")
     summary = run_stage(STAGES["sft"](), config(SFTConfig, tiny_dir, data, tmp_path / "hi", max_steps=40, lr=1e-2,

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from feedlearn.tune.config import load_config
-from feedlearn.tune.stages import STAGES, SFTConfig, run_stage
+from feedlearn.common.config import load_config
+from feedlearn.tune.stages import (
+    STAGES,
+    DPOStageConfig,
+    IterativeDPOConfig,
+    PPOConfig,
+    RaftConfig,
+    RewardConfig,
+    SFTConfig,
+    run_stage,
+)
 
 
 def sft_with_strategies(model: str, data: str, out: str) -> dict:
@@ -20,8 +29,6 @@ def sft_with_strategies(model: str, data: str, out: str) -> dict:
 
 def pair_stages(model: str, pairs: str, out: str) -> dict:
     """``reward`` (score head) and ``dpo`` (TRL) under zeropp, 2 nodes x 2 ranks; rank 0's summaries."""
-    from feedlearn.tune.stages import DPOStageConfig, RewardConfig
-
     common = {"model": model, "data": pairs, "eval_data": pairs, "max_steps": 8, "batch_size": 4,
               "strategy": "zeropp", "ranks_per_node": 2}
     reward = run_stage(STAGES["reward"](), load_config(RewardConfig, None, {**common, "lr": 3e-3,
@@ -33,8 +40,6 @@ def pair_stages(model: str, pairs: str, out: str) -> dict:
 
 def ppo_sharded(model: str, reward_model: str, data: str, out: str) -> dict:
     """PPO with actor and critic sharded under zeropp (2 nodes x 2 ranks); rank 0's summary."""
-    from feedlearn.tune.stages import PPOConfig
-
     config = load_config(PPOConfig, None, {"model": model, "data": data, "reward_model": reward_model,
                                            "output_dir": out, "max_steps": 30, "batch_size": 4, "lr": 1e-2,
                                            "critic_lr": 1e-3, "max_new_tokens": 8, "kl_coef": 0.05,
@@ -44,14 +49,11 @@ def ppo_sharded(model: str, reward_model: str, data: str, out: str) -> dict:
 
 def raft_sharded(model: str, reward_model: str, data: str, out: str) -> dict:
     """RAFT rounds with sampling split over ranks and the inner SFT sharded (zero3, 2 nodes x 2)."""
-    from feedlearn.tune.stages import RaftConfig
-
     config = load_config(RaftConfig, None, {"model": model, "data": data, "reward_model": reward_model,
                                             "output_dir": out, "iterations": 3, "k": 4, "max_steps": 15,
                                             "batch_size": 2, "lr": 3e-3, "max_new_tokens": 8, "strategy": "zero3",
                                             "ranks_per_node": 2})
     raft = run_stage(STAGES["raft"](), config)
-    from feedlearn.tune.stages import IterativeDPOConfig
 
     config = load_config(IterativeDPOConfig, None, {"model": model, "data": data, "reward_model": reward_model,
                                                     "output_dir": out + "-idpo", "iterations": 2, "n": 4,

@@ -89,7 +89,7 @@ def run_command(
     from rich.progress import Progress
 
     from feedlearn.bargain.experiment import ExperimentConfig, run_experiment
-    from feedlearn.tune.config import load_config
+    from feedlearn.common.config import load_config
 
     options = {"runs": runs, "rounds": rounds, "feedback": feedback, "coach": coach, "concurrency": concurrency,
                "seed": seed, "scenario": scenario, "seller": seller, "buyer": buyer, "critic": critic,

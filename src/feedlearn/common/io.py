@@ -1,10 +1,11 @@
-"""Atomic file writes: readers never see a half-written output, even if the job is killed."""
+"""Atomic file and folder writes: readers never see a half-written output, even if the job is killed."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -51,6 +52,32 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_write(path, "wb") as handle:
         handle.write(data)
+
+
+def atomic_dir(target: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """Fill a folder through ``write(tmp)`` and rename it to ``target``: readers never see half of it.
+
+    An old ``target`` is renamed aside first and removed only once the new one is in place; leftovers of
+    a run killed mid-save (``.NAME.tmp``, ``.NAME.old`` next to ``target``) are removed first.
+    """
+    target = Path(target)
+    tmp, old = target.with_name(f".{target.name}.tmp"), target.with_name(f".{target.name}.old")
+    for leftover in (tmp, old):
+        _remove(leftover)
+    tmp.mkdir(parents=True)
+    write(tmp)
+    if target.exists() or target.is_symlink():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    _remove(old)
+    return target
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
 
 
 MAX_SETTINGS_BYTES = 16 * 2**20  # a config, recipe, scenario or run record is pages of text, not this

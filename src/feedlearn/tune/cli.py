@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -10,10 +12,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.common.io import atomic_write_text
 from feedlearn.common.outputs import check_outputs
 from feedlearn.common.text import plain
 from feedlearn.tune.data import DATASET_TYPES, IMPORTERS, DatasetReport, convert, describe, load_dataset, save_dataset
+from feedlearn.tune.data.io import read_text
+from feedlearn.tune.features import pair_features, prompts_of, references
+from feedlearn.tune.gguf_export import export_gguf
+from feedlearn.tune.harness import run_lm_eval
+from feedlearn.tune.models import fit_embeddings, load_model, load_tokenizer
+from feedlearn.tune.templates import to_messages
+from feedlearn.tune.tiny import TinyConfig, init_tiny
+
+# The modules below import torch (and transformers, ...) at import time: commands import them when
+# they run, so `feedlearn --help` and the data commands start in well under a second.
 
 tune_app = typer.Typer(help="Fine-tune causal LMs: data, stages, recipes, inference, evaluation.",
                        no_args_is_help=True)
@@ -60,12 +74,6 @@ def convert_command(
         say(f"  dropped: {example}")
 
 
-def _load_tokenizer(path: str):
-    from feedlearn.tune.models import load_tokenizer  # heavy: imported only when asked for
-
-    return load_tokenizer(path)
-
-
 def print_report(report: DatasetReport) -> None:
     say(f"{report.source}: {report.instances} valid {report.type} instances"
         + (f", {report.skipped} bad rows dropped" if report.skipped else ""))
@@ -95,7 +103,7 @@ def validate_command(
 ) -> None:
     """Check every instance and report counts and length statistics."""
     dataset = load_dataset(path, type=dtype, skip_bad=skip_bad)
-    print_report(describe(dataset, _load_tokenizer(tokenizer) if tokenizer else None))
+    print_report(describe(dataset, load_tokenizer(tokenizer) if tokenizer else None))
 
 
 @tune_app.command("init-tiny")
@@ -111,8 +119,6 @@ def init_tiny_command(
                                    "a folder init-tiny did not write)."),
 ) -> None:
     """Create the embedded tiny Llama model and its tokenizer (offline, from the shipped text)."""
-    from feedlearn.tune.tiny import TinyConfig, init_tiny
-
     config = TinyConfig(template=template, vocab_size=vocab_size, hidden_size=hidden_size, layers=layers, heads=heads,
                         intermediate_size=max(8, round(hidden_size * 8 / 3 / 8) * 8), seed=seed)
     out = init_tiny(out_dir, config, overwrite=overwrite)
@@ -127,8 +133,8 @@ def train_command(
     config: Path = typer.Option(None, "--config", "-c", help="YAML file of the stage's options."),
 ) -> None:
     """Run one training stage; rerunning the same command resumes from the last checkpoint."""
-    from feedlearn.tune.config import load_config
-    from feedlearn.tune.stages import STAGES, run_stage
+    from feedlearn.tune.stage import run_stage  # torch: not at start-up
+    from feedlearn.tune.stages import STAGES  # torch: not at start-up
 
     if stage not in STAGES:
         raise FeedlearnError(f"unknown stage {stage!r}; choose from {', '.join(STAGES)}")
@@ -155,7 +161,7 @@ def run_command(
     overrides: list[str] = typer.Argument(None, help="Recipe options as key=value, e.g. steps_scale=0.1."),
 ) -> None:
     """Run a recipe: stages chained, evaluated after each; rerun to continue after an interruption."""
-    from feedlearn.tune.recipe import run_recipe
+    from feedlearn.tune.recipe import run_recipe  # torch: not at start-up
 
     result = run_recipe(recipe, overrides or [], log=lambda row: say((f"{row['stage']} done", "dim")))
     console.print(recipe_table(result))
@@ -175,8 +181,6 @@ def recipe_table(result: dict) -> Table:
 
 
 def _model_and_tokenizer(model: str, template: str | None):
-    from feedlearn.tune.models import fit_embeddings, load_model, load_tokenizer
-
     tokenizer = load_tokenizer(model, template=template)
     return fit_embeddings(load_model(model), tokenizer), tokenizer
 
@@ -184,14 +188,10 @@ def _model_and_tokenizer(model: str, template: str | None):
 def read_prompts(path: Path, raw: bool) -> list:
     """Prompts from a text file (one per line; a user turn unless --raw) or an LMFlow dataset."""
     if path.suffix in (".txt", ".text"):
-        from feedlearn.tune.data.io import read_text
-
         lines = [line.strip() for line in read_text(path).splitlines() if line.strip()]
         if not lines:
             raise FeedlearnError(f"{path}: no prompts (every line is blank)")
         return lines if raw else [[{"role": "user", "content": line}] for line in lines]
-    from feedlearn.tune.evaluate import references
-
     return references(load_dataset(path))[0]
 
 
@@ -211,12 +211,7 @@ def generate_command(
     stream: bool = typer.Option(False, "--stream", help="Print each completion as it is generated (one at a time)."),
 ) -> None:
     """Batched generation for a file of prompts."""
-    import dataclasses
-    import json
-
-    from feedlearn.common.io import atomic_write_text
-    from feedlearn.tune.infer import GenerationOptions, generate
-    from feedlearn.tune.models import load_model
+    from feedlearn.tune.infer import GenerationOptions, generate  # torch: not at start-up
 
     # options, prompts and output first: a mistake in them is reported before any model is loaded
     check_outputs({"--out": out}, inputs=[prompts])
@@ -253,15 +248,15 @@ def chat_command(
     port: int = typer.Option(7860, "--port", help="Web chat port."),
 ) -> None:
     """Chat in the terminal (history kept; /reset clears it, /exit or Ctrl-D quits), or on the web."""
-    from feedlearn.tune.chat import ChatSession
-    from feedlearn.tune.infer import GenerationOptions
+    from feedlearn.tune.chat import ChatSession  # torch: not at start-up
+    from feedlearn.tune.infer import GenerationOptions  # torch: not at start-up
 
     options = GenerationOptions(max_new_tokens=max_new_tokens, temperature=temperature)  # checked before loading
     if web and not 1 <= port <= 65535:
         raise FeedlearnError(f"--port must be from 1 to 65535, got {port}")
     loaded, tokenizer = _model_and_tokenizer(model, template)
     if web:
-        from feedlearn.tune.webchat import build_web_chat
+        from feedlearn.tune.webchat import build_web_chat  # torch: not at start-up
 
         app = build_web_chat(loaded, tokenizer, system=system, options=options, title=f"feedlearn chat: {model}")
         app.launch(server_port=port)
@@ -299,19 +294,13 @@ def eval_command(
     json_out: Path = typer.Option(None, "--json", help="Write the metrics as JSON."),
 ) -> None:
     """Perplexity on text; exact match, stop-at-EOS rate and label loss on text2text/conversation."""
-    import json
-
-    from feedlearn.common.io import atomic_write_text
-    from feedlearn.tune.evaluate import check_block_size, generation_metrics, label_loss, perplexity
-    from feedlearn.tune.infer import GenerationOptions
-    from feedlearn.tune.stages.sft import sft_features
+    from feedlearn.tune.evaluate import DEFAULT_KIND, KINDS, check_block_size, evaluate  # torch: not at start-up
+    from feedlearn.tune.infer import GenerationOptions  # torch: not at start-up
 
     if (data is None) == (lm_eval_tasks is None):
         raise FeedlearnError("eval: give --data FILE or --lm-eval TASKS (one of them)")
     check_outputs({"--json": json_out}, inputs=[data] if data else [])
     if lm_eval_tasks is not None:
-        from feedlearn.tune.harness import run_lm_eval
-
         scores = run_lm_eval(model, [t.strip() for t in lm_eval_tasks.split(",") if t.strip()],
                              include=lm_eval_include, limit=limit)
         for task, metrics in scores.items():
@@ -325,31 +314,22 @@ def eval_command(
     if (baseline or reference) and reward_model is None:
         raise FeedlearnError("eval: --baseline and --reference go with --reward-model")
     dataset = load_dataset(data)
-    if reward_model is not None and dataset.type not in ("text2text", "conversation"):
-        raise FeedlearnError(f"{data}: --reward-model judges replies to text2text or conversation prompts, "
+    kind = "rlhf" if reward_model is not None else DEFAULT_KIND.get(dataset.type)
+    if kind is None:
+        raise FeedlearnError(f"{data}: eval handles {', '.join(DEFAULT_KIND)}, not {dataset.type}")
+    if dataset.type not in KINDS[kind].data_types:
+        raise FeedlearnError(f"{data}: --reward-model judges replies to {' or '.join(KINDS[kind].data_types)} prompts, "
                              f"not {dataset.type}")
     loaded, tokenizer = _model_and_tokenizer(model, template)
+    options: dict = {"block_size": block_size, "max_new_tokens": max_new_tokens}
     if reward_model is not None:
-        from feedlearn.tune.models import load_model as load
-        from feedlearn.tune.rewards import RewardScorer, replies, rlhf_metrics
-        from feedlearn.tune.stages.raft import prompts_of
+        from feedlearn.tune.rewards import RewardScorer, replies  # torch: not at start-up
 
-        prompts = prompts_of(dataset)
-        base = None
         if baseline:
-            base_model, base_tok = _model_and_tokenizer(baseline, template)
-            base = replies(base_model, base_tok, prompts, max_new_tokens)
-        metrics = rlhf_metrics(loaded, tokenizer, prompts, RewardScorer(reward_model),
-                               reference=load(reference) if reference else None, baseline_replies=base,
-                               max_new_tokens=max_new_tokens)
-    elif dataset.type == "text_only":
-        metrics = {"perplexity": perplexity(loaded, tokenizer, [i["text"] for i in dataset.instances], block_size)}
-    elif dataset.type in ("text2text", "conversation"):
-        rows, _ = sft_features(dataset, tokenizer, "assistant", 4096)
-        metrics = {**generation_metrics(loaded, tokenizer, dataset, max_new_tokens=max_new_tokens),
-                   "loss": label_loss(loaded, rows, tokenizer.pad_token_id)}
-    else:
-        raise FeedlearnError(f"{data}: eval handles text_only, text2text and conversation, not {dataset.type}")
+            options["baseline_replies"] = replies(*_model_and_tokenizer(baseline, template), prompts_of(dataset),
+                                                  max_new_tokens)
+        options.update(scorer=RewardScorer(reward_model), reference=load_model(reference) if reference else None)
+    metrics = evaluate(loaded, tokenizer, dataset, kind, **options)
     say(f"{data} ({len(dataset)} {dataset.type}): " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     if json_out is not None:
         atomic_write_text(json_out, json.dumps({"model": model, "data": str(data), **metrics}, indent=1) + "\n")
@@ -364,12 +344,7 @@ def score_command(
     batch_size: int = typer.Option(16, "--batch-size"),
 ) -> None:
     """Score data with a reward model: pairwise accuracy on pairs, rewards on conversations."""
-    import json
-
-    from feedlearn.common.io import atomic_write_text
-    from feedlearn.tune.rewards import RewardScorer
-    from feedlearn.tune.stages.reward import pair_features, pair_rewards
-    from feedlearn.tune.templates import to_messages
+    from feedlearn.tune.rewards import RewardScorer, pair_rewards  # torch: not at start-up
 
     RewardScorer.check(max_length=max_length, batch_size=batch_size)  # before the data and the model
     check_outputs({"--out": out}, inputs=[data])
@@ -397,8 +372,6 @@ def export_gguf_command(
     dtype: str = typer.Option("f32", "--dtype", help="f32 or f16 (norms stay f32)."),
 ) -> None:
     """Write a Llama model and its byte-level BPE tokenizer as one GGUF file (llama.cpp, Ollama)."""
-    from feedlearn.tune.gguf_export import export_gguf
-
     check_outputs({"OUT": out})
     path = export_gguf(model, out, dtype=dtype)
     say(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB); serve it with e.g. "

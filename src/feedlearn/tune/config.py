@@ -1,21 +1,16 @@
 """Stage configs: one pydantic model per stage, loadable from YAML, overridable from the CLI.
 
 ``TrainConfig`` holds what every training stage shares (model, data, optimisation, LoRA,
-checkpoints); a stage's own config subclasses it. ``load_config(cls, yaml_path, overrides)`` reads
-a YAML mapping (unknown keys are errors naming the file and key), then applies ``key=value``
-overrides (values parsed as YAML scalars: ``lr=3e-4``, ``lora=true``).
+checkpoints); a stage's own config subclasses it. They are read with
+``feedlearn.common.config.load_config(cls, yaml_path, overrides)`` (unknown keys are errors naming
+the file and key; overrides are ``key=value`` YAML scalars: ``lr=3e-4``, ``lora=true``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from feedlearn.common.errors import FeedlearnError, did_you_mean
-from feedlearn.common.io import read_text_file
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class TrainConfig(BaseModel):
@@ -51,78 +46,18 @@ class TrainConfig(BaseModel):
     merge_lora: bool = Field(True, description="Also save the adapters merged into the base weights.")
     lisa_layers: int = Field(0, ge=0, description="LISA: train only N randomly chosen layers at a time (0: off).")
     lisa_interval: int = Field(20, gt=0, description="LISA: steps between re-drawing the trained layers.")
-    strategy: Literal["none", "zero3", "qwz", "hpz", "qgz", "zeropp"] = Field(
-        "none", description="Sharded data parallel under torchrun (feedlearn.dist): zero3, zeropp or one technique.")
+    strategy: str = Field("none", description="Sharded data parallel under torchrun: none, or a strategy of "
+                          "feedlearn.dist (zero3, zeropp or one technique: qwz, hpz, qgz).")
     ranks_per_node: int | None = Field(None, gt=0, description="strategy: ranks per node (default LOCAL_WORLD_SIZE).")
 
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, strategy: str) -> str:
+        """The names are dist's registry's (``STRATEGIES``), so a new strategy there is one here too."""
+        if strategy == "none":
+            return strategy
+        from feedlearn.dist.zeropp import STRATEGIES  # FSDP: ~2 s to import, only when a strategy is named
 
-C = TypeVar("C", bound=BaseModel)
-
-
-def _model_at(cls: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
-    """The (nested) model class that holds the field at ``loc``, following lists and optionals."""
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = cls.model_fields.get(str(part))
-        if field is None:
-            return None
-        inner = [a for a in _flatten(field.annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
-        if not inner:
-            return None
-        cls = inner[0]
-    return cls
-
-
-def _flatten(annotation: Any) -> list[Any]:
-    args = get_args(annotation)
-    return [annotation] if not args else [x for a in args for x in _flatten(a)]
-
-
-def problem(exc: ValidationError, cls: type[BaseModel] | None = None) -> str:
-    """The first error as ``key: message``, with the close match of a mistyped key."""
-    err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"])
-    if err["type"] != "extra_forbidden":
-        return f"{key}: {err['msg'].removeprefix('Value error, ')}"
-    holder = _model_at(cls, err["loc"]) if cls is not None else None
-    return f"{key}: unknown option" + (did_you_mean(err["loc"][-1], list(holder.model_fields)) if holder else "")
-
-
-def _error(source: str, exc: ValidationError, cls: type[BaseModel] | None = None) -> FeedlearnError:
-    return FeedlearnError(f"{source}: {problem(exc, cls)}")
-
-
-def parse_overrides(overrides: list[str]) -> dict[str, Any]:
-    """``["lr=3e-4", "lora=true"]`` → ``{"lr": 0.0003, "lora": True}`` (YAML scalars)."""
-    out: dict[str, Any] = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise FeedlearnError(f"override {item!r}: expected key=value")
-        out[key.strip().replace("-", "_")] = yaml.safe_load(value) if value.strip() else None
-    return out
-
-
-def load_config(cls: type[C], path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None) -> C:
-    """Build ``cls`` from a YAML file (optional) and overrides; errors name the file and key."""
-    values: dict[str, Any] = {}
-    source = "options"
-    if path is not None:
-        source = str(path)
-        text = read_text_file(path, "config file")
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise FeedlearnError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
-        except RecursionError:
-            raise FeedlearnError(f"{path}: invalid YAML (nested too deeply)") from None
-        if not isinstance(loaded, dict):
-            raise FeedlearnError(f"{path}: expected a mapping of options")
-        values.update(loaded)
-    extra = overrides if isinstance(overrides, dict) else parse_overrides(overrides or [])
-    values.update(extra)
-    try:
-        return cls.model_validate(values)
-    except ValidationError as exc:
-        raise _error(source, exc, cls) from None
+        if strategy not in STRATEGIES:
+            raise ValueError(f"Input should be 'none' or one of {', '.join(repr(s) for s in STRATEGIES)}")
+        return strategy

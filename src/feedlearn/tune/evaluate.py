@@ -1,16 +1,32 @@
-"""Evaluation: perplexity on text, loss on labelled tokens, exact match of generated answers."""
+"""Evaluation: perplexity on text, loss on labelled tokens, exact match of generated answers, RLHF metrics.
+
+``evaluate(model, tokenizer, data, kind)`` is the one evaluation that ``feedlearn tune eval``, recipes'
+``evals`` and the stages' ``evaluate`` hooks share; ``KINDS`` maps each kind to the data it reads and
+the function that measures it:
+
+* ``perplexity`` (``text_only``): ``perplexity``, the text packed into ``block_size`` blocks as
+  ``pretrain`` trains;
+* ``generation`` (``text2text``, ``conversation``): ``exact_match``, ``stops_at_eos``, ``mean_tokens``
+  of greedy replies, and ``loss`` on the reference replies (as ``sft`` trains);
+* ``rlhf`` (prompts of ``text2text``, ``conversation``): ``mean_reward``, ``mean_length`` of greedy
+  replies; ``win_rate`` over baseline replies, ``kl_to_reference`` when given them.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.data import TuneDataset
+from feedlearn.tune.features import IGNORE, pack, prompts_of, references, sft_features
 from feedlearn.tune.infer import GenerationOptions, generate
-from feedlearn.tune.trainer import IGNORE, PadCollator
+from feedlearn.tune.rewards import RewardScorer, rlhf_metrics
+from feedlearn.tune.trainer import PadCollator
 
 MAX_BLOCK = 1 << 20  # tokens in one perplexity block
 
@@ -45,24 +61,9 @@ def check_block_size(block_size: int) -> int:
 
 def perplexity(model: Any, tokenizer: Any, texts: list[str], block_size: int) -> float:
     """exp(mean NLL per token) of ``texts`` packed into ``block_size`` blocks, as ``pretrain`` trains."""
-    from feedlearn.tune.stages.pretrain import pack
-
     rows = [{"input_ids": b, "labels": list(b)} for b in pack(texts, tokenizer, check_block_size(block_size))]
     loss = label_loss(model, rows, tokenizer.pad_token_id)
     return math.exp(loss) if loss < 700 else math.inf  # exp overflows a float past ~709
-
-
-def references(data: TuneDataset) -> tuple[list[Any], list[str]]:
-    """Prompts and reference answers: text2text input/output; a conversation's last reply."""
-    if data.type not in ("text2text", "conversation"):
-        raise FeedlearnError(f"{data.source or 'data'}: prompts come from text2text or conversation data, "
-                             f"not {data.type}")
-    if data.type == "text2text":
-        return [i["input"] for i in data.instances], [i["output"] for i in data.instances]
-    from feedlearn.tune.templates import to_messages
-
-    prompts = [to_messages(i)[:-1] for i in data.instances]
-    return prompts, [i["messages"][-1]["content"] for i in data.instances]
 
 
 def generation_metrics(model: Any, tokenizer: Any, data: TuneDataset, *, max_new_tokens: int = 64) -> dict[str, float]:
@@ -74,3 +75,66 @@ def generation_metrics(model: Any, tokenizer: Any, data: TuneDataset, *, max_new
             "stops_at_eos": sum(o.stopped for o in outs) / n,
             "mean_tokens": sum(o.tokens for o in outs) / n}
 
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How ``evaluate`` measures; each kind reads the options it needs."""
+
+    block_size: int = 256  # perplexity: tokens per packed block
+    max_new_tokens: int = 64  # generation, rlhf: longest greedy reply
+    loss_on: str = "assistant"  # generation: which reference tokens the label loss covers (sft's loss_on)
+    max_length: int = 4096  # generation: longest labelled sequence (tokens)
+    label_loss: bool = True  # generation: also the label loss (needs {% generation %} marks on conversations)
+    scorer: RewardScorer | None = None  # rlhf: the reward model that judges replies
+    reference: Any = None  # rlhf: KL of the model's replies to this model
+    baseline_replies: list[str] | None = None  # rlhf: win rate over these replies (one per prompt)
+
+
+def _perplexity(model: Any, tokenizer: Any, data: TuneDataset, o: EvalOptions) -> dict[str, float]:
+    return {"perplexity": perplexity(model, tokenizer, [i["text"] for i in data.instances], o.block_size)}
+
+
+def _generation(model: Any, tokenizer: Any, data: TuneDataset, o: EvalOptions) -> dict[str, float]:
+    metrics = generation_metrics(model, tokenizer, data, max_new_tokens=o.max_new_tokens)
+    if o.label_loss:
+        rows, _ = sft_features(data, tokenizer, o.loss_on, o.max_length)
+        metrics["loss"] = label_loss(model, rows, tokenizer.pad_token_id)
+    return metrics
+
+
+def _rlhf(model: Any, tokenizer: Any, data: TuneDataset, o: EvalOptions) -> dict[str, float]:
+    if o.scorer is None:
+        raise FeedlearnError(f"{data.source or 'data'}: rlhf evaluation needs a reward model to judge the replies")
+    return rlhf_metrics(model, tokenizer, prompts_of(data), o.scorer, reference=o.reference,
+                        baseline_replies=o.baseline_replies, max_new_tokens=o.max_new_tokens)
+
+
+@dataclass(frozen=True)
+class EvalKind:
+    data_types: tuple[str, ...]  # dataset types it reads
+    measure: Callable[[Any, Any, TuneDataset, EvalOptions], dict[str, float]]
+
+
+KINDS: dict[str, EvalKind] = {
+    "perplexity": EvalKind(("text_only",), _perplexity),
+    "generation": EvalKind(("text2text", "conversation"), _generation),
+    "rlhf": EvalKind(("text2text", "conversation"), _rlhf),
+}
+# the kind a dataset type gets when none is named (rlhf needs a reward model: it is always asked for)
+DEFAULT_KIND = {"text_only": "perplexity", "text2text": "generation", "conversation": "generation"}
+
+
+def evaluate(model: Any, tokenizer: Any, data: TuneDataset, kind: str | None = None, **options: Any) -> dict[str, float]:
+    """Metrics of ``model`` on held-out ``data`` (the module docstring's table); ``options``: ``EvalOptions`` fields.
+
+    ``kind`` defaults to ``DEFAULT_KIND`` of the data's type; data of another type is a one-line error.
+    """
+    kind = kind or DEFAULT_KIND.get(data.type, "")
+    if kind not in KINDS:
+        raise FeedlearnError(f"{data.source or 'data'}: evaluation handles {', '.join(DEFAULT_KIND)} data "
+                             f"(or a kind: {', '.join(KINDS)}), not {data.type}")
+    spec = KINDS[kind]
+    if data.type not in spec.data_types:
+        raise FeedlearnError(f"{data.source or 'data'}: {kind} needs {' or '.join(spec.data_types)} data, not {data.type}")
+    return spec.measure(model, tokenizer, data, EvalOptions(**options))

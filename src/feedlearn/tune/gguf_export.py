@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.tune.models import load_model, model_source
 
 DTYPES = ("f32", "f16")
 
@@ -57,8 +58,6 @@ def export_gguf(model_dir: str | Path, out_path: str | Path, *, dtype: str = "f3
         raise FeedlearnError("GGUF export needs the gguf package: pip install 'feedlearn[gguf]'") from None
     import numpy as np
     from transformers import AutoConfig, AutoTokenizer
-
-    from feedlearn.tune.models import load_model, model_source
 
     model_dir, out_path = Path(model_source(model_dir)), Path(out_path)
     if dtype not in DTYPES:

@@ -15,12 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.tune.models import model_source
 
 
 def run_lm_eval(model: str, tasks: list[str], *, include: str | None = None, limit: int | None = None,
                 batch_size: int = 8, device: str | None = None) -> dict[str, dict[str, float]]:
-    from feedlearn.tune.models import model_source
-
     source = model_source(model)  # before the import: a missing path is an error in milliseconds
     for name, value in (("limit", limit), ("batch_size", batch_size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):

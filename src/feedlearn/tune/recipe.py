@@ -40,21 +40,30 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from feedlearn.common.errors import FeedlearnError, did_you_mean
+from feedlearn.common.config import load_config
+from feedlearn.common.errors import FeedlearnError, did_you_mean, first_error
 from feedlearn.common.io import atomic_write_text, read_text_file
 from feedlearn.common.runlock import exclusive
-from feedlearn.tune.config import TrainConfig, load_config, problem
+from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import IMPORTERS, convert, load_dataset, save_dataset
 from feedlearn.tune.data.synthetic import TASKS, synthetic_dataset, synthetic_preferences
+from feedlearn.tune.evaluate import KINDS, evaluate
+from feedlearn.tune.features import prompts_of
 from feedlearn.tune.infer import MAX_NEW_TOKENS
+from feedlearn.tune.models import load_model, load_tokenizer, model_source
+from feedlearn.tune.rewards import RewardScorer, replies
+from feedlearn.tune.stage import run_stage
+from feedlearn.tune.stages import STAGES
+from feedlearn.tune.tiny import TinyConfig, init_tiny
 
 MAX_SYNTHETIC = 10_000_000  # instances one prepare step may make (they are held in memory)
 # A stage's name is its folder under OUTPUT_DIR: one plain path component, not the data or base folder
 _STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _RESERVED = ("base", "data")
 # what each kind of eval reads
-EVAL_TYPES = {"perplexity": ("text_only",), "generation": ("text2text", "conversation"),
-              "rlhf": ("text2text", "conversation")}
+EVAL_TYPES = {kind: spec.data_types for kind, spec in KINDS.items()}
+# the recipe table's column of a metric: its name with spaces, but for these (None: not shown)
+COLUMNS = {"stops_at_eos": "stops at EOS", "mean_tokens": None}
 
 
 class _Strict(BaseModel):
@@ -174,8 +183,6 @@ def _needs_file(value: Any, prepared: set[str], where: str) -> None:
 
 def _needs_model(value: Any, stages: list[str], earlier: set[str], where: str) -> None:
     """``value``: the name of an earlier stage (or base), or a model that exists (or a hub id)."""
-    from feedlearn.tune.models import model_source
-
     if not isinstance(value, str) or value in earlier:
         return
     if value in stages:
@@ -199,7 +206,8 @@ def _stage_config(recipe: Recipe, spec: StageSpec, config_class: type[TrainConfi
     try:
         config = config_class.model_validate(options)
     except ValidationError as exc:
-        raise FeedlearnError(f"{where}: option {problem(exc, config_class)}") from None
+        field, message = first_error(exc, config_class)
+        raise FeedlearnError(f"{where}: option {field}: {message}") from None
     if "max_steps" in spec.options:
         config = config.model_copy(update={"max_steps": max(1, round(config.max_steps * recipe.steps_scale))})
     return config
@@ -215,9 +223,6 @@ def check_recipe(recipe: Recipe, path: str | Path) -> None:
 
 
 def _check_base(recipe: Recipe, path: str | Path) -> None:
-    from feedlearn.tune.models import model_source
-    from feedlearn.tune.tiny import TinyConfig
-
     if (recipe.base.model is None) == (recipe.base.init_tiny is None):
         raise FeedlearnError(f"{path}: base needs model or init_tiny" + (" (one of them, not both)"
                                                                          if recipe.base.model else ""))
@@ -277,8 +282,6 @@ def _check_evals(recipe: Recipe, path: str | Path, prepared: set[str], made: dic
 
 def _check_stages(recipe: Recipe, path: str | Path, prepared: set[str], made: dict[str, str | None]) -> None:
     """Each stage in order, against the stages before it: the same checks and config as at run time."""
-    from feedlearn.tune.stages import STAGES
-
     out = Path(recipe.output_dir)
     names = [spec.name for spec in recipe.stages]
     earlier = {"base"}
@@ -335,11 +338,6 @@ def _evaluate(model_dir: str, recipe: Recipe, resolve, models: dict[str, str],
 
     ``rlhf`` evals run once their reward model (and baseline/reference) stages have finished.
     """
-    from feedlearn.tune.evaluate import generation_metrics, perplexity
-    from feedlearn.tune.models import load_model, load_tokenizer
-    from feedlearn.tune.rewards import RewardScorer, replies, rlhf_metrics
-    from feedlearn.tune.stages.raft import prompts_of
-
     model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)
     out: dict[str, float] = {}
     for ev in recipe.evals:
@@ -349,27 +347,23 @@ def _evaluate(model_dir: str, recipe: Recipe, resolve, models: dict[str, str],
         if data.type not in EVAL_TYPES[ev.kind]:
             raise FeedlearnError(f"{resolve(ev.data)}: eval {ev.name}: {ev.kind} needs "
                                  f"{' or '.join(EVAL_TYPES[ev.kind])} data, not {data.type}")
-        if ev.kind == "rlhf":
+        # the table shows no label loss: a real model's own chat template may not mark the replies
+        options: dict[str, Any] = {"block_size": ev.block_size, "max_new_tokens": ev.max_new_tokens, "label_loss": False}
+        if ev.kind == "rlhf":  # it also needs the models it names
             names = [n for n in (ev.reward_model, ev.baseline, ev.reference) if n]
             if ev.reward_model is None or any(n not in models and not Path(n).exists() for n in names):
                 continue  # not trained yet
-            prompts = prompts_of(data)
-            baseline = None
             if ev.baseline:
                 base_dir = models.get(ev.baseline, ev.baseline)
-                baseline = replies(load_model(base_dir), load_tokenizer(base_dir), prompts, ev.max_new_tokens)
-            reference = load_model(models.get(ev.reference, ev.reference)) if ev.reference else None
-            metrics = rlhf_metrics(model, tokenizer, prompts, RewardScorer(models.get(ev.reward_model, ev.reward_model)),
-                                   reference=reference, baseline_replies=baseline, max_new_tokens=ev.max_new_tokens)
-            out.update({f"{ev.name} {k.replace('_', ' ')}": v for k, v in metrics.items()})
-            continue
-        if ev.kind == "perplexity":
-            out[f"{ev.name} perplexity"] = perplexity(model, tokenizer, [i["text"] for i in data.instances],
-                                                      ev.block_size)
-        else:
-            metrics = generation_metrics(model, tokenizer, data, max_new_tokens=ev.max_new_tokens)
-            out[f"{ev.name} exact match"] = metrics["exact_match"]
-            out[f"{ev.name} stops at EOS"] = metrics["stops_at_eos"]
+                options["baseline_replies"] = replies(load_model(base_dir), load_tokenizer(base_dir), prompts_of(data),
+                                                      ev.max_new_tokens)
+            options["reference"] = load_model(models.get(ev.reference, ev.reference)) if ev.reference else None
+            options["scorer"] = RewardScorer(models.get(ev.reward_model, ev.reward_model))
+        metrics = evaluate(model, tokenizer, data, ev.kind, **options)
+        for key, value in metrics.items():
+            column = COLUMNS.get(key, key.replace("_", " "))
+            if column is not None:
+                out[f"{ev.name} {column}"] = value
     return out
 
 
@@ -401,9 +395,6 @@ def run_recipe(path: str | Path, overrides: list[str] | None = None, *, log=prin
 
 def _run_checked(recipe: Recipe, path: str | Path, out: Path, log) -> dict[str, Any]:
     """``run_recipe`` once the recipe is checked and ``out`` is ours alone."""
-    from feedlearn.tune.stages import STAGES, run_stage
-    from feedlearn.tune.tiny import TinyConfig, init_tiny
-
     data_dir = out / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     prepared = {p.out for p in recipe.prepare}
@@ -426,13 +417,12 @@ def _run_checked(recipe: Recipe, path: str | Path, out: Path, log) -> dict[str, 
         start = models[spec.from_stage] if spec.from_stage else model
         config = _stage_config(recipe, spec, runner.config_class, start, out, models, resolve,
                                f"{path}: stage {spec.name}")
-        total = config.max_steps * getattr(config, "iterations", 1)
-        summary = _finished(out / spec.name, total) or run_stage(runner, config)
+        summary = _finished(out / spec.name, runner.total_steps(config)) or run_stage(runner, config)
         models[spec.name] = summary["model"]
         row = {"stage": spec.name, "model": summary["model"], "train_loss": summary["train_loss"],
                "tokens_per_second": summary["tokens_per_second"]}
-        if spec.stage == "reward":  # a reward model, not a policy: its own held-out metrics, and the
-            # current policy's rlhf metrics now that they can be computed (the baseline of what follows)
+        if not runner.makes_policy:  # a reward model: its own held-out metrics, and the current
+            # policy's rlhf metrics now that they can be computed (the baseline of what follows)
             row.update({f"reward model {k.replace('_', ' ')}": v for k, v in summary["eval"].items()})
             row.update(_evaluate(model, recipe, resolve, models, kinds=("rlhf",)))
         else:

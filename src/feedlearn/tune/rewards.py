@@ -9,6 +9,9 @@ template, so it can judge replies of a policy that uses another tokenizer. Metri
 * KL to a reference on the model's own replies: mean over replies of Σ_t [log π(y_t) − log π_ref(y_t)]
   (a Monte-Carlo estimate of KL(π‖π_ref) per reply);
 * mean reply length in tokens.
+
+Pairs (``features.pair_features`` rows) are scored as one batch of chosen then rejected rows
+(``PairCollator``), as the reward stage trains on them.
 """
 
 from __future__ import annotations
@@ -18,16 +21,14 @@ from typing import Any
 import torch
 
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.tune.features import Messages, render
 from feedlearn.tune.infer import GenerationOptions, generate
+from feedlearn.tune.models import default_device, load_model, load_tokenizer
 from feedlearn.tune.trainer import PadCollator
-
-Messages = list[dict[str, str]]
 
 
 class RewardScorer:
     def __init__(self, model_dir: str, *, max_length: int = 1024, batch_size: int = 16) -> None:
-        from feedlearn.tune.models import default_device, load_model, load_tokenizer
-
         self.check(max_length=max_length, batch_size=batch_size)
         self.tokenizer = load_tokenizer(model_dir)
         self.model = load_model(model_dir, head="score", device=default_device())
@@ -44,8 +45,6 @@ class RewardScorer:
 
     @torch.no_grad()
     def score(self, conversations: list[Messages]) -> list[float]:
-        from feedlearn.tune.stages.reward import render, score_batch
-
         seqs = [render({"messages": c}, self.tokenizer)[: self.max_length] for c in conversations]
         collate, out = PadCollator(self.tokenizer.pad_token_id), []
         for start in range(0, len(seqs), self.batch_size):
@@ -53,6 +52,48 @@ class RewardScorer:
             device = self.model.device
             out += score_batch(self.model, batch["input_ids"].to(device), batch["attention_mask"].to(device)).tolist()
         return out
+
+
+class PairCollator:
+    """``input_ids``/``attention_mask`` of 2B right-padded rows (B chosen, then B rejected) + margins."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        seqs = [r["chosen"] for r in rows] + [r["rejected"] for r in rows]
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = torch.tensor(s)
+            mask[i, : len(s)] = 1
+        return {"input_ids": ids, "attention_mask": mask, "margin": torch.tensor([r["margin"] for r in rows])}
+
+
+def score_batch(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """One scalar per row (the score head at the row's last token)."""
+    return model(input_ids=input_ids, attention_mask=attention_mask).logits.squeeze(-1).float()
+
+
+@torch.no_grad()
+def pair_rewards(model: Any, rows: list[dict[str, Any]], pad_id: int, batch_size: int = 16) -> list[tuple[float, float]]:
+    """``(r_chosen, r_rejected)`` of every pair of ``rows`` (``pair_features`` output)."""
+    model.eval()
+    collate, out = PairCollator(pad_id), []
+    for start in range(0, len(rows), batch_size):
+        batch = collate(rows[start:start + batch_size])
+        r = score_batch(model, batch["input_ids"].to(model.device), batch["attention_mask"].to(model.device)).tolist()
+        half = len(r) // 2
+        out += list(zip(r[:half], r[half:]))
+    return out
+
+
+def pairwise_accuracy(model: Any, rows: list[dict[str, Any]], pad_id: int, batch_size: int = 16) -> dict[str, float]:
+    """How often the chosen reply scores higher, and the mean gap r_c - r_r (the reward stage's evaluation)."""
+    pairs = pair_rewards(model, rows, pad_id, batch_size)
+    n = max(len(pairs), 1)
+    return {"accuracy": sum(c > r for c, r in pairs) / n, "mean_gap": sum(c - r for c, r in pairs) / n}
 
 
 def replies(model: Any, tokenizer: Any, prompts: list[Messages], max_new_tokens: int = 32) -> list[str]:

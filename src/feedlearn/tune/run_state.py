@@ -1,6 +1,6 @@
 """A stage's output_dir holds one run: one writer at a time, resumed only with the same settings.
 
-Rules every stage follows (``stages.base.run_stage`` applies them; tested in
+Rules every stage follows (``stage.run_stage`` applies them; tested in
 ``tests/tune/test_bad_resume.py``):
 
 * **one writer** — ``output_dir/.lock`` is held with ``flock`` for the whole run; a second training

@@ -20,6 +20,9 @@ from typing import Any
 import torch
 
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.dist.device import join_process_group, placement
+from feedlearn.dist.launch import under_torchrun
+from feedlearn.tune.records import append_log
 
 
 def is_main_rank() -> bool:
@@ -30,12 +33,10 @@ def is_main_rank() -> bool:
 
 def shard(model: Any, strategy: str, ranks_per_node: int | None) -> Any:
     """Shard ``model`` in place for ``strategy``; returns the ``ZeroPP`` setup (byte counter inside)."""
-    from feedlearn.dist.zeropp import STRATEGIES, apply_zeropp
+    from feedlearn.dist.zeropp import STRATEGIES, apply_zeropp  # FSDP: ~2 s to import, only under a strategy
 
     if hasattr(model, "peft_config"):
         raise FeedlearnError(f"strategy={strategy} with LoRA is not supported yet; train all weights or use strategy=none")
-    from feedlearn.dist.device import placement
-
     rank_and_world(strategy)  # joins torchrun's process group (or says to use torchrun)
     where = placement()  # cuda:LOCAL_RANK when every local rank has a GPU, else the CPU
     model.to(where.device)
@@ -44,18 +45,15 @@ def shard(model: Any, strategy: str, ranks_per_node: int | None) -> Any:
     return setup
 
 
-def bytes_callback(setup: Any, log_path: Any):
-    """A TrainerCallback closing the byte counter's step and logging rank 0's counts per step."""
-    import json
-
+def bytes_callback(setup: Any, out_dir: Any):
+    """A TrainerCallback closing the byte counter's step and logging rank 0's counts per step (log.jsonl)."""
     from transformers import TrainerCallback
 
     class StepBytes(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             counts = setup.counter.step()
             if state.is_world_process_zero:
-                with open(log_path, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps({"step": state.global_step, "bytes": counts["total"]}) + "\n")
+                append_log(out_dir, {"step": state.global_step, "bytes": counts["total"]})
 
     return StepBytes()
 
@@ -72,9 +70,6 @@ def rank_and_world(strategy: str) -> tuple[int, int]:
     if strategy == "none":
         return 0, 1
     import torch.distributed as dist
-
-    from feedlearn.dist.device import join_process_group, placement
-    from feedlearn.dist.launch import under_torchrun
 
     if not dist.is_initialized():
         if not under_torchrun():

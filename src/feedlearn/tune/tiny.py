@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from feedlearn.common.errors import FeedlearnError, did_you_mean
+from feedlearn.common.io import atomic_dir
 from feedlearn.tune.templates import ChatTemplate, get_template
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "llm"
@@ -148,20 +146,17 @@ def init_tiny(out_dir: str | Path, config: TinyConfig = TinyConfig(), *, overwri
     torch.manual_seed(config.seed)
     model = LlamaForCausalLM(model_config)
     model.generation_config = GenerationConfig(eos_token_id=eos_id, pad_token_id=pad_id, bos_token_id=bos_id)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    if replace and not is_tiny_model(out):  # checked again just before: only ever our own earlier model goes
+        raise FeedlearnError(f"{out}: no longer a tiny model made by init-tiny; refusing to replace it")
+
+    def write(tmp: Path) -> None:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         _portable_tokenizer_class(tmp / "tokenizer_config.json")
         (tmp / MARKER).write_text(json.dumps(asdict(config), indent=1) + "\n")
-        if replace and is_tiny_model(out):  # checked again: only ever our own earlier model goes
-            shutil.rmtree(out)
-        os.replace(tmp, out)  # onto a missing or empty folder; a non-empty one fails, untouched
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)  # our own temp dir
-    return out
+
+    # a missing or empty out_dir, or (checked by _check_target) our own earlier model, is swapped for the new one
+    return atomic_dir(out, write)
 
 
 def _check_target(out: Path, overwrite: bool) -> bool:

@@ -8,19 +8,18 @@ loss is wanted) and calls :func:`train`. This module adds, around ``Trainer``:
 * resume: checkpoints every ``save_steps``; rerunning the same command continues from the last one
   (same seed → the same final weights as an uninterrupted run, tested); a run killed after its last
   checkpoint is finished from it without another step. Which reruns may resume at all, and the
-  one-writer lock, are ``run_state``'s (applied by ``stages.base.run_stage``);
-* ``log.jsonl`` (one JSON object per logging step) and TensorBoard when installed;
+  one-writer lock, are ``run_state``'s (applied by ``stage.run_stage``);
+* ``log.jsonl`` (one JSON object per logging step, ``records.append_log``) and TensorBoard when installed;
 * the final model in ``output_dir/final`` (adapters; merged weights in ``final-merged``), written
-  to a temp dir first and renamed, and ``summary.json`` (tokens, tokens/s, peak memory, eval).
+  to a temp dir first and renamed; the stats (steps, tokens, seconds, peak memory) that
+  ``stage.train_once`` turns into ``summary.json`` (``records.build_summary``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import resource
-import shutil
 import sys
 import time
 import warnings
@@ -30,18 +29,22 @@ from typing import Any
 import torch
 
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.common.io import atomic_write_text
+from feedlearn.common.io import atomic_dir
 from feedlearn.tune.config import TrainConfig
+from feedlearn.tune.features import IGNORE
+from feedlearn.tune.lisa import LisaCallback
 from feedlearn.tune.models import fit_embeddings, load_model, load_tokenizer
-
-IGNORE = -100  # label of tokens that carry no loss (torch's cross-entropy ignore_index)
+from feedlearn.tune.records import append_log
+from feedlearn.tune.run_state import refused_load
+from feedlearn.tune.sharding import bytes_callback, full_state_dict, is_main_rank, shard
 
 
 class Features(torch.utils.data.Dataset):
-    """Tokenized examples: a list of ``{"input_ids": [...], "labels": [...]}``."""
+    """Tokenized examples: a list of ``{"input_ids": [...], "labels": [...]}``, and how many instances
+    tokenization dropped (none left to learn from: the shared loop puts the count in the summary)."""
 
-    def __init__(self, rows: list[dict[str, list[int]]]) -> None:
-        self.rows = rows
+    def __init__(self, rows: list[dict[str, list[int]]], dropped: int = 0) -> None:
+        self.rows, self.dropped = rows, dropped
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -130,13 +133,10 @@ def _callbacks(config: TrainConfig, out: Path) -> list:
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and state.is_world_process_zero:
-                with (out / "log.jsonl").open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+                append_log(out, {"step": state.global_step, **logs})
 
     callbacks: list = [JsonlLog()]
     if config.lisa_layers:
-        from feedlearn.tune.lisa import LisaCallback
-
         callbacks.append(LisaCallback(config.lisa_layers, config.lisa_interval, config.seed))
     return callbacks
 
@@ -177,8 +177,6 @@ def weights_only_checkpoint(checkpoint: str | None):
     except pickle.UnpicklingError as exc:
         if checkpoint is None:
             raise
-        from feedlearn.tune.run_state import refused_load
-
         raise refused_load(checkpoint, exc) from None
 
 
@@ -200,10 +198,8 @@ def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks
     model = prepare_model(config, tokenizer, head)
     sharded = None
     if config.strategy != "none":
-        from feedlearn.tune.sharding import bytes_callback, shard
-
         sharded = shard(model, config.strategy, config.ranks_per_node)
-        extra_callbacks = [*(extra_callbacks or []), bytes_callback(sharded, out / "log.jsonl")]
+        extra_callbacks = [*(extra_callbacks or []), bytes_callback(sharded, out)]
     cpu = not torch.cuda.is_available()
     options = dict(
         output_dir=str(out), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
@@ -256,7 +252,6 @@ def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks
         "seconds": seconds,
         "peak_memory_bytes": peak_memory_bytes(),
     }
-    stats["tokens_per_second"] = stats["tokens"] / seconds if seconds > 0 else 0.0
     return trainer.model, stats
 
 
@@ -287,8 +282,6 @@ def save_final(model: Any, tokenizer: Any, config: TrainConfig, head: str = "cau
     if config.strategy != "none":
         import torch.distributed as dist
 
-        from feedlearn.tune.sharding import full_state_dict, is_main_rank
-
         state = full_state_dict(model)
         if is_main_rank():
             plain = load_model(config.model, dtype=config.dtype, head=head)
@@ -304,34 +297,3 @@ def save_final(model: Any, tokenizer: Any, config: TrainConfig, head: str = "cau
             merged = model.merge_and_unload()
         return atomic_dir(out / "final-merged", lambda d: (merged.save_pretrained(d), tokenizer.save_pretrained(d)))
     return final
-
-
-def atomic_dir(target: Path, write) -> Path:
-    """Fill a folder through ``write(tmp)`` and rename it to ``target``: readers never see half of it.
-
-    An old ``target`` is renamed aside first and removed only once the new one is in place.
-    """
-    tmp, old = target.with_name(f".{target.name}.tmp"), target.with_name(f".{target.name}.old")
-    for leftover in (tmp, old):  # ours, from a run killed mid-save
-        _remove(leftover)
-    tmp.mkdir(parents=True)
-    write(tmp)
-    if target.exists() or target.is_symlink():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    _remove(old)
-    return target
-
-
-def _remove(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.exists():
-        shutil.rmtree(path)
-
-
-def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> Path:
-    """Write summary.json atomically; it is written last, so its presence marks the run finished."""
-    path = Path(out_dir) / "summary.json"
-    atomic_write_text(path, json.dumps(summary, indent=1, default=str) + "\n")
-    return path

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.data import convert
 from feedlearn.tune.data.importers import parse_hh_dialogue
-
-DATA = Path(__file__).resolve().parents[3] / "data" / "llm"
+from tests.tune.conftest import DATA
 
 
 def write(path, records):

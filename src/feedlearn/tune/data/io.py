@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from feedlearn.common.errors import FeedlearnError, located
+from feedlearn.common.errors import FeedlearnError, first_error, located
 from feedlearn.common.io import atomic_write_bytes, atomic_write_text, decode_utf8
 from feedlearn.tune.data.schema import DATASET_TYPES, infer_type
 
@@ -132,9 +132,7 @@ def _stem_suffix(path: Path) -> str:
 
 def field_error(exc: ValidationError) -> str:
     """The first pydantic error as ``field a.b.2: message``, one line."""
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    msg = err["msg"].removeprefix("Value error, ")
+    loc, msg = first_error(exc, unknown=None)  # a data field, not an option: pydantic's words
     if msg.startswith("messages."):  # our turn check names the message itself
         loc, _, msg = (f"{loc}.{msg}" if loc else msg).partition(": ")
     return f"field {loc}: {msg}" if loc else msg

@@ -1,10 +1,10 @@
 """Training stages by name: the extension point of the pipeline (one file per stage).
 
-A stage is a ``Stage`` subclass (``base.py``): its config class, the dataset types it trains on,
+A stage is a ``Stage`` subclass (``feedlearn.tune.stage``): its config class, the dataset types it trains on,
 how it turns instances into token features, and what it evaluates. ``pretrain`` is the template.
 """
 
-from feedlearn.tune.stages.base import Stage, run_stage
+from feedlearn.tune.stage import Stage, run_stage
 from feedlearn.tune.stages.dpo import DPO, DPOStageConfig
 from feedlearn.tune.stages.grpo import GRPO, RLOO, GRPOStageConfig, RLOOStageConfig
 from feedlearn.tune.stages.iterative_dpo import IterativeDPO, IterativeDPOConfig

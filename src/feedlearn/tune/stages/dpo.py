@@ -24,7 +24,9 @@ from pydantic import Field
 
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.stages.base import Stage
+from feedlearn.tune.models import load_model
+from feedlearn.tune.rewards import reply_logprob
+from feedlearn.tune.stage import Stage
 from feedlearn.tune.templates import to_messages
 
 
@@ -54,23 +56,19 @@ class DPO(Stage):
     data_types = ("paired_conversation", "paired_text_to_text")
 
     def features(self, config: DPOStageConfig, tokenizer: Any, data: TuneDataset):
-        from datasets import Dataset
+        from datasets import Dataset  # heavy: only when the stage runs
 
-        self.config = config
         return Dataset.from_list(trl_rows(data))
 
-    def train_kwargs(self, tokenizer: Any) -> dict[str, Any]:
-        from trl import DPOConfig, DPOTrainer
+    def train_kwargs(self, config: DPOStageConfig, tokenizer: Any) -> dict[str, Any]:
+        from trl import DPOConfig, DPOTrainer  # heavy: only when the stage runs
 
-        config = self.config
         return {"collator": False, "trainer_class": DPOTrainer, "args_class": DPOConfig,
                 "args_extra": {"beta": config.beta, "loss_type": [config.loss_type], "max_length": config.max_length},
                 "trainer_extra": {"processing_class": tokenizer}}
 
     @torch.no_grad()
     def evaluate(self, model: Any, tokenizer: Any, config: DPOStageConfig, data: TuneDataset) -> dict[str, float]:
-        from feedlearn.tune.models import load_model
-
         reference = load_model(config.model, dtype=config.dtype)
         wins, margins = 0, []
         for row in trl_rows(data):
@@ -82,8 +80,6 @@ class DPO(Stage):
 
 def _logp_gap(model: Any, tokenizer: Any, row: dict[str, Any]) -> float:
     """log π(chosen | prompt) − log π(rejected | prompt), summed over the reply tokens."""
-    from feedlearn.tune.rewards import reply_logprob
-
     model.eval()
     chosen = reply_logprob(model, tokenizer, row["prompt"], row["chosen"][0]["content"])[0]
     return chosen - reply_logprob(model, tokenizer, row["prompt"], row["rejected"][0]["content"])[0]

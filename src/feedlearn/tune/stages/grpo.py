@@ -20,18 +20,16 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.stages.raft import SamplingStage, prompts_of
+from feedlearn.tune.evaluate import evaluate
+from feedlearn.tune.features import Messages, prompts_of
+from feedlearn.tune.models import load_model
+from feedlearn.tune.rewards import RewardScorer
+from feedlearn.tune.sampling import SamplingConfig, SamplingStage
 
-Messages = list[dict[str, str]]
 
-
-class OnlineRLConfig(TrainConfig):
-    reward_model: str = Field(..., description="Reward model directory (the reward stage's output).")
+class OnlineRLConfig(SamplingConfig):
     num_generations: int = Field(4, gt=1, description="Replies sampled per prompt (the group).")
-    max_new_tokens: int = Field(32, gt=0, description="Longest sampled reply.")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
     epsilon: float = Field(0.2, gt=0, description="Clip range of the probability ratio.")
     lr: float = Field(1e-5, gt=0, description="Peak learning rate.")
 
@@ -70,32 +68,26 @@ class _TRLOnline(SamplingStage):
     own_args: ClassVar[tuple[str, ...]]  # our config fields passed to TRL's config under the same name
 
     def features(self, config: OnlineRLConfig, tokenizer: Any, data: TuneDataset):
-        from datasets import Dataset
+        from datasets import Dataset  # heavy: only when the stage runs
 
-        from feedlearn.tune.rewards import RewardScorer
-
-        self.config = config
-        self.scorer = RewardScorer(config.reward_model, max_length=config.max_length)
         return Dataset.from_list([{"prompt": p} for p in prompts_of(data)])
 
-    def train_kwargs(self, tokenizer: Any) -> dict[str, Any]:
-        import trl
+    def train_kwargs(self, config: OnlineRLConfig, tokenizer: Any) -> dict[str, Any]:
+        import trl  # heavy: only when the stage runs
 
-        config = self.config
+        scorer = RewardScorer(config.reward_model, max_length=config.max_length)
         trainer_class, args_class = (getattr(trl, n) for n in self.trl_names)
         return {"collator": False, "trainer_class": trainer_class, "args_class": args_class,
                 "args_extra": {"num_generations": config.num_generations,
                                "max_completion_length": config.max_new_tokens, "temperature": config.temperature,
                                "include_num_input_tokens_seen": "no",  # TRL logs num_tokens itself
                                **{k: getattr(config, k) for k in ("epsilon", "beta", *self.own_args)}},
-                "trainer_extra": {"processing_class": tokenizer, "reward_funcs": RewardFunction(self.scorer)}}
+                "trainer_extra": {"processing_class": tokenizer, "reward_funcs": RewardFunction(scorer)}}
 
     def evaluate(self, model: Any, tokenizer: Any, config: OnlineRLConfig, data: TuneDataset) -> dict[str, float]:
-        from feedlearn.tune.models import load_model
-        from feedlearn.tune.rewards import rlhf_metrics
-
-        return rlhf_metrics(model, tokenizer, prompts_of(data), self.scorer, reference=load_model(config.model),
-                            max_new_tokens=config.max_new_tokens)
+        scorer = RewardScorer(config.reward_model, max_length=config.max_length)  # the trainer's went with it
+        return evaluate(model, tokenizer, data, "rlhf", scorer=scorer, reference=load_model(config.model),
+                        max_new_tokens=config.max_new_tokens)
 
 
 class GRPO(_TRLOnline):

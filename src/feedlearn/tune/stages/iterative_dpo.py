@@ -13,20 +13,18 @@ from typing import Any
 
 from pydantic import Field
 
+from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.tune.config import load_config
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.stages.base import run_stage
+from feedlearn.tune.features import Messages
+from feedlearn.tune.rewards import RewardScorer
+from feedlearn.tune.sampling import RoundsConfig, RoundsStage, save_round_data, stage_options
+from feedlearn.tune.stage import run_stage
 from feedlearn.tune.stages.dpo import DPO, DPOStageConfig
-from feedlearn.tune.stages.raft import SamplingStage, run_rounds, save_round_data, stage_options
 
 
-class IterativeDPOConfig(DPOStageConfig):
-    reward_model: str = Field(..., description="Reward model directory (the reward stage's output).")
-    iterations: int = Field(2, gt=0, description="Sample -> score -> pair -> DPO rounds.")
+class IterativeDPOConfig(DPOStageConfig, RoundsConfig):
     n: int = Field(4, gt=1, description="Samples per prompt (the best and the worst make the pair).")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
-    max_new_tokens: int = Field(32, gt=0, description="Longest sampled reply.")
 
 
 def best_worst_pairs(prompts: list, replies: list[str], rewards: list[float], n: int) -> list[dict[str, Any]]:
@@ -44,23 +42,20 @@ def best_worst_pairs(prompts: list, replies: list[str], rewards: list[float], n:
     return pairs
 
 
-class IterativeDPO(SamplingStage):
+class IterativeDPO(RoundsStage):
     name = "iterative_dpo"
     config_class = IterativeDPOConfig
 
-    def run(self, config: IterativeDPOConfig) -> dict[str, Any]:
-        prompts, scorer = self.prompts_and_scorer(config)
-
-        def one_round(it: int, model_dir: str, round_dir: Path):
-            repeated, samples, rewards = self.sample_round(config, prompts, scorer, it, model_dir, config.n)
-            pairs = best_worst_pairs(repeated, samples, rewards, config.n)
-            if not pairs:
-                raise FeedlearnError(f"iterative_dpo round {it}: no prompt had replies of different rewards")
-            data_path = save_round_data(TuneDataset("paired_conversation", pairs),
-                                        round_dir.parent / f"{round_dir.name}-pairs.json", config.strategy)
-            options_ = {**stage_options(config, DPOStageConfig, model_dir, data_path, round_dir),
-                        "beta": config.beta, "loss_type": config.loss_type}
-            summary = run_stage(DPO(), load_config(DPOStageConfig, None, options_))
-            return summary, {"samples": len(samples), "pairs": len(pairs), "mean_reward": sum(rewards) / len(rewards)}
-
-        return run_rounds(self.name, config, config.iterations, one_round)
+    def one_round(self, config: IterativeDPOConfig, prompts: list[Messages], scorer: RewardScorer, it: int,
+                  model_dir: str, round_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Sample ``n`` replies per prompt, pair the best with the worst, train ``dpo`` on the pairs."""
+        repeated, samples, rewards = self.sample_round(config, prompts, scorer, it, model_dir, config.n)
+        pairs = best_worst_pairs(repeated, samples, rewards, config.n)
+        if not pairs:
+            raise FeedlearnError(f"iterative_dpo round {it}: no prompt had replies of different rewards")
+        data_path = save_round_data(TuneDataset("paired_conversation", pairs),
+                                    round_dir.parent / f"{round_dir.name}-pairs.json", config.strategy)
+        options_ = {**stage_options(config, DPOStageConfig, model_dir, data_path, round_dir),
+                    "beta": config.beta, "loss_type": config.loss_type}
+        summary = run_stage(DPO(), load_config(DPOStageConfig, None, options_))
+        return summary, {"samples": len(samples), "pairs": len(pairs), "mean_reward": sum(rewards) / len(rewards)}

@@ -28,8 +28,6 @@ generation and training throughput.
 
 from __future__ import annotations
 
-import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -37,22 +35,23 @@ from typing import Any
 
 import torch
 from pydantic import Field
+from tqdm import tqdm
 
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune import rl
-from feedlearn.tune.config import TrainConfig
-from feedlearn.tune.models import default_device
+from feedlearn.tune.evaluate import evaluate
+from feedlearn.tune.infer import render_prompt, stop_ids
+from feedlearn.tune.models import default_device, fit_embeddings, load_model, load_tokenizer
+from feedlearn.tune.records import append_log, build_summary, last_checkpoint, per_second, save_checkpoint, write_summary
 from feedlearn.tune.run_state import refused_load
-from feedlearn.tune.sharding import rank_and_world
-from feedlearn.tune.stages.raft import SamplingStage
-from feedlearn.tune.trainer import atomic_dir, load_stage_tokenizer, peak_memory_bytes, prepare_model, save_final, write_summary
+from feedlearn.tune.sampling import SamplingConfig, SamplingStage
+from feedlearn.tune.sharding import rank_and_world, shard
+from feedlearn.tune.trainer import load_stage_tokenizer, peak_memory_bytes, prepare_model, save_final
 
-CHECKPOINT = "checkpoint-{}"
 STATE = "ppo_state.pt"  # in each checkpoint folder
 
 
-class PPOConfig(TrainConfig):
-    reward_model: str = Field(..., description="Reward model directory (the reward stage's output).")
+class PPOConfig(SamplingConfig):
     critic_model: str | None = Field(None, description="Score model the critic starts from (default: reward_model).")
     lr: float = Field(1e-5, gt=0, description="Actor's peak learning rate.")
     critic_lr: float = Field(5e-5, gt=0, description="Critic's peak learning rate.")
@@ -65,8 +64,6 @@ class PPOConfig(TrainConfig):
     gamma: float = Field(1.0, gt=0, le=1, description="Discount over reply tokens.")
     lam: float = Field(0.95, ge=0, le=1, description="GAE's λ.")
     whiten_advantages: bool = Field(True, description="Normalise advantages per rollout batch.")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the rollouts.")
-    max_new_tokens: int = Field(32, gt=0, description="Longest sampled reply.")
     missing_eos_penalty: float | None = Field(None, description="Subtracted from the score of replies cut off.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping of both models.")
 
@@ -120,8 +117,6 @@ class PPO(SamplingStage):
         critic = self._critic(config, tokenizer)
         rank, world = rank_and_world(config.strategy)
         if config.strategy != "none":  # actor and critic sharded (feedlearn.dist); reference, reward model local
-            from feedlearn.tune.sharding import shard
-
             shard(actor, config.strategy, config.ranks_per_node)
             shard(critic, config.strategy, config.ranks_per_node)
             if reference is not None:
@@ -130,33 +125,29 @@ class PPO(SamplingStage):
             for model in (actor, reference, critic):
                 if model is not None and not getattr(model, "is_loaded_in_4bit", False):  # 4-bit: placed when loaded
                     model.to(default_device())
-        self.rank, self.world = rank, world
         actor.eval(), critic.eval()  # no dropout: the first update's ratio is exactly 1
         optim = _optimizers(config, actor, critic)
         step, rng = 0, torch.Generator().manual_seed(config.seed + rank)
         stats = {"gen_tokens": 0, "gen_seconds": 0.0, "train_tokens": 0, "train_seconds": 0.0}
         history: list[dict[str, float]] = []  # first and last step's records (all steps in log.jsonl)
         # sharded runs do not checkpoint yet (like the Trainer stages under a strategy): they start again
-        resume = _last_checkpoint(out) if world == 1 else None
+        resume = last_checkpoint(out, STATE) if world == 1 else None
         if resume is not None:  # at max_steps already (killed before summary.json): no step, just finish
             step, rng, stats, history = _load_checkpoint(resume, actor, critic, optim)
         per_step = config.batch_size * world  # each rank rolls out its own batch_size prompts
         order = _prompt_order(len(prompts), per_step * config.max_steps, config.seed)
-        from tqdm import tqdm
-
         quiet = not sys.stderr.isatty() or rank != 0
         with tqdm(total=config.max_steps, initial=step, desc="ppo", disable=quiet) as bar:
             while step < config.max_steps:
                 start = (step * world + rank) * config.batch_size
                 batch = [prompts[i] for i in order[start:start + config.batch_size]]
                 record = _mean_over_ranks(self._step(config, batch, tokenizer, actor, reference, critic, scorer,
-                                                     optim, rng, stats), world)
+                                                     optim, rng, stats, world), world)
                 step += 1
                 record = {"step": step, **record, "lr": optim["actor_sched"].get_last_lr()[0]}
                 history = [*history[:1], record]
                 if rank == 0 and (step % config.logging_steps == 0 or step == config.max_steps):
-                    with (out / "log.jsonl").open("a", encoding="utf-8") as handle:
-                        handle.write(json.dumps(record) + "\n")
+                    append_log(out, record)
                 if world == 1 and (step % config.save_steps == 0 or step == config.max_steps):
                     _save_checkpoint(out, step, rng, actor, critic, optim, config.save_total_limit, stats, history)
                 bar.update(1)
@@ -166,25 +157,18 @@ class PPO(SamplingStage):
         if rank != 0:
             return {"stage": self.name, "model": str(final), "steps": step, "main_rank": False}
         metrics = self._evaluate(config, final, scorer) if config.eval_data else {}
-        summary = {
-            "stage": self.name, "model": str(final), "steps": step, "resumed_from": resume and str(resume),
-            "train_loss": history[-1]["policy_loss"] if history else None,
-            "first_score": history[0]["score"] if history else None,
-            "last_score": history[-1]["score"] if history else None,
-            "tokens": stats["gen_tokens"] + stats["train_tokens"],
-            "seconds": stats["gen_seconds"] + stats["train_seconds"],
-            "generation_tokens_per_second": stats["gen_tokens"] / max(stats["gen_seconds"], 1e-9),
-            "training_tokens_per_second": stats["train_tokens"] / max(stats["train_seconds"], 1e-9),
-            "peak_memory_bytes": peak_memory_bytes(), "eval": metrics,
-            "total_seconds": time.perf_counter() - started, "config": config.model_dump(),
-        }
-        summary["tokens_per_second"] = summary["tokens"] / max(summary["seconds"], 1e-9)
+        summary = build_summary(
+            self.name, config, final, steps=step, resumed_from=resume and str(resume),
+            train_loss=history[-1]["policy_loss"] if history else None,
+            tokens=stats["gen_tokens"] + stats["train_tokens"], seconds=stats["gen_seconds"] + stats["train_seconds"],
+            peak_memory_bytes=peak_memory_bytes(), eval=metrics, started=started,
+            first_score=history[0]["score"] if history else None, last_score=history[-1]["score"] if history else None,
+            generation_tokens_per_second=per_second(stats["gen_tokens"], stats["gen_seconds"]),
+            training_tokens_per_second=per_second(stats["train_tokens"], stats["train_seconds"]))
         write_summary(out, summary)
         return summary
 
     def _critic(self, config: PPOConfig, tokenizer: Any) -> ValueModel:
-        from feedlearn.tune.models import fit_embeddings, load_model, load_tokenizer
-
         path = config.critic_model or config.reward_model
         if load_tokenizer(path, template=config.template).get_vocab() != tokenizer.get_vocab():
             raise FeedlearnError(f"critic_model {path}: its tokenizer differs from the policy's; the critic reads "
@@ -194,9 +178,8 @@ class PPO(SamplingStage):
         return ValueModel(score_model)
 
     def _step(self, config: PPOConfig, batch: list, tokenizer: Any, actor: Any, reference: Any, critic: ValueModel,
-              scorer: Any, optim: dict[str, Any], rng: torch.Generator, stats: dict[str, float]) -> dict[str, float]:
-        from feedlearn.tune.infer import render_prompt, stop_ids
-
+              scorer: Any, optim: dict[str, Any], rng: torch.Generator, stats: dict[str, float],
+              world: int) -> dict[str, float]:
         device = next(actor.parameters()).device
         t0 = time.perf_counter()
         enc = tokenizer([render_prompt(p, tokenizer) for p in batch], return_tensors="pt", padding=True,
@@ -208,7 +191,7 @@ class PPO(SamplingStage):
             # stepping until all are done (transformers' synced_gpus, the ZeRO-3 generation mode)
             seqs = actor.generate(**enc, max_new_tokens=config.max_new_tokens, do_sample=True,
                                   temperature=config.temperature, top_k=0, top_p=1.0, eos_token_id=stop,
-                                  pad_token_id=tokenizer.pad_token_id, synced_gpus=self.world > 1)
+                                  pad_token_id=tokenizer.pad_token_id, synced_gpus=world > 1)
         n_prompt = enc["input_ids"].shape[1]
         responses = seqs[:, n_prompt:]
         mask = reply_mask(responses, stop)
@@ -261,14 +244,9 @@ class PPO(SamplingStage):
                 **{k: v / updates for k, v in sums.items()}}
 
     def _evaluate(self, config: PPOConfig, final: Path, scorer: Any) -> dict[str, float]:
-        from feedlearn.tune.models import load_model, load_tokenizer
-        from feedlearn.tune.rewards import rlhf_metrics
-        from feedlearn.tune.stages.raft import prompts_of
-
-        prompts = prompts_of(self.load(config.eval_data))
         model, tokenizer = load_model(str(final)), load_tokenizer(str(final))
-        return rlhf_metrics(model, tokenizer, prompts, scorer, reference=load_model(config.model),
-                            max_new_tokens=config.max_new_tokens)
+        return evaluate(model, tokenizer, self.load(config.eval_data), "rlhf", scorer=scorer,
+                        reference=load_model(config.model), max_new_tokens=config.max_new_tokens)
 
 
 def _mean_over_ranks(record: dict[str, float], world: int) -> dict[str, float]:
@@ -283,8 +261,6 @@ def _mean_over_ranks(record: dict[str, float], world: int) -> dict[str, float]:
 
 
 def _frozen_copy(config: PPOConfig) -> Any:
-    from feedlearn.tune.models import fit_embeddings, load_model
-
     reference = load_model(config.model, dtype=config.dtype)
     fit_embeddings(reference, load_stage_tokenizer(config))
     reference.eval().requires_grad_(False)
@@ -333,22 +309,7 @@ def _save_checkpoint(out: Path, step: int, rng: torch.Generator, actor: Any, cri
              "actor": _trainable_state(actor), "critic": critic.state_dict(),
              "stats": dict(stats), "history": list(history),
              **{f"optim.{k}": v.state_dict() for k, v in optim.items()}}
-    atomic_dir(out / CHECKPOINT.format(step), lambda d: torch.save(state, d / STATE))
-    for old in sorted(_checkpoints(out))[:-keep]:
-        shutil.rmtree(old[1])
-
-
-def _checkpoints(out: Path) -> list[tuple[int, Path]]:
-    found = []
-    for d in out.glob("checkpoint-*"):
-        if (d / STATE).exists() and d.name.split("-")[-1].isdigit():
-            found.append((int(d.name.split("-")[-1]), d))
-    return found
-
-
-def _last_checkpoint(out: Path) -> Path | None:
-    found = _checkpoints(out)
-    return max(found)[1] if found else None
+    save_checkpoint(out, step, lambda d: torch.save(state, d / STATE), keep, STATE)
 
 
 def _load_checkpoint(path: Path, actor: Any, critic: ValueModel, optim: dict[str, Any]):

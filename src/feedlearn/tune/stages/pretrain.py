@@ -14,23 +14,14 @@ from pydantic import Field
 
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.evaluate import perplexity
-from feedlearn.tune.stages.base import Stage
+from feedlearn.tune.evaluate import evaluate
+from feedlearn.tune.features import pack
+from feedlearn.tune.stage import Stage
 from feedlearn.tune.trainer import Features
 
 
 class PretrainConfig(TrainConfig):
     block_size: int = Field(256, gt=1, description="Tokens per packed training block.")
-
-
-def pack(texts: list[str], tokenizer: Any, block_size: int) -> list[list[int]]:
-    """Token blocks of exactly ``block_size`` (documents joined by EOS; see the module docstring)."""
-    stream: list[int] = []
-    for text in texts:
-        # whole documents, longer than the model's context: verbose=False drops the length warning
-        stream += tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"] + [tokenizer.eos_token_id]
-    blocks = [stream[i:i + block_size] for i in range(0, len(stream) - block_size + 1, block_size)]
-    return blocks or ([stream] if stream else [])
 
 
 class Pretrain(Stage):
@@ -43,4 +34,4 @@ class Pretrain(Stage):
         return Features([{"input_ids": b, "labels": list(b)} for b in blocks])
 
     def evaluate(self, model: Any, tokenizer: Any, config: PretrainConfig, data: TuneDataset) -> dict[str, float]:
-        return {"perplexity": perplexity(model, tokenizer, [i["text"] for i in data.instances], config.block_size)}
+        return evaluate(model, tokenizer, data, "perplexity", block_size=config.block_size)
