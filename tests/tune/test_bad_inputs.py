@@ -658,6 +658,19 @@ def test_chat_streams_replies_without_control_sequences(monkeypatch, capsys):
     assert f"model> {SHOWN}hi\n" in out and "\x1b" not in out and "\x07" not in out
 
 
+def test_recipe_table_cuts_no_number_or_stage_at_a_terminal_width():
+    from rich.console import Console
+
+    # the demo's shape: 11 metrics with two- and three-word names, perplexities in the millions
+    rows = [{"stage": "instruction", "model": "m", **{f"metric number {j}": 874708.4 * 10**j for j in range(4)},
+             **{f"align metric {j}": 0.5 for j in range(7)}}]
+    console = Console(file=__import__("io").StringIO(), width=150, color_system=None)
+    console.print(recipe_table({"recipe": "r", "rows": rows}))
+    shown = console.file.getvalue()
+    assert "…" not in shown and "instruction" in shown
+    assert all(text in shown for text in ("8.75e+05", "8.75e+06", "8.75e+07", "8.75e+08", "0.500"))
+
+
 def test_recipe_table_and_data_report_show_file_text_literally(tmp_path, capsys):
     from rich.console import Console
 

@@ -109,3 +109,21 @@ def test_reward_training_does_not_depend_on_earlier_random_draws(tiny_dir, tmp_p
                                                               lora=True))
         losses.append(summary["train_loss"])
     assert losses[0] == losses[1]
+
+
+def test_a_score_head_on_a_causal_checkpoint_loads_quietly_and_other_gaps_are_said(tiny_dir, tmp_path, capfd, caplog):
+    model = load_model(tiny_dir, head="score")  # the new head is expected: no loading report table
+    assert model.score.weight.shape[0] == 1
+    assert "LOAD REPORT" not in capfd.readouterr().err and not caplog.records
+    from safetensors.torch import load_file, save_file
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in tiny_dir.iterdir():
+        if f.is_file() and f.suffix != ".safetensors":
+            (broken / f.name).write_bytes(f.read_bytes())
+    weights = load_file(tiny_dir / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if "layers.0.mlp" not in k}, broken / "model.safetensors")
+    load_model(broken, head="score")
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "3 weights are not in the checkpoint and start random" in said[0], said

@@ -172,12 +172,18 @@ def recipe_table(result: dict) -> Table:
     hidden = ("stage", "model", "train_loss", "tokens_per_second")
     metrics = list(dict.fromkeys(k for row in rows for k in row if k not in hidden))
     table = Table(title=Text(plain(f"{result['recipe']}: held-out metrics after each stage")))
-    table.add_column("stage")
+    table.add_column("stage", min_width=max(len(plain(str(row["stage"]))) for row in rows))
     for m in metrics:
         table.add_column(cell(m), justify="right")
-    for row in rows:
-        table.add_row(cell(row["stage"]), *(f"{row[m]:.3f}" if m in row else "" for m in metrics))
+    for row in rows:  # stage names and numbers never wrap or get cut ("instruct…", "874708.4…"): headers wrap
+        table.add_row(Text(plain(str(row["stage"])), no_wrap=True),
+                      *(Text(metric_text(row[m]), no_wrap=True) if m in row else "" for m in metrics))
     return table
+
+
+def metric_text(value: float) -> str:
+    """A metric in at most 9 characters: 3 decimals below 10,000, else 3 significant digits (8.75e+05)."""
+    return f"{value:.3f}" if abs(value) < 1e4 else f"{value:.3g}"
 
 
 def _model_and_tokenizer(model: str, template: str | None):

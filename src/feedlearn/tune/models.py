@@ -9,6 +9,7 @@ end-of-turn token so generation stops.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -98,11 +99,33 @@ def load_model(name_or_path: str | Path, *, dtype: str = "auto", device: str | N
     if dtype != "auto" and not isinstance(getattr(torch, dtype, None), torch.dtype):
         raise FeedlearnError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
     try:
-        model = auto.from_pretrained(source, dtype=dtype if dtype == "auto" else getattr(torch, dtype), **kwargs)
+        if head == "causal_lm":
+            model = auto.from_pretrained(source, dtype=dtype if dtype == "auto" else getattr(torch, dtype), **kwargs)
+        else:
+            model = _score_model(auto, source, dtype if dtype == "auto" else getattr(torch, dtype), kwargs)
     except (OSError, ValueError, KeyError) as exc:
         what = "a causal LM" if head == "causal_lm" else "a reward (score) model"
         raise FeedlearnError(f"{source}: cannot load {what} ({_first_line(exc)})") from None
     return model.to(device) if device else model
+
+
+def _score_model(auto: Any, source: str, dtype: Any, kwargs: dict) -> Any:
+    """A reward model from a causal LM checkpoint: the new score head is expected, so transformers'
+    loading report (a table saying ``score.weight | MISSING``) is not printed; any *other* weight
+    the checkpoint lacks is still said, in one line."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model, info = auto.from_pretrained(source, dtype=dtype, output_loading_info=True, **kwargs)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    missing = sorted(k for k in info.get("missing_keys", ()) if k.split(".")[0] not in ("score", "classifier"))
+    if missing:
+        logging.getLogger(__name__).warning(f"{source}: {len(missing)} weights are not in the checkpoint and "
+                                            f"start random (e.g. {', '.join(missing[:3])})")
+    return model
 
 
 def default_device() -> str:

@@ -216,6 +216,10 @@ def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks
     with quiet_renames():
         args = (args_class or TrainingArguments)(**{**options, **(args_extra or {})})  # a stage may override
     own_collator = {} if collator is False else {"data_collator": collator or PadCollator(tokenizer.pad_token_id)}
+    if args.disable_tqdm:  # TRL's trainers tokenize with datasets.map when built: no bars in logs and pipes
+        import datasets
+
+        datasets.disable_progress_bars()
     trainer = (trainer_class or Trainer)(model=model, args=args, train_dataset=features, **own_collator,
                                          callbacks=_callbacks(config, out) + (extra_callbacks or []),
                                          **(trainer_extra or {}))
