@@ -25,6 +25,7 @@ LIBCACHESIM_NAMES = {
     "lfu": "LFU",
     "lhd": "LHD",
     "gdsf": "GDSF",
+    "twoq": "TwoQ",
 }
 
 

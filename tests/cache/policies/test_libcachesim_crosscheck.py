@@ -31,6 +31,11 @@ CROSSCHECK: dict[str, float] = {
     # lhd samples at random, with libCacheSim's own generator and float32 arithmetic reproduced;
     # the harness runs libCacheSim in a fresh thread, where its generator starts from its seed
     "lhd": 0.0,
+    # twoq parks the objects libCacheSim's Am evicts on its own after a ghost hit (twoq.py's
+    # "doomed" corner: the access loop evicts only while the whole cache is too full); a re-request
+    # before the next eviction hits here. Measured: 4 of 100,001 misses on ns2706 at 1% (4e-5),
+    # identical counts on the other seven; test_twoq.py pins the corner request by request.
+    "twoq": 1e-4,
 }
 
 

@@ -24,6 +24,7 @@ from feedlearn.cache.policies.lhd import LHD
 from feedlearn.cache.policies.lru import LRU
 from feedlearn.cache.policies.s3fifo import S3FIFO
 from feedlearn.cache.policies.sieve import Sieve
+from feedlearn.cache.policies.twoq import TwoQ
 from feedlearn.common.errors import FeedlearnError
 
 POLICIES: dict[str, type[Policy]] = {
@@ -36,6 +37,7 @@ POLICIES: dict[str, type[Policy]] = {
     "lfu": LFU,
     "gdsf": GDSF,
     "lhd": LHD,
+    "twoq": TwoQ,
     "belady": Belady,  # offline: needs next-access times
     "belady_size": BeladySize,  # offline, size-aware
     "halp": HALP,  # learned: heuristic candidates re-ranked by a model trained from feedback
