@@ -26,6 +26,7 @@ LIBCACHESIM_NAMES = {
     "lhd": "LHD",
     "gdsf": "GDSF",
     "twoq": "TwoQ",
+    "lirs": "LIRS",
 }
 
 

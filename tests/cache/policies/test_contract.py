@@ -38,7 +38,8 @@ def test_rerequest_right_after_insert_hits(policy_name):
 
 
 def test_object_larger_than_cache_is_a_miss_and_not_inserted(policy_name):
-    trace = make_trace([1, 9, 9, 1], sizes=[2, 60, 60, 2])
+    # (1 byte for object 1: LIRS admits only objects within its HIR part, 1% of the cache)
+    trace = make_trace([1, 9, 9, 1], sizes=[1, 60, 60, 1])
     hits = run_policy(PreparedTrace.of(trace), make_policy(policy_name), 50)
     assert hits.tolist() == [False, False, False, True]
 

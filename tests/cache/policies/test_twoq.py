@@ -6,13 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from feedlearn.cache.core.policy import SimContext
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.policies.twoq import AIN, AM, AOUT, DOOMED, NONE
-from feedlearn.cache.simulator import PreparedTrace
 from feedlearn.common.errors import FeedlearnError
-from tests.cache.conftest import make_trace, simulated
+from tests.cache.conftest import simulated
 from tests.cache.libcachesim_ref import libcachesim_hits
+from tests.cache.policies import parked
 
 A, B, C, D, E, F, G, H, I, J, K, L, M, N = range(1, 15)  # noqa: E741 (I is the ninth object)
 # capacity 8 (unit sizes), default ratios: A1in share 2, Am share 6, A1out 4 ids. Lists oldest -> newest.
@@ -36,40 +35,16 @@ VICTIMS = [A, B, C, D, E, F, G, H, I, J, K, L, B, M]
 
 
 def replay(ids, sizes, capacity, spec="twoq"):
-    """The access loop by hand around the hooks: (hits, victims, state, dense id of each id, first
-    request that hit a doomed object or -1)."""
-    prepared = PreparedTrace.of(make_trace(ids, sizes))
-    pol = make_policy(spec)
-    state = pol.init_state(SimContext(prepared.n_objects, capacity, prepared.obj, prepared.size,
-                                      prepared.trace.time, None, 0))
-    on_hit, admit, evict, on_insert = pol.hooks()
-    resident: dict[int, int] = {}
-    hits, victims, doomed_hit = [], [], -1
-    for i, (o, s) in enumerate(zip(prepared.obj.tolist(), prepared.size.tolist())):
-        hits.append(o in resident)
-        if o in resident:
-            if state[6][o] == DOOMED and doomed_hit < 0:
-                doomed_hit = i
-            on_hit(state, o, s, i)
-            continue
-        if not admit(state, o, s, i):
-            continue
-        while sum(resident.values()) + s > capacity:
-            victim = int(evict(state, o, s, i))
-            victims.append(victim)
-            del resident[victim]
-        on_insert(state, o, s, i)
-        resident[o] = s
-    dense = dict(zip(prepared.trace.obj_id.tolist(), prepared.obj.tolist()))
-    return hits, victims, state, dense, doomed_hit
+    return parked.replay(ids, sizes, capacity, spec, lambda state, o: state[6][o] == DOOMED)
 
 
 def test_hand_worked_trace():
-    hits, victims, state, dense, doomed_hit = replay(TRACE, [1] * len(TRACE), 8)
+    run = replay(TRACE, [1] * len(TRACE), 8)
+    hits, dense = run.hits, run.dense
     assert hits == [i + 1 in HITS_AT for i in range(len(TRACE))]
     assert hits == simulated(TRACE, [1] * len(TRACE), 8, "twoq")
-    assert victims == [dense[v] for v in VICTIMS] and doomed_hit == -1
-    where = state[6]
+    assert run.victims == [dense[v] for v in VICTIMS] and run.doomed_hit == -1
+    where = run.state[6]
     assert {o: int(where[dense[o]]) for o in (A, B, C, M, N, I, J)} == {
         A: AM, B: AIN, C: AIN, M: AOUT, N: AIN, I: NONE, J: AOUT}
     assert hits == libcachesim_hits("twoq", TRACE, [1] * len(TRACE), 8)
@@ -93,10 +68,10 @@ CORNER_SIZES = [3, 1, 2, 1, 5, 2, 4, 3, 1, 3, 2, 3, 1, 5, 1, 2, 4, 3, 5, 3]
 
 
 def test_doomed_corner_is_the_only_difference_from_libcachesim():
-    hits, victims, state, dense, doomed_hit = replay(CORNER_IDS, CORNER_SIZES, 20)
+    run = replay(CORNER_IDS, CORNER_SIZES, 20)
     ref = libcachesim_hits("twoq", CORNER_IDS, CORNER_SIZES, 20)
-    assert doomed_hit == 19 and hits[:19] == ref[:19] and hits[19] and not ref[19]
-    assert victims[-1] == dense[7] and state[6][dense[2]] == DOOMED
+    assert run.doomed_hit == 19 and run.hits[:19] == ref[:19] and run.hits[19] and not ref[19]
+    assert run.victims[-1] == run.dense[7] and run.state[6][run.dense[2]] == DOOMED
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -111,13 +86,10 @@ def test_matches_libcachesim_request_by_request_until_a_doomed_hit(seed):
     spec, ref = ("twoq(ain_ratio=0.4,aout_ratio=1.0)", {"a_in_size_ratio": 0.4, "a_out_size_ratio": 1.0}) \
         if seed % 4 >= 2 else ("twoq", {})
     capacity = 40 + 10 * seed
-    hits, _, _, _, doomed_hit = replay(ids, sizes, capacity, spec)
-    expected = libcachesim_hits("twoq", ids, sizes, capacity, **ref)
+    run = replay(ids, sizes, capacity, spec)
     if seed % 2 == 0:
-        assert doomed_hit == -1
-    end = len(ids) if doomed_hit < 0 else doomed_hit
-    assert hits[:end] == expected[:end]
-    assert doomed_hit < 0 or (hits[end] and not expected[end])
+        assert run.doomed_hit == -1
+    assert parked.agrees_until_doomed_hit(run, libcachesim_hits("twoq", ids, sizes, capacity, **ref))
 
 
 def test_params_round_trip_and_validation():

@@ -21,6 +21,7 @@ from feedlearn.cache.policies.fifo import FIFO
 from feedlearn.cache.policies.gdsf import GDSF
 from feedlearn.cache.policies.lfu import LFU
 from feedlearn.cache.policies.lhd import LHD
+from feedlearn.cache.policies.lirs import LIRS
 from feedlearn.cache.policies.lru import LRU
 from feedlearn.cache.policies.s3fifo import S3FIFO
 from feedlearn.cache.policies.sieve import Sieve
@@ -38,6 +39,7 @@ POLICIES: dict[str, type[Policy]] = {
     "gdsf": GDSF,
     "lhd": LHD,
     "twoq": TwoQ,
+    "lirs": LIRS,
     "belady": Belady,  # offline: needs next-access times
     "belady_size": BeladySize,  # offline, size-aware
     "halp": HALP,  # learned: heuristic candidates re-ranked by a model trained from feedback
