@@ -31,16 +31,10 @@ CROSSCHECK: dict[str, float] = {
     # lhd samples at random, with libCacheSim's own generator and float32 arithmetic reproduced;
     # the harness runs libCacheSim in a fresh thread, where its generator starts from its seed
     "lhd": 0.0,
-    # twoq parks the objects libCacheSim's Am evicts on its own after a ghost hit (twoq.py's
-    # "doomed" corner: the access loop evicts only while the whole cache is too full); a re-request
-    # before the next eviction hits here. Measured: 4 of 100,001 misses on ns2706 at 1% (4e-5),
-    # identical counts on the other seven; test_twoq.py pins the corner request by request.
-    "twoq": 1e-4,
-    # lirs: libCacheSim's LIRS evicts on hits and in can_insert, points where the access loop does
-    # not evict; lirs.py parks those objects until the loop's next eviction (as twoq). Measured:
-    # 25 of 113,872 misses on cloudPhysicsIO at 1% (2.2e-4), byte miss ratio within 1.2e-4 on
-    # ns2706; test_lirs.py checks that the first difference of a run is a hit on a parked object.
-    "lirs": 5e-4,
+    # twoq and lirs evict on their own where libCacheSim does (Am's own get after a ghost hit; LIRS
+    # on hits and in can_insert): Policy.parked hands those objects to the loop, so counts are exact
+    "twoq": 0.0,
+    "lirs": 0.0,
 }
 
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from feedlearn.cache.policies import make_policy
-from feedlearn.cache.policies.lirs import DOOMED, IN_Q, LIR_BYTES
+from feedlearn.cache.policies.lirs import HIR_BYTES, IN_Q, LIR_BYTES
 from feedlearn.common.errors import FeedlearnError
 from tests.cache.conftest import simulated
 from tests.cache.libcachesim_ref import libcachesim_hits
-from tests.cache.policies import parked
+from tests.cache.policies.replay import replay
 
 A, B, C, D, E, F, G, H, I, J = range(1, 11)  # noqa: E741 (I is the ninth object)
 # capacity 8 (unit sizes), hirs_ratio=0.25: HIR limit 2, LIR limit 6. Stacks bottom -> top.
@@ -24,33 +24,28 @@ A, B, C, D, E, F, G, H, I, J = range(1, 11)  # noqa: E741 (I is the ninth object
 # 12 A  miss, new: I evicted (NH=[I]); A -> HIR: Q=[B A], S=[C..G I H A]
 # 13 C  hit (LIR): to S's top; S's bottom D is LIR, nothing pruned
 # 14 B  hit, resident HIR only in Q: re-enters S as HIR, but libCacheSim first makes LIR room for it:
-#       D demoted to Q, whose bottom A is evicted -- on a hit, so A is parked as doomed (NH=[I A]).
-#       LIR is now C E F G H (5 bytes): Q=[B D]
-# 15 J  miss: the loop needs room, the doomed A goes; J -> LIR (the freed LIR byte)
+#       D demoted to Q, whose bottom A is evicted -- on a hit (NH=[I A]). LIR is now C E F G H
+#       (5 bytes): Q=[B D]
+# 15 J  miss: 7 objects cached, no eviction; J -> LIR (the freed LIR byte)
 # 16 A  miss, non-resident in S -> LIR: E demoted, B evicted (NH=[I B])
 # 17 B  miss, the same: F demoted, D evicted (not in S)
-# 18 E  hit, HIR only in Q: G demoted, F evicted on the hit (doomed); pruning drops I from S's bottom
-# 19 F  the documented difference: F is doomed, still cached for the loop -- a hit here, a miss in
-#       libCacheSim, which freed F's byte at request 18
+# 18 E  hit, HIR only in Q: G demoted, F evicted on the hit; pruning drops I from S's bottom
+# 19 F  miss, new: LIR has room (A B C H J): F -> LIR, no eviction
 TRACE = [A, B, C, D, E, F, G, H, G, I, H, A, C, B, J, A, B, E, F]
-HITS_AT = {9, 13, 14, 18, 19}  # 1-based
-VICTIMS = [H, A, I, A, B, D]
+HITS_AT = {9, 13, 14, 18}  # 1-based
+VICTIMS = [H, A, I, A, B, D, F]  # the 4th and 7th on hits
 HAND = "lirs(hirs_ratio=0.25)"
-
-
-def replay(ids, sizes, capacity, spec="lirs"):
-    return parked.replay(ids, sizes, capacity, spec, lambda state, o: state[14][o] == DOOMED)
 
 
 def test_hand_worked_trace():
     run = replay(TRACE, [1] * len(TRACE), 8, HAND)
     assert run.hits == [i + 1 in HITS_AT for i in range(len(TRACE))]
     assert run.hits == simulated(TRACE, [1] * len(TRACE), 8, HAND)
-    assert run.victims == [run.dense[v] for v in VICTIMS] and run.doomed_hit == 18
+    assert run.victims == [run.dense[v] for v in VICTIMS]
     in_s, lir, qwhere, sc = run.state[10], run.state[11], run.state[14], run.state[16]
-    assert {o for o in TRACE if in_s[run.dense[o]] and lir[run.dense[o]]} == {A, B, C, H, J}
+    assert {o for o in TRACE if in_s[run.dense[o]] and lir[run.dense[o]]} == {A, B, C, F, H, J}
     assert {o for o in TRACE if qwhere[run.dense[o]] == IN_Q} == {E, G}
-    assert sc[LIR_BYTES] == 5 and qwhere[run.dense[F]] == DOOMED
+    assert sc[LIR_BYTES] == 6 and sc[HIR_BYTES] == 2
 
 
 def test_object_above_the_hir_limit_is_refused():
@@ -61,7 +56,7 @@ def test_object_above_the_hir_limit_is_refused():
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_matches_libcachesim_request_by_request_until_a_doomed_hit(seed):
+def test_matches_libcachesim_request_by_request(seed):
     # capacities of 200+ so that libCacheSim's HIR part has 2+ bytes (with 1, a hit in Q can evict
     # the object it is promoting, a use-after-free there); odd seeds with sizes
     rng = np.random.default_rng(seed)
@@ -69,9 +64,7 @@ def test_matches_libcachesim_request_by_request_until_a_doomed_hit(seed):
     size_of = rng.integers(1, 4, 601)
     sizes = [int(size_of[o]) for o in ids] if seed % 2 else [1] * len(ids)
     capacity = 200 + 40 * seed
-    run = replay(ids, sizes, capacity)
-    assert parked.agrees_until_doomed_hit(run, libcachesim_hits("lirs", ids, sizes, capacity))
-    assert run.doomed_hit < 0 or run.doomed_hit > 500  # the agreement covers a real stretch
+    assert simulated(ids, sizes, capacity, "lirs") == libcachesim_hits("lirs", ids, sizes, capacity)
 
 
 def test_params_round_trip_and_validation():

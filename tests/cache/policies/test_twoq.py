@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from feedlearn.cache.policies import make_policy
-from feedlearn.cache.policies.twoq import AIN, AM, AOUT, DOOMED, NONE
+from feedlearn.cache.policies.twoq import AIN, AM, AM_BYTES, AOUT, NONE
 from feedlearn.common.errors import FeedlearnError
 from tests.cache.conftest import simulated
 from tests.cache.libcachesim_ref import libcachesim_hits
-from tests.cache.policies import parked
+from tests.cache.policies.replay import replay as replay_hooks
 
 A, B, C, D, E, F, G, H, I, J, K, L, M, N = range(1, 15)  # noqa: E741 (I is the ninth object)
 # capacity 8 (unit sizes), default ratios: A1in share 2, Am share 6, A1out 4 ids. Lists oldest -> newest.
@@ -35,7 +35,7 @@ VICTIMS = [A, B, C, D, E, F, G, H, I, J, K, L, B, M]
 
 
 def replay(ids, sizes, capacity, spec="twoq"):
-    return parked.replay(ids, sizes, capacity, spec, lambda state, o: state[6][o] == DOOMED)
+    return replay_hooks(ids, sizes, capacity, spec)
 
 
 def test_hand_worked_trace():
@@ -43,7 +43,7 @@ def test_hand_worked_trace():
     hits, dense = run.hits, run.dense
     assert hits == [i + 1 in HITS_AT for i in range(len(TRACE))]
     assert hits == simulated(TRACE, [1] * len(TRACE), 8, "twoq")
-    assert run.victims == [dense[v] for v in VICTIMS] and run.doomed_hit == -1
+    assert run.victims == [dense[v] for v in VICTIMS]
     where = run.state[6]
     assert {o: int(where[dense[o]]) for o in (A, B, C, M, N, I, J)} == {
         A: AM, B: AIN, C: AIN, M: AOUT, N: AIN, I: NONE, J: AOUT}
@@ -57,39 +57,35 @@ def test_object_larger_than_ain_share_is_refused_even_after_a_ghost_hit():
     assert simulated(ids, sizes, 20, "twoq") == libcachesim_hits("twoq", ids, sizes, 20)
 
 
-# The documented corner (twoq.py): found by shrinking a Zipf trace, capacity 20 (A1in share 5, Am 15).
+# Am's own evictions (twoq.py): found by shrinking a Zipf trace, capacity 20 (A1in share 5, Am 15).
 # After request 18, Am = [7 2 10 1 11 4] (2+3+1+2+4+3 = 15 bytes), A1in = [6] (1 byte), 16 bytes used.
 # 19: 9 (5 bytes) is a ghost hit: 21 > 20, A1in is within its share, so Am's LRU 7 leaves (15 used).
-#     libCacheSim then inserts 9 with Am's own get: Am 13 + 5 > 15, so Am also drops 2 (3 bytes).
-#     The loop here stops at 15 + 5 <= 20: 2 is parked as doomed, still cached.
-# 20: 2 -- a miss in libCacheSim, a hit here.
+#     9 then enters Am as libCacheSim's Am.get does: Am 13 + 5 > 15, so Am also drops 2 (3 bytes),
+#     though the whole cache has room: 2 is parked and leaves right after the insertion.
+# 20: 2 misses, as in libCacheSim.
 CORNER_IDS = [2, 10, 7, 6, 3, 1, 11, 8, 5, 4, 7, 2, 10, 9, 6, 1, 11, 4, 9, 2]
 CORNER_SIZES = [3, 1, 2, 1, 5, 2, 4, 3, 1, 3, 2, 3, 1, 5, 1, 2, 4, 3, 5, 3]
 
 
-def test_doomed_corner_is_the_only_difference_from_libcachesim():
+def test_am_evicts_on_its_own_after_a_ghost_hit():
     run = replay(CORNER_IDS, CORNER_SIZES, 20)
-    ref = libcachesim_hits("twoq", CORNER_IDS, CORNER_SIZES, 20)
-    assert run.doomed_hit == 19 and run.hits[:19] == ref[:19] and run.hits[19] and not ref[19]
-    assert run.victims[-1] == run.dense[7] and run.state[6][run.dense[2]] == DOOMED
+    assert run.victims[-2:] == [run.dense[7], run.dense[2]]
+    assert run.state[6][run.dense[2]] == AIN and run.state[8][AM_BYTES] == 15  # 2 is back, in A1in
+    assert not run.hits[19]
+    assert run.hits == libcachesim_hits("twoq", CORNER_IDS, CORNER_SIZES, 20)
+    assert run.hits == simulated(CORNER_IDS, CORNER_SIZES, 20, "twoq")
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_matches_libcachesim_request_by_request_until_a_doomed_hit(seed):
-    # unit sizes: A1in never drops below its share once full, so Am never evicts on its own
-    # (no doomed objects) and the whole trace agrees; with sizes, it agrees up to the first
-    # re-request of a doomed object, which is a hit here and a miss in libCacheSim.
+def test_matches_libcachesim_request_by_request(seed):
     rng = np.random.default_rng(seed)
     ids = (rng.zipf(1.2, 800) % 80 + 1).tolist()
     size_of = rng.integers(1, 6, 81)
-    sizes = [int(size_of[o]) for o in ids] if seed % 2 else [1] * len(ids)
+    sizes = [int(size_of[o]) for o in ids] if seed % 2 else [1] * len(ids)  # odd seeds: sizes
     spec, ref = ("twoq(ain_ratio=0.4,aout_ratio=1.0)", {"a_in_size_ratio": 0.4, "a_out_size_ratio": 1.0}) \
         if seed % 4 >= 2 else ("twoq", {})
     capacity = 40 + 10 * seed
-    run = replay(ids, sizes, capacity, spec)
-    if seed % 2 == 0:
-        assert run.doomed_hit == -1
-    assert parked.agrees_until_doomed_hit(run, libcachesim_hits("twoq", ids, sizes, capacity, **ref))
+    assert simulated(ids, sizes, capacity, spec) == libcachesim_hits("twoq", ids, sizes, capacity, **ref)
 
 
 def test_params_round_trip_and_validation():

@@ -22,12 +22,10 @@ the HIR limit are refused (libCacheSim's ``can_insert``).
 libCacheSim's quirks, kept for exact counts: a resident HIR re-entering S demotes LIR objects as if
 it needed LIR room; both counts are of bytes the objects were first stored with.
 
-Hook timing. libCacheSim evicts at points the access loop does not ask: on *hits* (a HIR promoted
-to LIR demotes LIR objects, which may evict from Q) and in ``can_insert`` before the loop's own
-eviction step. Those victims are parked here in a *doomed* list — gone for LIRS — that ``evict``
-empties first; the loop evicts only while the whole cache is too full, and LIRS always frees at least
-that much, so bytes and victims stay libCacheSim's. Only a re-request of a doomed object before the
-loop has popped it differs (a hit here, a miss there): see the README for how often.
+Hook timing. libCacheSim evicts at points where the access loop does not: on *hits* (a HIR object
+promoted to LIR demotes LIR objects, which may evict from Q) and in ``can_insert``, before the
+loop's eviction step. Those victims are parked and leave through the ``parked`` hook right after the
+hook that evicted them; LIRS always frees at least what the loop needs, so ``evict`` is a fallback.
 """
 
 from __future__ import annotations
@@ -142,8 +140,6 @@ def _touch(state, obj):
 def _on_hit(state, obj, size, i):
     (sp, sn, s_ends, qp, qn, q_ends, dq_ends, np_, nn, nh_ends,
      in_s, lir, res, in_nh, qwhere, osize, sc) = state
-    if qwhere[obj] == DOOMED:  # gone in libCacheSim: the documented difference, nothing to update
-        return
     _touch(state, obj)
     if in_s[obj] and lir[obj]:
         _prune(state)
@@ -157,7 +153,9 @@ def _on_hit(state, obj, size, i):
         sc[LIR_BYTES] += osize[obj]
     else:  # resident HIR only in Q: re-enters S as HIR (making LIR room for it: libCacheSim's quirk)
         _make_lir_room(state, osize[obj])
-        if qwhere[obj] == IN_Q:  # (libCacheSim's pointer would dangle otherwise)
+        # unless that demotion evicted obj itself (Q held only obj): libCacheSim then reads freed
+        # memory and keeps a phantom S entry; here obj is simply gone (parked, drained by the loop)
+        if qwhere[obj] == IN_Q:
             dlist.push_head(sp, sn, s_ends, obj)
             in_s[obj] = 1
             sc[S_BYTES] += osize[obj]
@@ -192,13 +190,23 @@ def _admit(state, obj, size, i):
 def _evict(state, obj, size, i):
     (sp, sn, s_ends, qp, qn, q_ends, dq_ends, np_, nn, nh_ends,
      in_s, lir, res, in_nh, qwhere, osize, sc) = state
-    if dq_ends[1] < 0:  # LIRS freed less than the loop needs (not seen in libCacheSim): Q, then S
-        if q_ends[1] >= 0:
+    # LIRS freed less than the loop needs (not seen with libCacheSim's own checks): Q, then S
+    if q_ends[1] >= 0:
+        _evict_hir(state)
+    else:
+        _evict_lir(state)
+        if dq_ends[1] < 0:
             _evict_hir(state)
-        else:
-            _evict_lir(state)
-            if dq_ends[1] < 0:
-                _evict_hir(state)
+    return _parked(state)
+
+
+@njit(cache=True)
+def _parked(state):
+    """The next object LIRS evicted on its own (oldest first), or -1."""
+    (sp, sn, s_ends, qp, qn, q_ends, dq_ends, np_, nn, nh_ends,
+     in_s, lir, res, in_nh, qwhere, osize, sc) = state
+    if dq_ends[1] < 0:
+        return -1
     o = dlist.pop_tail(qp, qn, dq_ends)
     qwhere[o] = OUT
     return o
@@ -236,6 +244,7 @@ class LIRS(Policy):
     admit = _admit
     evict = _evict
     on_insert = _on_insert
+    parked = _parked
 
     def __init__(self, *, hirs_ratio: float = 0.01, seed: int = 0) -> None:
         super().__init__(seed=seed)
@@ -269,7 +278,7 @@ class LIRS(Policy):
             np_, nn, ends(),  # NH: non-resident HIR entries of S, oldest at the bottom
             np.zeros(n, dtype=np.int8),  # in_s
             np.zeros(n, dtype=np.int8),  # lir: LIR (1) or HIR (0), meaningful while in S or Q
-            np.zeros(n, dtype=np.int8),  # res: resident for LIRS (doomed objects are not)
+            np.zeros(n, dtype=np.int8),  # res: resident for LIRS (parked objects are not)
             np.zeros(n, dtype=np.int8),  # in_nh
             np.zeros(n, dtype=np.int8),  # qwhere: OUT / IN_Q / DOOMED
             np.zeros(n, dtype=np.int64),  # osize: bytes the object was first stored with

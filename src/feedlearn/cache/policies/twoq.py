@@ -19,14 +19,11 @@ nothing evicted), even after a ghost hit — so with the default ``ain_ratio`` o
 the cache are never cached.
 
 A libCacheSim quirk kept for exact counts: a ghost hit is inserted with ``Am``'s own ``get``, as if
-``Am`` were a cache of its share alone, so once the whole cache has room ``Am`` still evicts its
-LRU objects until it holds at most its share with the newcomer. The access loop evicts only while
-the *whole* cache is too full, so those objects are parked here in a *doomed* list — out of ``Am``,
-counted as gone by the policy — that the next ``evict`` empties first. Bytes and victims are then
-the same as libCacheSim's; only a re-request of a doomed object before that next eviction differs
-(a hit here, a miss there). The same list takes a ghost hit larger than ``Am``'s share
-(``ain_ratio`` above 0.5), for which libCacheSim makes room and then does not insert it. Neither
-happens on the shipped traces at 1% and 10%, where all miss counts match libCacheSim exactly.
+``Am`` were a cache of its share alone, so even when the whole cache has room ``Am`` evicts its LRU
+objects until it holds at most its share with the newcomer. Those objects are parked and leave
+through the ``parked`` hook right after the insertion (the access loop itself evicts only while the
+whole cache is too full). A ghost hit larger than ``Am``'s share (``ain_ratio`` above 0.5), for which
+libCacheSim makes room and then does not insert it, is parked the same way: inserted, then gone.
 """
 
 from __future__ import annotations
@@ -66,10 +63,6 @@ def _admit(state, obj, size, i):
 @njit(cache=True)
 def _evict(state, obj, size, i):
     prev, nxt, ain, am, aout, doomed, where, osize, sc = state
-    if doomed[1] >= 0:  # already gone in libCacheSim (see the module docstring)
-        o = dlist.pop_tail(prev, nxt, doomed)
-        where[o] = NONE
-        return o
     # (libCacheSim would evict from an empty Am when A1in is at most its share; that takes
     # ain_ratio > 0.5, and A1in's oldest object leaves instead)
     if sc[AIN_BYTES] > sc[AIN_CAP] or am[1] < 0:
@@ -85,6 +78,17 @@ def _evict(state, obj, size, i):
 
 
 @njit(cache=True)
+def _parked(state):
+    """The next object ``Am`` evicted on its own (oldest first), or -1."""
+    prev, nxt, ain, am, aout, doomed, where, osize, sc = state
+    if doomed[1] < 0:
+        return -1
+    o = dlist.pop_tail(prev, nxt, doomed)
+    where[o] = NONE
+    return o
+
+
+@njit(cache=True)
 def _on_insert(state, obj, size, i):
     prev, nxt, ain, am, aout, doomed, where, osize, sc = state
     osize[obj] = size
@@ -94,7 +98,7 @@ def _on_insert(state, obj, size, i):
         sc[AIN_BYTES] += size
         return
     sc[HIT_ON_GHOST] = 0
-    if size > sc[AM_CAP]:  # libCacheSim's Am refuses it after room was made: parked, never hit
+    if size > sc[AM_CAP]:  # libCacheSim's Am refuses it after room was made: parked, gone at once
         dlist.push_head(prev, nxt, doomed, obj)
         where[obj] = DOOMED
         return
@@ -124,6 +128,7 @@ class TwoQ(Policy):
     admit = _admit
     evict = _evict
     on_insert = _on_insert
+    parked = _parked
     forget = _forget
 
     def __init__(self, *, ain_ratio: float = 0.25, aout_ratio: float = 0.5, seed: int = 0) -> None:
@@ -149,7 +154,7 @@ class TwoQ(Policy):
             np.array([-1, -1], dtype=np.int64),  # A1in FIFO ends
             np.array([-1, -1], dtype=np.int64),  # Am LRU ends
             np.array([-1, -1], dtype=np.int64),  # A1out ghost FIFO ends (ids not in the cache)
-            np.array([-1, -1], dtype=np.int64),  # doomed list ends (see the module docstring)
+            np.array([-1, -1], dtype=np.int64),  # parked ("doomed") list ends: Am's own evictions
             np.zeros(n, dtype=np.int8),  # where: NONE/AIN/AM/AOUT/DOOMED
             np.zeros(n, dtype=np.int64),  # osize: bytes the object was admitted with (ghosts keep it)
             sc,
