@@ -27,6 +27,7 @@ LIBCACHESIM_NAMES = {
     "gdsf": "GDSF",
     "twoq": "TwoQ",
     "lirs": "LIRS",
+    "wtinylfu": "WTinyLFU",
 }
 
 

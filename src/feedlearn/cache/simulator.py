@@ -109,6 +109,12 @@ class PreparedTrace:
         size = np.ascontiguousarray(trace.size, dtype=np.int64)
         return cls(trace, dense.astype(np.int64).ravel(), size, len(uniq), int(size[first].sum()))
 
+    def obj_ids(self) -> np.ndarray:
+        """The trace's id of each dense id, (n_objects,) uint64."""
+        ids = np.empty(self.n_objects, dtype=np.uint64)
+        ids[self.obj] = self.trace.obj_id
+        return ids
+
     def next_access(self) -> np.ndarray:
         """Index of each request's next request to the same object, ``n`` if none (0-based)."""
         if not self._next:
@@ -201,6 +207,7 @@ def run_policy(prepared: PreparedTrace, pol: Policy, capacity: int, *, seed: int
         next_access=prepared.next_access() if pol.needs_future else None,
         seed=seed,
         features=prepared.trace.features,
+        obj_ids=prepared.obj_ids() if pol.needs_obj_ids else None,
     )
     state = pol.init_state(ctx)
     on_hit, admit, evict, on_insert = pol.hooks()

@@ -35,6 +35,8 @@ CROSSCHECK: dict[str, float] = {
     # on hits and in can_insert): Policy.parked hands those objects to the loop, so counts are exact
     "twoq": 0.0,
     "lirs": 0.0,
+    # wtinylfu hashes the trace's ids with libCacheSim's XXH64 seeds into its counting Bloom filter
+    "wtinylfu": 0.0,
 }
 
 

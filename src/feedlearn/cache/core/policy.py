@@ -60,6 +60,7 @@ class SimContext:
     next_access: np.ndarray | None  # (n,) int64
     seed: int
     features: np.ndarray | None = None  # (n, m) float32 request-supplied features, if the trace has any
+    obj_ids: np.ndarray | None = None  # (n_objects,) uint64 the trace's id of each dense id (needs_obj_ids)
 
 
 @njit(cache=True)
@@ -85,6 +86,7 @@ class Policy:
 
     name: ClassVar[str] = ""
     needs_future: ClassVar[bool] = False  # True only for offline oracles such as Belady
+    needs_obj_ids: ClassVar[bool] = False  # True to get the trace's ids (W-TinyLFU hashes them as libCacheSim)
 
     def __init__(self, *, seed: int = 0) -> None:
         self.seed = seed

@@ -26,6 +26,7 @@ from feedlearn.cache.policies.lru import LRU
 from feedlearn.cache.policies.s3fifo import S3FIFO
 from feedlearn.cache.policies.sieve import Sieve
 from feedlearn.cache.policies.twoq import TwoQ
+from feedlearn.cache.policies.wtinylfu import WTinyLFU
 from feedlearn.common.errors import FeedlearnError
 
 POLICIES: dict[str, type[Policy]] = {
@@ -40,6 +41,7 @@ POLICIES: dict[str, type[Policy]] = {
     "lhd": LHD,
     "twoq": TwoQ,
     "lirs": LIRS,
+    "wtinylfu": WTinyLFU,
     "belady": Belady,  # offline: needs next-access times
     "belady_size": BeladySize,  # offline, size-aware
     "halp": HALP,  # learned: heuristic candidates re-ranked by a model trained from feedback
