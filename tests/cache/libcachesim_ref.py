@@ -28,6 +28,7 @@ LIBCACHESIM_NAMES = {
     "twoq": "TwoQ",
     "lirs": "LIRS",
     "wtinylfu": "WTinyLFU",
+    "lecar": "LeCaR",
 }
 
 

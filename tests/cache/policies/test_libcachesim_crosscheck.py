@@ -37,6 +37,8 @@ CROSSCHECK: dict[str, float] = {
     "lirs": 0.0,
     # wtinylfu hashes the trace's ids with libCacheSim's XXH64 seeds into its counting Bloom filter
     "wtinylfu": 0.0,
+    # lecar draws its expert with libCacheSim's generator (fresh thread, as lhd)
+    "lecar": 0.0,
 }
 
 

@@ -19,6 +19,7 @@ from feedlearn.cache.policies.belady_size import BeladySize
 from feedlearn.cache.policies.clock import Clock
 from feedlearn.cache.policies.fifo import FIFO
 from feedlearn.cache.policies.gdsf import GDSF
+from feedlearn.cache.policies.lecar import LeCaR
 from feedlearn.cache.policies.lfu import LFU
 from feedlearn.cache.policies.lhd import LHD
 from feedlearn.cache.policies.lirs import LIRS
@@ -42,6 +43,7 @@ POLICIES: dict[str, type[Policy]] = {
     "twoq": TwoQ,
     "lirs": LIRS,
     "wtinylfu": WTinyLFU,
+    "lecar": LeCaR,
     "belady": Belady,  # offline: needs next-access times
     "belady_size": BeladySize,  # offline, size-aware
     "halp": HALP,  # learned: heuristic candidates re-ranked by a model trained from feedback
