@@ -10,7 +10,6 @@ import pytest
 
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.policies.lecar import G_LFU, G_LRU, W_LFU, W_LRU
-from feedlearn.cache.policies.lhd import lehmer64_next
 from feedlearn.common.errors import FeedlearnError
 from tests.cache.conftest import simulated
 from tests.cache.libcachesim_ref import libcachesim_hits
@@ -39,11 +38,6 @@ def _regret(wrong: float, other: float, t: int, dr: float) -> tuple[float, float
     wrong = wrong * math.exp(-0.45 * dr ** t) + 1e-10
     s = wrong + other + 2e-10
     return wrong / s, (other + 1e-10) / s
-
-
-def test_generator_draws():
-    rng = np.array([0, 0xDEADBEEF], dtype=np.uint64)
-    assert [int(lehmer64_next(rng) % np.uint64(100)) for _ in range(4)] == [97, 82, 21, 32]
 
 
 def test_hand_worked_trace():

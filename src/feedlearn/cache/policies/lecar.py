@@ -9,7 +9,7 @@ its weight is multiplied by ``exp(-0.45 * dr**t)``, ``t`` = requests since the e
 
 * When both experts name the same object it is evicted without a draw and without a history entry.
 * The draw is ``(next_rand() % 100) / 100 < w_lru`` with libCacheSim's per-thread Lehmer64 generator
-  (``lhd.lehmer64_next``), started as a fresh libCacheSim thread's (``seed`` 0).
+  (``core/lehmer.py``, shared with LHD), started as a fresh libCacheSim thread's (``seed`` 0).
 * Each history is a FIFO of at most ``capacity // 2`` bytes (the oldest entries go first).
 * The weights stay 0.5/0.5 with ``update_weight=False``, or start at ``lru_weight``.
 """
@@ -22,9 +22,9 @@ import numpy as np
 from numba import njit
 
 from feedlearn.cache.core import dlist, heap
+from feedlearn.cache.core.lehmer import lehmer64_next, lehmer64_state
 from feedlearn.cache.core.params import bool_param, float_param
 from feedlearn.cache.core.policy import Policy, SimContext
-from feedlearn.cache.policies.lhd import lehmer64_next
 
 NONE, RES, G_LRU, G_LFU = 0, 1, 2, 3  # where[o]: cached, or in one expert's history
 # fv[...] (float64): weights and constants
@@ -170,5 +170,5 @@ class LeCaR(Policy):
             np.zeros(n, dtype=np.int64),  # evicted_at: request index of the eviction
             fv,
             iv,
-            np.array([0, (0xDEADBEEF + 2 * ctx.seed) % (1 << 64)], dtype=np.uint64),  # Lehmer64 (hi, lo)
+            lehmer64_state(ctx.seed),  # libCacheSim's generator, (hi, lo)
         )
