@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from feedlearn.cache.policies import make_policy
-from feedlearn.cache.policies.lirs import HIR_BYTES, IN_Q, LIR_BYTES
+from feedlearn.cache.policies.lirs import HIR_BYTES, IN_Q, LIR_BYTES, S_BYTES
 from feedlearn.common.errors import FeedlearnError
 from tests.cache.conftest import simulated
 from tests.cache.libcachesim_ref import libcachesim_hits
@@ -74,3 +74,15 @@ def test_params_round_trip_and_validation():
     for bad in ("hirs_ratio=0", "hirs_ratio=1", "hirs_ratio=nan", "hirs_ratio=abc"):
         with pytest.raises(FeedlearnError, match="lirs"):
             make_policy(f"lirs({bad})")
+
+
+def test_forget_drops_a_non_resident_entry():
+    # the hand-worked trace up to request 12: I was just evicted, a non-resident HIR in S and in NH
+    run = replay(TRACE[:12], [1] * 12, 8, HAND)
+    in_s, in_nh, sc = run.state[10], run.state[13], run.state[16]
+    i = run.dense[I]
+    s_bytes = int(sc[S_BYTES])
+    assert in_s[i] and in_nh[i] and not run.state[12][i]
+    type(make_policy(HAND)).forget(run.state, i)
+    assert not in_s[i] and not in_nh[i] and sc[S_BYTES] == s_bytes - 1
+    assert run.state[9].tolist() == [-1, -1]  # NH is empty

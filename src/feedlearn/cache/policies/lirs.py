@@ -236,6 +236,21 @@ def _on_insert(state, obj, size, i):
     _limit_stack(state)
 
 
+@njit(cache=True)
+def _forget(state, obj):
+    """A live cache reuses ``obj``'s id (``store/``): drop its non-resident S entry and NH record."""
+    (sp, sn, s_ends, qp, qn, q_ends, dq_ends, np_, nn, nh_ends,
+     in_s, lir, res, in_nh, qwhere, osize, sc) = state
+    if in_nh[obj]:
+        dlist.unlink(np_, nn, nh_ends, obj)
+        in_nh[obj] = 0
+    if in_s[obj]:  # never resident here: a non-resident HIR entry
+        dlist.unlink(sp, sn, s_ends, obj)
+        in_s[obj] = 0
+        sc[S_BYTES] -= osize[obj]
+    return None
+
+
 class LIRS(Policy):
     """LIRS: LIR objects (short reuse distance) own the cache, HIR ones a 1% slice, sizes in bytes."""
 
@@ -245,6 +260,7 @@ class LIRS(Policy):
     evict = _evict
     on_insert = _on_insert
     parked = _parked
+    forget = _forget
 
     def __init__(self, *, hirs_ratio: float = 0.01, seed: int = 0) -> None:
         super().__init__(seed=seed)

@@ -26,6 +26,9 @@ One libCacheSim ``evict`` call can thus evict several objects, and a hit can evi
 are handed to the loop through the ``parked`` hook. Admission as libCacheSim: objects larger than the
 window, or than probation's share, are refused — with the default 1% window, anything above 1% of
 the cache.
+
+In a live cache (``store/``) the sketch hashes slot numbers, not keys: a key that takes over a slot
+inherits its counts, as keys colliding in the filter do (there is nothing to ``forget``).
 """
 
 from __future__ import annotations
