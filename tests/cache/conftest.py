@@ -32,15 +32,25 @@ def checked_run(trace: Trace, name: str, capacity: int, seed: int = 0) -> list[b
                      prepared.next_access() if pol.needs_future else None, seed)
     state = pol.init_state(ctx)
     on_hit, admit, evict, on_insert = pol.hooks()
+    parked = type(pol).parked
     resident: dict[int, int] = {}
     hits = []
+
+    def drain() -> None:  # objects the policy evicted on its own leave after every hook
+        while (victim := int(parked(state))) >= 0:
+            assert victim in resident, f"{name} parked {victim}, which is not cached"
+            del resident[victim]
+
     for i, (o, s) in enumerate(zip(prepared.obj.tolist(), prepared.size.tolist())):
         if o in resident:
             hits.append(True)
             on_hit(state, o, s, i)
+            drain()
         else:
             hits.append(False)
-            if admit(state, o, s, i) and s <= capacity:  # admit runs on every miss
+            admitted = admit(state, o, s, i)  # admit runs on every miss
+            drain()
+            if admitted and s <= capacity:
                 bypassed = False
                 while sum(resident.values()) + s > capacity:
                     victim = int(evict(state, o, s, i))
@@ -49,9 +59,12 @@ def checked_run(trace: Trace, name: str, capacity: int, seed: int = 0) -> list[b
                         break
                     assert victim in resident, f"{name} evicted {victim}, which is not cached"
                     del resident[victim]
+                    drain()
+                drain()
                 if not bypassed:
                     on_insert(state, o, s, i)
                     resident[o] = s
+                    drain()
         assert sum(resident.values()) <= capacity
     return hits
 

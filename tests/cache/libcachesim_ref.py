@@ -25,6 +25,10 @@ LIBCACHESIM_NAMES = {
     "lfu": "LFU",
     "lhd": "LHD",
     "gdsf": "GDSF",
+    "twoq": "TwoQ",
+    "lirs": "LIRS",
+    "wtinylfu": "WTinyLFU",
+    "lecar": "LeCaR",
 }
 
 

@@ -128,7 +128,7 @@ def test_pool_sizes():
 # --- the simulator's hits ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", ["lru", "s3fifo", "arc", "halp", "halp(update_every=64)"])
+@pytest.mark.parametrize("spec", ["lru", "s3fifo", "arc", "twoq", "lirs", "halp", "halp(update_every=64)"])
 def test_hits_equal_the_simulators(spec):
     ids, sizes = zipf_requests(seed=1)
     # unit sizes, 150 items; no slot is reused (the pool holds every key)

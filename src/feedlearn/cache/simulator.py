@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from numba import njit
 
+from feedlearn.cache.core.policy import nothing_parked
 from feedlearn.cache.policies import Policy, SimContext, make_policy
 from feedlearn.cache.sizes import resolve_cache_size
 from feedlearn.cache.traces.model import Trace, next_access_indices
@@ -24,14 +25,31 @@ from feedlearn.common.text import markup_safe
 
 
 @njit
-def access_loop(obj, size, start, end, capacity, used, resident_size, hits, state, on_hit, admit, evict, on_insert):
+def drain(state, parked, resident_size, used):
+    """Remove the objects the policy evicted on its own (``Policy.parked``); returns the bytes in use."""
+    victim = parked(state)
+    while victim >= 0:
+        if resident_size[victim] < 0:
+            raise AssertionError("policy parked an object that is not in the cache")
+        used -= resident_size[victim]
+        resident_size[victim] = -1
+        victim = parked(state)
+    return used
+
+
+@njit
+def access_loop(obj, size, start, end, capacity, used, resident_size, hits, state, on_hit, admit, evict, on_insert,
+                parked):
     """Serve requests ``start..end-1``; returns the bytes in use afterwards.
 
     ``resident_size[o]`` is the size ``o`` was admitted with, or -1 when ``o`` is not cached;
     ``hits[i]`` is set for every hit. On a miss, ``admit`` runs first (every miss, like
     libCacheSim's ``find``), then the size check. ``evict`` may return the missed object itself:
     it is then dropped and not inserted, the evictions made before standing (libCacheSim's
-    insert-then-evict, where a newcomer can be the lowest-priority object).
+    insert-then-evict, where a newcomer can be the lowest-priority object). After every hook the
+    objects the policy evicted on its own leave too (``drain``); ``parked`` is None for the policies
+    that never do, and numba then compiles those branches away (sieve measured 34-46 M requests/s
+    with the calls, 58 without, as before the hook existed).
     (Not cached by numba: its type depends on the policy's hooks.)
     """
     for i in range(start, end):
@@ -40,8 +58,13 @@ def access_loop(obj, size, start, end, capacity, used, resident_size, hits, stat
         if resident_size[o] >= 0:
             hits[i] = True
             on_hit(state, o, s, i)
+            if parked is not None:
+                used = drain(state, parked, resident_size, used)
             continue
-        if not admit(state, o, s, i) or s > capacity:
+        admitted = admit(state, o, s, i)
+        if parked is not None:
+            used = drain(state, parked, resident_size, used)
+        if not admitted or s > capacity:
             continue
         bypassed = False
         while used + s > capacity:
@@ -53,11 +76,17 @@ def access_loop(obj, size, start, end, capacity, used, resident_size, hits, stat
                 raise AssertionError("policy evicted an object that is not in the cache")
             used -= resident_size[victim]
             resident_size[victim] = -1
+            if parked is not None:
+                used = drain(state, parked, resident_size, used)
         if bypassed:
+            if parked is not None:
+                used = drain(state, parked, resident_size, used)
             continue
         on_insert(state, o, s, i)
         resident_size[o] = s
         used += s
+        if parked is not None:
+            used = drain(state, parked, resident_size, used)
     return used
 
 
@@ -79,6 +108,12 @@ class PreparedTrace:
         uniq, first, dense = np.unique(trace.obj_id, return_index=True, return_inverse=True)
         size = np.ascontiguousarray(trace.size, dtype=np.int64)
         return cls(trace, dense.astype(np.int64).ravel(), size, len(uniq), int(size[first].sum()))
+
+    def obj_ids(self) -> np.ndarray:
+        """The trace's id of each dense id, (n_objects,) uint64."""
+        ids = np.empty(self.n_objects, dtype=np.uint64)
+        ids[self.obj] = self.trace.obj_id
+        return ids
 
     def next_access(self) -> np.ndarray:
         """Index of each request's next request to the same object, ``n`` if none (0-based)."""
@@ -172,20 +207,22 @@ def run_policy(prepared: PreparedTrace, pol: Policy, capacity: int, *, seed: int
         next_access=prepared.next_access() if pol.needs_future else None,
         seed=seed,
         features=prepared.trace.features,
+        obj_ids=prepared.obj_ids() if pol.needs_obj_ids else None,
     )
     state = pol.init_state(ctx)
     on_hit, admit, evict, on_insert = pol.hooks()
+    parked = type(pol).parked if type(pol).parked is not nothing_parked else None
     resident_size = np.full(prepared.n_objects, -1, dtype=np.int64)
     hits = np.zeros(n, dtype=np.bool_)
     used = access_loop(prepared.obj, prepared.size, 0, 0, capacity, 0, resident_size, hits,
-                       state, on_hit, admit, evict, on_insert)  # compiles, serves nothing
+                       state, on_hit, admit, evict, on_insert, parked)  # compiles, serves nothing
     started = _time.perf_counter()
     with progress_bar(markup_safe(f"{pol.name} {prepared.trace.name}"), n, enabled=progress) as bar:
         for start in range(0, n, pol.chunk):
             end = min(n, start + pol.chunk)
             used = access_loop(
                 prepared.obj, prepared.size, start, end, capacity, used, resident_size, hits,
-                state, on_hit, admit, evict, on_insert,
+                state, on_hit, admit, evict, on_insert, parked,
             )
             pol.between_chunks(state, end)
             bar.advance(end - start)

@@ -30,16 +30,19 @@ def test_registry_names_match_classes():
 
 
 def test_rerequest_right_after_insert_hits(policy_name):
-    # 40 distinct unit objects overflow a 30-object cache; then each new object is re-requested.
-    # (30 objects: large enough that admission filters such as S3-FIFO's small queue admit them.)
-    trace = make_trace(list(range(40)) + [50, 50, 51, 51])
-    hits = run_policy(PreparedTrace.of(trace), make_policy(policy_name), 30)
-    assert hits.tolist() == [False] * 40 + [False, True, False, True]
+    # 110 distinct unit objects overflow a 100-object cache; then each new object is re-requested.
+    # (100 objects: large enough that admission filters admit them: S3-FIFO's small queue, and
+    # W-TinyLFU's window of 1% of the cache, which is 0 objects below 100.)
+    trace = make_trace(list(range(110)) + [150, 150, 151, 151])
+    hits = run_policy(PreparedTrace.of(trace), make_policy(policy_name), 100)
+    assert hits.tolist() == [False] * 110 + [False, True, False, True]
 
 
 def test_object_larger_than_cache_is_a_miss_and_not_inserted(policy_name):
-    trace = make_trace([1, 9, 9, 1], sizes=[2, 60, 60, 2])
-    hits = run_policy(PreparedTrace.of(trace), make_policy(policy_name), 50)
+    # (1 byte for object 1 in 100: LIRS admits only objects within its HIR part, W-TinyLFU only
+    # objects within its window, both 1% of the cache)
+    trace = make_trace([1, 9, 9, 1], sizes=[1, 120, 120, 1])
+    hits = run_policy(PreparedTrace.of(trace), make_policy(policy_name), 100)
     assert hits.tolist() == [False, False, False, True]
 
 

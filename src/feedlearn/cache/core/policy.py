@@ -18,6 +18,12 @@ A policy is a small class (see ``lru.py``, the template) that
 The loop itself (``simulator.access_loop``) owns residency and byte accounting, so a policy never
 tracks capacity unless its algorithm needs it (ARC's target, S3-FIFO's queue sizes).
 
+A policy that evicts on its own — at a hit, while admitting, or more than one object per ``evict``
+call, as libCacheSim's composite policies do (2Q's LRU part, LIRS's stacks) — removes those objects
+from its structures, parks them, and hands them out through ``parked(state) -> victim`` (njit, -1
+when none left): the loop drains it after every hook, so they leave the cache at once, in the order
+parked. The default parks nothing.
+
 Two optional extras: ``forget(state, obj)`` (njit) drops everything the policy remembers about a
 non-resident ``obj`` (ghost entries, metadata) so that a live cache (``store.py``) can reuse the
 dense id for another key; and ``between_chunks(state, next_request)`` (plain Python), called by the
@@ -54,12 +60,19 @@ class SimContext:
     next_access: np.ndarray | None  # (n,) int64
     seed: int
     features: np.ndarray | None = None  # (n, m) float32 request-supplied features, if the trace has any
+    obj_ids: np.ndarray | None = None  # (n_objects,) uint64 the trace's id of each dense id (needs_obj_ids)
 
 
 @njit(cache=True)
 def admit_all(state, obj, size, i):
     """The default admission hook: every missed object that fits the cache is inserted."""
     return True
+
+
+@njit(cache=True)
+def nothing_parked(state):
+    """The default ``parked``: the policy evicts only what ``evict`` returns."""
+    return -1
 
 
 @njit(cache=True)
@@ -73,6 +86,7 @@ class Policy:
 
     name: ClassVar[str] = ""
     needs_future: ClassVar[bool] = False  # True only for offline oracles such as Belady
+    needs_obj_ids: ClassVar[bool] = False  # True to get the trace's ids (W-TinyLFU hashes them as libCacheSim)
 
     def __init__(self, *, seed: int = 0) -> None:
         self.seed = seed
@@ -82,6 +96,7 @@ class Policy:
         raise NotImplementedError
 
     admit = admit_all
+    parked = nothing_parked
     forget = forget_nothing
     chunk: ClassVar[int] = 1 << 18  # requests per compiled call (progress, between_chunks)
 

@@ -19,11 +19,15 @@ from feedlearn.cache.policies.belady_size import BeladySize
 from feedlearn.cache.policies.clock import Clock
 from feedlearn.cache.policies.fifo import FIFO
 from feedlearn.cache.policies.gdsf import GDSF
+from feedlearn.cache.policies.lecar import LeCaR
 from feedlearn.cache.policies.lfu import LFU
 from feedlearn.cache.policies.lhd import LHD
+from feedlearn.cache.policies.lirs import LIRS
 from feedlearn.cache.policies.lru import LRU
 from feedlearn.cache.policies.s3fifo import S3FIFO
 from feedlearn.cache.policies.sieve import Sieve
+from feedlearn.cache.policies.twoq import TwoQ
+from feedlearn.cache.policies.wtinylfu import WTinyLFU
 from feedlearn.common.errors import FeedlearnError
 
 POLICIES: dict[str, type[Policy]] = {
@@ -36,6 +40,10 @@ POLICIES: dict[str, type[Policy]] = {
     "lfu": LFU,
     "gdsf": GDSF,
     "lhd": LHD,
+    "twoq": TwoQ,
+    "lirs": LIRS,
+    "wtinylfu": WTinyLFU,
+    "lecar": LeCaR,
     "belady": Belady,  # offline: needs next-access times
     "belady_size": BeladySize,  # offline, size-aware
     "halp": HALP,  # learned: heuristic candidates re-ranked by a model trained from feedback

@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from feedlearn.cache.core.lehmer import lehmer64_next, lehmer64_state
 from feedlearn.cache.core.params import MAX_SCALAR, int_param
 from feedlearn.cache.core.policy import Policy, SimContext
 
@@ -61,24 +62,6 @@ TS, LAST_HIT, CLS, SIZEX = range(4)
 TIMESTAMP, NEXT_RECONF, N_RECONF, AGE_SHIFT, BUDGET, RA_HEAD, N_TAGS, ASSOC, ADMIT, INTERVAL = range(10)
 # float32 scalars in state[FV]
 EWMA_VICTIM, EWMA_NOBJ, EWMA_MASS = range(3)
-
-
-@njit(cache=True)
-def lehmer64_next(rng):
-    """libCacheSim's ``next_rand``: 128-bit state ``(hi, lo)`` times a 64-bit constant; returns ``hi``."""
-    c = np.uint64(0xDA942042E4DD58B5)
-    mask = np.uint64(0xFFFFFFFF)
-    s32 = np.uint64(32)
-    hi, lo = rng[0], rng[1]
-    # high 64 bits of lo * c, from 32-bit halves
-    a_lo, a_hi = lo & mask, lo >> s32
-    b_lo, b_hi = c & mask, c >> s32
-    p0, p1, p2, p3 = a_lo * b_lo, a_lo * b_hi, a_hi * b_lo, a_hi * b_hi
-    mid = (p0 >> s32) + (p1 & mask) + (p2 & mask)
-    carry = p3 + (p1 >> s32) + (p2 >> s32) + (mid >> s32)
-    rng[0] = hi * c + carry
-    rng[1] = lo * c
-    return rng[0]
 
 
 @njit(cache=True)
@@ -325,7 +308,7 @@ class LHD(Policy):
         iv[BUDGET] = int(np.float32(ctx.capacity) * EXPLORER_BUDGET_FRACTION)  # bytes
         iv[ASSOC] = self.associativity
         iv[ADMIT] = self.admissions
-        rng = np.array([0, (0xDEADBEEF + 2 * ctx.seed) % (1 << 64)], dtype=np.uint64)  # (hi, lo)
+        rng = lehmer64_state(ctx.seed)
         return (
             np.zeros(n, dtype=np.int64),  # TAGS: resident ids, dense (swap-remove)
             np.full(n, -1, dtype=np.int64),  # POS: index in TAGS, -1 if not resident

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from feedlearn.cache.core.params import int_param
-from feedlearn.cache.core.policy import Policy, SimContext, forget_nothing
+from feedlearn.cache.core.policy import Policy, SimContext, forget_nothing, nothing_parked
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.store.compiled import SLOT_ROOM, USED, SlotState, entry, hit_path, miss_path, victims_of
 from feedlearn.common.errors import FeedlearnError
@@ -68,8 +68,11 @@ class PolicyCache(MutableMapping):
         self._state = pol.init_state(self._context(slots))  # the policy's, for between_chunks
         self._attach(np.full(slots, -1, dtype=np.int64))  # rsize: bytes each slot counts in USED; -1: not held
         on_hit, admit, evict, on_insert = pol.hooks()
-        self._hit_hook, self._miss_hooks = on_hit, (admit, evict, on_insert, type(pol).forget)
-        self._hit = entry(hit_path, self._st, on_hit, 0, 1, 0)
+        # None for policies that never evict on their own: numba then compiles the draining away
+        parked = type(pol).parked if type(pol).parked is not nothing_parked else None
+        self._hit_hook, self._parked = on_hit, parked
+        self._miss_hooks = (admit, evict, on_insert, type(pol).forget, parked)
+        self._hit = entry(hit_path, self._st, on_hit, self._parked, 0, 1, 0)
         self._miss = entry(miss_path, self._st, *self._miss_hooks, 0, 1, 1, 0, 0)
         overrides_chunks = type(pol).between_chunks is not Policy.between_chunks
         self._next_chunk = pol.chunk if overrides_chunks else 1 << 62  # request index of the next between_chunks
@@ -152,8 +155,11 @@ class PolicyCache(MutableMapping):
                 if i >= self._next_chunk:
                     self._between_chunks(i)
                 self._hits += 1
-                self._hit(self._st, self._hit_hook, slot, self._sizes[slot] or 1, i)
-                return self._values[slot]
+                value = self._values[slot]
+                n = self._hit(self._st, self._hit_hook, self._parked, slot, self._sizes[slot] or 1, i)
+                if n:  # the policy evicted on its own (LIRS): rare, and 0 for most policies
+                    self._evicted(n)
+                return value
             self._misses += 1
         return self.__missing__(key)
 
@@ -173,8 +179,21 @@ class PolicyCache(MutableMapping):
             if i >= self._next_chunk:
                 self._between_chunks(i)
             self._hits += 1
-            self._hit(self._st, self._hit_hook, slot, self._sizes[slot] or 1, i)
-            return self._values[slot]
+            value = self._values[slot]
+            n = self._hit(self._st, self._hit_hook, self._parked, slot, self._sizes[slot] or 1, i)
+            if n:  # the policy evicted on its own (LIRS): rare, and 0 for most policies
+                self._evicted(n)
+            return value
+
+    def _evicted(self, n: int) -> None:
+        """Drop the keys and values of the ``n`` slots a hit made the policy evict (``Policy.parked``)."""
+        keys, victims, values, data, idle = self._keys, self._victims, self._values, self._data, self._idle
+        for j in range(n):
+            v = victims[j]
+            gone = keys[v]
+            data.pop(gone, None)  # absent for a deleted key
+            values[v] = None
+            idle[gone] = v
 
     def _between_chunks(self, i: int) -> None:
         """The policy's Python-side work (e.g. retraining) every ``chunk`` requests, as in the simulator."""
@@ -226,7 +245,11 @@ class PolicyCache(MutableMapping):
             if slot is not None:
                 old = self._sizes[slot]
                 if size <= old or self._ctl_mv[USED] - old + size <= self._maxsize:
-                    self._hit(self._st, self._hit_hook, slot, size or 1, i)  # a replaced value is a hit
+                    n = self._hit(self._st, self._hit_hook, self._parked, slot, size or 1, i)  # a replaced value is a hit
+                    if n:
+                        self._evicted(n)
+                        if key not in self._data:  # the policy evicted the key itself during the hit
+                            return
                     self._values[slot] = value
                     if size != old:
                         self._sizes[slot] = size

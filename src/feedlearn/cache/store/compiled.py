@@ -33,31 +33,59 @@ structref.define_proxy(SlotState, SlotStateType, ["state", "ctl", "rsize", "vict
 
 
 @njit
-def hit_path(st, on_hit, o, size, i):
-    """A lookup found slot ``o``. (Not cached by numba, like ``miss_path``.)"""
-    on_hit(st.state, o, size, i)
+def drain_into(st, parked, n):
+    """Take out the slots the policy evicted on its own (``Policy.parked``), writing them to
+    ``victims[n:]``; returns the new number of victims."""
+    state, ctl, rsize, victims = st.state, st.ctl, st.rsize, st.victims
+    victim = parked(state)
+    while victim >= 0:
+        if rsize[victim] < 0:
+            raise AssertionError("policy parked a slot that is not in the cache")
+        ctl[USED] -= rsize[victim]
+        ctl[SLOT_ROOM] += 1
+        rsize[victim] = -1
+        victims[n] = victim
+        n += 1
+        victim = parked(state)
+    return n
 
 
 @njit
-def miss_path(st, admit, evict, on_insert, forget, o, hook_size, size, i, reuse):
+def hit_path(st, on_hit, parked, o, size, i):
+    """A lookup found slot ``o``; returns how many slots the policy evicted on its own (in
+    ``victims``; 0 for most policies). (Not cached by numba, like ``miss_path``.)"""
+    on_hit(st.state, o, size, i)
+    if parked is None:  # most policies: the branch is compiled away
+        return 0
+    return drain_into(st, parked, 0)
+
+
+@njit
+def miss_path(st, admit, evict, on_insert, forget, parked, o, hook_size, size, i, reuse):
     """The simulator's miss path for slot ``o``: forget → admit → evict until it fits → insert.
 
     ``reuse``: first ``forget`` what the policy kept about the slot's previous key. ``rsize[s]`` is
     the bytes slot ``s`` counts in ``ctl[USED]`` (0 for a deleted key the policy still holds), -1 when
     the policy does not hold ``s``. Writes the evicted slots to ``victims`` and returns their number
     ``n`` if ``o`` was inserted, ``-1 - n`` if it was refused (``admit``) or dropped (``evict``
-    returned ``o``), the evictions made before standing. Compiled once per policy and process (not
+    returned ``o``), the evictions made before standing; the slots the policy evicted on its own
+    (``parked``, drained after every hook) are among the victims. Compiled once per policy and process (not
     cached by numba: its type depends on the policy's hooks, as ``access_loop``'s does).
     """
     state, ctl, rsize, victims = st.state, st.ctl, st.rsize, st.victims
     if reuse:
         forget(state, o)
-    if not admit(state, o, hook_size, i):
-        return -1
+    admitted = admit(state, o, hook_size, i)
     n = 0
+    if parked is not None:  # (None for most policies: compiled away)
+        n = drain_into(st, parked, n)
+    if not admitted:
+        return -1 - n
     while ctl[USED] + size > ctl[CAPACITY] or ctl[SLOT_ROOM] <= 0:
         victim = evict(state, o, hook_size, i)
         if victim == o:
+            if parked is not None:
+                n = drain_into(st, parked, n)
             return -1 - n
         if rsize[victim] < 0:
             raise AssertionError("policy evicted a slot that is not in the cache")
@@ -66,10 +94,14 @@ def miss_path(st, admit, evict, on_insert, forget, o, hook_size, size, i, reuse)
         rsize[victim] = -1
         victims[n] = victim
         n += 1
+        if parked is not None:
+            n = drain_into(st, parked, n)
     on_insert(state, o, hook_size, i)
     rsize[o] = size
     ctl[USED] += size
     ctl[SLOT_ROOM] -= 1
+    if parked is not None:
+        n = drain_into(st, parked, n)
     return n
 
 
