@@ -186,7 +186,8 @@ class PolicyCache(MutableMapping):
             return value
 
     def _evicted(self, n: int) -> None:
-        """Drop the keys and values of the ``n`` slots a hit made the policy evict (``Policy.parked``)."""
+        """Drop the keys and values of the ``n`` slots the policy evicted (``victims[:n]``: on a miss, or
+        on its own at a hit, ``Policy.parked``); each slot waits in ``idle`` for reuse."""
         keys, victims, values, data, idle = self._keys, self._victims, self._values, self._data, self._idle
         for j in range(n):
             v = victims[j]
@@ -278,13 +279,7 @@ class PolicyCache(MutableMapping):
             else:  # refused or dropped by the policy: not cached, but it keeps its slot
                 n = -1 - n
                 idle[key] = slot
-            victims = self._victims
-            for j in range(n):
-                v = victims[j]
-                gone = keys[v]
-                data.pop(gone, None)  # absent for a deleted key
-                values[v] = None
-                idle[gone] = v
+            self._evicted(n)
 
     def _remove(self, key: Hashable) -> Any:
         """Drop ``key``'s value now; the policy keeps its slot (0 bytes) until it evicts it."""

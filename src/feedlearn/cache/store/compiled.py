@@ -41,13 +41,19 @@ def drain_into(st, parked, n):
     while victim >= 0:
         if rsize[victim] < 0:
             raise AssertionError("policy parked a slot that is not in the cache")
-        ctl[USED] -= rsize[victim]
-        ctl[SLOT_ROOM] += 1
-        rsize[victim] = -1
-        victims[n] = victim
-        n += 1
+        n = _take_out(ctl, rsize, victims, n, victim)
         victim = parked(state)
     return n
+
+
+@njit(inline="always")
+def _take_out(ctl, rsize, victims, n, victim):
+    """Slot ``victim`` leaves the cache (its bytes and its slot are free again) as victim number ``n``."""
+    ctl[USED] -= rsize[victim]
+    ctl[SLOT_ROOM] += 1
+    rsize[victim] = -1
+    victims[n] = victim
+    return n + 1
 
 
 @njit
@@ -89,11 +95,7 @@ def miss_path(st, admit, evict, on_insert, forget, parked, o, hook_size, size, i
             return -1 - n
         if rsize[victim] < 0:
             raise AssertionError("policy evicted a slot that is not in the cache")
-        ctl[USED] -= rsize[victim]
-        ctl[SLOT_ROOM] += 1
-        rsize[victim] = -1
-        victims[n] = victim
-        n += 1
+        n = _take_out(ctl, rsize, victims, n, victim)
         if parked is not None:
             n = drain_into(st, parked, n)
     on_insert(state, o, hook_size, i)
