@@ -168,16 +168,18 @@ def run_command(
 
 
 def recipe_table(result: dict) -> Table:
+    """Held-out metrics, one row per metric and one column per stage (stages are few and short,
+    metrics many and long-named: this way the table fits a terminal without cutting either)."""
     rows = result["rows"]
     hidden = ("stage", "model", "train_loss", "tokens_per_second")
     metrics = list(dict.fromkeys(k for row in rows for k in row if k not in hidden))
     table = Table(title=Text(plain(f"{result['recipe']}: held-out metrics after each stage")))
-    table.add_column("stage", min_width=max(len(plain(str(row["stage"]))) for row in rows))
-    for m in metrics:
-        table.add_column(cell(m), justify="right")
-    for row in rows:  # stage names and numbers never wrap or get cut ("instruct…", "874708.4…"): headers wrap
-        table.add_row(Text(plain(str(row["stage"])), no_wrap=True),
-                      *(Text(metric_text(row[m]), no_wrap=True) if m in row else "" for m in metrics))
+    table.add_column("held-out metric")
+    for row in rows:
+        stage = plain(str(row["stage"]))
+        table.add_column(Text(stage), justify="right", no_wrap=True, min_width=len(stage))
+    for m in metrics:  # numbers never wrap or get cut ("874708.4…")
+        table.add_row(cell(m), *(Text(metric_text(row[m]), no_wrap=True) if m in row else "" for row in rows))
     return table
 
 
