@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/python -m feedlearn.demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 bench: $(STAMP)
 	$(BIN)/python bench/cache_throughput.py
