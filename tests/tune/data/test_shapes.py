@@ -46,6 +46,12 @@ def test_openai_messages_jsonl_keep_tool_calls_and_extra_fields():
         "content parts joined (1)")
 
 
+def test_openai_records_without_messages_name_the_field(tmp_path):
+    (tmp_path / "x.jsonl").write_text('{"id": 1}\n')
+    with pytest.raises(FeedlearnError, match=r"x\.jsonl: line 1: field messages: missing"):
+        convert(tmp_path / "x.jsonl", "openai")
+
+
 def test_openai_json_list_with_legacy_function_calling():
     data = convert(SHAPES / "openai_chat.json", "openai")
     assert data.instances[0]["system"] == "Be brief."  # role developer is the system role
@@ -111,10 +117,17 @@ def test_conversation_shapes_round_trip_to_one_sft_step(tiny_dir, tmp_path, caps
     assert (summary["steps"], summary["examples"]) == (1, 10) and math.isfinite(summary["train_loss"])
 
 
-def test_sft_refuses_prompt_only_conversations_naming_the_row(tiny_dir, tmp_path):
+def test_sft_refuses_prompt_only_conversations_and_undesirable_replies_naming_the_row(tiny_dir, tmp_path):
     config = load_config(SFTConfig, None, options(tiny_dir, SHAPES / "prompts.jsonl", tmp_path / "out"))
     with pytest.raises(FeedlearnError, match=r"prompts\.jsonl: line 1: field messages\.0: a prompt-only conversation "
                                              r"\(it ends with the user\): sft learns from the assistant's replies"):
+        run_stage(STAGES["sft"](), config)
+    kto = tmp_path / "kto.jsonl"  # KTO data written as LMFlow conversations, not through the importer
+    kto.write_text("".join(json.dumps({"messages": [{"role": "user", "content": "q"},
+                                                    {"role": "assistant", "content": a}], "label": ok}) + "\n"
+                           for a, ok in (("good", True), ("bad", False))))
+    config = load_config(SFTConfig, None, options(tiny_dir, kto, tmp_path / "out2"))
+    with pytest.raises(FeedlearnError, match=r"kto\.jsonl: line 2: field label: false marks an undesirable reply"):
         run_stage(STAGES["sft"](), config)
 
 

@@ -40,6 +40,7 @@ from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.data.io import TuneDataset, _stem_suffix, read_json, read_jsonl, read_text, to_dataset
 from feedlearn.tune.data.normalize import Drop
 from feedlearn.tune.data.rows import Checked
+from feedlearn.tune.data.schema import KTO_FIELDS
 
 Rows = list[tuple[str, Any]]
 Notes = Counter[str]  # what an importer read in another spelling → how often (the file's report)
@@ -79,9 +80,6 @@ def _string(rec: Any, name: str, *, required: bool = True) -> str:
 def _extras(rec: dict[str, Any], used: set[str]) -> dict[str, Any]:
     """A record's other top-level fields, kept as they are (README: extra fields are kept)."""
     return {k: v for k, v in rec.items() if k not in used}
-
-
-KTO_FIELDS = ("label", "kto_tag")  # TRL's unpaired preference label, LLaMA-Factory's
 
 
 def _kto(path: Path, where: str, rec: dict[str, Any], to: str, notes: Notes) -> None:
@@ -243,8 +241,8 @@ def openai(path: Path, to: str, notes: Notes) -> tuple[str, Rows]:
                 sides = {s: {"messages": prompt + _openai_messages(_field(rec, s), s, notes)}
                          for s in ("chosen", "rejected")}
                 out.append((where, {**sides, **_extras(rec, {"prompt", "chosen", "rejected"})}))
-            elif "messages" in rec:
-                out.append((where, {**rec, "messages": _openai_messages(rec["messages"], "messages", notes)}))
+            elif "prompt" not in rec and "completion" not in rec:
+                out.append((where, {**rec, "messages": _openai_messages(_field(rec, "messages"), "messages", notes)}))
             else:  # TRL's prompt/completion (KTO's shape)
                 messages = (_openai_messages(_field(rec, "prompt"), "prompt", notes)
                             + _openai_messages(_field(rec, "completion"), "completion", notes))

@@ -98,6 +98,14 @@ def check_turns(roles: list[str]) -> None:
         expected = "assistant" if role == "user" else "user"
 
 
+KTO_FIELDS = ("label", "kto_tag")  # TRL's unpaired-preference label, LLaMA-Factory's: true/false per reply
+
+
+def undesirable(instance: dict[str, Any]) -> str | None:
+    """The field that marks ``instance`` as a KTO-style undesirable reply (``label: false``), or None."""
+    return next((k for k in KTO_FIELDS if instance.get(k) is False), None)
+
+
 def ends_with_reply(conversation: dict[str, Any]) -> bool:
     """Whether a (valid) conversation ends with the assistant — else it is prompt-only."""
     return conversation["messages"][-1]["role"] == "assistant"

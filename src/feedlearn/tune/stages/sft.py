@@ -7,7 +7,8 @@
   ``loss_on="assistant"`` only the output and EOS carry loss.
 
 A conversation must end with the assistant: a prompt-only one (ending with the user, the prompts
-of RL and ``generate``) has no reply to learn and is refused, naming the file and row.
+of RL and ``generate``) has no reply to learn and is refused, naming the file and row; so is a
+KTO-style ``label: false`` row (an undesirable reply).
 
 ``loss_on="all"`` trains on every token. Examples longer than ``max_length`` are truncated;
 one left without any loss token is dropped (counted in the summary: ``dropped``). Evaluation: exact match of
@@ -22,7 +23,7 @@ from pydantic import Field
 
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import TuneDataset
-from feedlearn.tune.data.schema import ends_with_reply
+from feedlearn.tune.data.schema import ends_with_reply, undesirable
 from feedlearn.tune.evaluate import evaluate
 from feedlearn.tune.features import sft_features
 from feedlearn.tune.stage import Stage
@@ -40,6 +41,9 @@ class SFT(Stage):
     data_types = ("conversation", "text2text")
 
     def require(self, dtype: str, instance: dict[str, Any]) -> None:
+        if undesirable(instance):  # KTO data loaded as it is: its bad replies must not be learnt
+            raise ValueError(f"field {undesirable(instance)}: false marks an undesirable reply (KTO-style), which sft "
+                             "would learn; drop such rows (convert --from openai --to conversation does)")
         if dtype == "conversation" and not ends_with_reply(instance):
             raise ValueError(f"field messages.{len(instance['messages']) - 1}: a prompt-only conversation (it ends "
                              "with the user): sft learns from the assistant's replies; prompt-only data is for raft, "
