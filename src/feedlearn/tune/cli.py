@@ -19,7 +19,7 @@ from feedlearn.common.outputs import check_outputs
 from feedlearn.common.text import plain
 from feedlearn.tune.data import DATASET_TYPES, IMPORTERS, DatasetReport, convert, describe, load_dataset, save_dataset
 from feedlearn.tune.data.io import read_text
-from feedlearn.tune.features import pair_features, prompts_of, references
+from feedlearn.tune.features import generation_prompts, pair_features, prompts_of
 from feedlearn.tune.gguf_export import export_gguf
 from feedlearn.tune.harness import run_lm_eval
 from feedlearn.tune.models import fit_embeddings, load_model, load_tokenizer
@@ -61,7 +61,8 @@ def convert_command(
     source: Path = typer.Argument(..., help="Input file (JSON list, JSONL, text; .gz works too)."),
     out: Path = typer.Argument(..., help="Output LMFlow dataset (.json or .jsonl, optionally .gz)."),
     from_format: str = typer.Option(..., "--from", help=f"Source format: {', '.join(IMPORTERS)}."),
-    to: str = typer.Option("", "--to", help="Target type where a source allows two (alpaca: conversation|text2text)."),
+    to: str = typer.Option("", "--to", help="Target type where a source allows two (alpaca: conversation|text2text); "
+                           "openai/sharegpt: conversation keeps KTO-labelled data's label-true rows as SFT data."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
 ) -> None:
     """Import a dataset from a common format into LMFlow's format."""
@@ -70,6 +71,8 @@ def convert_command(
     save_dataset(dataset, out)
     say(f"wrote {out}: {len(dataset)} {dataset.type} instances"
         + (f", {dataset.skipped} bad rows dropped" if dataset.skipped else ""))
+    for file in dataset.files:
+        say(f"  {file.summary()}")
     for example in dataset.skipped_examples:
         say(f"  dropped: {example}")
 
@@ -77,6 +80,8 @@ def convert_command(
 def print_report(report: DatasetReport) -> None:
     say(f"{report.source}: {report.instances} valid {report.type} instances"
         + (f", {report.skipped} bad rows dropped" if report.skipped else ""))
+    for file in report.files:
+        say(f"  {file.summary()}")
     for example in report.skipped_examples:
         say(f"  dropped: {example}")
     table = Table(title="lengths in characters")
@@ -200,7 +205,7 @@ def read_prompts(path: Path, raw: bool) -> list:
         if not lines:
             raise FeedlearnError(f"{path}: no prompts (every line is blank)")
         return lines if raw else [[{"role": "user", "content": line}] for line in lines]
-    return references(load_dataset(path))[0]
+    return generation_prompts(load_dataset(path))
 
 
 @tune_app.command("generate")

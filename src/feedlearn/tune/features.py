@@ -13,6 +13,7 @@ from typing import Any
 
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.data import TuneDataset
+from feedlearn.tune.data.schema import ends_with_reply
 from feedlearn.tune.templates import to_messages
 
 IGNORE = -100  # label of tokens that carry no loss (torch's cross-entropy ignore_index)
@@ -90,11 +91,23 @@ def pair_features(data: TuneDataset, tokenizer: Any, max_length: int, use_margin
     return rows
 
 
+def prompt_messages(conversation: dict[str, Any]) -> Messages:
+    """A conversation's prompt: all of a prompt-only one, else every message but the final reply."""
+    messages = to_messages(conversation)
+    return messages[:-1] if ends_with_reply(conversation) else messages
+
+
 def prompts_of(data: TuneDataset) -> list[Messages]:
-    """The prompts to sample replies to: a conversation's messages but the last, a text2text input as a user turn."""
+    """The prompts to sample replies to: a conversation's prompt (``prompt_messages``), a text2text input as a
+    user turn."""
     if data.type == "conversation":
-        return [to_messages(inst)[:-1] for inst in data.instances]
+        return [prompt_messages(inst) for inst in data.instances]
     return [[{"role": "user", "content": inst["input"]}] for inst in data.instances]
+
+
+def generation_prompts(data: TuneDataset) -> list[Any]:
+    """What ``generate`` answers: text2text inputs as raw text, conversations' prompts as messages."""
+    return prompts_of(data) if data.type == "conversation" else references(data)[0]
 
 
 def references(data: TuneDataset) -> tuple[list[Any], list[str]]:
@@ -104,5 +117,9 @@ def references(data: TuneDataset) -> tuple[list[Any], list[str]]:
                              f"not {data.type}")
     if data.type == "text2text":
         return [i["input"] for i in data.instances], [i["output"] for i in data.instances]
+    for i, inst in enumerate(data.instances):
+        if not ends_with_reply(inst):
+            raise FeedlearnError(f"{data.source or 'data'}: instance {i} is prompt-only (it ends with the user): "
+                                 "comparing generations needs a reference reply")
     prompts = [to_messages(i)[:-1] for i in data.instances]
     return prompts, [i["messages"][-1]["content"] for i in data.instances]

@@ -23,7 +23,8 @@ from feedlearn.tune.trainer import Features, load_stage_tokenizer, save_final, t
 
 class Stage:
     """One training stage. Subclasses set ``name``, ``config_class``, ``data_types`` and fill two hooks
-    (``features``, ``evaluate``); a stage with its own outer loop (rounds, PPO) overrides ``run``."""
+    (``features``, ``evaluate``); a stage with its own outer loop (rounds, PPO) overrides ``run``, one
+    that needs more of its data than the type's rules (sft: replies; dpo: one prompt per pair) ``require``."""
 
     name: ClassVar[str]
     config_class: ClassVar[type[TrainConfig]] = TrainConfig
@@ -51,8 +52,12 @@ class Stage:
         """Train and evaluate; returns the summary. Call it through ``run_stage``, which owns the output_dir."""
         return train_once(self, config)
 
+    def require(self, dtype: str, instance: dict[str, Any]) -> None:
+        """What this stage needs of an instance beyond its type's rules: raise ``ValueError("field …: …")``
+        (reported with the file and row). Most stages need nothing more."""
+
     def load(self, path: str) -> TuneDataset:
-        data = load_dataset(path)
+        data = load_dataset(path, require=self.require)
         if data.type not in self.data_types:
             raise FeedlearnError(f"{path}: {self.name} trains on {' or '.join(self.data_types)} data, not {data.type}")
         return data

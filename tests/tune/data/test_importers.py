@@ -51,7 +51,7 @@ def test_sharegpt_plain_and_paired(tmp_path):
     plain = convert(write(tmp_path / "s.json", [{"conversations": turns, "id": "x"}]), "sharegpt")
     assert plain.type == "conversation"
     assert plain.instances == [{"system": "sys", "messages": [{"role": "user", "content": "q"},
-                                                              {"role": "assistant", "content": "a"}]}]
+                                                              {"role": "assistant", "content": "a"}], "id": "x"}]
     paired = convert(write(tmp_path / "p.json", [{"conversations": turns[1:2], "chosen": {"from": "gpt", "value": "good"},
                                                   "rejected": {"from": "gpt", "value": "bad"}}]), "sharegpt")
     assert paired.type == "paired_conversation"

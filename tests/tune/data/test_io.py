@@ -73,8 +73,8 @@ def test_bad_files_name_file_row_and_field(tmp_path, content, message):
 
 def test_bad_jsonl_line_and_skip_bad(tmp_path):
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"text": "a"}\n{"text": ""}\n{"text": 5}\n{"text": "d"}\n')
-    with pytest.raises(FeedlearnError, match=r"bad\.jsonl: line 2: field text: must not be empty"):
+    path.write_text('{"text": "a"}\n{"text": 4}\n{"text": 5}\n{"text": "d"}\n')
+    with pytest.raises(FeedlearnError, match=r"bad\.jsonl: line 2: field text: Input should be a valid string"):
         load_dataset(path)
     data = load_dataset(path, skip_bad=True)
     assert [i["text"] for i in data.instances] == ["a", "d"] and data.skipped == 2
@@ -91,3 +91,31 @@ def test_missing_path_and_empty_folder(tmp_path):
         load_dataset(tmp_path)
     with pytest.raises(FeedlearnError, match="is not one of"):
         load_dataset(tmp_path, type="chat")
+
+
+def test_empty_texts_are_dropped_counted_and_warned(tmp_path, caplog):
+    """LMFlow's wikitext has "" documents (a third of them); LMFlow skips them, so do we — counted, not silent."""
+    path = tmp_path / "wiki.jsonl"
+    path.write_text('{"type": "text_only"}\n{"text": "a"}\n{"text": ""}\n{"text": " \\n"}\n{"text": "d"}\n')
+    data = load_dataset(path)
+    assert [i["text"] for i in data.instances] == ["a", "d"] and data.skipped == 0
+    assert data.files[0].summary() == f"{path}: kept 2; dropped 2 (empty text 2)"
+    assert f"{path}: dropped 2 rows (empty text 2), kept 2" in caplog.text
+    path.write_text('{"text": ""}\n')
+    with pytest.raises(FeedlearnError, match=r"wiki\.jsonl: no valid instances \(1 rows dropped\)"):
+        load_dataset(path)
+
+
+def test_report_names_what_was_inferred(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
+                                             {"role": "function", "content": '{"name": "f"}'},
+                                             {"role": "observation", "content": "42"},
+                                             {"role": "assistant", "content": "It is 42."}]}) + "\n")
+    data = load_dataset(path)
+    assert data.instances == [{"system": "s", "messages": [
+        {"role": "user", "content": "q"}, {"role": "assistant", "content": '{"name": "f"}'},
+        {"role": "tool", "content": "42"}, {"role": "assistant", "content": "It is 42."}]}]
+    assert data.files[0].summary() == (f"{path}: kept 1; inferred: type conversation from the first line's keys (1), "
+                                       "role function → assistant (1), role observation → tool (1), "
+                                       "leading system message → system field (1)")

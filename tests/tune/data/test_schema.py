@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from feedlearn.tune.data.io import check_instance
-from feedlearn.tune.data.schema import DATASET_TYPES, infer_type
+from feedlearn.tune.data.schema import DATASET_TYPES, ends_with_reply, infer_type, same_prompt
 
 
 def conv(*roles_contents, system=None):
@@ -49,8 +49,15 @@ def test_good_instances_pass_and_their_type_is_inferred(dtype):
         ("conversation", conv(("user", "a"), ("user", "b"), ("assistant", "c")),
          "field messages.1: role 'user' where 'assistant' was expected"),
         ("conversation", conv(("assistant", "a"), ("user", "b")), "field messages.0: role 'assistant' where 'user'"),
-        ("conversation", conv(("user", "a"), ("assistant", "b"), ("user", "c")),
-         "field messages.2: the conversation must end with an assistant message"),
+        ("paired_conversation", {"chosen": conv(("user", "a"), ("assistant", "b"), ("user", "c")),
+                                 "rejected": conv(("user", "a"), ("assistant", "b"))},
+         "field chosen.messages.2: a pair's conversations end with the assistant replies being compared"),
+        ("conversation", {**conv(("system", "s"), ("user", "a")), "system": "t"},
+         "field messages.0: a system message and a system field: keep one"),
+        ("conversation", conv(("system", "s")), "field messages.0: only system messages"),
+        ("conversation", {"messages": [{"role": "user", "content": "a"},
+                                       {"role": "assistant", "content": "{}", "tool_calls": "f"}]},
+         "field messages.1.tool_calls: Input should be a valid list"),
         ("conversation", conv(("user", "a"), ("tool", "t"), ("assistant", "b")),
          "field messages.1: a tool message must follow an assistant message"),
         ("conversation", conv(("user", "a"), ("assistant", "call"), ("tool", "t")),
@@ -58,9 +65,6 @@ def test_good_instances_pass_and_their_type_is_inferred(dtype):
         ("conversation", {**conv(("user", "a"), ("assistant", "b")), "system": 5}, "field system: Input should be"),
         ("conversation", {"messages": [{"role": "user", "content": "a", "name": "x"}, {"role": "assistant", "content": "b"}]},
          "field messages.0.name: Extra inputs are not permitted"),
-        ("paired_conversation", {"chosen": conv(("user", "q1"), ("assistant", "a")),
-                                 "rejected": conv(("user", "q2"), ("assistant", "b"))},
-         "chosen and rejected must share the prompt"),
         ("paired_conversation", {"chosen": conv(("user", "q"), ("assistant", "a"))}, "field rejected: Field required"),
         ("paired_text_to_text", {"prompt": "q", "chosen": "a", "rejected": "b", "margin": "big"},
          "field margin: Input should be a valid number"),
@@ -78,3 +82,23 @@ def test_bad_instances_name_the_field(dtype, instance, message):
 def test_tool_turns_between_assistant_turns_are_fine():
     check_instance("conversation", conv(("user", "weather?"), ("assistant", "call get_weather"), ("tool", "sunny"),
                                         ("assistant", "It is sunny."), ("user", "thanks"), ("assistant", "bye")))
+
+
+def test_prompt_only_conversations_and_system_turns_are_valid():
+    prompt_only = conv(("system", "be brief"), ("user", "2+2?"))
+    check_instance("conversation", prompt_only)
+    assert not ends_with_reply(prompt_only) and ends_with_reply(GOOD["conversation"])
+    # a system message between turns does not break the alternation (every template renders the role)
+    check_instance("conversation", conv(("user", "a"), ("assistant", "b"), ("system", "now French"), ("user", "c")))
+    with pytest.raises(ValueError, match="field messages.3: role 'assistant' where 'user'"):
+        check_instance("conversation", conv(("user", "a"), ("assistant", "b"), ("system", "s"), ("assistant", "c")))
+
+
+def test_pairs_whose_prompts_differ_are_valid_and_told_apart():
+    differ = {"chosen": conv(("user", "q1"), ("assistant", "a")), "rejected": conv(("user", "q2"), ("assistant", "b"))}
+    check_instance("paired_conversation", differ)  # reward modelling scores each side whole (LMFlow's doc example)
+    assert not same_prompt(differ) and same_prompt(GOOD["paired_conversation"])
+    # the system prompt is part of the prompt, whether a field or a leading message
+    lifted = {"chosen": conv(("user", "q"), ("assistant", "a"), system="s"),
+              "rejected": conv(("system", "s"), ("user", "q"), ("assistant", "b"))}
+    assert same_prompt(lifted) and not same_prompt({**lifted, "chosen": conv(("user", "q"), ("assistant", "a"))})

@@ -11,7 +11,17 @@ error messages; ``convert`` then validates every instance like ``load_dataset`` 
 * ``sharegpt`` — ``{conversations: [{from, value}], system?, tools?}`` → ``conversation``; with
   ``chosen``/``rejected`` messages → ``paired_conversation`` (the conversations are the shared prompt).
   ``from``: human/user → user, gpt/assistant/function_call → assistant, observation/tool → tool,
-  system → the system prompt.
+  system → the system prompt. Written with ``messages`` and/or ``{role, content}`` too.
+* ``openai`` — OpenAI chat ``{messages: [{role, content, tool_calls?, tool_call_id?}], tools?}`` →
+  ``conversation``; TRL's conversational preference ``{prompt?, chosen, rejected}`` (message lists) →
+  ``paired_conversation``. Legacy ``function_call``/role ``function`` are read as ``tool_calls``/``tool``;
+  other message fields (``name``, ``weight``) are left out and counted.
+
+Every importer keeps a record's other top-level fields (``id``, ...). A KTO-style ``label`` (or
+LLaMA-Factory's ``kto_tag``: true/false per reply) marks unpaired preference data, which no stage
+trains on: it is refused unless ``to="conversation"`` asks for the label-true conversations as SFT
+data (the label-false ones dropped and counted). An importer counts what it reads in another
+spelling in ``notes`` (the file's report).
 * ``hh`` — Anthropic HH-RLHF JSONL(.gz) ``{chosen, rejected}``, each a whole dialogue
   ``"\\n\\nHuman: …\\n\\nAssistant: …"`` → ``paired_conversation``.
 * ``text`` — plain text (documents separated by blank lines, or one per line if there are none)
@@ -21,14 +31,19 @@ error messages; ``convert`` then validates every instance like ``load_dataset`` 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from feedlearn.common.errors import FeedlearnError
-from feedlearn.tune.data.io import BadRows, TuneDataset, _stem_suffix, read_json, read_jsonl, read_text
+from feedlearn.tune.data.io import TuneDataset, _stem_suffix, read_json, read_jsonl, read_text, to_dataset
+from feedlearn.tune.data.normalize import Drop
+from feedlearn.tune.data.rows import Checked
+from feedlearn.tune.data.schema import KTO_FIELDS
 
 Rows = list[tuple[str, Any]]
+Notes = Counter[str]  # what an importer read in another spelling → how often (the file's report)
 
 
 def _read_records(path: Path) -> Rows:
@@ -62,7 +77,26 @@ def _string(rec: Any, name: str, *, required: bool = True) -> str:
     return value
 
 
-def alpaca(path: Path, to: str = "") -> tuple[str, Rows]:
+def _extras(rec: dict[str, Any], used: set[str]) -> dict[str, Any]:
+    """A record's other top-level fields, kept as they are (README: extra fields are kept)."""
+    return {k: v for k, v in rec.items() if k not in used}
+
+
+def _kto(path: Path, where: str, rec: dict[str, Any], to: str, notes: Notes) -> None:
+    """Refuse KTO-labelled records unless ``to="conversation"``; then a label-false one is dropped (``Drop``)."""
+    name = next((k for k in KTO_FIELDS if isinstance(rec.get(k), bool)), None)
+    if name is None:
+        return
+    if to != "conversation":
+        raise FeedlearnError(f"{path}: {where}: field {name}: a KTO-style label marks unpaired preference data, "
+                             "which no stage trains on; pass --to conversation to keep the label-true "
+                             "conversations as SFT data (label-false ones dropped and counted)")
+    if not rec[name]:
+        raise Drop(f"{name} false (KTO: an undesirable reply)")
+    notes[f"{name} true kept as SFT data"] += 1
+
+
+def alpaca(path: Path, to: str, notes: Notes) -> tuple[str, Rows]:
     to = to or "conversation"
     if to not in ("conversation", "text2text"):
         raise FeedlearnError(f"alpaca converts to conversation or text2text, not {to!r}")
@@ -72,8 +106,9 @@ def alpaca(path: Path, to: str = "") -> tuple[str, Rows]:
             instruction, extra = _string(rec, "instruction"), _string(rec, "input", required=False)
             prompt = f"{instruction}\n\n{extra}" if extra.strip() else instruction
             output = _string(rec, "output")
+            extras = _extras(rec, {"instruction", "input", "output", "system", "history"})
             if to == "text2text":
-                out.append((where, {"input": prompt, "output": output}))
+                out.append((where, {"input": prompt, "output": output, **extras}))
                 continue
             messages = []
             history = _field(rec, "history", required=False, default=[])
@@ -88,63 +123,131 @@ def alpaca(path: Path, to: str = "") -> tuple[str, Rows]:
             system = _string(rec, "system", required=False)
             if system:
                 conv["system"] = system
-            out.append((where, conv))
+            out.append((where, {**conv, **extras}))
         except _Bad as exc:
             out.append((where, exc))
     return to, out
 
 
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                   "function_call": "assistant", "observation": "tool", "tool": "tool"}
+                   "function_call": "assistant", "observation": "tool", "tool": "tool", "system": "system"}
+_SHAREGPT_USED = {"conversations", "messages", "system", "tools", "chosen", "rejected"}
 
 
-def _sharegpt_message(msg: Any, name: str) -> dict[str, str]:
+def _sharegpt_message(msg: Any, name: str, notes: Notes) -> dict[str, str]:
     if not isinstance(msg, dict):
-        raise _Bad(f"field {name}: expected an object {{from, value}}")
-    role = _field(msg, "from")
+        raise _Bad(f"field {name}: expected an object {{from, value}} or {{role, content}}")
+    keys = ("from", "value") if "from" in msg or "role" not in msg else ("role", "content")
+    if keys[0] == "role":
+        notes["ShareGPT written with role/content"] += 1
+    role = _field(msg, keys[0])
     if role not in _SHAREGPT_ROLES:
-        raise _Bad(f"field {name}.from: unknown role {role!r}; expected one of {', '.join(_SHAREGPT_ROLES)}, system")
-    value = msg.get("value")
+        raise _Bad(f"field {name}.{keys[0]}: unknown role {role!r}; expected one of {', '.join(_SHAREGPT_ROLES)}")
+    value = msg.get(keys[1])
     if not isinstance(value, str):
-        raise _Bad(f"field {name}.value: expected a string")
+        raise _Bad(f"field {name}.{keys[1]}: expected a string")
     return {"role": _SHAREGPT_ROLES[role], "content": value}
 
 
-def sharegpt(path: Path, to: str = "") -> tuple[str, Rows]:
+def sharegpt(path: Path, to: str, notes: Notes) -> tuple[str, Rows]:
+    if to not in ("", "conversation"):
+        raise FeedlearnError(f"sharegpt converts to conversation or paired_conversation (by its fields), not {to!r}")
     out: Rows = []
     dtype = None
     for where, rec in _read_records(path):
         try:
-            turns = _field(rec, "conversations")
+            key = "conversations" if not isinstance(rec, dict) or "messages" not in rec else "messages"
+            turns = _field(rec, key)
             if not isinstance(turns, list):
-                raise _Bad("field conversations: expected a list")
+                raise _Bad(f"field {key}: expected a list")
             system = _string(rec, "system", required=False)
             messages = []
             for j, msg in enumerate(turns):
-                if isinstance(msg, dict) and msg.get("from") == "system" and j == 0:
-                    system = _string(msg, "value")
+                message = _sharegpt_message(msg, f"{key}.{j}", notes)
+                if message["role"] == "system" and j == 0 and not system:
+                    system = message["content"]
                     continue
-                messages.append(_sharegpt_message(msg, f"conversations.{j}"))
+                messages.append(message)
             conv: dict[str, Any] = {"messages": messages}
             if system:
                 conv["system"] = system
             tools = _field(rec, "tools", required=False)
             if tools:
                 conv["tools"] = [tools] if isinstance(tools, str) else tools
-            paired = isinstance(rec, dict) and ("chosen" in rec or "rejected" in rec)
+            paired = "chosen" in rec or "rejected" in rec
             this = "paired_conversation" if paired else "conversation"
             if dtype is None:
                 dtype = this
             elif this != dtype:
                 raise _Bad(f"a {this} record in a file of {dtype} records")
+            _kto(path, where, rec, to, notes)
+            extras = _extras(rec, _SHAREGPT_USED)
             if paired:
-                chosen = _sharegpt_message(_field(rec, "chosen"), "chosen")
-                rejected = _sharegpt_message(_field(rec, "rejected"), "rejected")
+                chosen = _sharegpt_message(_field(rec, "chosen"), "chosen", notes)
+                rejected = _sharegpt_message(_field(rec, "rejected"), "rejected", notes)
                 out.append((where, {"chosen": {**conv, "messages": messages + [chosen]},
-                                    "rejected": {**conv, "messages": messages + [rejected]}}))
+                                    "rejected": {**conv, "messages": messages + [rejected]}, **extras}))
             else:
-                out.append((where, conv))
-        except _Bad as exc:
+                out.append((where, {**conv, **extras}))
+        except (_Bad, Drop) as exc:
+            out.append((where, exc))
+    return dtype or "conversation", out
+
+
+_OPENAI_MESSAGE = {"role", "content", "tool_calls", "tool_call_id"}
+
+
+def _openai_messages(value: Any, name: str, notes: Notes) -> list[Any]:
+    """OpenAI chat messages, legacy function calling read as tools; the rest is the schema's to check."""
+    if not isinstance(value, list):
+        raise _Bad(f"field {name}: expected a list of messages")
+    out = []
+    for msg in value:
+        if not isinstance(msg, dict):
+            out.append(msg)
+            continue
+        msg = dict(msg)
+        if "function_call" in msg and "tool_calls" not in msg:  # OpenAI's legacy call, then role function
+            msg["tool_calls"] = [{"type": "function", "function": msg.pop("function_call")}]
+            notes["legacy function_call → tool_calls"] += 1
+        if msg.get("role") == "function":
+            msg["role"] = "tool"
+            notes["legacy role function → tool"] += 1
+        for key in sorted(set(msg) - _OPENAI_MESSAGE):
+            del msg[key]
+            notes[f"message field {key} left out"] += 1
+        out.append(msg)
+    return out
+
+
+def openai(path: Path, to: str, notes: Notes) -> tuple[str, Rows]:
+    if to not in ("", "conversation"):
+        raise FeedlearnError(f"openai converts to conversation or paired_conversation (by its fields), not {to!r}")
+    out: Rows = []
+    dtype = None
+    for where, rec in _read_records(path):
+        try:
+            if not isinstance(rec, dict):
+                raise _Bad(f"a record must be a JSON object, got {type(rec).__name__}")
+            paired = "chosen" in rec or "rejected" in rec
+            this = "paired_conversation" if paired else "conversation"
+            if dtype is None:
+                dtype = this
+            elif this != dtype:
+                raise _Bad(f"a {this} record in a file of {dtype} records")
+            _kto(path, where, rec, to, notes)
+            if paired:  # TRL's conversational preference: an optional shared prompt, then each side's turns
+                prompt = _openai_messages(rec.get("prompt", []), "prompt", notes)
+                sides = {s: {"messages": prompt + _openai_messages(_field(rec, s), s, notes)}
+                         for s in ("chosen", "rejected")}
+                out.append((where, {**sides, **_extras(rec, {"prompt", "chosen", "rejected"})}))
+            elif "prompt" not in rec and "completion" not in rec:
+                out.append((where, {**rec, "messages": _openai_messages(_field(rec, "messages"), "messages", notes)}))
+            else:  # TRL's prompt/completion (KTO's shape)
+                messages = (_openai_messages(_field(rec, "prompt"), "prompt", notes)
+                            + _openai_messages(_field(rec, "completion"), "completion", notes))
+                out.append((where, {"messages": messages, **_extras(rec, {"prompt", "completion"})}))
+        except (_Bad, Drop) as exc:
             out.append((where, exc))
     return dtype or "conversation", out
 
@@ -161,24 +264,25 @@ def parse_hh_dialogue(text: str) -> list[dict[str, str]]:
     return [{"role": roles[parts[i]], "content": parts[i + 1].strip()} for i in range(1, len(parts), 2)]
 
 
-def hh(path: Path, to: str = "") -> tuple[str, Rows]:
+def hh(path: Path, to: str, notes: Notes) -> tuple[str, Rows]:
     out: Rows = []
     for where, rec in _read_records(path):
         try:
             chosen = parse_hh_dialogue(_string(rec, "chosen"))
             rejected = parse_hh_dialogue(_string(rec, "rejected"))
-            out.append((where, {"chosen": {"messages": chosen}, "rejected": {"messages": rejected}}))
+            out.append((where, {"chosen": {"messages": chosen}, "rejected": {"messages": rejected},
+                                **_extras(rec, {"chosen", "rejected"})}))
         except _Bad as exc:
             out.append((where, exc))
     return "paired_conversation", out
 
 
-def text(path: Path, to: str = "") -> tuple[str, Rows]:
+def text(path: Path, to: str, notes: Notes) -> tuple[str, Rows]:
     if _stem_suffix(path) == ".jsonl":
         rows: Rows = []
         for where, rec in _read_records(path):
             try:
-                rows.append((where, {"text": _string(rec, "text")}))
+                rows.append((where, {"text": _string(rec, "text"), **_extras(rec, {"text"})}))
             except _Bad as exc:
                 rows.append((where, exc))
         return "text_only", rows
@@ -189,11 +293,12 @@ def text(path: Path, to: str = "") -> tuple[str, Rows]:
     return "text_only", [(f"document {i}", {"text": d}) for i, d in enumerate(docs)]
 
 
-IMPORTERS: dict[str, Callable[[Path, str], tuple[str, Rows]]] = {
+IMPORTERS: dict[str, Callable[[Path, str, Notes], tuple[str, Rows]]] = {
     "alpaca": alpaca,
     "sharegpt": sharegpt,
     "hh": hh,
     "text": text,
+    "openai": openai,
 }
 
 
@@ -203,7 +308,8 @@ def convert(path: str | Path, source: str, *, to: str = "", skip_bad: bool = Fal
         raise FeedlearnError(f"unknown source format {source!r}; choose from {', '.join(IMPORTERS)}")
     src = Path(path)
     importer = IMPORTERS[source]
-    dtype, rows = importer(src, to)
-    checked = BadRows(skip_bad)
-    checked.add(src, dtype, rows)
-    return checked.dataset(dtype, src, "nothing to convert")
+    notes: Notes = Counter()
+    dtype, rows = importer(src, to, notes)
+    checked = Checked(skip_bad)
+    checked.add(src, dtype, rows, notes)
+    return to_dataset(checked, dtype, src, "nothing to convert")

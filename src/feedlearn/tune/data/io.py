@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,13 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from feedlearn.common.errors import FeedlearnError, first_error, located
+from feedlearn.common.errors import FeedlearnError, located
 from feedlearn.common.io import atomic_write_bytes, atomic_write_text, decode_utf8
+from feedlearn.tune.data.rows import BAD, Checked, FileReport, Require, check_instance, field_error
 from feedlearn.tune.data.schema import DATASET_TYPES, infer_type
 
-MAX_EXAMPLES = 5  # skipped-row messages kept for the report
+__all__ = ["MAX_FILE_BYTES", "MAX_LINE_BYTES", "TuneDataset", "check_instance", "field_error", "load_dataset",
+           "save_dataset"]
 MAX_FILE_BYTES = 1 << 30  # one file, uncompressed (module docstring)
 MAX_LINE_BYTES = 1 << 26  # one JSONL line
 
@@ -49,6 +50,7 @@ class TuneDataset:
     source: str = ""
     skipped: int = 0
     skipped_examples: list[str] = field(default_factory=list)
+    files: list[FileReport] = field(default_factory=list)  # per source file: kept, dropped (why), inferred
 
     def __len__(self) -> int:
         return len(self.instances)
@@ -130,31 +132,16 @@ def _stem_suffix(path: Path) -> str:
     return Path(path.stem).suffix if path.suffix == ".gz" else path.suffix
 
 
-def field_error(exc: ValidationError) -> str:
-    """The first pydantic error as ``field a.b.2: message``, one line."""
-    loc, msg = first_error(exc, unknown=None)  # a data field, not an option: pydantic's words
-    if msg.startswith("messages."):  # our turn check names the message itself
-        loc, _, msg = (f"{loc}.{msg}" if loc else msg).partition(": ")
-    return f"field {loc}: {msg}" if loc else msg
-
-
-def check_instance(dtype: str, instance: Any) -> None:
-    """Raise ``ValueError`` with a one-line ``field …: …`` message if ``instance`` is not a valid ``dtype``."""
-    if not isinstance(instance, dict):
-        raise ValueError(f"an instance must be a JSON object, got {type(instance).__name__}")
-    try:
-        DATASET_TYPES[dtype].model_validate(instance)
-    except ValidationError as exc:
-        raise ValueError(field_error(exc)) from None
-
-
 def _check_type(path: Path, dtype: object) -> str:
     if dtype not in DATASET_TYPES:
         raise FeedlearnError(f"{path}: field type: {dtype!r} is not one of {', '.join(DATASET_TYPES)}")
     return str(dtype)
 
 
-def _json_instances(path: Path, dtype: str | None) -> tuple[str, Iterator[tuple[str, Any]]]:
+Read = tuple[str, Iterator[tuple[str, Any]], list[str]]  # the file's type, its (where, instance) rows, notes
+
+
+def _json_instances(path: Path, dtype: str | None) -> Read:
     doc = read_json(path)
     if isinstance(doc, list):
         raise FeedlearnError(f"{path}: a JSON list, not an LMFlow dataset ({{\"type\", \"instances\"}}); "
@@ -166,21 +153,23 @@ def _json_instances(path: Path, dtype: str | None) -> tuple[str, Iterator[tuple[
         raise FeedlearnError(f"{path}: field type: {file_type!r}, but {dtype!r} was expected")
     if not isinstance(doc["instances"], list):
         raise FeedlearnError(f"{path}: field instances: must be a list")
-    return file_type, ((f"instance {i}", inst) for i, inst in enumerate(doc["instances"]))
+    return file_type, ((f"instance {i}", inst) for i, inst in enumerate(doc["instances"])), []
 
 
-def _jsonl_instances(path: Path, dtype: str | None) -> tuple[str, Iterator[tuple[str, Any]]]:
+def _jsonl_instances(path: Path, dtype: str | None) -> Read:
     rows = [(f"line {line_no}", value) for line_no, value in read_jsonl(path)]
     if rows and isinstance(rows[0][1], dict) and set(rows[0][1]) == {"type"}:
         header_type = _check_type(path, rows.pop(0)[1]["type"])
         if dtype is not None and dtype != header_type:
             raise FeedlearnError(f"{path}: field type: {header_type!r}, but {dtype!r} was expected")
         dtype = header_type
+    notes = []
     if dtype is None:
         dtype = infer_type(rows[0][1]) if rows else None
         if dtype is None:
             raise FeedlearnError(f"{path}: cannot tell the dataset type from the first line; pass type=")
-    return _check_type(path, dtype), iter(rows)
+        notes.append(f"type {dtype} from the first line's keys")
+    return _check_type(path, dtype), iter(rows), notes
 
 
 def _files(path: Path) -> list[Path]:
@@ -194,51 +183,34 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
-class BadRows:
-    """Validates rows one by one: keeps the good ones; a bad one stops (or, with ``skip_bad``, is counted)."""
-
-    def __init__(self, skip_bad: bool) -> None:
-        self.skip_bad = skip_bad
-        self.kept: list[dict[str, Any]] = []
-        self.skipped = 0
-        self.examples: list[str] = []
-
-    def add(self, source: Path, dtype: str, rows) -> None:
-        """``rows``: ``(where, instance)``; an instance may be an exception an importer raised for it."""
-        for where, instance in rows:
-            try:
-                if isinstance(instance, Exception):
-                    raise ValueError(str(instance))
-                check_instance(dtype, instance)
-            except ValueError as exc:
-                message = f"{source}: {where}: {exc}"
-                if not self.skip_bad:
-                    raise FeedlearnError(message + " (pass --skip-bad to drop such rows)") from None
-                self.skipped += 1
-                if len(self.examples) < MAX_EXAMPLES:
-                    self.examples.append(message)
-                continue
-            self.kept.append(instance)
-
-    def dataset(self, dtype: str, source: Path, empty: str) -> TuneDataset:
-        if not self.kept:
-            raise FeedlearnError(f"{source}: {empty}" + (f" ({self.skipped} bad rows dropped)" if self.skipped else ""))
-        return TuneDataset(dtype, self.kept, str(source), self.skipped, self.examples)
+def to_dataset(checked: Checked, dtype: str, source: Path, empty: str) -> TuneDataset:
+    """The kept rows as a dataset (an error when none is left); rows dropped on purpose are logged as a warning."""
+    for report in checked.files:
+        on_purpose = {why: n for why, n in report.dropped.items() if why != BAD}
+        if on_purpose:
+            logging.getLogger(__name__).warning(
+                f"{report.path}: dropped {sum(on_purpose.values())} rows ("
+                + ", ".join(f"{why} {n}" for why, n in on_purpose.items()) + f"), kept {report.kept}")
+    if not checked.kept:
+        dropped = sum(sum(r.dropped.values()) for r in checked.files)
+        raise FeedlearnError(f"{source}: {empty}" + (f" ({dropped} rows dropped)" if dropped else ""))
+    return TuneDataset(dtype, checked.kept, str(source), checked.skipped, checked.examples, checked.files)
 
 
-def load_dataset(path: str | Path, *, type: str | None = None, skip_bad: bool = False) -> TuneDataset:  # noqa: A002
-    """Read an LMFlow dataset (file or folder), validating every instance."""
+def load_dataset(path: str | Path, *, type: str | None = None, skip_bad: bool = False,  # noqa: A002
+                 require: Require | None = None) -> TuneDataset:
+    """Read an LMFlow dataset (file or folder), validating every instance (and ``require``: a stage's own rule)."""
     root = Path(path)
     if type is not None:
         _check_type(root, type)
     dtype = type
-    rows = BadRows(skip_bad)
+    rows = Checked(skip_bad, require)
     for file in _files(root):
         reader = _jsonl_instances if _stem_suffix(file) == ".jsonl" else _json_instances
-        dtype, instances = reader(file, dtype)  # every further file must have this type
-        rows.add(file, dtype, instances)
+        dtype, instances, inferred = reader(file, dtype)  # every further file must have this type
+        rows.add(file, dtype, instances, inferred)
     assert dtype is not None
-    return rows.dataset(dtype, root, "no valid instances")
+    return to_dataset(rows, dtype, root, "no valid instances")
 
 
 def save_dataset(dataset: TuneDataset, path: str | Path) -> Path:

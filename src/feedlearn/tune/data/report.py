@@ -14,15 +14,16 @@ from typing import Any
 import numpy as np
 
 from feedlearn.tune.data.io import TuneDataset
+from feedlearn.tune.data.rows import FileReport
 from feedlearn.tune.data.schema import DATASET_TYPES
 
 
 def _conv_texts(conv: dict[str, Any], prefix: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {f"{prefix}user": [], f"{prefix}assistant": [], f"{prefix}tool": []}
-    for m in conv["messages"]:
-        out[f"{prefix}{m['role']}"].append(m["content"])
     if conv.get("system"):
         out[f"{prefix}system"] = [conv["system"]]
+    for m in conv["messages"]:  # a system message between turns counts with the system prompts
+        out.setdefault(f"{prefix}{m['role']}", []).append(m["content"])
     return out
 
 
@@ -82,6 +83,7 @@ class DatasetReport:
     unknown_fields: dict[str, int] = field(default_factory=dict)
     tokens: LengthStats | None = None
     total_tokens: int = 0
+    files: list[FileReport] = field(default_factory=list)  # per file: kept, dropped (why), inferred
 
 
 def describe(dataset: TuneDataset, tokenizer: Any = None) -> DatasetReport:
@@ -100,4 +102,4 @@ def describe(dataset: TuneDataset, tokenizer: Any = None) -> DatasetReport:
     chars = {name: LengthStats.of(v) for name, v in lengths.items() if v}
     tokens = LengthStats.of(token_lengths) if tokenizer is not None else None
     return DatasetReport(dataset.source, dataset.type, len(dataset), dataset.skipped, dataset.skipped_examples,
-                         chars, dict(unknown), tokens, sum(token_lengths))
+                         chars, dict(unknown), tokens, sum(token_lengths), dataset.files)

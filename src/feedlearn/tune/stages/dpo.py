@@ -2,7 +2,9 @@
 
 Data: ``paired_conversation`` (the prompt is everything before the last message; chosen/rejected
 are the two final assistant replies) or ``paired_text_to_text`` (a user turn and two replies),
-given to TRL in its conversational format, so the tokenizer's chat template renders them.
+given to TRL in its conversational format, so the tokenizer's chat template renders them. DPO
+compares two replies to one prompt, so a pair whose conversations differ before the last message
+(valid data: reward modelling takes it) is refused here, naming the file and row.
 
 Loss (``loss_type``, TRL's names: sigmoid = DPO, ipo, hinge, ...). For sigmoid, with
 ``h = β·[(log π(y_c|x) − log π_ref(y_c|x)) − (log π(y_r|x) − log π_ref(y_r|x))]``,
@@ -24,6 +26,7 @@ from pydantic import Field
 
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import TuneDataset
+from feedlearn.tune.data.schema import same_prompt
 from feedlearn.tune.models import load_model
 from feedlearn.tune.rewards import reply_logprob
 from feedlearn.tune.stage import Stage
@@ -54,6 +57,11 @@ class DPO(Stage):
     name = "dpo"
     config_class = DPOStageConfig
     data_types = ("paired_conversation", "paired_text_to_text")
+
+    def require(self, dtype: str, instance: dict[str, Any]) -> None:
+        if dtype == "paired_conversation" and not same_prompt(instance):
+            raise ValueError("field rejected.messages: dpo needs chosen and rejected to share the prompt (every "
+                             "message before the last); reward modelling takes pairs whose prompts differ")
 
     def features(self, config: DPOStageConfig, tokenizer: Any, data: TuneDataset):
         from datasets import Dataset  # heavy: only when the stage runs

@@ -6,6 +6,10 @@
 * ``text2text``: ``input`` then ``output`` + EOS, no template (LMFlow's convention); with
   ``loss_on="assistant"`` only the output and EOS carry loss.
 
+A conversation must end with the assistant: a prompt-only one (ending with the user, the prompts
+of RL and ``generate``) has no reply to learn and is refused, naming the file and row; so is a
+KTO-style ``label: false`` row (an undesirable reply).
+
 ``loss_on="all"`` trains on every token. Examples longer than ``max_length`` are truncated;
 one left without any loss token is dropped (counted in the summary: ``dropped``). Evaluation: exact match of
 greedy generations against the reference reply, and the mean loss on the held-out labels.
@@ -19,6 +23,7 @@ from pydantic import Field
 
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import TuneDataset
+from feedlearn.tune.data.schema import ends_with_reply, undesirable
 from feedlearn.tune.evaluate import evaluate
 from feedlearn.tune.features import sft_features
 from feedlearn.tune.stage import Stage
@@ -34,6 +39,15 @@ class SFT(Stage):
     name = "sft"
     config_class = SFTConfig
     data_types = ("conversation", "text2text")
+
+    def require(self, dtype: str, instance: dict[str, Any]) -> None:
+        if undesirable(instance):  # KTO data loaded as it is: its bad replies must not be learnt
+            raise ValueError(f"field {undesirable(instance)}: false marks an undesirable reply (KTO-style), which sft "
+                             "would learn; drop such rows (convert --from openai --to conversation does)")
+        if dtype == "conversation" and not ends_with_reply(instance):
+            raise ValueError(f"field messages.{len(instance['messages']) - 1}: a prompt-only conversation (it ends "
+                             "with the user): sft learns from the assistant's replies; prompt-only data is for raft, "
+                             "ppo, grpo, rloo, iterative_dpo and generate")
 
     def features(self, config: SFTConfig, tokenizer: Any, data: TuneDataset) -> Features:
         rows, dropped = sft_features(data, tokenizer, config.loss_on, config.max_length)
