@@ -37,7 +37,10 @@ def test_cached_scores_equal_full_scores_through_accesses_and_updates():
         t += float(rng.integers(1, 50))
         o = int(rng.integers(N))
         fx.record_access(feat, o, t, float(rng.integers(1, 10**6)), none)
-        sx.refresh(cache, model, feat, o, True, scratch)
+        if step % 2:  # the policy's path: the entry is computed when next scored
+            sx.invalidate(cache, o)
+        else:
+            sx.refresh(cache, model, feat, o, True, scratch)
         if step % 37 == 36:  # the model changes: every cached first layer is stale
             model[mlp.THETA][:] += rng.normal(0, 0.1, len(model[mlp.THETA])).astype(np.float32)
             sx.model_changed(cache, model)

@@ -48,6 +48,17 @@ def pop_tail(prev, nxt, ends):
 
 
 @njit(cache=True)
+def pop_parked(prev, nxt, ends, where, gone):
+    """The ``Policy.parked`` hook's body for a list of objects evicted on their own: pop the
+    oldest, mark ``where[o] = gone`` and return it; -1 when the list is empty."""
+    if ends[1] < 0:
+        return -1
+    o = pop_tail(prev, nxt, ends)
+    where[o] = gone
+    return o
+
+
+@njit(cache=True)
 def move_to_head(prev, nxt, ends, o):
     """Move ``o`` (already in this list) to the head."""
     if ends[0] != o:

@@ -125,7 +125,7 @@ def _observe(st, obj, size, i):
                            meta[px.CORRECT], i):
             sx.model_changed(score_cache, model)
     fx.record_access(feat, obj, _now(st, i), size, _extra_row(st, i))
-    sx.refresh(score_cache, model, feat, obj, cfg[USE_SIZE] == 1, st.x)
+    sx.invalidate(score_cache, obj)
 
 
 @njit(cache=True, inline="always")

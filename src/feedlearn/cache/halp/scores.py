@@ -5,10 +5,13 @@ column, the age, changed (``features.write_static`` / ``age_feature``). So the m
 splits: ``W1 x_t + b1 = pre_o + W1[:, AGE] * age_t``, where ``pre_o = W1 x_static + b1`` depends only
 on ``o``'s last access and the weights. ``pre_o`` is kept per object and stamped with the model
 version it was computed with; scoring a candidate is then ``H`` multiply-adds and ReLUs (~20 ns)
-instead of a feature vector and a full forward pass (~300 ns). When ``o`` is requested (its
-features change) its entry is computed again at once; when the model is updated every stamp goes
-stale, and a stale entry is computed again the next time its object is a candidate. Scores equal
-``model.score`` of the full vector up to float rounding (``tests/cache/halp/test_scores.py``).
+instead of a feature vector and a full forward pass (~300 ns). An entry is computed lazily, when
+its object is a candidate and its stamp is stale: a request of ``o`` (its features change) only
+marks it stale (``invalidate``), and a model update makes every stamp stale. (Computing it at each
+request was wasted work: a requested object reaches the candidate region only after ageing
+through the cache, and the model changes every few dozen evictions, so its entry was nearly
+always stale again by its first draw.) Scores equal ``model.score`` of the full vector up to float
+rounding (``tests/cache/halp/test_scores.py``).
 
 Cache tuple: ``(pre (n, H) float32, stamp (n,) int64, head (3, H) float32, version (1,) int64)``; ``head``
 holds ``W1[:, AGE]``, ``w2`` and ``b2`` (in column 0) side by side. Compiled calls pass as few arrays as
@@ -48,14 +51,16 @@ def model_changed(cache, model):
     head[2, 0] = b2[0]
 
 
+@njit(cache=True, inline="always")
+def invalidate(cache, o):
+    """``o`` was requested: its features changed, so its entry is computed again when next scored."""
+    cache[STAMP][o] = -1
+
+
 @njit(cache=True, fastmath=FAST)  # not inlined: inlined code takes the caller's (strict) float flags
 def refresh(cache, model, feat, o, use_size, scratch):
-    """Compute ``o``'s first layer now (``scratch``: one feature row).
-
-    Called when ``o`` is requested — eagerly, not when ``o`` is next a candidate: residents are
-    requested between two draws far more often than the model changes, so a lazy cache would
-    recompute on nearly every draw — and for a candidate whose entry predates a model update.
-    """
+    """Compute ``o``'s first layer now (``scratch``: one feature row); ``score_candidates`` does it
+    for stale candidates itself, this is for callers that want an entry ready."""
     pre, stamp, _, version = cache
     _refresh_into(pre, stamp, version[0], model[W1], model[B1], feat[fx.EXTRA], feat[fx.STATIC], o, use_size, scratch)
 

@@ -205,11 +205,7 @@ def _parked(state):
     """The next object LIRS evicted on its own (oldest first), or -1."""
     (sp, sn, s_ends, qp, qn, q_ends, dq_ends, np_, nn, nh_ends,
      in_s, lir, res, in_nh, qwhere, osize, sc) = state
-    if dq_ends[1] < 0:
-        return -1
-    o = dlist.pop_tail(qp, qn, dq_ends)
-    qwhere[o] = OUT
-    return o
+    return dlist.pop_parked(qp, qn, dq_ends, qwhere, OUT)
 
 
 @njit(cache=True)

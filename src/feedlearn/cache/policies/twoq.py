@@ -81,11 +81,7 @@ def _evict(state, obj, size, i):
 def _parked(state):
     """The next object ``Am`` evicted on its own (oldest first), or -1."""
     prev, nxt, ain, am, aout, doomed, where, osize, sc = state
-    if doomed[1] < 0:
-        return -1
-    o = dlist.pop_tail(prev, nxt, doomed)
-    where[o] = NONE
-    return o
+    return dlist.pop_parked(prev, nxt, doomed, where, NONE)
 
 
 @njit(cache=True)

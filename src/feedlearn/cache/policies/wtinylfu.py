@@ -157,11 +157,7 @@ def _evict(state, obj, size, i):
 def _parked(state):
     """The next object evicted beyond the one ``evict`` returned, or on a hit (oldest first); -1 if none."""
     prev, nxt, win, prob, prot, parked, where, osize, pos, counts, distinct, sc = state
-    if parked[1] < 0:
-        return -1
-    o = dlist.pop_tail(prev, nxt, parked)
-    where[o] = NONE
-    return o
+    return dlist.pop_parked(prev, nxt, parked, where, NONE)
 
 
 @njit(cache=True)
