@@ -7,6 +7,8 @@ import json
 import pytest
 
 from feedlearn import __version__
+from feedlearn.cache.journal import SweepJournal, journal_path
+from feedlearn.cache.sweep import sweep
 from feedlearn.cache.traces import load_trace
 from feedlearn.cli import main
 
@@ -40,6 +42,17 @@ def test_sim_json_plot_and_table(capsys, tmp_path, traces_dir):
     for key in ("trace", "requests", "p95_window_byte_miss_ratio", "seconds"):
         assert key in lru
     assert "0.3919" in out and out_png.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.png"]  # the journal is gone
+
+    # a sweep cut short leaves its journal; the same command resumes from it (cache/journal.py)
+    journal = SweepJournal(journal_path(out_json))
+    sweep([str(traces_dir / "tencentBlock.ns2706.sample.csv")], ["lru"], ["10%"], jobs=1, journal=journal)
+    journal.close(remove=False)
+    code, out, err = run(capsys, "cache", "sim", str(traces_dir / "tencentBlock.ns2706.sample.csv"),
+                         "--policy", "lru,fifo", "--size", "10%", "--json", str(out_json), "--jobs", "1")
+    assert code == 0 and json.loads(out_json.read_text())[0]["byte_miss_ratio"] == lru["byte_miss_ratio"]
+    assert "resuming: 1 task(s) already finished" in out
+    assert not (tmp_path / "r.json.partial.jsonl").exists()
 
 
 def test_sim_timeline_and_saved_models(capsys, tmp_path, traces_dir):

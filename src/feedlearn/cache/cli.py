@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from feedlearn.cache.journal import SweepJournal, journal_path
 from feedlearn.cache.policies import POLICIES, split_policy_list
 from feedlearn.cache.report import human_bytes, plot_miss_ratios, plot_timeline, results_table, write_csv, write_json
 from feedlearn.cache.stats import trace_stats
@@ -45,7 +46,9 @@ def sim_command(
     unit_size: bool = typer.Option(False, "--unit-size", help="Ignore sizes: every object counts 1, cache sizes count objects."),
     seed: int = typer.Option(0, "--seed", help="Seed for randomised policies."),
     jobs: int | None = typer.Option(None, "--jobs", "-j", help="Worker processes (default: all cores)."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the results as a JSON list of records."),
+    json_out: Path | None = typer.Option(
+        None, "--json", help="Write the results as a JSON list of records; while the sweep runs, finished tasks are "
+                             "kept in JSON.partial.jsonl and a rerun of the same command resumes from them."),
     csv_out: Path | None = typer.Option(None, "--csv", help="Write the results as CSV."),
     plot_out: Path | None = typer.Option(None, "--plot", help="Save a miss-ratio vs cache-size plot (PNG)."),
     timeline_out: Path | None = typer.Option(
@@ -62,14 +65,26 @@ def sim_command(
     sizes = [s.strip() for s in size.split(",") if s.strip()]
     config = SweepConfig(seed=seed, warmup=warmup, window=window, window_unit=window_unit,
                          save_models=str(save_models) if save_models else None)
-    results = sweep(
-        [str(t) for t in traces], split_policy_list(policy), sizes, config=config, jobs=jobs,
-        trace_format=trace_format, csv_spec=csv_spec, unit_size=unit_size,
-    )
+    # with --json, finished tasks are journalled as they complete: a rerun after a crash resumes
+    journal = SweepJournal(journal_path(json_out)) if json_out else None
+    saved = False
+    try:
+        if journal is not None and journal.finished:
+            console.print(f"resuming: {len(journal.finished)} task(s) already finished in {plain(journal.path)}",
+                          markup=False)
+        results = sweep(
+            [str(t) for t in traces], split_policy_list(policy), sizes, config=config, jobs=jobs,
+            trace_format=trace_format, csv_spec=csv_spec, unit_size=unit_size, journal=journal,
+        )
+        if json_out:
+            write_json(results, json_out)
+            saved = True
+    finally:
+        if journal is not None:
+            journal.close(remove=saved)
     console.print(results_table(results))
     # file names are the user's text: printed as they are, never read as markup
     if json_out:
-        write_json(results, json_out)
         console.print(f"results: {plain(json_out)}", markup=False)
     if csv_out:
         write_csv(results, csv_out)

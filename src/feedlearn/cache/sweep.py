@@ -11,6 +11,7 @@ fine-tuning run in the same process) can deadlock the children in OpenMP; then t
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import re
@@ -19,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from feedlearn.cache.journal import SweepJournal, task_key, trace_digest
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.simulator import PreparedTrace, SimResult, check_window, simulate
 from feedlearn.cache.sizes import check_cache_size
@@ -90,10 +92,13 @@ def sweep(
     csv_spec: str | CsvSpec | None = None,
     unit_size: bool = False,
     progress: bool | None = None,
+    journal: SweepJournal | None = None,
 ) -> list[SimResult]:
     """Simulate every policy at every size on every trace; results in (trace, policy, size) order.
 
-    ``jobs`` defaults to all cores; ``jobs=1`` runs in this process (no pool).
+    ``jobs`` defaults to all cores; ``jobs=1`` runs in this process (no pool). ``journal``: where each
+    finished task is appended as it completes and from which a rerun takes the tasks already
+    finished (``journal.py``); its owner closes it once the results are saved.
     """
     config = config or SweepConfig()
     if not traces or not policies or not sizes:
@@ -112,22 +117,38 @@ def sweep(
     loaded = [t if isinstance(t, Trace) else load_trace(t, trace_format, csv_spec) for t in traces]
     _PREPARED[:] = [PreparedTrace.of(t, unit_size=unit_size or not t.has_sizes) for t in loaded]
     tasks = [(ti, p) for ti in range(len(_PREPARED)) for p in policies]
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
     results: dict[tuple[int, str], list[SimResult]] = {}
+    log = journal
+    keys: dict[tuple[int, str], str] = {}
     try:
+        if log is not None:
+            settings = {**dataclasses.asdict(config), "unit_size": unit_size}
+            settings.pop("save_models")  # where models are saved does not change the results
+            digests = [trace_digest(p) for p in _PREPARED]
+            keys = {(ti, p): task_key(digests[ti], p, list(sizes), settings) for ti, p in tasks}
+            results = {task: log.finished[key] for task, key in keys.items() if key in log.finished}
+        todo = [task for task in tasks if task not in results]
+
+        def finished(task: tuple[int, str], task_results: list[SimResult]) -> None:
+            results[task] = task_results
+            if log is not None:
+                log.record(keys[task], task_results)
+
+        jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
         with progress_bar("simulating", len(tasks) * len(sizes), enabled=progress) as bar:
+            bar.advance(len(results) * len(sizes))
             if jobs == 1:
-                for ti, p in tasks:
-                    results[(ti, p)] = _run_task(ti, p, sizes, config)
+                for ti, p in todo:
+                    finished((ti, p), _run_task(ti, p, sizes, config))
                     bar.advance(len(sizes))
             else:
                 method = _start_method()
                 context = multiprocessing.get_context(method)
                 init = {} if method == "fork" else {"initializer": _set_prepared, "initargs": (list(_PREPARED),)}
                 with ProcessPoolExecutor(max_workers=jobs, mp_context=context, **init) as pool:
-                    futures = {pool.submit(_run_task, ti, p, list(sizes), config): (ti, p) for ti, p in tasks}
+                    futures = {pool.submit(_run_task, ti, p, list(sizes), config): (ti, p) for ti, p in todo}
                     for future in as_completed(futures):
-                        results[futures[future]] = future.result()
+                        finished(futures[future], future.result())
                         bar.advance(len(sizes))
     finally:
         _PREPARED.clear()
