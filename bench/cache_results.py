@@ -145,20 +145,23 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "cache-results.md"))
     parser.add_argument("--cdn-requests", type=int, default=1_000_000)
     parser.add_argument("--jobs", type=int, default=None)
+    parser.add_argument("--executor", default="local", help="local or ray (then --ray-address; default: start one)")
+    parser.add_argument("--ray-address", default=None)
     args = parser.parse_args()
+    run = {"jobs": args.jobs, "progress": True, "executor": args.executor, "ray_address": args.ray_address}
     started = time.perf_counter()
     out = Path(args.out)
     images = out.parent / "img"
     policies = list(POLICIES) + HALP_VARIANTS
     traces = [str(ROOT / "data" / "traces" / t) for t in TRACES] + [cdn(args.cdn_requests)]
-    results = sweep(traces, policies, SIZES, jobs=args.jobs, progress=True)
+    results = sweep(traces, policies, SIZES, **run)
     by_trace: dict[str, list[SimResult]] = defaultdict(list)
     for r in results:
         by_trace[r.trace].append(r)
     ablation_specs = list(dict.fromkeys(s for specs in ABLATIONS.values() for s in specs))
     ablation_traces = [str(ROOT / "data" / "traces" / t) if t != "cdn" else cdn(args.cdn_requests)
                        for t in ABLATION_TRACES]
-    ablations = sweep(ablation_traces, ablation_specs, ABLATION_SIZES, jobs=args.jobs, progress=True)
+    ablations = sweep(ablation_traces, ablation_specs, ABLATION_SIZES, **run)
 
     doc = ["# Cache results: classic policies, LRB and HALP", "",
            f"Produced by `python bench/cache_results.py` ({time.strftime('%Y-%m-%d')}, "

@@ -100,6 +100,7 @@ def test_generate(capsys, tmp_path):
         (["cache", "sim", "{t}", "--policy", "lru,nosuch"], "unknown policy 'nosuch'"),
         (["cache", "sim", "{t}", "--policy", "lru(k=1)"], "unknown parameter"),
         (["cache", "sim", "{t}", "--size", "ten"], "cache size 'ten'"),
+        (["cache", "sim", "{t}", "--executor", "spark"], "unknown executor 'spark'; known: local, ray"),
         (["cache", "sim", "{t}", "--format", "parquet"], "unknown trace format"),
         (["cache", "generate", "pareto", "{tmp}/x.bin"], "unknown generator"),
     ],

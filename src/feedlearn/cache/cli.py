@@ -46,6 +46,10 @@ def sim_command(
     unit_size: bool = typer.Option(False, "--unit-size", help="Ignore sizes: every object counts 1, cache sizes count objects."),
     seed: int = typer.Option(0, "--seed", help="Seed for randomised policies."),
     jobs: int | None = typer.Option(None, "--jobs", "-j", help="Worker processes (default: all cores)."),
+    executor: str = typer.Option("local", "--executor", help="local (processes here) or ray (one Ray task per "
+                                                              "trace and policy; pip install 'feedlearn[ray]')."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster for --executor ray: auto, "
+                                                                        "ray://host:10001 (default: start one here)."),
     json_out: Path | None = typer.Option(
         None, "--json", help="Write the results as a JSON list of records; while the sweep runs, finished tasks are "
                              "kept in JSON.partial.jsonl and a rerun of the same command resumes from them."),
@@ -75,6 +79,7 @@ def sim_command(
         results = sweep(
             [str(t) for t in traces], split_policy_list(policy), sizes, config=config, jobs=jobs,
             trace_format=trace_format, csv_spec=csv_spec, unit_size=unit_size, journal=journal,
+            executor=executor, ray_address=ray_address,
         )
         if json_out:
             write_json(results, json_out)

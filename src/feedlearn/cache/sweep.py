@@ -1,4 +1,4 @@
-"""Sweeps: many policies × many cache sizes × many traces, in parallel over processes.
+"""Sweeps: many policies × many cache sizes × many traces, in parallel over processes or on Ray.
 
 Work is split into one task per (trace, policy): a task runs every cache size, so each worker
 compiles a policy's hooks once per trace instead of once per size. Traces are loaded and prepared
@@ -15,7 +15,7 @@ import dataclasses
 import multiprocessing
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +41,8 @@ class SweepConfig:
     save_models: str | None = None  # folder: learned policies save their model there after each run
 
 
+EXECUTORS = ("local", "ray")
+
 # Prepared traces of the running sweep; set in the parent before forking, read by workers.
 _PREPARED: list[PreparedTrace] = []
 
@@ -62,7 +64,12 @@ def _start_method() -> str:
 
 
 def _run_task(trace_index: int, policy: str, sizes: Sequence[str | int | float], config: SweepConfig) -> list[SimResult]:
-    prepared = _PREPARED[trace_index]
+    return run_task(_PREPARED[trace_index], policy, sizes, config)
+
+
+def run_task(prepared: PreparedTrace, policy: str, sizes: Sequence[str | int | float],
+             config: SweepConfig) -> list[SimResult]:
+    """One task of a sweep: ``policy`` on one trace at every size (what every executor runs)."""
     results = []
     for size in sizes:
         pol = make_policy(policy, seed=config.seed)
@@ -93,14 +100,20 @@ def sweep(
     unit_size: bool = False,
     progress: bool | None = None,
     journal: SweepJournal | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> list[SimResult]:
     """Simulate every policy at every size on every trace; results in (trace, policy, size) order.
 
     ``jobs`` defaults to all cores; ``jobs=1`` runs in this process (no pool). ``journal``: where each
     finished task is appended as it completes and from which a rerun takes the tasks already
-    finished (``journal.py``); its owner closes it once the results are saved.
+    finished (``journal.py``); its owner closes it once the results are saved. ``executor``:
+    ``local`` (processes of this machine) or ``ray`` (one Ray task per (trace, policy), on the
+    cluster at ``ray_address``, or on a Ray instance started here when it is ``None``).
     """
     config = config or SweepConfig()
+    if executor not in EXECUTORS:
+        raise FeedlearnError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
     if not traces or not policies or not sizes:
         raise FeedlearnError("a sweep needs at least one trace, one policy and one cache size")
     # fail fast on a misspelt policy, size or window, or an unusable output folder, before any
@@ -134,22 +147,34 @@ def sweep(
             if log is not None:
                 log.record(keys[task], task_results)
 
-        jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
         with progress_bar("simulating", len(tasks) * len(sizes), enabled=progress) as bar:
             bar.advance(len(results) * len(sizes))
-            if jobs == 1:
-                for ti, p in todo:
-                    finished((ti, p), _run_task(ti, p, sizes, config))
-                    bar.advance(len(sizes))
+            if executor == "ray":
+                from feedlearn.cache.ray_executor import run_on_ray  # deferred: ray is an optional extra
+
+                stream = run_on_ray(run_task, list(_PREPARED), todo, list(sizes), config, address=ray_address)
             else:
-                method = _start_method()
-                context = multiprocessing.get_context(method)
-                init = {} if method == "fork" else {"initializer": _set_prepared, "initargs": (list(_PREPARED),)}
-                with ProcessPoolExecutor(max_workers=jobs, mp_context=context, **init) as pool:
-                    futures = {pool.submit(_run_task, ti, p, list(sizes), config): (ti, p) for ti, p in todo}
-                    for future in as_completed(futures):
-                        finished(futures[future], future.result())
-                        bar.advance(len(sizes))
+                stream = _run_locally(todo, list(sizes), config, jobs)
+            for task, task_results in stream:
+                finished(task, task_results)
+                bar.advance(len(sizes))
     finally:
         _PREPARED.clear()
     return [r for key in tasks for r in results[key]]
+
+
+def _run_locally(todo: list[tuple[int, str]], sizes: list, config: SweepConfig,
+                 jobs: int | None) -> Iterator[tuple[tuple[int, str], list[SimResult]]]:
+    """The local executor: in this process (``jobs=1``) or over a process pool; yields as tasks finish."""
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
+    if jobs == 1:
+        for ti, p in todo:
+            yield (ti, p), _run_task(ti, p, sizes, config)
+        return
+    method = _start_method()
+    context = multiprocessing.get_context(method)
+    init = {} if method == "fork" else {"initializer": _set_prepared, "initargs": (list(_PREPARED),)}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, **init) as pool:
+        futures = {pool.submit(_run_task, ti, p, sizes, config): (ti, p) for ti, p in todo}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
