@@ -22,15 +22,15 @@ class Crash(Exception):
     pass
 
 
-def counting_runs(monkeypatch, crash_on: str | None = None) -> list:
-    """Count ``_run_task`` calls; raise ``Crash`` when the policy ``crash_on`` comes up."""
+def counting_runs(monkeypatch, crash_on: str | None = None, sizes: bool = False) -> list:
+    """Record ``_run_task`` calls (with their sizes if ``sizes``); raise ``Crash`` on the policy ``crash_on``."""
     calls = []
 
-    def run(ti, policy, sizes, config):
+    def run(ti, policy, run_sizes, config):
         if policy == crash_on:
             raise Crash(policy)
-        calls.append((ti, policy))
-        return RUN_TASK(ti, policy, sizes, config)
+        calls.append((ti, policy, tuple(run_sizes)) if sizes else (ti, policy))
+        return RUN_TASK(ti, policy, run_sizes, config)
 
     monkeypatch.setattr(sweep_module, "_run_task", run)
     return calls
@@ -45,11 +45,11 @@ def test_a_rerun_after_a_crash_simulates_only_the_unfinished_tasks(tmp_path, mon
         sweep(TRACES, POLICIES, SIZES, jobs=1, journal=journal)
     journal.close(remove=False)
     assert calls == [(0, "lru"), (0, "fifo")]  # the crash came at trace 0's third task
-    assert len(path.read_text().splitlines()) == 1 + 2  # header + the two finished tasks
+    assert len(path.read_text().splitlines()) == 1 + 2 * 2  # header + two finished tasks x two sizes
 
     calls = counting_runs(monkeypatch)
     journal = SweepJournal(path)
-    assert len(journal.finished) == 2
+    assert len(journal.finished) == 4
     resumed = sweep(TRACES, POLICIES, SIZES, jobs=1, journal=journal)
     journal.close(remove=True)
     assert calls == [(0, "s3fifo"), (1, "lru"), (1, "fifo"), (1, "s3fifo")]
@@ -70,7 +70,8 @@ def test_other_settings_or_another_trace_are_simulated_again(tmp_path, monkeypat
         journal.close(remove=False)
     journal = SweepJournal(path)
     sweep([zipf_trace(4_000, 400, seed=9, object_size=(10, 1000))], ["lru"], SIZES, jobs=1, journal=journal)
-    sweep(TRACES[:1], ["lru"], ["5%"], jobs=1, journal=journal)  # other sizes: another task
+    sweep(TRACES[:1], ["lru"], ["10%"], jobs=1, journal=journal)  # another size: another simulation
+    sweep(TRACES[:1], ["lru"], ["5%"], jobs=1, journal=journal)  # done by the first sweep
     journal.close(remove=False)
     assert len(calls) == 4
 
@@ -81,14 +82,14 @@ def test_a_line_cut_short_by_a_crash_is_dropped_and_that_task_runs_again(tmp_pat
     sweep(TRACES[:1], ["lru", "fifo"], SIZES, jobs=1, journal=journal)
     journal.close(remove=False)
     whole = path.read_bytes()
-    path.write_bytes(whole[:-40])  # the second task's line lost its end
-    calls = counting_runs(monkeypatch)
+    path.write_bytes(whole[:-40])  # the last line (fifo at 20%) lost its end
+    calls = counting_runs(monkeypatch, sizes=True)
     journal = SweepJournal(path)
-    assert len(journal.finished) == 1
+    assert len(journal.finished) == 3
     sweep(TRACES[:1], ["lru", "fifo"], SIZES, jobs=1, journal=journal)
     journal.close(remove=False)
-    assert calls == [(0, "fifo")]
-    assert path.read_bytes().count(b"\n") == 3 and json.loads(path.read_bytes().splitlines()[0]) == HEADER
+    assert calls == [(0, "fifo", ("20%",))]  # only the lost size ran again
+    assert path.read_bytes().count(b"\n") == 5 and json.loads(path.read_bytes().splitlines()[0]) == HEADER
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -135,7 +136,7 @@ def test_a_parallel_sweep_journals_every_task(tmp_path):
     pooled = sweep(TRACES[:1], ["lru", "fifo"], ["5%"], jobs=2, journal=journal)
     journal.close(remove=False)
     journal = SweepJournal(path)
-    assert len(journal.finished) == 2
+    assert len(journal.finished) == 2  # (trace, policy, size) cells
     again = sweep(TRACES[:1], ["lru", "fifo"], ["5%"], jobs=2, journal=journal)
     journal.close(remove=True)
     assert [r.hits for r in again] == [r.hits for r in pooled]

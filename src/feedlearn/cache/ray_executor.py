@@ -1,4 +1,4 @@
-"""The Ray executor of sweeps: one Ray task per (trace, policy), results as they finish.
+"""The Ray executor of sweeps: one Ray task per (trace, policy, size), results as they finish.
 
 For sweeps bigger than one machine: ``feedlearn cache sim ... --executor ray --ray-address auto``
 (a running cluster; ``ray://host:10001`` through Ray Client), or with no address a Ray instance
@@ -25,10 +25,11 @@ def _ray():
     return ray
 
 
-def run_on_ray(task: Callable[..., list[SimResult]], prepared: list[PreparedTrace], todo: list[tuple[int, str]],
-               sizes: list, config: Any, *, address: str | None = None) -> Iterator[tuple[tuple[int, str], list[SimResult]]]:
-    """Run ``task(trace, policy, sizes, config)`` for each (trace index, policy) of ``todo`` on Ray;
-    yield each result as it finishes."""
+def run_on_ray(task: Callable[..., list[SimResult]], prepared: list[PreparedTrace],
+               todo: dict[tuple[int, str], list], config: Any, *,
+               address: str | None = None) -> Iterator[tuple[tuple[int, str], list, list[SimResult]]]:
+    """Run ``task(trace, policy, [size], config)`` on Ray for each size that ``todo`` lists per
+    (trace index, policy): one Ray task per (trace, policy, size), yielded as each finishes."""
     ray = _ray()
     started = False
     if not ray.is_initialized():
@@ -42,18 +43,19 @@ def run_on_ray(task: Callable[..., list[SimResult]], prepared: list[PreparedTrac
     try:
         remote = ray.remote(num_cpus=1)(task)
         traces = {ti: ray.put(prepared[ti]) for ti in sorted({ti for ti, _ in todo})}
-        pending = {remote.remote(traces[ti], policy, sizes, config): (ti, policy) for ti, policy in todo}
+        pending = {remote.remote(traces[ti], policy, [size], config): (ti, policy, size)
+                   for (ti, policy), sizes in todo.items() for size in sizes}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                task = pending.pop(ref)
+                ti, policy, size = pending.pop(ref)
                 try:
                     results = ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:
                     if isinstance(exc.cause, FeedlearnError):  # a user error inside a task stays one line
                         raise exc.cause from None
                     raise
-                yield task, results
+                yield (ti, policy), [size], results
     finally:
         if started:
             ray.shutdown()

@@ -42,6 +42,7 @@ class SweepConfig:
 
 
 EXECUTORS = ("local", "ray")
+Cell = tuple[int, str, "str | int | float"]  # (trace index, policy, size): one simulation of a sweep
 
 # Prepared traces of the running sweep; set in the parent before forking, read by workers.
 _PREPARED: list[PreparedTrace] = []
@@ -129,52 +130,55 @@ def sweep(
         check_output_folder(config.save_models, "save_models")
     loaded = [t if isinstance(t, Trace) else load_trace(t, trace_format, csv_spec) for t in traces]
     _PREPARED[:] = [PreparedTrace.of(t, unit_size=unit_size or not t.has_sizes) for t in loaded]
-    tasks = [(ti, p) for ti in range(len(_PREPARED)) for p in policies]
-    results: dict[tuple[int, str], list[SimResult]] = {}
-    log = journal
-    keys: dict[tuple[int, str], str] = {}
+    sizes = list(sizes)
+    cells = [(ti, p, size) for ti in range(len(_PREPARED)) for p in policies for size in sizes]
+    results: dict[Cell, SimResult] = {}
+    keys: dict[Cell, str] = {}
     try:
-        if log is not None:
+        if journal is not None:
             settings = {**dataclasses.asdict(config), "unit_size": unit_size}
             settings.pop("save_models")  # where models are saved does not change the results
             digests = [trace_digest(p) for p in _PREPARED]
-            keys = {(ti, p): task_key(digests[ti], p, list(sizes), settings) for ti, p in tasks}
-            results = {task: log.finished[key] for task, key in keys.items() if key in log.finished}
-        todo = [task for task in tasks if task not in results]
-
-        def finished(task: tuple[int, str], task_results: list[SimResult]) -> None:
-            results[task] = task_results
-            if log is not None:
-                log.record(keys[task], task_results)
-
-        with progress_bar("simulating", len(tasks) * len(sizes), enabled=progress) as bar:
-            bar.advance(len(results) * len(sizes))
+            keys = {(ti, p, size): task_key(digests[ti], p, [size], settings) for ti, p, size in cells}
+            results = {cell: log_results[0] for cell, key in keys.items()
+                       if len(log_results := journal.finished.get(key, [])) == 1}
+        # what is left, one task per (trace, policy) with the sizes it still needs
+        todo: dict[tuple[int, str], list] = {}
+        for ti, p, size in cells:
+            if (ti, p, size) not in results:
+                todo.setdefault((ti, p), []).append(size)
+        with progress_bar("simulating", len(cells), enabled=progress) as bar:
+            bar.advance(len(results))
             if executor == "ray":
                 from feedlearn.cache.ray_executor import run_on_ray  # deferred: ray is an optional extra
 
-                stream = run_on_ray(run_task, list(_PREPARED), todo, list(sizes), config, address=ray_address)
+                stream = run_on_ray(run_task, list(_PREPARED), todo, config, address=ray_address)
             else:
-                stream = _run_locally(todo, list(sizes), config, jobs)
-            for task, task_results in stream:
-                finished(task, task_results)
-                bar.advance(len(sizes))
+                stream = _run_locally(todo, config, jobs)
+            for (ti, p), done_sizes, done in stream:
+                for size, result in zip(done_sizes, done, strict=True):
+                    results[(ti, p, size)] = result
+                    if journal is not None:  # each cell as soon as it is known: a crash loses only those in flight
+                        journal.record(keys[(ti, p, size)], [result])
+                    bar.advance(1)
     finally:
         _PREPARED.clear()
-    return [r for key in tasks for r in results[key]]
+    return [results[cell] for cell in cells]
 
 
-def _run_locally(todo: list[tuple[int, str]], sizes: list, config: SweepConfig,
-                 jobs: int | None) -> Iterator[tuple[tuple[int, str], list[SimResult]]]:
-    """The local executor: in this process (``jobs=1``) or over a process pool; yields as tasks finish."""
+def _run_locally(todo: dict[tuple[int, str], list], config: SweepConfig,
+                 jobs: int | None) -> Iterator[tuple[tuple[int, str], list, list[SimResult]]]:
+    """The local executor: one task per (trace, policy) — a worker compiles a policy once for all
+    its sizes — in this process (``jobs=1``) or over a process pool; yields tasks as they finish."""
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     if jobs == 1:
-        for ti, p in todo:
-            yield (ti, p), _run_task(ti, p, sizes, config)
+        for (ti, p), sizes in todo.items():
+            yield (ti, p), sizes, _run_task(ti, p, sizes, config)
         return
     method = _start_method()
     context = multiprocessing.get_context(method)
     init = {} if method == "fork" else {"initializer": _set_prepared, "initargs": (list(_PREPARED),)}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, **init) as pool:
-        futures = {pool.submit(_run_task, ti, p, sizes, config): (ti, p) for ti, p in todo}
+        futures = {pool.submit(_run_task, ti, p, sizes, config): (ti, p) for (ti, p), sizes in todo.items()}
         for future in as_completed(futures):
-            yield futures[future], future.result()
+            yield futures[future], todo[futures[future]], future.result()
