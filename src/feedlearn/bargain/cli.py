@@ -103,6 +103,24 @@ def run_command(
     console.print(plain(f"{len(done)} runs in {out / 'runs.jsonl'}"), markup=False)
 
 
+@bargain_app.command("export")
+def export_command(
+    run_dirs: list[Path] = typer.Argument(..., help="Finished experiment folders (config.json, runs.jsonl)."),
+    out: Path = typer.Option(..., "--out", help="Folder for conversation.json, paired.json, prompts.json."),
+    role: str = typer.Option("seller", "--role", help="seller or buyer: whose replies to learn."),
+    best_of: int = typer.Option(0, "--best-of", help="conversation.json: the K best successful games per opening "
+                                "(0: every successful game)."),
+    scenario: Path = typer.Option(None, "--scenario", help="The games' scenario YAML, if not where config.json says."),
+) -> None:
+    """Played games as LMFlow training data for one role (no critic's advice in the prompts)."""
+    from feedlearn.bargain.export import FILES, export_runs
+
+    summary = export_runs(run_dirs, out, role, best_of=best_of, scenario=scenario)
+    lines = [f"{summary['games']} games ({summary['successful']} successful) as the {role}:"]
+    lines += [f"  {out / name}: {summary[kind]} instances" for kind, name in FILES.items() if summary[kind]]
+    print(plain("\n".join(lines)))  # not rich: it would wrap the paths
+
+
 @bargain_app.command("serve")
 def serve_command(
     model: str = typer.Option(..., "--model", help="Backend spec to serve, e.g. local:DIR (a transformers model)."),
