@@ -121,6 +121,22 @@ def export_command(
     print(plain("\n".join(lines)))  # not rich: it would wrap the paths
 
 
+@bargain_app.command("selfplay")
+def selfplay_command(
+    config: Path = typer.Argument(..., help="Self-play recipe YAML (SelfPlayConfig fields), e.g. "
+                                  "recipes/bargain/selfplay.yaml."),
+    out: Path = typer.Option(..., "--out", help="Folder for every step (a rerun continues where it stopped)."),
+) -> None:
+    """Teach a seller the game, then rounds of play -> export -> train, each seller evaluated without advice."""
+    from feedlearn.bargain.selfplay import SelfPlayConfig, run_selfplay
+    from feedlearn.common.config import load_config
+
+    results = run_selfplay(load_config(SelfPlayConfig, config), out)
+    for name, row in [("untuned", results["untuned"])] + [(f"round {r['round']}", r) for r in results["rounds"]]:
+        price = "-" if row["mean_price"] is None else f"{row['mean_price']:.2f}"
+        print(plain(f"{name}: mean deal price {price}, deal success {row['success']:.2f} ({row['model']})"))
+
+
 @bargain_app.command("serve")
 def serve_command(
     model: str = typer.Option(..., "--model", help="Backend spec to serve, e.g. local:DIR (a transformers model)."),
