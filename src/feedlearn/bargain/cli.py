@@ -103,6 +103,40 @@ def run_command(
     console.print(plain(f"{len(done)} runs in {out / 'runs.jsonl'}"), markup=False)
 
 
+@bargain_app.command("export")
+def export_command(
+    run_dirs: list[Path] = typer.Argument(..., help="Finished experiment folders (config.json, runs.jsonl)."),
+    out: Path = typer.Option(..., "--out", help="Folder for conversation.json, paired.json, prompts.json."),
+    role: str = typer.Option("seller", "--role", help="seller or buyer: whose replies to learn."),
+    best_of: int = typer.Option(0, "--best-of", help="conversation.json: the K best successful games per opening "
+                                "(0: every successful game)."),
+    scenario: Path = typer.Option(None, "--scenario", help="The games' scenario YAML, if not where config.json says."),
+) -> None:
+    """Played games as LMFlow training data for one role (no critic's advice in the prompts)."""
+    from feedlearn.bargain.export import FILES, export_runs
+
+    summary = export_runs(run_dirs, out, role, best_of=best_of, scenario=scenario)
+    lines = [f"{summary['games']} games ({summary['successful']} successful) as the {role}:"]
+    lines += [f"  {out / name}: {summary[kind]} instances" for kind, name in FILES.items() if summary[kind]]
+    print(plain("\n".join(lines)))  # not rich: it would wrap the paths
+
+
+@bargain_app.command("selfplay")
+def selfplay_command(
+    config: Path = typer.Argument(..., help="Self-play recipe YAML (SelfPlayConfig fields), e.g. "
+                                  "recipes/bargain/selfplay.yaml."),
+    out: Path = typer.Option(..., "--out", help="Folder for every step (a rerun continues where it stopped)."),
+) -> None:
+    """Teach a seller the game, then rounds of play -> export -> train, each seller evaluated without advice."""
+    from feedlearn.bargain.selfplay import SelfPlayConfig, run_selfplay
+    from feedlearn.common.config import load_config
+
+    results = run_selfplay(load_config(SelfPlayConfig, config), out)
+    for name, row in [("untuned", results["untuned"])] + [(f"round {r['round']}", r) for r in results["rounds"]]:
+        price = "-" if row["mean_price"] is None else f"{row['mean_price']:.2f}"
+        print(plain(f"{name}: mean deal price {price}, deal success {row['success']:.2f} ({row['model']})"))
+
+
 @bargain_app.command("serve")
 def serve_command(
     model: str = typer.Option(..., "--model", help="Backend spec to serve, e.g. local:DIR (a transformers model)."),

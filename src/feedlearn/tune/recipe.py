@@ -52,6 +52,7 @@ from feedlearn.tune.features import prompts_of
 from feedlearn.tune.infer import MAX_NEW_TOKENS
 from feedlearn.tune.models import load_model, load_tokenizer, model_source
 from feedlearn.tune.rewards import RewardScorer, replies
+from feedlearn.tune.scorers import is_registered
 from feedlearn.tune.stage import run_stage
 from feedlearn.tune.stages import STAGES
 from feedlearn.tune.tiny import TinyConfig, init_tiny
@@ -183,7 +184,7 @@ def _needs_file(value: Any, prepared: set[str], where: str) -> None:
 
 def _needs_model(value: Any, stages: list[str], earlier: set[str], where: str) -> None:
     """``value``: the name of an earlier stage (or base), or a model that exists (or a hub id)."""
-    if not isinstance(value, str) or value in earlier:
+    if not isinstance(value, str) or value in earlier or is_registered(value):  # game:seller is no model
         return
     if value in stages:
         raise FeedlearnError(f"{where}: stage {value!r} comes later; only an earlier stage's model can be used")

@@ -25,6 +25,7 @@ from feedlearn.tune.infer import GenerationOptions, generate
 from feedlearn.tune.models import default_device, load_model, load_tokenizer
 from feedlearn.tune.records import build_summary, write_summary
 from feedlearn.tune.rewards import RewardScorer
+from feedlearn.tune.scorers import make_scorer
 from feedlearn.tune.sharding import barrier, gather_in_order, rank_and_world
 from feedlearn.tune.stage import Stage
 from feedlearn.tune.trainer import peak_memory_bytes
@@ -33,7 +34,8 @@ from feedlearn.tune.trainer import peak_memory_bytes
 class SamplingConfig(TrainConfig):
     """What every sampling stage's config has: the reward model that scores replies, and how replies are sampled."""
 
-    reward_model: str = Field(..., description="Reward model directory (the reward stage's output).")
+    reward_model: str = Field(..., description="Reward model directory (the reward stage's output), or a "
+                                               "registered reward, e.g. game:seller (tune.scorers).")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
     max_new_tokens: int = Field(32, gt=0, description="Longest sampled reply.")
 
@@ -65,7 +67,7 @@ class SamplingStage(Stage):
         prompts = prompts_of(self.load(config.data))
         if not prompts or any(not p or p[-1]["role"] != "user" for p in prompts):
             raise FeedlearnError(f"{config.data}: {self.name} needs prompts that end with a user turn")
-        return prompts, RewardScorer(config.reward_model, max_length=config.max_length)
+        return prompts, make_scorer(config.reward_model, max_length=config.max_length)
 
     def sample_round(self, config: SamplingConfig, prompts: list[Messages], scorer: Any, it: int, model_dir: str, k: int):
         """Round ``it``: ``k`` sampled replies per prompt from ``model_dir`` and their rewards (split over ranks

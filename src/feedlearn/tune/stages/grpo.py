@@ -24,8 +24,8 @@ from feedlearn.tune.data import TuneDataset
 from feedlearn.tune.evaluate import evaluate
 from feedlearn.tune.features import Messages, prompts_of
 from feedlearn.tune.models import load_model
-from feedlearn.tune.rewards import RewardScorer
 from feedlearn.tune.sampling import SamplingConfig, SamplingStage
+from feedlearn.tune.scorers import make_scorer
 
 
 class OnlineRLConfig(SamplingConfig):
@@ -75,7 +75,7 @@ class _TRLOnline(SamplingStage):
     def train_kwargs(self, config: OnlineRLConfig, tokenizer: Any) -> dict[str, Any]:
         import trl  # heavy: only when the stage runs
 
-        scorer = RewardScorer(config.reward_model, max_length=config.max_length)
+        scorer = make_scorer(config.reward_model, max_length=config.max_length)
         trainer_class, args_class = (getattr(trl, n) for n in self.trl_names)
         return {"collator": False, "trainer_class": trainer_class, "args_class": args_class,
                 "args_extra": {"num_generations": config.num_generations,
@@ -85,7 +85,7 @@ class _TRLOnline(SamplingStage):
                 "trainer_extra": {"processing_class": tokenizer, "reward_funcs": RewardFunction(scorer)}}
 
     def evaluate(self, model: Any, tokenizer: Any, config: OnlineRLConfig, data: TuneDataset) -> dict[str, float]:
-        scorer = RewardScorer(config.reward_model, max_length=config.max_length)  # the trainer's went with it
+        scorer = make_scorer(config.reward_model, max_length=config.max_length)  # the trainer's went with it
         return evaluate(model, tokenizer, data, "rlhf", scorer=scorer, reference=load_model(config.model),
                         max_new_tokens=config.max_new_tokens)
 

@@ -1,0 +1,66 @@
+"""The game reward: a reply played out against a fixed opponent, the same game for the same seed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from feedlearn.bargain.experiment import ExperimentConfig, run_experiment
+from feedlearn.bargain.game_reward import GameReward, GameRewardConfig
+from feedlearn.bargain.outcome import role_view
+from feedlearn.bargain.scenario import Scenario
+from feedlearn.common.errors import FeedlearnError
+from feedlearn.tune.scorers import make_scorer
+
+OPENING = [("seller", "This is a good balloon and its price is $20."),
+           ("buyer", "Would you consider selling it for $10?")]
+
+
+def _with_reply(role, reply, turns=OPENING):
+    system, messages = role_view(Scenario(), role, turns)
+    return [{"role": "system", "content": system}, *messages, {"role": "assistant", "content": reply}]
+
+
+def test_a_recorded_reply_plays_out_to_the_recorded_game(tmp_path):
+    # an experiment's run with seed s, its seller's first reply given back: the same game, the same value
+    runs = run_experiment(ExperimentConfig(runs=3, rounds=1, feedback="none", concurrency=1), tmp_path / "r")
+    for run in runs:
+        game = run["rounds"][0]["game"]
+        turns = [tuple(t) for t in game["turns"]]
+        reward = GameReward(GameRewardConfig(role="seller", seed=run["seed"]))
+        result = asyncio.run(reward.play_out(_with_reply("seller", turns[2][1])))
+        assert [[t.role, t.text] for t in result.turns] == game["turns"]
+        assert reward.value(result) == pytest.approx((game["price"] - 10) / 10)
+
+
+def test_the_game_reward_is_deterministic_for_a_seed_and_ranks_replies():
+    replies = ["I can do $19.", "I can do $12.", "Deal!", ""]
+    conversations = [_with_reply("seller", r) for r in replies]
+    scores = make_scorer("game:seller").score(conversations)
+    # $19: the game goes on, the scripted seller (step 2.69 for seed 0) offers $14.62 and the buyer takes it;
+    # $12: the buyer takes that at once;
+    # "Deal!" accepts the buyer's $10, outside the valid range: no deal; so is an empty reply
+    assert scores == pytest.approx([0.462, 0.2, -1.0, -1.0])
+    assert make_scorer("game:seller").score(conversations) == scores  # a fresh scorer, the same games
+    assert GameReward(GameRewardConfig(seed=5)).score(conversations) == GameReward(GameRewardConfig(seed=5)).score(
+        conversations) != scores  # another seed draws other players
+    # the buyer's reward: after the seller's $18, asking $12 leads to a lower price than accepting
+    buyer = make_scorer("game:buyer")
+    after = [*OPENING, ("seller", "I can do $18.")]
+    low, accept = buyer.score([_with_reply("buyer", "How about $12?", after),
+                               _with_reply("buyer", "Deal! $18 it is.", after)])
+    assert accept == pytest.approx(0.2) and low > accept
+
+
+def test_game_reward_specs_and_bad_conversations(tmp_path):
+    spec = tmp_path / "reward.yaml"
+    spec.write_text("role: buyer\nseed: 3\nopponent_options: {step: 1.0, jitter: 0}\n")
+    reward = make_scorer(f"game:{spec}")
+    assert reward.config == GameRewardConfig(role="buyer", seed=3, opponent_options={"step": 1.0, "jitter": 0})
+    with pytest.raises(FeedlearnError, match="say game:seller, game:buyer or game:FILE.yaml"):
+        make_scorer("game:critic")
+    with pytest.raises(FeedlearnError, match="conversation 0: does not start with the scenario's opening"):
+        make_scorer("game:seller").score([[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "$15"}]])
+    with pytest.raises(FeedlearnError, match="conversation 0: the conversation must end with the seller's reply"):
+        make_scorer("game:seller").score([_with_reply("seller", "x")[:-1]])
