@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-TRACES = ROOT / "data" / "traces"
+from feedlearn.shipped import folder
+
+TRACES = folder("traces")
 
 
 @pytest.fixture

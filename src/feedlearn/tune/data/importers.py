@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.shipped import find
 from feedlearn.tune.data.io import BadRows, TuneDataset, _stem_suffix, read_json, read_jsonl, read_text
 
 Rows = list[tuple[str, Any]]
@@ -198,10 +199,11 @@ IMPORTERS: dict[str, Callable[[Path, str], tuple[str, Rows]]] = {
 
 
 def convert(path: str | Path, source: str, *, to: str = "", skip_bad: bool = False) -> TuneDataset:
-    """Import ``path`` from the ``source`` format (``IMPORTERS``) into a validated LMFlow dataset."""
+    """Import ``path`` (or a shipped dataset's name) from the ``source`` format (``IMPORTERS``) into a
+    validated LMFlow dataset."""
     if source not in IMPORTERS:
         raise FeedlearnError(f"unknown source format {source!r}; choose from {', '.join(IMPORTERS)}")
-    src = Path(path)
+    src = find("datasets", path)
     importer = IMPORTERS[source]
     dtype, rows = importer(src, to)
     checked = BadRows(skip_bad)
