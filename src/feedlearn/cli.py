@@ -59,8 +59,8 @@ def _root(
 
 @app.command("demo")
 def demo_command(
-    quick: bool = typer.Option(False, "--quick", help="All four parts at toy scale (under a minute on 2 cores): "
-                               "a check that the installation works."),
+    quick: bool = typer.Option(False, "--quick", help="All four parts at toy scale: a check that the "
+                               "installation works, not results."),
     out: Path | None = typer.Option(None, "--out", help="Folder for the demo's files (default: runs/demo, "
                                     "runs/demo-quick with --quick)."),
 ) -> None:

@@ -11,7 +11,9 @@ runs x 5 rounds of the balloon game with AI feedback, no feedback and random tip
 
 Everything it reads ships inside the package (``feedlearn.shipped``), so it runs from any directory;
 it writes under ``runs/demo`` (or ``out``). ``QUICK`` (``feedlearn demo --quick``) runs the same four
-parts at toy scale, in under a minute on 2 cores: a check that an installation works, not results.
+parts at toy scale: a check that an installation works, not results. (The aim is under a minute on
+2 cores; the cache, learned-cache, dist and bargain parts take seconds, the eight rows of the
+``tiny-quick`` recipe most of the time: each stage and its evals cost seconds however few its steps.)
 """
 
 from __future__ import annotations
