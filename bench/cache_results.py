@@ -22,8 +22,10 @@ from feedlearn.cache.simulator import SimResult
 from feedlearn.cache.sweep import sweep
 from feedlearn.cache.traces import CdnConfig, cdn_trace
 from feedlearn.common.io import atomic_write, atomic_write_text
+from feedlearn.shipped import folder
 
 ROOT = Path(__file__).resolve().parents[1]
+TRACE_DIR = folder("traces")
 TRACES = [
     "tencentBlock.ns2706.sample.csv",
     "tencentBlock.ns1326.sample.csv",
@@ -153,13 +155,13 @@ def main() -> int:
     out = Path(args.out)
     images = out.parent / "img"
     policies = list(POLICIES) + HALP_VARIANTS
-    traces = [str(ROOT / "data" / "traces" / t) for t in TRACES] + [cdn(args.cdn_requests)]
+    traces = [str(TRACE_DIR / t) for t in TRACES] + [cdn(args.cdn_requests)]
     results = sweep(traces, policies, SIZES, **run)
     by_trace: dict[str, list[SimResult]] = defaultdict(list)
     for r in results:
         by_trace[r.trace].append(r)
     ablation_specs = list(dict.fromkeys(s for specs in ABLATIONS.values() for s in specs))
-    ablation_traces = [str(ROOT / "data" / "traces" / t) if t != "cdn" else cdn(args.cdn_requests)
+    ablation_traces = [str(TRACE_DIR / t) if t != "cdn" else cdn(args.cdn_requests)
                        for t in ABLATION_TRACES]
     ablations = sweep(ablation_traces, ablation_specs, ABLATION_SIZES, **run)
 
@@ -170,7 +172,7 @@ def main() -> int:
            "per-window byte miss ratio (100 windows) / simulator throughput in million requests per second",
            "(compiled loop only; all cores shared by the sweep, so speeds are indicative — `make bench` measures",
            "them alone). `belady` and `belady_size` are offline oracles. The shipped traces are small samples",
-           "(see data/traces/README.md): read the numbers as a check of the machinery, not as claims.", "",
+           "(see src/feedlearn/shipped/traces/README.md): read the numbers as a check of the machinery, not as claims.", "",
            "## Targets of issues 3 and 15", "", target_summary(results, ["halp", *HALP_VARIANTS]), "",
            "Speed against quality for every online policy and HALP configuration above (3L-Cache-style reference "
            "points are not implemented here):", "",

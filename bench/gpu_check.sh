@@ -7,7 +7,7 @@
 #   here:   echo /.whl/ >> .git/info/exclude && bash bench/gpu_check.sh fetch        (~10 MB in .whl/)
 #   there:  (device tool, carry [".whl"], timeout ~540 s)  bash bench/gpu_check.sh run
 # `run` writes under $OUT (or runs/gpu-check-out): versions.txt, recipe.log + recipe_summary.json
-# (every RLHF stage of recipes/gpu-check.yaml on a ~0.4B Llama in bfloat16), summaries.json (each
+# (every RLHF stage of the shipped recipe gpu-check on a ~0.4B Llama in bfloat16), summaries.json (each
 # stage's summary.json: tokens/s, peak GPU memory) and
 # tune_rlhf.log (bench/tune_rlhf.py --size 1b: PPO/DPO/GRPO tokens/s on TinyLlama's shape),
 # dist_bench.json (`feedlearn dist bench` with one rank per visible GPU, --device cuda: NCCL, bf16,
@@ -62,7 +62,7 @@ trl.__version__, '| datasets', datasets.__version__, '| pyarrow', pyarrow.__vers
     status=0
     if [ "$part" != dist ]; then
     work="$(mktemp -d)"
-    timeout 360 "$py" -m feedlearn tune run recipes/gpu-check.yaml output_dir="$work" "${recipe_args[@]}" 2>&1 \
+    timeout 360 "$py" -m feedlearn tune run gpu-check output_dir="$work" "${recipe_args[@]}" 2>&1 \
         | grep -v -e "it/s]" -e "examples/s]" | tee "$out/recipe.log" || status=1
     cp "$work/recipe_summary.json" "$out/" 2>/dev/null || status=1
     # every stage's summary.json (tokens/s, peak memory, eval) in one file: the device returns 8 files at most

@@ -91,7 +91,7 @@ import statistics
 import sys
 import time
 
-from cache_results import ROOT, SIZES, TRACES, cdn, target_summary
+from cache_results import SIZES, TRACE_DIR, TRACES, cdn, target_summary
 
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.sweep import sweep
@@ -115,7 +115,7 @@ def main() -> int:
     args = parser.parse_args()
     grid = args.policy or GRID
     started = time.perf_counter()
-    traces = [str(ROOT / "data" / "traces" / t) for t in TRACES] + [cdn(args.cdn_requests)]
+    traces = [str(TRACE_DIR / t) for t in TRACES] + [cdn(args.cdn_requests)]
     results = sweep(traces, REFERENCES + grid, SIZES, jobs=args.jobs, progress=True)
     print(target_summary(results, grid))
     print()

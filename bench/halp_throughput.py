@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -20,8 +19,9 @@ from feedlearn.cache.policies import POLICIES, make_policy
 from feedlearn.cache.simulator import PreparedTrace, run_policy
 from feedlearn.cache.sizes import resolve_cache_size
 from feedlearn.cache.traces import CdnConfig, cdn_trace, load_trace
+from feedlearn.shipped import folder
 
-ROOT = Path(__file__).resolve().parents[1]
+TRACE_DIR = folder("traces")
 SPECS = ["lru", "halp(pick=heuristic)", "halp", "lrb"]
 
 
@@ -43,7 +43,7 @@ def main() -> int:
     args = parser.parse_args()
     traces = {
         f"cdn ({args.requests:,} requests)": cdn_trace(CdnConfig(n_requests=args.requests, seed=0)),
-        "tencentBlock.ns2706": load_trace(ROOT / "data" / "traces" / "tencentBlock.ns2706.sample.csv"),
+        "tencentBlock.ns2706": load_trace(TRACE_DIR / "tencentBlock.ns2706.sample.csv"),
     }
     specs = [s for s in SPECS if s.split("(")[0] in POLICIES]
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)

@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cache_results import ROOT, TRACES
+from cache_results import TRACE_DIR, TRACES
 
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.report import short_trace_name
@@ -51,7 +51,7 @@ def main() -> int:
     parser.add_argument("--cdn-requests", type=int, default=1_000_000)
     args = parser.parse_args()
     traces = {"cdn": cdn_trace(CdnConfig(n_requests=args.cdn_requests, initial_objects=20_000, seed=2))}
-    traces.update({short_trace_name(t): load_trace(ROOT / "data" / "traces" / t) for t in TRACES})
+    traces.update({short_trace_name(t): load_trace(TRACE_DIR / t) for t in TRACES})
     prepared = {name: PreparedTrace.of(t) for name, t in traces.items()}
     capacity = {name: resolve_cache_size(SIZE, p.unique_bytes) for name, p in prepared.items()}
     with tempfile.TemporaryDirectory() as tmp:

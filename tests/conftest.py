@@ -10,8 +10,10 @@ import pytest
 if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers share two cores: one torch thread each
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # read when torch is first imported, after this file
 
+from feedlearn.shipped import folder  # noqa: E402  (after the thread setting above)
+
 ROOT = Path(__file__).resolve().parents[1]
-TRACES = ROOT / "data" / "traces"
+TRACES = folder("traces")
 
 # Files whose tests share one expensive session fixture run in one worker, so it is built once:
 # the 4-process ZeRO++ launch (tests/dist/conftest.py ``result``).

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from feedlearn.cli import main
+from feedlearn.shipped import folder
 
 BAD = Path(__file__).parent / "data" / "bad"
-SAMPLE = Path(__file__).parents[1] / "data" / "traces" / "tencentBlock.ns2706.sample.csv"
+SAMPLE = folder("traces") / "tencentBlock.ns2706.sample.csv"
 
 CASES = [
     (["cache", "stats", "cache/markup_field.csv"], "markup_field.csv:3: field obj_size: '[/x]' is not a non-negative integer"),

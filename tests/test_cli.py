@@ -36,7 +36,7 @@ def test_sim_json_plot_and_table(capsys, tmp_path, traces_dir):
     records = json.loads(out_json.read_text())
     assert [r["policy"] for r in records] == ["lru", "fifo"]
     lru = records[0]
-    # libCacheSim 0.3.5 on this trace at 10% (data/traces/README.md): LRU (.3919, .4637)
+    # libCacheSim 0.3.5 on this trace at 10% (shipped/traces/README.md): LRU (.3919, .4637)
     assert lru["cache_size"] == 47_251_456
     assert round(lru["object_miss_ratio"], 4) == 0.3919 and round(lru["byte_miss_ratio"], 4) == 0.4637
     for key in ("trace", "requests", "p95_window_byte_miss_ratio", "seconds"):

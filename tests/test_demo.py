@@ -10,10 +10,9 @@ from feedlearn import demo
 from feedlearn.cache.policies import make_policy
 
 
-def test_learned_demo_prints_every_policy(tmp_path, monkeypatch):
-    monkeypatch.setattr(demo, "OUT", tmp_path)
+def test_learned_demo_prints_every_policy(tmp_path):
     out = io.StringIO()
-    demo.learned_demo(Console(file=out, width=200), n_requests=20_000)
+    demo.learned_demo(Console(file=out, width=200), tmp_path, n_requests=20_000)
     text = out.getvalue()
     for policy in demo.LEARNED:
         assert make_policy(policy).describe() in text
@@ -21,10 +20,9 @@ def test_learned_demo_prints_every_policy(tmp_path, monkeypatch):
     assert (tmp_path / "halp_timeline.png").stat().st_size > 0
 
 
-def test_tune_demo_runs_the_recipe_quickly(tmp_path, monkeypatch):
-    monkeypatch.setattr(demo, "OUT", tmp_path)
+def test_tune_demo_runs_the_recipe_quickly(tmp_path):
     out = io.StringIO()
-    result = demo.tune_demo(Console(file=out, width=200), ["steps_scale=0.01"])
+    result = demo.tune_demo(Console(file=out, width=200), tmp_path, ["steps_scale=0.01"])
     text = out.getvalue()
     assert [r["stage"] for r in result["rows"]] == ["base", "domain", "task", "instruction", "reward", "raft", "dpo",
                                                  "ppo"]
@@ -33,19 +31,17 @@ def test_tune_demo_runs_the_recipe_quickly(tmp_path, monkeypatch):
     assert (tmp_path / "tiny-4stage" / "recipe_summary.json").exists()
 
 
-def test_dist_demo_compares_zero3_and_zeropp(tmp_path, monkeypatch):
-    monkeypatch.setattr(demo, "OUT", tmp_path)
+def test_dist_demo_compares_zero3_and_zeropp(tmp_path):
     out = io.StringIO()
-    result = demo.dist_demo(Console(file=out, width=200), steps=2)
+    result = demo.dist_demo(Console(file=out, width=200), tmp_path, steps=2)
     assert list(result["strategies"]) == ["zero3", "qwz", "hpz", "qgz", "zeropp"]
     assert "ZeRO++ sends 0.21x ZeRO-3's bytes across nodes" in out.getvalue()
     assert (tmp_path / "dist_bench.json").stat().st_size > 0
 
 
-def test_bargain_demo_shows_feedback_moving_the_price(tmp_path, monkeypatch):
-    monkeypatch.setattr(demo, "OUT", tmp_path)
+def test_bargain_demo_shows_feedback_moving_the_price(tmp_path):
     out = io.StringIO()
-    rows = demo.bargain_demo(Console(file=out, width=200), runs=20)
+    rows = demo.bargain_demo(Console(file=out, width=200), tmp_path, runs=20)
     assert list(rows) == ["ai", "none", "random"]
     assert rows["ai"][2]["mean_price"] > rows["none"][2]["mean_price"]
     assert "mean deal price (deal success)" in out.getvalue() and (tmp_path / "bargain" / "bargain.png").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import typer
 from pydantic import ValidationError
@@ -16,6 +17,7 @@ from feedlearn.cache.cli import cache_app
 from feedlearn.common.errors import FeedlearnError, validation_error
 from feedlearn.common.text import plain
 from feedlearn.dist.cli import dist_app
+from feedlearn.shipped import KINDS, file_names, folder
 from feedlearn.tune.cli import tune_app
 
 app = typer.Typer(
@@ -53,6 +55,32 @@ def _root(
                                help="Show the Python traceback behind an error (for bug reports)."),
 ) -> None:
     """feedlearn: four proven ideas about learning from feedback, as tested software."""
+
+
+@app.command("demo")
+def demo_command(
+    quick: bool = typer.Option(False, "--quick", help="All four parts at toy scale: a check that the "
+                               "installation works, not results."),
+    out: Path | None = typer.Option(None, "--out", help="Folder for the demo's files (default: runs/demo, "
+                                    "runs/demo-quick with --quick)."),
+) -> None:
+    """The four parts on the shipped data, with short readable tables (the same as make demo)."""
+    from feedlearn.demo import FULL, OUT, QUICK, run_demo  # torch and numba: not at start-up
+
+    run_demo(out or (OUT.with_name("demo-quick") if quick else OUT), QUICK if quick else FULL)
+
+
+@app.command("list")
+def list_command(kind: str = typer.Argument(..., help=f"What to list: {', '.join(KINDS)}.")) -> None:
+    """What ships inside the package: each name (usable wherever a file is asked for) and its file."""
+    entries = file_names(kind)  # an unknown kind is a one-line error naming the known ones
+    width = max(map(len, entries), default=0)
+    typer.echo(f"shipped {KINDS[kind]}:")
+    for name, file_name in entries.items():
+        typer.echo(f"  {name:<{width}}  {file_name}")
+    readme = folder(kind) / "README.md"
+    if readme.is_file():
+        typer.echo(f"provenance and licences: {readme}")
 
 
 def _one_line(exc: BaseException) -> str:

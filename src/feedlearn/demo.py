@@ -1,4 +1,4 @@
-"""``make demo``: feedlearn's main jobs on the embedded data, with short readable results.
+"""``make demo`` / ``feedlearn demo``: feedlearn's main jobs on the shipped data, with short readable results.
 
 Part 1 (cache): every registered eviction policy on two shipped real traces at several cache
 sizes — a miss-ratio table and a plot; then learned eviction (HALP, LRB) on a CDN-like trace, with
@@ -8,12 +8,19 @@ held-out metrics after every stage. Part 3 (dist): ZeRO++ on FSDP2 — 4 local p
 2 nodes x 2 ranks train a tiny Llama under ZeRO-3 and each ZeRO++ technique; bytes sent per rank
 across nodes, and the loss, side by side. Part 4 (bargain): ICL-AIF with scripted players — 200
 runs x 5 rounds of the balloon game with AI feedback, no feedback and random tips.
+
+Everything it reads ships inside the package (``feedlearn.shipped``), so it runs from any directory;
+it writes under ``runs/demo`` (or ``out``). ``QUICK`` (``feedlearn demo --quick``) runs the same four
+parts at toy scale: a check that an installation works, not results. (The aim is under a minute on
+2 cores; the cache, learned-cache, dist and bargain parts take seconds, the eight rows of the
+``tiny-quick`` recipe most of the time: each stage and its evals cost seconds however few its steps.)
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -25,28 +32,48 @@ from feedlearn.cache.sweep import sweep
 from feedlearn.cache.traces import CdnConfig, cdn_trace
 from feedlearn.common.text import plain
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "data" / "traces"
-OUT = Path("runs") / "demo"
+OUT = Path("runs") / "demo"  # relative to the working directory, like every output of the CLI
 
-DEMO_TRACES = ["tencentBlock.ns2706.sample.csv", "cloudPhysicsIO.oracleGeneral.bin"]
-DEMO_SIZES = ["0.5%", "1%", "2%", "5%", "10%", "20%"]
+DEMO_TRACES = ("tencentBlock.ns2706", "cloudPhysicsIO")  # shipped traces (feedlearn list traces)
+DEMO_SIZES = ("0.5%", "1%", "2%", "5%", "10%", "20%")
 TABLE_SIZES = {"1%", "10%"}
 
 
-def cache_demo(console: Console) -> None:
-    """Compare all policies; print the 1% and 10% rows, save all sizes to JSON and a plot."""
+@dataclass(frozen=True, kw_only=True)
+class DemoScale:
+    """How much each part of the demo runs: the full demo, or ``QUICK``'s toy scale."""
+
+    policies: tuple[str, ...] = tuple(POLICIES)  # cache: these policies (default: every registered one) ...
+    traces: tuple[str, ...] = DEMO_TRACES  # ... on these shipped traces ...
+    sizes: tuple[str, ...] = DEMO_SIZES  # ... at these cache sizes
+    learned_requests: int = 300_000  # cache: requests of the CDN-like trace for learned eviction
+    recipe: str = "tiny-4stage"  # tune: the shipped recipe (feedlearn list recipes) ...
+    recipe_overrides: tuple[str, ...] = ()  # ... and key=value overrides of it
+    dist_steps: int = 20  # dist: training steps per strategy
+    bargain_runs: int = 200  # bargain: runs per feedback kind
+
+
+FULL = DemoScale()
+# every part and every table at toy scale: six classic policies on one trace at two sizes (each policy
+# is compiled on first use: a fresh install compiles only these), tiny-4stage on a few dozen examples
+QUICK = DemoScale(policies=("lru", "fifo", "sieve", "arc", "s3fifo", "belady"), traces=DEMO_TRACES[:1],
+                  sizes=("1%", "10%"), learned_requests=20_000, recipe="tiny-quick", dist_steps=2, bargain_runs=20)
+
+
+def cache_demo(console: Console, out: Path = OUT, traces: tuple[str, ...] = DEMO_TRACES,
+               sizes: tuple[str, ...] = DEMO_SIZES, policies: tuple[str, ...] = tuple(POLICIES)) -> None:
+    """Compare the policies; print the 1% and 10% rows, save all sizes to JSON and a plot."""
     console.rule("[bold]cache: eviction policies on real traces")
     started = time.perf_counter()
-    results = sweep([str(DATA / t) for t in DEMO_TRACES], list(POLICIES), DEMO_SIZES)
+    results = sweep(list(traces), list(policies), list(sizes))
     # results come in (trace, policy, size) order: keep the 1% and 10% columns for the table
-    shown = [r for i, r in enumerate(results) if DEMO_SIZES[i % len(DEMO_SIZES)] in TABLE_SIZES]
+    shown = [r for i, r in enumerate(results) if sizes[i % len(sizes)] in TABLE_SIZES]
     title = ("object / byte miss ratio at 1% and 10% of unique bytes (lower is better; "
              "bold: best online byte miss ratio; belady*: offline oracles)")
     console.print(pivot_table(shown, title))
-    write_json(results, OUT / "cache_sweep.json")
-    plot = plot_miss_ratios(results, OUT / "cache_miss_ratio.png")
-    console.print(f"all sizes: {OUT / 'cache_sweep.json'}")
+    write_json(results, out / "cache_sweep.json")
+    plot = plot_miss_ratios(results, out / "cache_miss_ratio.png")
+    console.print(f"all sizes: {out / 'cache_sweep.json'}")
     console.print(f"plot: {plot}")
     console.print(f"cache demo took {time.perf_counter() - started:.1f}s")
 
@@ -54,7 +81,7 @@ def cache_demo(console: Console) -> None:
 LEARNED = ["lru", "s3fifo", "lrb", "halp(pick=heuristic)", "halp", "halp(k=4,tail=16)", "belady"]
 
 
-def learned_demo(console: Console, n_requests: int = 300_000) -> None:
+def learned_demo(console: Console, out: Path = OUT, n_requests: int = 300_000) -> None:
     """HALP learning online from automated feedback on a CDN-like trace, next to LRU, S3-FIFO and LRB."""
     console.rule(f"[bold]cache: learned eviction on a CDN-like trace ({n_requests:,} requests, 1% of unique bytes)")
     started = time.perf_counter()
@@ -74,22 +101,22 @@ def learned_demo(console: Console, n_requests: int = 300_000) -> None:
             f"{d['decision_accuracy']:.3f}" if learned and "decision_accuracy" in d else "",
         )
     console.print(table)
-    write_json(results, OUT / "learned.json")
-    timeline = plot_timeline([r for r in results if r.policy in ("lru", "halp")], OUT / "halp_timeline.png")
+    write_json(results, out / "learned.json")
+    timeline = plot_timeline([r for r in results if r.policy in ("lru", "halp")], out / "halp_timeline.png")
     console.print(f"per-window byte miss ratio and HALP's loss/accuracy over time: {timeline}")
     console.print(f"learned demo took {time.perf_counter() - started:.1f}s")
 
 
-def tune_demo(console: Console, overrides: list[str] | None = None) -> dict:
-    """The tiny 4-stage recipe: a tiny Llama made offline, then domain -> task -> instruction tuning."""
+def tune_demo(console: Console, out: Path = OUT, overrides: list[str] | None = None, recipe: str = "tiny-4stage") -> dict:
+    """The tiny 4-stage recipe: a tiny Llama made offline, then domain -> task -> instruction tuning -> RLHF."""
     from feedlearn.tune.cli import recipe_table
     from feedlearn.tune.infer import GenerationOptions, generate
     from feedlearn.tune.models import load_model, load_tokenizer
     from feedlearn.tune.recipe import run_recipe
 
-    console.rule("[bold]tune: LMFlow's four steps on a tiny Llama (recipes/tiny-4stage.yaml)")
+    console.rule(f"[bold]tune: LMFlow's four steps on a tiny Llama (the shipped recipe {recipe})")
     started = time.perf_counter()
-    result = run_recipe(ROOT / "recipes" / "tiny-4stage.yaml", [f"output_dir={OUT / 'tiny-4stage'}", *(overrides or [])],
+    result = run_recipe(recipe, [f"output_dir={out / recipe}", *(overrides or [])],
                         log=lambda row: console.print(f"  {row['stage']} done ({time.perf_counter() - started:.0f}s)"))
     console.print(recipe_table(result))
     console.print("Each stage does its job on held-out data: perplexity on unseen Wikipedia articles falls after "
@@ -105,11 +132,11 @@ def tune_demo(console: Console, overrides: list[str] | None = None) -> dict:
     reply = generate(model, tokenizer, [question], GenerationOptions(max_new_tokens=16))[0]
     console.print(f"chat: {question[0]['content']!r} -> {plain(reply.text)!r} "  # model text: no markup, no escapes
                   f"({'stopped at EOS' if reply.stopped else 'did not stop'} after {reply.tokens} tokens)", markup=False)
-    console.print(f"tune demo took {time.perf_counter() - started:.1f}s; summaries: {OUT / 'tiny-4stage'}")
+    console.print(f"tune demo took {time.perf_counter() - started:.1f}s; summaries: {out / recipe}")
     return result
 
 
-def dist_demo(console: Console, steps: int = 20) -> dict:
+def dist_demo(console: Console, out: Path = OUT, steps: int = 20) -> dict:
     """ZeRO++ vs ZeRO-3 on 4 gloo processes as 2 nodes x 2 ranks (bf16 on the wire, ZeRO++'s setting)."""
     from feedlearn.dist.bench import bench_table, run_bench, save_json, summary_rows
     from feedlearn.dist.train import RunConfig
@@ -120,7 +147,7 @@ def dist_demo(console: Console, steps: int = 20) -> dict:
                        dtype="bfloat16")
     result = run_bench(config, nproc=4)
     console.print(bench_table(result))
-    path = save_json(result, OUT / "dist_bench.json")
+    path = save_json(result, out / "dist_bench.json")
     zeropp = next(r for r in summary_rows(result, 800.0, 10.0) if r["strategy"] == "zeropp")
     console.print(f"ZeRO++ sends {zeropp['cross_vs_zero3']:.2f}x ZeRO-3's bytes across nodes (the paper: 4x less) at "
                   f"{zeropp['loss_vs_zero3']:+.1%} loss: int8 weights in the forward all-gather (qwZ), a secondary "
@@ -130,7 +157,7 @@ def dist_demo(console: Console, steps: int = 20) -> dict:
     return result
 
 
-def bargain_demo(console: Console, runs: int = 200) -> dict:
+def bargain_demo(console: Console, out: Path = OUT, runs: int = 200) -> dict:
     """ICL-AIF on the balloon game with scripted players: AI feedback vs none vs random tips."""
     import shutil
 
@@ -141,10 +168,10 @@ def bargain_demo(console: Console, runs: int = 200) -> dict:
     started = time.perf_counter()
     dirs = []
     for feedback in ("ai", "none", "random"):
-        out = OUT / "bargain" / feedback
-        shutil.rmtree(out, ignore_errors=True)
-        run_experiment(ExperimentConfig(runs=runs, rounds=5, feedback=feedback), out)
-        dirs.append(out)
+        folder = out / "bargain" / feedback
+        shutil.rmtree(folder, ignore_errors=True)
+        run_experiment(ExperimentConfig(runs=runs, rounds=5, feedback=feedback), folder)
+        dirs.append(folder)
     rows = report(dirs, rounds=5)
     table = Table(title=f"coached seller, {runs} runs x 5 rounds: mean deal price (deal success)")
     table.add_column("feedback")
@@ -154,7 +181,7 @@ def bargain_demo(console: Console, runs: int = 200) -> dict:
         table.add_row(name, *(f"{p['mean_price']:.2f} ({p['success_ratio']:.2f})" if p["mean_price"] is not None
                               else f"— ({p['success_ratio']:.2f})" for p in per))
     console.print(table)
-    figure = plot(rows, OUT / "bargain" / "bargain.png")
+    figure = plot(rows, out / "bargain" / "bargain.png")
     console.print("The critic's advice stays in the seller's context and raises the price round after round, at the "
                   "cost of deals (the paper's shape: GPT-4 seller 15.47 -> 17.29, success 0.97 -> 0.59); without "
                   f"feedback nothing changes; random tips help a little. Figure: {figure}")
@@ -162,13 +189,20 @@ def bargain_demo(console: Console, runs: int = 200) -> dict:
     return rows
 
 
+def run_demo(out: Path = OUT, scale: DemoScale = FULL, console: Console | None = None) -> None:
+    """All four parts at ``scale``, their tables printed on ``console``, their files under ``out``."""
+    console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+    started = time.perf_counter()
+    cache_demo(console, out, scale.traces, scale.sizes, scale.policies)
+    learned_demo(console, out, scale.learned_requests)
+    tune_demo(console, out, list(scale.recipe_overrides), scale.recipe)
+    dist_demo(console, out, scale.dist_steps)
+    bargain_demo(console, out, scale.bargain_runs)
+    console.print(f"demo took {time.perf_counter() - started:.0f}s; its files: {out}")
+
+
 def main() -> int:
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
-    cache_demo(console)
-    learned_demo(console)
-    tune_demo(console)
-    dist_demo(console)
-    bargain_demo(console)
+    run_demo()
     return 0
 
 

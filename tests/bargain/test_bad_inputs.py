@@ -15,7 +15,6 @@ import threading
 import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -33,8 +32,9 @@ from feedlearn.bargain.scenario import Scenario, load_scenario
 from feedlearn.bargain.terms import Term, agreed_terms
 from feedlearn.cli import main
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.shipped import folder
 
-LAPTOP = Path(__file__).resolve().parents[2] / "data" / "bargain" / "laptop-multi-issue.yaml"
+LAPTOP = folder("scenarios") / "laptop-multi-issue.yaml"
 SELLER = [{"role": "system", "content": "You are selling a balloon."}, {"role": "user", "content": "$12?"}]
 
 

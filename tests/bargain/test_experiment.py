@@ -11,6 +11,7 @@ from feedlearn.bargain.experiment import ExperimentConfig, finished_runs, run_ex
 from feedlearn.bargain.report import markdown, report
 from feedlearn.cli import main
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.shipped import folder
 
 
 def test_runs_are_written_as_they_finish_and_resume_skips_them(tmp_path):
@@ -119,9 +120,8 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 
 def test_cli_run_takes_players_scenario_and_coach(tmp_path, capsys):
-    from pathlib import Path
 
-    bike = Path(__file__).resolve().parents[2] / "data" / "bargain" / "used-bike.yaml"
+    bike = folder("scenarios") / "used-bike.yaml"
     out = tmp_path / "b"
     args = ["bargain", "run", "--out", str(out), "--runs", "3", "--rounds", "2", "--coach", "both",
             "--scenario", str(bike), "--seller", "scripted:seller", "--moderator", "rules"]

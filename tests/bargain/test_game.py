@@ -12,6 +12,7 @@ from feedlearn.bargain.game import play
 from feedlearn.bargain.metrics import per_round
 from feedlearn.bargain.scenario import Scenario, load_scenario
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.shipped import folder
 
 BALLOON = Scenario()
 
@@ -105,9 +106,8 @@ def test_scenario_files(tmp_path):
 
 @pytest.mark.parametrize("name", ["balloon", "used-bike"])
 def test_shipped_scenarios_play(name):
-    from pathlib import Path
 
-    scenario = load_scenario(Path(__file__).resolve().parents[2] / "data" / "bargain" / f"{name}.yaml")
+    scenario = load_scenario(folder("scenarios") / f"{name}.yaml")
     step = (scenario.seller_ask - scenario.buyer_open) / 5
     players = {"seller": ScriptedNegotiator("seller", start=scenario.seller_ask, step=step),
                "buyer": ScriptedNegotiator("buyer", start=scenario.buyer_open, step=step)}

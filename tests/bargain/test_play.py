@@ -10,6 +10,7 @@ from feedlearn.bargain.game import play
 from feedlearn.bargain.moderator import LLMModerator
 from feedlearn.bargain.scenario import Scenario
 from feedlearn.cli import main
+from feedlearn.shipped import folder
 
 
 class Judge:
@@ -48,9 +49,8 @@ def test_play_cli_streams_the_game(capsys):
 
 
 def test_play_cli_scripted_players_follow_the_scenario(capsys):
-    from pathlib import Path
 
-    laptop = Path(__file__).resolve().parents[2] / "data" / "bargain" / "laptop-multi-issue.yaml"
+    laptop = folder("scenarios") / "laptop-multi-issue.yaml"
     assert main(["bargain", "play", "--scenario", str(laptop)]) == 0
     out = capsys.readouterr().out
     assert "buyer: How about $525 with delivery 5 days, warranty 6 months?" in out

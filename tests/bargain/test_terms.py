@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 from feedlearn.bargain.game import play, system_message
 from feedlearn.bargain.scenario import load_scenario
 from feedlearn.bargain.terms import agreed_terms, utilities
+from feedlearn.shipped import folder
 
-LAPTOP = load_scenario(Path(__file__).resolve().parents[2] / "data" / "bargain" / "laptop-multi-issue.yaml")
+LAPTOP = load_scenario(folder("scenarios") / "laptop-multi-issue.yaml")
 
 
 def test_terms_from_the_closing_utterances():
@@ -147,7 +147,7 @@ def test_a_multi_issue_experiment_reports_utilities(tmp_path):
     from feedlearn.bargain.experiment import ExperimentConfig, run_experiment
     from feedlearn.bargain.report import markdown, report
 
-    path = str(Path(__file__).resolve().parents[2] / "data" / "bargain" / "laptop-multi-issue.yaml")
+    path = str(folder("scenarios") / "laptop-multi-issue.yaml")
     for feedback in ("ai", "none"):
         run_experiment(ExperimentConfig(scenario=path, runs=20, rounds=3, feedback=feedback), tmp_path / feedback)
     rows = report([tmp_path / "ai", tmp_path / "none"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 
@@ -12,6 +11,7 @@ from feedlearn.cache.policies import make_policy
 from feedlearn.cache.simulator import PreparedTrace, run_policy
 from feedlearn.cache.store import PolicyCache
 from feedlearn.cache.traces import Trace, load_trace
+from feedlearn.shipped import folder
 
 
 def make_trace(ids, sizes=None) -> Trace:
@@ -109,7 +109,7 @@ def class_trace(n: int = 40_000, seed: int = 0) -> Trace:
     return Trace("classes", np.arange(len(ids_arr), dtype=np.float64), ids_arr, np.ones(len(ids_arr), dtype=np.int64),
                  features=np.array(cls, dtype=np.float32)[:, None])
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "traces"
+DATA = folder("traces")
 
 TRACES = [
     "cloudPhysicsIO.oracleGeneral.bin",

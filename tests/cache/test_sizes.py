@@ -13,7 +13,7 @@ WSS = 2_029_769_728  # cloudPhysicsIO unique bytes
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        ("1%", 20_297_697),  # libCacheSim: int(0.01 * wss), see data/traces/README.md
+        ("1%", 20_297_697),  # libCacheSim: int(0.01 * wss), see shipped/traces/README.md
         ("10%", 202_976_972),
         ("0.1", 202_976_972),
         (0.1, 202_976_972),

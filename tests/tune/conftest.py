@@ -7,16 +7,16 @@ imported from here by the test modules; the models are session fixtures, trained
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 
 from feedlearn.common.config import load_config
+from feedlearn.shipped import folder
 from feedlearn.tune.data import TuneDataset, save_dataset
 from feedlearn.tune.stages import STAGES, RewardConfig, run_stage
 from feedlearn.tune.tiny import TinyConfig, init_tiny
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "llm"  # the shipped LMFlow-style samples
+DATA = folder("datasets")  # the shipped LMFlow-style samples
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog. Sort the numbers: 3 1 2 gives 1 2 3.",

@@ -23,6 +23,7 @@ from feedlearn.cli import main
 from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.runlock import exclusive
+from feedlearn.shipped import folder
 from feedlearn.tune.cli import recipe_table
 from feedlearn.tune.data import TuneDataset, load_dataset, save_dataset
 from feedlearn.tune.data import io as data_io
@@ -34,7 +35,6 @@ from feedlearn.tune.recipe import Recipe, _finished, check_recipe, prepare, run_
 from feedlearn.tune.stages import STAGES
 from feedlearn.tune.tiny import MARKER, TinyConfig, init_tiny
 
-REPO = Path(__file__).resolve().parents[2]
 TINY = {"vocab_size": 300, "hidden_size": 16, "layers": 1, "heads": 2, "intermediate_size": 32, "max_positions": 64}
 
 
@@ -447,9 +447,9 @@ def test_recipe_mistakes_found_before_anything_runs(tmp_path, index, changes, me
          "prepare a.json: give synthetic, synthetic_preferences or convert (one of them, not synthetic and convert)"),
         ({"prepare": [{"out": "a.json", "convert": "no/such.txt", "from": "text"}]},
          "prepare a.json: convert: no such file 'no/such.txt'"),
-        ({"prepare": [{"out": "a.json", "convert": "data/llm/wiki_demo.txt.gz", "from": "csv"}]},
+        ({"prepare": [{"out": "a.json", "convert": "wiki_demo.txt.gz", "from": "csv"}]},
          "prepare a.json: from: 'csv' is not one of alpaca, sharegpt, hh, text"),
-        ({"prepare": [{"out": "a.json", "convert": "data/llm/wiki_demo.txt.gz", "from": "text", "rows": "1:2:0"}]},
+        ({"prepare": [{"out": "a.json", "convert": "wiki_demo.txt.gz", "from": "text", "rows": "1:2:0"}]},
          "prepare a.json: rows '1:2:0' must look like '0:27'"),
         ({"prepare": [{"out": "a.json", "synthetic": {"n": 2, "tasks": ["srot"]}}]},
          "prepare a.json: tasks: unknown synthetic task 'srot'"),
@@ -466,7 +466,6 @@ def test_recipe_mistakes_found_before_anything_runs(tmp_path, index, changes, me
     ],
 )
 def test_recipe_wide_mistakes(tmp_path, monkeypatch, changes, message):
-    monkeypatch.chdir(REPO)  # convert paths name shipped data relative to the repository
     path = recipe_file(tmp_path, **changes)
     with pytest.raises(FeedlearnError) as caught:
         run_recipe(path, log=lambda row: None)
@@ -480,9 +479,9 @@ def test_data_made_by_a_prepare_step_need_not_exist_yet(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "recipes").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(folder("recipes").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_shipped_recipe_passes_the_check(path, monkeypatch, tmp_path):
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(tmp_path)  # shipped data is found by name from any directory
     check_recipe(load_config(Recipe, path, [f"output_dir={tmp_path / 'run'}"]), path)
 
 

@@ -17,7 +17,7 @@ def write_recipe(tmp_path, tiny_dir, **changes):
         "name": "t", "output_dir": str(tmp_path / "run"), "base": {"model": str(tiny_dir)},
         "prepare": [{"out": "tr.json", "synthetic": {"n": 40, "format": "text2text", "seed": 1}},
                     {"out": "ev.json", "synthetic": {"n": 5, "format": "text2text", "seed": 2}},
-                    {"out": "text.json", "convert": "data/llm/wiki_demo.txt.gz", "from": "text", "rows": "0:1"}],
+                    {"out": "text.json", "convert": "wiki_demo.txt.gz", "from": "text", "rows": "0:1"}],
         "evals": [{"name": "task", "kind": "generation", "data": "ev.json", "max_new_tokens": 4},
                   {"name": "text", "kind": "perplexity", "data": "text.json", "block_size": 32}],
         "stages": [{"name": "a", "stage": "sft", "options": {"data": "tr.json", "max_steps": 2, "batch_size": 4}},

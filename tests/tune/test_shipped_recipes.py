@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
+from feedlearn.shipped import folder
 from feedlearn.tune.recipe import Recipe, prepare
 from feedlearn.tune.stages import STAGES
 
-RECIPES = sorted((Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
+RECIPES = sorted(folder("recipes").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
@@ -30,7 +29,7 @@ def test_shipped_recipe_is_valid(path):
 
 @pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
 def test_shipped_recipe_data_prepares_and_fits_its_stages(path, tmp_path, monkeypatch):
-    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # recipes name shipped data relative to the repo
+    monkeypatch.chdir(tmp_path)  # recipes name shipped data by name: found from any directory
     recipe = Recipe.model_validate(yaml.safe_load(path.read_text()))
     prepare(recipe, tmp_path)
     for spec in recipe.stages:

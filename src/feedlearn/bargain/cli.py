@@ -15,6 +15,8 @@ from feedlearn.common.text import plain
 
 bargain_app = typer.Typer(help="ICL-AIF: LLM bargaining with in-context learning from AI feedback.",
                           no_args_is_help=True)
+SCENARIO_HELP = ("Scenario YAML, or a shipped scenario's name such as used-bike (feedlearn list scenarios); "
+                 "default: the paper's balloon game.")
 
 
 @bargain_app.command("play")
@@ -24,7 +26,7 @@ def play_command(
     buyer: str = typer.Option("scripted:buyer", "--buyer", help="Backend for the buyer (as --seller)."),
     moderator: str = typer.Option("auto", "--moderator", help="auto (rules for scripted players, else an LLM "
                                   "moderator on the LLM player's model), rules, or a backend spec."),
-    scenario: Path = typer.Option(None, "--scenario", help="Scenario YAML (default: the paper's balloon game)."),
+    scenario: Path = typer.Option(None, "--scenario", help=SCENARIO_HELP),
     temperature: float = typer.Option(1.0, "--temperature", help="The paper's: the APIs' default, 1.0."),
     max_tokens: int = typer.Option(256, "--max-tokens"),
     seed: int = typer.Option(0, "--seed"),
@@ -75,7 +77,7 @@ def run_command(
     coach: str = typer.Option(None, "--coach", help="seller, buyer or both."),
     concurrency: int = typer.Option(None, "--concurrency", help="Runs in flight at once."),
     seed: int = typer.Option(None, "--seed"),
-    scenario: str = typer.Option(None, "--scenario", help="Scenario YAML (default: the paper's balloon game)."),
+    scenario: str = typer.Option(None, "--scenario", help=SCENARIO_HELP),
     seller: str = typer.Option(None, "--seller", help="Backend spec of the seller (e.g. openai:gpt-4o)."),
     buyer: str = typer.Option(None, "--buyer", help="Backend spec of the buyer."),
     critic: str = typer.Option(None, "--critic", help="Backend spec of the critic (--feedback ai)."),

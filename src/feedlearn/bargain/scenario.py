@@ -3,9 +3,9 @@
 Defaults reproduce the paper's balloon game (Fu et al. 2023): seller's cost $8, asking price $20,
 the buyer opens at $10, at most 10 exchanges; a deal is valid only strictly between the buyer's
 opening offer and the seller's asking price. Every field can be set in a YAML scenario file
-(``data/bargain/*.yaml``); the instruction texts are our own wording, with ``{product}``,
-``{cost}``, ``{ask}``, ``{open}`` filled in (``Scenario.fill``). Every number is checked on load:
-finite, in range, counts bounded.
+(``load_scenario`` takes a path or a shipped scenario's name: ``feedlearn list scenarios``); the
+instruction texts are our own wording, with ``{product}``, ``{cost}``, ``{ask}``, ``{open}`` filled
+in (``Scenario.fill``). Every number is checked on load: finite, in range, counts bounded.
 """
 
 from __future__ import annotations
@@ -101,8 +101,9 @@ def load_scenario(path: str | Path) -> Scenario:
 
     from feedlearn.common.errors import FeedlearnError, validation_error
     from feedlearn.common.io import read_text_file
+    from feedlearn.shipped import find
 
-    path = Path(path)
+    path = find("scenarios", path)  # a file, or a shipped scenario's name (used-bike)
     text = read_text_file(path, "scenario file", MAX_SCENARIO_BYTES)  # a page of YAML; bounded read
     try:
         data = yaml.safe_load(text) or {}

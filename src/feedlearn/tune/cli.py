@@ -58,7 +58,8 @@ SKIP_HELP = "Drop bad rows (counted and reported) instead of stopping at the fir
 
 @data_app.command("convert")
 def convert_command(
-    source: Path = typer.Argument(..., help="Input file (JSON list, JSONL, text; .gz works too)."),
+    source: Path = typer.Argument(..., help="Input file (JSON list, JSONL, text; .gz works too), or a shipped "
+                                  "dataset's name (feedlearn list datasets)."),
     out: Path = typer.Argument(..., help="Output LMFlow dataset (.json or .jsonl, optionally .gz)."),
     from_format: str = typer.Option(..., "--from", help=f"Source format: {', '.join(IMPORTERS)}."),
     to: str = typer.Option("", "--to", help="Target type where a source allows two (alpaca: conversation|text2text); "
@@ -162,7 +163,8 @@ def print_summary(summary: dict) -> None:
 
 @tune_app.command("run", context_settings={"allow_extra_args": True})
 def run_command(
-    recipe: Path = typer.Argument(..., help="Recipe YAML (see recipes/)."),
+    recipe: Path = typer.Argument(..., help="Recipe YAML, or a shipped recipe's name such as "
+                                  "tiny-4stage (feedlearn list recipes)."),
     overrides: list[str] = typer.Argument(None, help="Recipe options as key=value, e.g. steps_scale=0.1."),
 ) -> None:
     """Run a recipe: stages chained, evaluated after each; rerun to continue after an interruption."""

@@ -6,7 +6,7 @@ output_dir: runs/tiny-4stage
 base: {init_tiny: {}}            # or {model: Qwen/Qwen2.5-0.5B-Instruct}
 prepare:                          # datasets made under OUTPUT_DIR/data (skipped when present)
   - {out: task-train.json, synthetic: {n: 4000, format: text2text, seed: 1}}
-  - {out: domain-train.json, convert: data/llm/wiki_demo.txt.gz, from: text, rows: "0:27"}
+  - {out: domain-train.json, convert: wiki_demo.txt.gz, from: text, rows: "0:27"}
 evals:                            # run on the base model and after every stage
   - {name: domain, kind: perplexity, data: domain-eval.json}
   - {name: task, kind: generation, data: task-eval.json}
@@ -16,7 +16,9 @@ stages:
 ```
 
 A data path naming a ``prepare`` output refers to ``OUTPUT_DIR/data/<out>``; other paths are used
-as given. Stage ``i`` writes to ``OUTPUT_DIR/<name>`` with ``model`` = the latest policy (or
+as given. A ``convert`` source is a file or a shipped dataset's name (``feedlearn list datasets``),
+and the recipe itself a file or a shipped recipe's name (``run_recipe("tiny-4stage")``).
+Stage ``i`` writes to ``OUTPUT_DIR/<name>`` with ``model`` = the latest policy (or
 ``from: <stage>``'s model); a ``reward`` stage makes a reward model and leaves the policy as it is,
 and an option ``reward_model: <stage>`` (or ``critic_model: <stage>``) names it. ``rlhf`` evals (mean reward, win rate over a
 baseline stage, KL to a reference stage) run once their reward model exists.
@@ -44,6 +46,7 @@ from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError, did_you_mean, first_error
 from feedlearn.common.io import atomic_write_text, read_text_file
 from feedlearn.common.runlock import exclusive
+from feedlearn.shipped import find, resolve
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import IMPORTERS, convert, load_dataset, save_dataset
 from feedlearn.tune.data.synthetic import TASKS, synthetic_dataset, synthetic_preferences
@@ -259,7 +262,9 @@ def _check_prepare(recipe: Recipe, path: str | Path) -> set[str]:
         if item.convert is not None:
             if item.from_format not in IMPORTERS:
                 raise FeedlearnError(f"{where}: from: {item.from_format!r} is not one of {', '.join(IMPORTERS)}")
-            _needs_file(item.convert, set(), f"{where}: convert")
+            if resolve("datasets", item.convert) is None:
+                raise FeedlearnError(f"{where}: convert: no such file {item.convert!r}, and no shipped dataset "
+                                     "of that name (feedlearn list datasets)")
             _slice(item.rows, 0, where)
         elif item.rows is not None:
             raise FeedlearnError(f"{where}: rows: only a convert step takes rows")
@@ -386,7 +391,8 @@ def _finished(stage_dir: Path, max_steps: int) -> dict[str, Any] | None:
 
 
 def run_recipe(path: str | Path, overrides: list[str] | None = None, *, log=print) -> dict[str, Any]:
-    """Run (or continue) the recipe at ``path``; returns ``{"rows": [{stage, model, metrics...}]}``."""
+    """Run (or continue) the recipe at ``path`` or a shipped recipe's name; returns ``{"rows": [{stage, model, ...}]}``."""
+    path = find("recipes", path)
     recipe = load_config(Recipe, path, overrides)
     check_recipe(recipe, path)  # before anything is written
     out = Path(recipe.output_dir)

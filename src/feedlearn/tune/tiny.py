@@ -1,7 +1,7 @@
 """The embedded default model: a tiny Llama and a byte-level BPE tokenizer, made offline.
 
 Nothing can be downloaded here, so every ``feedlearn tune`` command has to work from a model built
-on the spot: ``init_tiny`` trains a byte-level BPE tokenizer on the shipped text (``data/llm``:
+on the spot: ``init_tiny`` trains a byte-level BPE tokenizer on the shipped text (``feedlearn.shipped``'s datasets:
 Wikipedia, C4 and Alpaca samples), gives it a chat template from ``templates.py`` (its end-of-turn
 token is the tokenizer's EOS and the generation config's, so generation stops), and saves a
 randomly initialised Llama-architecture model of ~1–3 M parameters next to it — a directory that
@@ -19,9 +19,10 @@ from pathlib import Path
 
 from feedlearn.common.errors import FeedlearnError, did_you_mean
 from feedlearn.common.io import atomic_dir
+from feedlearn.shipped import folder
 from feedlearn.tune.templates import ChatTemplate, get_template
 
-DATA = Path(__file__).resolve().parents[3] / "data" / "llm"
+DATA = folder("datasets")  # inside the installed package, wherever that is
 PAD = "<|endoftext|>"  # padding (and the document separator when packing text)
 
 

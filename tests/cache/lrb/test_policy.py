@@ -115,7 +115,7 @@ def test_forget_drops_what_lrb_remembers_about_an_evicted_object():
 def test_matches_libcachesim_lrb_before_its_first_model():
     # libCacheSim's LRB (batch 131072 samples, window 2^26 requests) never fills a batch on a
     # 100K-request trace, so it runs as LRU; with the same batch and window, so does this LRB.
-    trace = load_trace("data/traces/tencentBlock.ns2706.sample.csv")
+    trace = load_trace("tencentBlock.ns2706")
     prepared = PreparedTrace.of(trace)
     capacity = resolve_cache_size("1%", prepared.unique_bytes)
     ours = simulate(prepared, "lrb(batch=131072,window=67108864)", capacity)

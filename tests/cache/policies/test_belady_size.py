@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,11 +14,12 @@ from feedlearn.cache.simulator import PreparedTrace, run_policy, simulate
 from feedlearn.cache.sizes import resolve_cache_size
 from feedlearn.cache.traces import load_trace
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.shipped import folder
 from tests.cache.conftest import make_trace
 from tests.cache.libcachesim_ref import libcachesim_miss_ratios
 from tests.cache.policies.offline_reference import replay_with_future
 
-DATA = Path(__file__).resolve().parents[3] / "data" / "traces"
+DATA = folder("traces")
 
 
 def hits_of(ids, capacity, policy="belady_size", sizes=None, seed=0) -> list[bool]:

@@ -26,7 +26,7 @@ from feedlearn.cache.traces import (
 )
 from feedlearn.common.errors import FeedlearnError
 
-# (requests, unique objects, unique bytes) from data/traces/README.md (measured with libCacheSim)
+# (requests, unique objects, unique bytes) from shipped/traces/README.md (measured with libCacheSim)
 SHIPPED = {
     "cloudPhysicsIO.oracleGeneral.bin": (113_872, 48_974, 2_029_769_728),
     "tencentBlock.ns1326.sample.csv": (100_001, 50_350, 578_224_128),

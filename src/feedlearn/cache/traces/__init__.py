@@ -1,6 +1,7 @@
 """Trace readers, writers and generators.
 
-``open_trace(path)`` picks the reader from the file name (``--format`` overrides):
+``open_trace(path)`` picks the reader from the file name (``--format`` overrides); ``path`` may
+also name a shipped trace (``tencentBlock.ns2706``, see ``feedlearn list traces``):
 
 | format          | names                                   | reader                |
 |-----------------|-----------------------------------------|-----------------------|
@@ -21,6 +22,7 @@ from feedlearn.cache.traces.oracle import OracleGeneralReader, write_oracle_gene
 from feedlearn.cache.traces.synthetic import CdnConfig, cdn_trace, zipf_trace
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.outputs import check_output_file
+from feedlearn.shipped import find
 
 FORMATS: dict[str, Callable[[Path, str | CsvSpec | None], TraceReader]] = {
     "oracle": lambda path, spec: OracleGeneralReader(path),
@@ -50,7 +52,8 @@ def infer_format(path: str | Path) -> str:
 
 
 def open_trace(path: str | Path, format: str | None = None, csv_spec: str | CsvSpec | None = None) -> TraceReader:
-    """A reader for ``path``; ``format`` is one of ``oracle``, ``csv``, ``lis`` or None to infer."""
+    """A reader for ``path`` (or a shipped trace's name); ``format``: ``oracle``, ``csv``, ``lis`` or None to infer."""
+    path = find("traces", path)
     fmt = (format or infer_format(path)).lower()
     if fmt not in FORMATS:
         raise FeedlearnError(f"{path}: unknown trace format {fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.shipped import find
 from feedlearn.tune.data.io import TuneDataset, _stem_suffix, read_json, read_jsonl, read_text, to_dataset
 from feedlearn.tune.data.normalize import Drop
 from feedlearn.tune.data.rows import Checked
@@ -303,10 +304,11 @@ IMPORTERS: dict[str, Callable[[Path, str, Notes], tuple[str, Rows]]] = {
 
 
 def convert(path: str | Path, source: str, *, to: str = "", skip_bad: bool = False) -> TuneDataset:
-    """Import ``path`` from the ``source`` format (``IMPORTERS``) into a validated LMFlow dataset."""
+    """Import ``path`` (or a shipped dataset's name) from the ``source`` format (``IMPORTERS``) into a
+    validated LMFlow dataset."""
     if source not in IMPORTERS:
         raise FeedlearnError(f"unknown source format {source!r}; choose from {', '.join(IMPORTERS)}")
-    src = Path(path)
+    src = find("datasets", path)
     importer = IMPORTERS[source]
     notes: Notes = Counter()
     dtype, rows = importer(src, to, notes)
