@@ -18,7 +18,8 @@
 # own work meets CUDA).
 # `dry` runs the same steps at toy sizes with .venv on a CPU (~3 min; dist: 4 gloo ranks as 2 nodes
 # x 2): it checks this script. A second argument picks a part: `run dist` / `dry dist` (~1 min) or
-# `run tune`; default all.
+# `run tune` or `run qlora` (recipes/gpu-check-qlora.yaml when bitsandbytes imports: qlora.log and
+# qlora_summaries.json); default all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,7 +41,7 @@ fetch)
 run | dry)
     # dry: the same steps at toy sizes on this machine's .venv (a CPU), to check the script itself
     part="${2:-all}"
-    case "$part" in all | tune | dist) ;; *) echo "usage: bash bench/gpu_check.sh run|dry [all|tune|dist]" >&2; exit 2 ;; esac
+    case "$part" in all | tune | dist | qlora) ;; *) echo "usage: bash bench/gpu_check.sh run|dry [all|tune|dist|qlora]" >&2; exit 2 ;; esac
     out="${OUT:-runs/gpu-check-out}"
     mkdir -p "$out"
     if [ "$1" = run ]; then
@@ -60,19 +61,37 @@ run | dry)
 trl.__version__, '| datasets', datasets.__version__, '| pyarrow', pyarrow.__version__, '| accelerate', a.__version__)" \
         2>&1 | tee -a "$out/versions.txt"
     status=0
-    if [ "$part" != dist ]; then
+    if [ "$part" = all ] || [ "$part" = tune ]; then
     work="$(mktemp -d)"
     timeout 360 "$py" -m feedlearn tune run recipes/gpu-check.yaml output_dir="$work" "${recipe_args[@]}" 2>&1 \
         | grep -v -e "it/s]" -e "examples/s]" | tee "$out/recipe.log" || status=1
     cp "$work/recipe_summary.json" "$out/" 2>/dev/null || status=1
-    # every stage's summary.json (tokens/s, peak memory, eval) in one file: the device returns 8 files at most
-    "$py" -c "import json, pathlib, sys; w = pathlib.Path(sys.argv[1]); print(json.dumps({p.parent.name:
-json.loads(p.read_text()) for p in sorted(w.glob('*/summary.json'))}, indent=1))" "$work" > "$out/summaries.json"
+    # every stage's summary.json (tokens/s, peak memory, eval) and loss curve (log.jsonl, rounds included)
+    # in one file: the device returns 8 files at most
+    "$py" bench/gpu_check_summaries.py "$work" > "$out/summaries.json" || status=1
     timeout 150 "$py" bench/tune_rlhf.py --size "$size" --dtype bfloat16 --steps 4 2>&1 | tee "$out/tune_rlhf.log" \
         || status=1
     rm -rf "$work"
     fi
-    if [ "$part" != tune ]; then
+    if [ "$part" = all ] || [ "$part" = qlora ]; then
+        # QLoRA (issue 18 point 2): NF4 + double quantization, adapters merged into the base reloaded in
+        # bf16, the next stage quantizing that again. Needs bitsandbytes (add its wheel to .whl when the
+        # carry allows); dry: the merge path on the CPU (tests/tune/test_merge.py, no bitsandbytes needed)
+        if [ "$1" = run ] && "$py" -c "import bitsandbytes" 2>/dev/null; then
+            qwork="$(mktemp -d)"
+            timeout 300 "$py" -m feedlearn tune run recipes/gpu-check-qlora.yaml output_dir="$qwork" 2>&1 \
+                | grep -v -e "it/s]" -e "examples/s]" | tee "$out/qlora.log" || status=1
+            "$py" bench/gpu_check_summaries.py "$qwork" > "$out/qlora_summaries.json" || status=1
+            rm -rf "$qwork"
+        elif [ "$1" = run ]; then
+            echo "qlora: skipped (bitsandbytes does not import; put its wheel in .whl)" | tee "$out/qlora.log"
+        else
+            timeout 120 "$py" -m pytest -q -p no:cacheprovider tests/tune/test_merge.py > "$out/qlora.log" 2>&1 \
+                || status=1
+            tail -1 "$out/qlora.log"
+        fi
+    fi
+    if [ "$part" = all ] || [ "$part" = dist ]; then
         # ZeRO++ on FSDP2: one rank per GPU over NCCL (run) / 4 gloo ranks on the CPU (dry), bf16 on the wire
         if [ "$1" = run ]; then
             nproc="$("$py" -c "import torch; print(torch.cuda.device_count())")"

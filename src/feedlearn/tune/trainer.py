@@ -4,13 +4,15 @@ A stage turns its dataset into token features (``{"input_ids", "labels"}``, labe
 loss is wanted) and calls :func:`train`. This module adds, around ``Trainer``:
 
 * the model (full fine-tuning, LoRA via peft, QLoRA 4-bit when CUDA + bitsandbytes are there,
-  gradient checkpointing, LISA layer sampling);
+  gradient checkpointing, LISA layer sampling) in the config's ``precision`` (``precision.py``:
+  fp32 master weights under bf16/fp16 autocast, or pure bf16);
 * resume: checkpoints every ``save_steps``; rerunning the same command continues from the last one
   (same seed → the same final weights as an uninterrupted run, tested); a run killed after its last
   checkpoint is finished from it without another step. Which reruns may resume at all, and the
   one-writer lock, are ``run_state``'s (applied by ``stage.run_stage``);
 * ``log.jsonl`` (one JSON object per logging step, ``records.append_log``) and TensorBoard when installed;
-* the final model in ``output_dir/final`` (adapters; merged weights in ``final-merged``), written
+* the final model in ``output_dir/final`` (adapters; merged weights in ``final-merged`` — under QLoRA
+  merged into the base reloaded in 16 bits, ``merge.py``, and quantized again by a later stage), written
   to a temp dir first and renamed; the stats (steps, tokens, seconds, peak memory) that
   ``stage.train_once`` turns into ``summary.json`` (``records.build_summary``).
 """
@@ -33,7 +35,9 @@ from feedlearn.common.io import atomic_dir
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.features import IGNORE
 from feedlearn.tune.lisa import LisaCallback
+from feedlearn.tune.merge import merge_adapters
 from feedlearn.tune.models import fit_embeddings, load_model, load_tokenizer
+from feedlearn.tune.precision import Precision, resolve_precision
 from feedlearn.tune.records import append_log
 from feedlearn.tune.run_state import refused_load
 from feedlearn.tune.sharding import bytes_callback, full_state_dict, is_main_rank, shard
@@ -90,17 +94,14 @@ def prepare_model(config: TrainConfig, tokenizer: Any, head: str = "causal_lm"):
     from transformers import set_seed
 
     set_seed(config.seed)
+    precision = resolve_precision(config.precision)
     if config.qlora:
         if not torch.cuda.is_available():
-            raise FeedlearnError("qlora: 4-bit loading needs a CUDA GPU and bitsandbytes (pip install bitsandbytes)")
-        try:
-            from transformers import BitsAndBytesConfig
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise FeedlearnError(f"qlora: {exc}") from None
-        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
-        model = load_model(config.model, head=head, quantization_config=quant)
+            raise FeedlearnError("qlora: 4-bit loading needs a CUDA GPU and bitsandbytes "
+                                 "(pip install 'feedlearn[qlora]')")
+        model = load_model(config.model, head=head, quantization_config=quantization_config(config, precision))
     else:
-        model = load_model(config.model, dtype=config.dtype, head=head)
+        model = load_model(config.model, dtype=precision.load_dtype(config.lora), head=head)
     fit_embeddings(model, tokenizer)  # a template may have added marker tokens
     model.config.pad_token_id = tokenizer.pad_token_id
     if config.gradient_checkpointing:
@@ -118,6 +119,26 @@ def prepare_model(config: TrainConfig, tokenizer: Any, head: str = "causal_lm"):
         model = get_peft_model(model, lora)
         if config.gradient_checkpointing:
             model.enable_input_require_grads()
+    return master_weights(model, precision)
+
+
+def quantization_config(config: TrainConfig, precision: Precision) -> Any:
+    """QLoRA's 4-bit NF4 base, computing in the precision's dtype; ``qlora_double_quant`` also quantizes
+    the per-block scales (~0.4 bits per weight saved, QLoRA paper section 3)."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                              bnb_4bit_use_double_quant=config.qlora_double_quant,
+                              bnb_4bit_compute_dtype=precision.compute or precision.weights)
+
+
+def master_weights(model: Any, precision: Precision) -> Any:
+    """Under ``-mixed`` every trainable tensor is fp32 (its Adam state too): a LoRA base loaded in bf16
+    leaves peft's ``modules_to_save`` copies (a reward head) in bf16, where small updates round away."""
+    if precision.mixed:
+        for param in model.parameters():
+            if param.requires_grad and param.dtype != precision.weights:
+                param.data = param.data.to(precision.weights)
     return model
 
 
@@ -207,7 +228,8 @@ def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks
         warmup_steps=int(config.warmup_ratio * config.max_steps),
         lr_scheduler_type="cosine", weight_decay=config.weight_decay, logging_steps=config.logging_steps,
         save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
-        seed=config.seed, data_seed=config.seed, report_to=_reporters(), use_cpu=cpu, bf16=False,
+        seed=config.seed, data_seed=config.seed, report_to=_reporters(), use_cpu=cpu,
+        **resolve_precision(config.precision).trainer_flags(),  # autocast (and fp16's loss scaling) for -mixed
         include_num_input_tokens_seen="non_padding", remove_unused_columns=False,
         dataloader_num_workers=0, disable_tqdm=not sys.stderr.isatty(),
     )
@@ -288,7 +310,7 @@ def save_final(model: Any, tokenizer: Any, config: TrainConfig, head: str = "cau
 
         state = full_state_dict(model)
         if is_main_rank():
-            plain = load_model(config.model, dtype=config.dtype, head=head)
+            plain = load_model(config.model, dtype=resolve_precision(config.precision).weights_name, head=head)
             fit_embeddings(plain, tokenizer)
             plain.config.pad_token_id = tokenizer.pad_token_id
             plain.load_state_dict(state)
@@ -298,6 +320,11 @@ def save_final(model: Any, tokenizer: Any, config: TrainConfig, head: str = "cau
     final = atomic_dir(out / "final", lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)))
     if hasattr(model, "merge_and_unload") and config.merge_lora:
         with quiet_renames():
-            merged = model.merge_and_unload()
+            if config.qlora:  # never into the 4-bit weights: reloaded unquantized, merged there (merge.py)
+                precision = resolve_precision(config.precision)
+                dtype = str(precision.compute or precision.weights).removeprefix("torch.")
+                merged = merge_adapters(config.model, final, tokenizer, dtype=dtype, head=head)
+            else:
+                merged = model.merge_and_unload()
         return atomic_dir(out / "final-merged", lambda d: (merged.save_pretrained(d), tokenizer.save_pretrained(d)))
     return final

@@ -25,6 +25,7 @@ from pydantic import Field
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.data import TuneDataset
 from feedlearn.tune.models import load_model
+from feedlearn.tune.precision import resolve_precision
 from feedlearn.tune.rewards import reply_logprob
 from feedlearn.tune.stage import Stage
 from feedlearn.tune.templates import to_messages
@@ -69,7 +70,7 @@ class DPO(Stage):
 
     @torch.no_grad()
     def evaluate(self, model: Any, tokenizer: Any, config: DPOStageConfig, data: TuneDataset) -> dict[str, float]:
-        reference = load_model(config.model, dtype=config.dtype)
+        reference = load_model(config.model, dtype=resolve_precision(config.precision).weights_name)
         wins, margins = 0, []
         for row in trl_rows(data):
             gap = _logp_gap(model, tokenizer, row) - _logp_gap(reference, tokenizer, row)

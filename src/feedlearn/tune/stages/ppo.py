@@ -42,6 +42,7 @@ from feedlearn.tune import rl
 from feedlearn.tune.evaluate import evaluate
 from feedlearn.tune.infer import render_prompt, stop_ids
 from feedlearn.tune.models import default_device, fit_embeddings, load_model, load_tokenizer
+from feedlearn.tune.precision import resolve_precision
 from feedlearn.tune.records import append_log, build_summary, last_checkpoint, per_second, save_checkpoint, write_summary
 from feedlearn.tune.run_state import refused_load
 from feedlearn.tune.sampling import SamplingConfig, SamplingStage
@@ -173,7 +174,7 @@ class PPO(SamplingStage):
         if load_tokenizer(path, template=config.template).get_vocab() != tokenizer.get_vocab():
             raise FeedlearnError(f"critic_model {path}: its tokenizer differs from the policy's; the critic reads "
                                  "the policy's tokens — pass critic_model=<a score model with the policy's tokenizer>")
-        score_model = load_model(path, head="score", dtype=config.dtype)
+        score_model = load_model(path, head="score", dtype=resolve_precision(config.precision).weights_name)
         fit_embeddings(score_model, tokenizer)
         return ValueModel(score_model)
 
@@ -181,12 +182,13 @@ class PPO(SamplingStage):
               scorer: Any, optim: dict[str, Any], rng: torch.Generator, stats: dict[str, float],
               world: int) -> dict[str, float]:
         device = next(actor.parameters()).device
+        autocast = resolve_precision(config.precision).autocast(device)  # -mixed: bf16/fp16 matmuls, fp32 weights
         t0 = time.perf_counter()
         enc = tokenizer([render_prompt(p, tokenizer) for p in batch], return_tensors="pt", padding=True,
                         add_special_tokens=False).to(device)
         stop = stop_ids(tokenizer, actor)
         torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=rng)))
-        with torch.no_grad():
+        with torch.no_grad(), autocast:
             # sharded: ranks finish at different lengths, but every forward is a collective — keep
             # stepping until all are done (transformers' synced_gpus, the ZeRO-3 generation mode)
             seqs = actor.generate(**enc, max_new_tokens=config.max_new_tokens, do_sample=True,
@@ -206,7 +208,7 @@ class PPO(SamplingStage):
         stopped = torch.isin(responses, torch.tensor(stop, device=device)).any(1)
         if config.missing_eos_penalty is not None:
             score = score - config.missing_eos_penalty * (~stopped).float()
-        with torch.no_grad():
+        with torch.no_grad(), autocast:
             old_logp = token_logprobs(actor, seqs, full_mask, n_prompt, config.temperature)
             if reference is None:
                 with actor.disable_adapter():
@@ -214,6 +216,7 @@ class PPO(SamplingStage):
             else:
                 ref_logp = token_logprobs(reference, seqs, full_mask, n_prompt, config.temperature)
             old_values = critic(seqs, full_mask, positions(full_mask))[:, n_prompt - 1:-1]
+        with torch.no_grad():  # the arithmetic in fp32 (logprobs and values are fp32 already)
             rewards, kl = rl.token_rewards(score, old_logp, ref_logp, mask, config.kl_coef, config.clip_score)
             advantages, returns = rl.gae(rewards, old_values, mask, config.gamma, config.lam)
             if config.whiten_advantages:
@@ -225,12 +228,14 @@ class PPO(SamplingStage):
         for _ in range(config.ppo_epochs):
             for idx in torch.randperm(len(batch), generator=rng).split(mini):
                 ids, m, rmask = seqs[idx], full_mask[idx], mask[idx]
-                logp = token_logprobs(actor, ids, m, n_prompt, config.temperature)
+                with autocast:
+                    logp = token_logprobs(actor, ids, m, n_prompt, config.temperature)
                 pg, clip_fraction = rl.policy_loss(logp, old_logp[idx], advantages[idx], rmask, config.clip_range)
-                _update(pg, actor, optim["actor"], config.max_grad_norm)
-                values = critic(ids, m, positions(m))[:, n_prompt - 1:-1]
+                _update(pg, actor, optim["actor"], config.max_grad_norm, optim["actor_scaler"])
+                with autocast:
+                    values = critic(ids, m, positions(m))[:, n_prompt - 1:-1]
                 vf = rl.value_loss(values, old_values[idx], returns[idx], rmask, config.value_clip_range)
-                _update(vf, critic, optim["critic"], config.max_grad_norm)
+                _update(vf, critic, optim["critic"], config.max_grad_norm, optim["critic_scaler"])
                 sums["policy_loss"] += float(pg.detach())
                 sums["value_loss"] += float(vf.detach())
                 sums["clip_fraction"] += float(clip_fraction)
@@ -261,7 +266,7 @@ def _mean_over_ranks(record: dict[str, float], world: int) -> dict[str, float]:
 
 
 def _frozen_copy(config: PPOConfig) -> Any:
-    reference = load_model(config.model, dtype=config.dtype)
+    reference = load_model(config.model, dtype=resolve_precision(config.precision).weights_name)  # computes as the actor
     fit_embeddings(reference, load_stage_tokenizer(config))
     reference.eval().requires_grad_(False)
     return reference
@@ -284,16 +289,23 @@ def _optimizers(config: PPOConfig, actor: Any, critic: ValueModel) -> dict[str, 
     actor_opt = torch.optim.AdamW([p for p in actor.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=config.weight_decay)
     critic_opt = torch.optim.AdamW(critic.parameters(), lr=config.critic_lr, weight_decay=config.weight_decay)
+    precision = resolve_precision(config.precision)
+    device = next(actor.parameters()).device
     return {"actor": actor_opt, "critic": critic_opt,
+            # fp16-mixed's loss scalers (pass-through otherwise), checkpointed with the optimizers
+            "actor_scaler": precision.grad_scaler(device), "critic_scaler": precision.grad_scaler(device),
             "actor_sched": get_scheduler("cosine", actor_opt, warmup, config.max_steps),
             "critic_sched": get_scheduler("cosine", critic_opt, warmup, config.max_steps)}
 
 
-def _update(loss: torch.Tensor, model: Any, optimizer: Any, max_norm: float) -> None:
+def _update(loss: torch.Tensor, model: Any, optimizer: Any, max_norm: float, scaler: torch.amp.GradScaler) -> None:
+    """One clipped step; ``scaler`` scales fp16 losses (a pass-through otherwise), unscaled before clipping."""
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_norm)
-    optimizer.step()
+    scaler.step(optimizer)
+    scaler.update()
 
 
 def _trainable_state(model: Any) -> dict[str, torch.Tensor]:
