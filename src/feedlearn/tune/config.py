@@ -58,6 +58,8 @@ class TrainConfig(BaseModel):
     merge_lora: bool = Field(True, description="Also save the adapters merged into the base weights.")
     lisa_layers: int = Field(0, ge=0, description="LISA: train only N randomly chosen layers at a time (0: off).")
     lisa_interval: int = Field(20, gt=0, description="LISA: steps between re-drawing the trained layers.")
+    optimizer_state: str | None = Field(None, description="Start AdamW from this optimizer.pt (its moments and step "
+                                        "count; the learning rate follows this run's schedule): RAFT's carry_optimizer.")
     strategy: str = Field("none", description="Sharded data parallel under torchrun: none, or a strategy of "
                           "feedlearn.dist (zero3, zeropp or one technique: qwz, hpz, qgz).")
     ranks_per_node: int | None = Field(None, gt=0, description="strategy: ranks per node (default LOCAL_WORLD_SIZE).")

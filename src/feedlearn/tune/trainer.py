@@ -108,18 +108,26 @@ def prepare_model(config: TrainConfig, tokenizer: Any, head: str = "causal_lm"):
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
     if config.lora or config.qlora:
-        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-
         if config.qlora:
+            from peft import prepare_model_for_kbit_training
+
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
-        lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                          target_modules=config.lora_target_modules,
-                          # SEQ_CLS: peft also trains and saves the new score head (modules_to_save)
-                          task_type="CAUSAL_LM" if head == "causal_lm" else "SEQ_CLS")
-        model = get_peft_model(model, lora)
-        if config.gradient_checkpointing:
-            model.enable_input_require_grads()
+        model = add_lora(model, config, head)
     return master_weights(model, precision)
+
+
+def add_lora(model: Any, config: TrainConfig, head: str = "causal_lm") -> Any:
+    """``model`` wrapped by peft with the config's LoRA adapters (only they, and a new score head, train)."""
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=config.lora_target_modules,
+                      # SEQ_CLS: peft also trains and saves the new score head (modules_to_save)
+                      task_type="CAUSAL_LM" if head == "causal_lm" else "SEQ_CLS")
+    model = get_peft_model(model, lora)
+    if config.gradient_checkpointing:
+        model.enable_input_require_grads()
+    return model
 
 
 def quantization_config(config: TrainConfig, precision: Precision) -> Any:
@@ -157,9 +165,40 @@ def _callbacks(config: TrainConfig, out: Path) -> list:
                 append_log(out, {"step": state.global_step, **logs})
 
     callbacks: list = [JsonlLog()]
+    if config.optimizer_state is not None:
+        callbacks.append(start_optimizer(config.optimizer_state))
     if config.lisa_layers:
         callbacks.append(LisaCallback(config.lisa_layers, config.lisa_interval, config.seed))
     return callbacks
+
+
+def start_optimizer(path: str):
+    """A callback that loads a saved optimizer state into a run's new optimizer before its first step
+    (a resumed run keeps its own checkpoint's). The learning rates stay this run's: a state saved at the
+    end of a cosine schedule holds lr ~0."""
+    from transformers import TrainerCallback
+
+    class StartOptimizer(TrainerCallback):
+        def on_train_begin(self, args, state, control, optimizer=None, **kwargs):
+            if state.global_step > 0:
+                return
+            import pickle
+
+            try:
+                saved = torch.load(path, weights_only=True, map_location="cpu")
+            except pickle.UnpicklingError as exc:  # a planted pickle: refused unread
+                raise refused_load(path, exc) from None
+            except (OSError, RuntimeError, EOFError) as exc:
+                raise FeedlearnError(f"{path}: not an optimizer state ({type(exc).__name__})") from None
+            keep = [{k: g[k] for k in ("lr", "initial_lr") if k in g} for g in optimizer.param_groups]
+            try:
+                optimizer.load_state_dict(saved)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise FeedlearnError(f"{path}: does not fit this model's optimizer ({exc})") from None
+            for group, own in zip(optimizer.param_groups, keep):
+                group.update(own)
+
+    return StartOptimizer()
 
 
 def last_checkpoint(out: Path) -> str | None:
