@@ -41,6 +41,7 @@ from feedlearn.tune.precision import Precision, resolve_precision
 from feedlearn.tune.records import append_log
 from feedlearn.tune.run_state import refused_load
 from feedlearn.tune.sharding import bytes_callback, full_state_dict, is_main_rank, shard
+from feedlearn.tune.templates import DEFAULT_TEMPLATE
 
 
 class Features(torch.utils.data.Dataset):
@@ -102,7 +103,9 @@ def prepare_model(config: TrainConfig, tokenizer: Any, head: str = "causal_lm"):
         model = load_model(config.model, head=head, quantization_config=quantization_config(config, precision))
     else:
         model = load_model(config.model, dtype=precision.load_dtype(config.lora), head=head)
+    before = model.get_input_embeddings().num_embeddings
     fit_embeddings(model, tokenizer)  # a template may have added marker tokens
+    new_tokens = list(range(before, len(tokenizer)))  # their rows are new: LoRA must train them too
     model.config.pad_token_id = tokenizer.pad_token_id
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
@@ -112,22 +115,40 @@ def prepare_model(config: TrainConfig, tokenizer: Any, head: str = "causal_lm"):
             from peft import prepare_model_for_kbit_training
 
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
-        model = add_lora(model, config, head)
+        model = add_lora(model, config, head, new_tokens)
     return master_weights(model, precision)
 
 
-def add_lora(model: Any, config: TrainConfig, head: str = "causal_lm") -> Any:
-    """``model`` wrapped by peft with the config's LoRA adapters (only they, and a new score head, train)."""
+def add_lora(model: Any, config: TrainConfig, head: str = "causal_lm", new_tokens: list[int] | None = None) -> Any:
+    """``model`` wrapped by peft with the config's LoRA adapters (only they, a new score head and the rows of
+    ``new_tokens`` train).
+
+    A template's added tokens (``<|im_end|>`` on a model that had none) start as untrained rows; frozen
+    under LoRA, the model could never learn to read them nor to emit its stop token. peft trains just
+    those rows (``trainable_token_indices``) of the input embeddings and, when not tied to them, the
+    output ones.
+    """
     from peft import LoraConfig, get_peft_model
 
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=config.lora_target_modules,
+                      trainable_token_indices=_token_rows(model, new_tokens) if new_tokens else None,
                       # SEQ_CLS: peft also trains and saves the new score head (modules_to_save)
                       task_type="CAUSAL_LM" if head == "causal_lm" else "SEQ_CLS")
     model = get_peft_model(model, lora)
     if config.gradient_checkpointing:
         model.enable_input_require_grads()
     return model
+
+
+def _token_rows(model: Any, ids: list[int]) -> dict[str, list[int]]:
+    """peft's ``trainable_token_indices``: the embedding modules (by their own names) whose rows ``ids`` train."""
+    names = {id(module): name.rsplit(".", 1)[-1] for name, module in model.named_modules()}
+    inputs, outputs = model.get_input_embeddings(), model.get_output_embeddings()
+    rows = {names[id(inputs)]: ids}
+    if outputs is not None and outputs.weight is not inputs.weight:  # untied: the output rows (emitting them) too
+        rows[names[id(outputs)]] = ids
+    return rows
 
 
 def quantization_config(config: TrainConfig, precision: Precision) -> Any:
@@ -150,8 +171,9 @@ def master_weights(model: Any, precision: Precision) -> Any:
     return model
 
 
-def load_stage_tokenizer(config: TrainConfig):
-    return load_tokenizer(config.model, template=config.template)
+def load_stage_tokenizer(config: TrainConfig, chat: bool = False):
+    """The stage's tokenizer; ``chat`` (conversation data): ours (chatml) when the model ships no template."""
+    return load_tokenizer(config.model, template=config.template, fallback=DEFAULT_TEMPLATE if chat else None)
 
 
 def _callbacks(config: TrainConfig, out: Path) -> list:
