@@ -5,10 +5,11 @@
 # A lent machine reaches no network and has PyTorch, transformers, peft and accelerate but not all
 # of feedlearn's dependencies, so they travel as wheels built for its Python (3.12, x86-64):
 #   here:   echo /.whl/ >> .git/info/exclude && bash bench/gpu_check.sh fetch        (~10 MB in .whl/)
-#   there:  (device tool, carry [".whl"], timeout ~540 s)  bash bench/gpu_check.sh run
+#   there:  (device tool, carry [".whl"], timeout ~540 s)  bash bench/gpu_check.sh run tune
+#           and, in a second call, `run dist` then `run qlora` (all parts together pass one call's 600 s)
 # `run` writes under $OUT (or runs/gpu-check-out): versions.txt, recipe.log + recipe_summary.json
-# (every RLHF stage of the shipped recipe gpu-check on a ~0.4B Llama in bfloat16), summaries.json (each
-# stage's summary.json: tokens/s, peak GPU memory) and
+# (every RLHF stage of the shipped recipe gpu-check on a ~0.4B Llama in bf16-mixed precision), summaries.json
+# (each stage's summary.json: tokens/s, peak GPU memory, and its loss curve from log.jsonl) and
 # tune_rlhf.log (bench/tune_rlhf.py --size 1b: PPO/DPO/GRPO tokens/s on TinyLlama's shape),
 # dist_bench.json (`feedlearn dist bench` with one rank per visible GPU, --device cuda: NCCL, bf16,
 # every strategy; it names the backend and each rank's device; with >= 4 GPUs the ranks act as 2
@@ -16,9 +17,10 @@
 # backend and devices, and bench/dist_hooks_device.py: each ZeRO++ hook on cuda:0 against the CPU —
 # on a one-GPU machine the one-rank bench falls back to plain collectives, so this is where qwZ/qgZ's
 # own work meets CUDA).
-# `dry` runs the same steps at toy sizes with .venv on a CPU (~3 min; dist: 4 gloo ranks as 2 nodes
+# `dry` runs the same steps at toy sizes with .venv on a CPU (~5 min alone, longer on a busy CPU; dist: 4 gloo ranks as 2 nodes
 # x 2): it checks this script. A second argument picks a part: `run dist` / `dry dist` (~1 min) or
-# `run tune`; default all.
+# `run tune` or `run qlora` (gpu-check-qlora when bitsandbytes imports: qlora.log and
+# qlora_summaries.json); default all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,16 +42,16 @@ fetch)
 run | dry)
     # dry: the same steps at toy sizes on this machine's .venv (a CPU), to check the script itself
     part="${2:-all}"
-    case "$part" in all | tune | dist) ;; *) echo "usage: bash bench/gpu_check.sh run|dry [all|tune|dist]" >&2; exit 2 ;; esac
+    case "$part" in all | tune | dist | qlora) ;; *) echo "usage: bash bench/gpu_check.sh run|dry [all|tune|dist|qlora]" >&2; exit 2 ;; esac
     out="${OUT:-runs/gpu-check-out}"
     mkdir -p "$out"
     if [ "$1" = run ]; then
-        py=python3 size=1b recipe_args=()
+        py=python3 size=1b recipe_args=() recipe_s=450 bench_s=150
         python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
         export PYTHONPATH="/tmp/site:$PWD/src"
         nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/versions.txt"
     else
-        py=.venv/bin/python size=tiny
+        py=.venv/bin/python size=tiny recipe_s=900 bench_s=300  # a shared 2-core CPU: slower than the GPU run
         export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's sources, whatever .venv installed
         recipe_args=(steps_scale=0.05 "base={init_tiny: {hidden_size: 64, layers: 2, heads: 2, intermediate_size: 128}}")
         : > "$out/versions.txt"
@@ -60,19 +62,37 @@ run | dry)
 trl.__version__, '| datasets', datasets.__version__, '| pyarrow', pyarrow.__version__, '| accelerate', a.__version__)" \
         2>&1 | tee -a "$out/versions.txt"
     status=0
-    if [ "$part" != dist ]; then
+    if [ "$part" = all ] || [ "$part" = tune ]; then
     work="$(mktemp -d)"
-    timeout 360 "$py" -m feedlearn tune run gpu-check output_dir="$work" "${recipe_args[@]}" 2>&1 \
+    timeout "$recipe_s" "$py" -m feedlearn tune run gpu-check output_dir="$work" "${recipe_args[@]}" 2>&1 \
         | grep -v -e "it/s]" -e "examples/s]" | tee "$out/recipe.log" || status=1
     cp "$work/recipe_summary.json" "$out/" 2>/dev/null || status=1
-    # every stage's summary.json (tokens/s, peak memory, eval) in one file: the device returns 8 files at most
-    "$py" -c "import json, pathlib, sys; w = pathlib.Path(sys.argv[1]); print(json.dumps({p.parent.name:
-json.loads(p.read_text()) for p in sorted(w.glob('*/summary.json'))}, indent=1))" "$work" > "$out/summaries.json"
-    timeout 150 "$py" bench/tune_rlhf.py --size "$size" --dtype bfloat16 --steps 4 2>&1 | tee "$out/tune_rlhf.log" \
+    # every stage's summary.json (tokens/s, peak memory, eval) and loss curve (log.jsonl, rounds included)
+    # in one file: the device returns 8 files at most
+    "$py" bench/gpu_check_summaries.py "$work" > "$out/summaries.json" || status=1
+    timeout "$bench_s" "$py" bench/tune_rlhf.py --size "$size" --dtype bfloat16 --steps 4 2>&1 | tee "$out/tune_rlhf.log" \
         || status=1
     rm -rf "$work"
     fi
-    if [ "$part" != tune ]; then
+    if [ "$part" = all ] || [ "$part" = qlora ]; then
+        # QLoRA (issue 18 point 2): NF4 + double quantization, adapters merged into the base reloaded in
+        # bf16, the next stage quantizing that again. Needs bitsandbytes (add its wheel to .whl when the
+        # carry allows); dry: the merge path on the CPU (tests/tune/test_merge.py, no bitsandbytes needed)
+        if [ "$1" = run ] && "$py" -c "import bitsandbytes" 2>/dev/null; then
+            qwork="$(mktemp -d)"
+            timeout 300 "$py" -m feedlearn tune run gpu-check-qlora output_dir="$qwork" 2>&1 \
+                | grep -v -e "it/s]" -e "examples/s]" | tee "$out/qlora.log" || status=1
+            "$py" bench/gpu_check_summaries.py "$qwork" > "$out/qlora_summaries.json" || status=1
+            rm -rf "$qwork"
+        elif [ "$1" = run ]; then
+            echo "qlora: skipped (bitsandbytes does not import; put its wheel in .whl)" | tee "$out/qlora.log"
+        else
+            timeout 120 "$py" -m pytest -q -p no:cacheprovider tests/tune/test_merge.py > "$out/qlora.log" 2>&1 \
+                || status=1
+            tail -1 "$out/qlora.log"
+        fi
+    fi
+    if [ "$part" = all ] || [ "$part" = dist ]; then
         # ZeRO++ on FSDP2: one rank per GPU over NCCL (run) / 4 gloo ranks on the CPU (dry), bf16 on the wire
         if [ "$1" = run ]; then
             nproc="$("$py" -c "import torch; print(torch.cuda.device_count())")"

@@ -18,7 +18,7 @@ from feedlearn.tune.recipe import run_recipe
 PACKAGE = Path(feedlearn.__file__).resolve().parent
 
 SHIPPED = {
-    "recipes": ["gpu-check", "llama3-8b-qlora", "qwen2.5-0.5b-lora", "tiny-4stage", "tiny-quick"],
+    "recipes": ["gpu-check", "gpu-check-qlora", "llama3-8b-qlora", "qwen2.5-0.5b-lora", "tiny-4stage", "tiny-quick"],
     "scenarios": ["balloon", "laptop-multi-issue", "used-bike"],
     "traces": ["arc_OLTP", "cloudPhysicsIO", "tencentBlock.ns1326", "tencentBlock.ns2706"],
     "datasets": ["alpaca_en_demo", "c4_demo", "dpo_en_demo", "hh-rlhf-harmless-base-test", "wiki_demo"],

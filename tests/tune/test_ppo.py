@@ -86,7 +86,7 @@ def test_left_padded_logprobs_equal_unpadded_ones(tiny_dir):
 def ppo_options(tiny_dir, reward_dir, data, out, **kw):
     return {"model": str(tiny_dir), "data": str(data), "reward_model": reward_dir, "output_dir": str(out),
             "max_steps": 40, "batch_size": 16, "mini_batch_size": 8, "lr": 1e-2, "critic_lr": 1e-3,
-            "max_new_tokens": 8, "kl_coef": 0.05, "save_steps": 100, "logging_steps": 1, **kw}
+            "max_new_tokens": 8, "kl_coef": 0.05, "save_steps": 100, "logging_steps": 1, "ppo_epochs": 1, **kw}
 
 
 def log(out):
@@ -154,3 +154,23 @@ def test_critic_must_share_the_policy_tokenizer(tiny_dir, reward_dir, tmp_path):
     config = load_config(PPOConfig, None, ppo_options(other, reward_dir, data, tmp_path / "x", max_steps=1))
     with pytest.raises(FeedlearnError, match="critic_model .*tokenizer differs"):
         run_stage(STAGES["ppo"](), config)
+
+
+def test_default_epochs_move_the_ratio_off_one_and_the_critic_can_be_lora(tiny_dir, reward_dir, tmp_path):
+    """Defaults: 4 epochs over 2 mini-batches, so every update but the first sees a moved policy (ρ ≠ 1).
+    One update per rollout (the old default) never does: its ratio is exactly 1."""
+    data = sort_prompts(tmp_path, n=4)
+    small = {"max_steps": 1, "batch_size": 4, "max_new_tokens": 4}
+    options = {**ppo_options(tiny_dir, reward_dir, data, tmp_path / "default", critic_lora=True, lora_r=4, **small)}
+    del options["ppo_epochs"], options["mini_batch_size"]  # the defaults
+    config = load_config(PPOConfig, None, options)
+    assert (config.ppo_epochs, config.mini_batch_size) == (4, None)
+    run_stage(STAGES["ppo"](), config)
+    assert log(tmp_path / "default")[0]["ratio_deviation"] > 1e-3
+    critic = torch.load(tmp_path / "default" / "checkpoint-1" / "ppo_state.pt", weights_only=True)["critic"]
+    assert any("lora_A" in k for k in critic) and any("modules_to_save" in k for k in critic)
+
+    one = load_config(PPOConfig, None, ppo_options(tiny_dir, reward_dir, data, tmp_path / "one", mini_batch_size=4,
+                                                   **small))
+    run_stage(STAGES["ppo"](), one)
+    assert log(tmp_path / "one")[0]["ratio_deviation"] == 0.0

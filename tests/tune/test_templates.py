@@ -54,3 +54,49 @@ def test_unknown_template_and_lmflow_conversion():
         get_template("vicuna")
     conv = {"system": "S", "messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
     assert to_messages(conv) == MSGS
+
+
+def test_lora_trains_the_rows_of_tokens_a_template_adds(tiny_dir, tmp_path):
+    """llama3's markers are new to the tiny (chatml) tokenizer: under LoRA exactly their embedding rows
+    train (tied: the output rows too), so the model can learn to read them and to emit <|eot_id|>."""
+    import torch
+
+    from feedlearn.common.config import load_config
+    from feedlearn.tune.data import TuneDataset, save_dataset
+    from feedlearn.tune.models import load_model
+    from feedlearn.tune.stages import STAGES, SFTConfig, run_stage
+    from feedlearn.tune.trainer import prepare_model
+    from tests.tune.conftest import sort_conversations
+
+    data = save_dataset(TuneDataset("conversation", sort_conversations(8)), tmp_path / "chat.json")
+    config = load_config(SFTConfig, None, {"model": str(tiny_dir), "data": str(data), "output_dir": str(tmp_path / "o"),
+                                           "template": "llama3", "lora": True, "lora_r": 4, "max_steps": 2,
+                                           "batch_size": 4, "lr": 1e-2, "save_steps": 100})
+    tok = load_tokenizer(tiny_dir, template="llama3")
+    base_size = len(load_tokenizer(tiny_dir))
+    new = list(range(base_size, len(tok)))
+    assert [tok.convert_ids_to_tokens(i) for i in new] == list(TEMPLATES["llama3"].special_tokens)
+    start = prepare_model(config, tok).merge_and_unload().get_input_embeddings().weight.detach().clone()
+    trained = load_model(run_stage(STAGES["sft"](), config)["model"]).get_input_embeddings().weight
+    assert torch.equal(trained[:base_size], start[:base_size])  # the old rows stay frozen under LoRA
+    assert all(not torch.equal(trained[i], start[i]) for i in new)  # <|eot_id|> among them
+
+
+def test_a_model_without_a_chat_template_trains_on_conversations_with_ours(tiny_dir, tmp_path):
+    from feedlearn.common.config import load_config
+    from feedlearn.tune.data import TuneDataset, save_dataset
+    from feedlearn.tune.models import load_model
+    from feedlearn.tune.stages import STAGES, SFTConfig, run_stage
+    from tests.tune.conftest import sort_conversations
+
+    bare = tmp_path / "bare"
+    tok = load_tokenizer(tiny_dir)
+    tok.chat_template = None
+    tok.save_pretrained(bare)
+    load_model(tiny_dir).save_pretrained(bare)
+    assert not load_tokenizer(bare).chat_template
+    data = save_dataset(TuneDataset("conversation", sort_conversations(4)), tmp_path / "chat.json")
+    config = load_config(SFTConfig, None, {"model": str(bare), "data": str(data), "output_dir": str(tmp_path / "o"),
+                                           "max_steps": 1, "batch_size": 2, "save_steps": 100})
+    final = run_stage(STAGES["sft"](), config)["model"]
+    assert load_tokenizer(final).chat_template == get_template("chatml").jinja

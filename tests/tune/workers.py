@@ -43,6 +43,7 @@ def ppo_sharded(model: str, reward_model: str, data: str, out: str) -> dict:
     config = load_config(PPOConfig, None, {"model": model, "data": data, "reward_model": reward_model,
                                            "output_dir": out, "max_steps": 30, "batch_size": 4, "lr": 1e-2,
                                            "critic_lr": 1e-3, "max_new_tokens": 8, "kl_coef": 0.05,
+                                           "ppo_epochs": 1, "mini_batch_size": 4,  # one update per rollout
                                            "logging_steps": 1, "strategy": "zeropp", "ranks_per_node": 2})
     return run_stage(STAGES["ppo"](), config)
 

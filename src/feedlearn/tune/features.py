@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.tune.assistant_mask import assistant_mask
 from feedlearn.tune.data import TuneDataset
 from feedlearn.tune.data.schema import ends_with_reply
 from feedlearn.tune.templates import to_messages
@@ -34,14 +35,14 @@ def pack(texts: list[str], tokenizer: Any, block_size: int) -> list[list[int]]:
 
 
 def conversation_features(inst: dict, tokenizer: Any, loss_on: str, max_length: int) -> dict[str, list[int]]:
+    """Labels on the replies and their end-of-turn tokens, under the tokenizer's template (ours, or the
+    model's own: ``assistant_mask``)."""
     if not getattr(tokenizer, "chat_template", None):
         raise FeedlearnError("sft on conversations needs a chat template: set template (chatml, llama3, ...)")
-    enc = tokenizer.apply_chat_template(to_messages(inst), tokenize=True, return_dict=True,
-                                        return_assistant_tokens_mask=True)
-    ids, mask = list(enc["input_ids"]), list(enc["assistant_masks"])
+    ids, mask = assistant_mask(tokenizer, to_messages(inst))
     if loss_on == "assistant" and not any(mask):
-        raise FeedlearnError("the chat template marks no assistant tokens: it needs {% generation %} blocks "
-                             "(use a feedlearn template: template=chatml, ...)")
+        raise FeedlearnError("the chat template marks no assistant tokens (a conversation without an assistant "
+                             "reply, or a template with empty {% generation %} blocks); set template=chatml, ...")
     labels = [t if (m or loss_on == "all") else IGNORE for t, m in zip(ids, mask)]
     return {"input_ids": ids[:max_length], "labels": labels[:max_length]}
 

@@ -54,8 +54,9 @@ def model_source(name_or_path: str | os.PathLike[str]) -> str:
     return text
 
 
-def load_tokenizer(name_or_path: str | Path, *, template: str | None = None) -> Any:
-    """``AutoTokenizer`` for ``name_or_path``; ``template`` sets (or replaces) its chat template."""
+def load_tokenizer(name_or_path: str | Path, *, template: str | None = None, fallback: str | None = None) -> Any:
+    """``AutoTokenizer`` for ``name_or_path``; ``template`` sets (or replaces) its chat template, ``fallback``
+    sets one only when the tokenizer ships none (the model's own template is used when it has one)."""
     from transformers import AutoTokenizer
 
     source = model_source(name_or_path)
@@ -63,6 +64,9 @@ def load_tokenizer(name_or_path: str | Path, *, template: str | None = None) -> 
         tokenizer = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError, KeyError) as exc:
         raise FeedlearnError(f"{source}: cannot load a tokenizer ({_first_line(exc)})") from None
+    if template is None and fallback is not None and not getattr(tokenizer, "chat_template", None):
+        logging.getLogger(__name__).warning(f"{source}: no chat template; using {fallback} (set template to choose)")
+        template = fallback
     if template is not None:
         chat = get_template(template)
         missing = [t for t in chat.special_tokens if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)]

@@ -20,6 +20,9 @@ from feedlearn.tune.run_state import stage_run
 from feedlearn.tune.sharding import is_main_rank, rank_and_world
 from feedlearn.tune.trainer import Features, load_stage_tokenizer, save_final, train
 
+# data rendered with a chat template: a model without one gets ours (templates.DEFAULT_TEMPLATE)
+CHAT_TYPES = ("conversation", "paired_conversation")
+
 
 class Stage:
     """One training stage. Subclasses set ``name``, ``config_class``, ``data_types`` and fill two hooks
@@ -83,8 +86,8 @@ def train_once(stage: Stage, config: TrainConfig) -> dict[str, Any]:
     because it marks the run finished.
     """
     started = time.perf_counter()
-    tokenizer = load_stage_tokenizer(config)
     data = stage.load(config.data)
+    tokenizer = load_stage_tokenizer(config, chat=data.type in CHAT_TYPES)
     eval_data = stage.load(config.eval_data) if config.eval_data else None
     feats = stage.features(config, tokenizer, data)
     kwargs = stage.train_kwargs(config, tokenizer)

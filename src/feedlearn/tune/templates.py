@@ -92,6 +92,10 @@ TEMPLATES: dict[str, ChatTemplate] = {
 }
 
 
+# what a conversation stage uses when the model ships no chat template and none is named
+DEFAULT_TEMPLATE = "chatml"
+
+
 def get_template(name: str) -> ChatTemplate:
     """The registered template ``name`` (one-line error listing the known ones otherwise)."""
     if name not in TEMPLATES:

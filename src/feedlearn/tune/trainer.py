@@ -4,13 +4,15 @@ A stage turns its dataset into token features (``{"input_ids", "labels"}``, labe
 loss is wanted) and calls :func:`train`. This module adds, around ``Trainer``:
 
 * the model (full fine-tuning, LoRA via peft, QLoRA 4-bit when CUDA + bitsandbytes are there,
-  gradient checkpointing, LISA layer sampling);
+  gradient checkpointing, LISA layer sampling) in the config's ``precision`` (``precision.py``:
+  fp32 master weights under bf16/fp16 autocast, or pure bf16);
 * resume: checkpoints every ``save_steps``; rerunning the same command continues from the last one
   (same seed → the same final weights as an uninterrupted run, tested); a run killed after its last
   checkpoint is finished from it without another step. Which reruns may resume at all, and the
   one-writer lock, are ``run_state``'s (applied by ``stage.run_stage``);
 * ``log.jsonl`` (one JSON object per logging step, ``records.append_log``) and TensorBoard when installed;
-* the final model in ``output_dir/final`` (adapters; merged weights in ``final-merged``), written
+* the final model in ``output_dir/final`` (adapters; merged weights in ``final-merged`` — under QLoRA
+  merged into the base reloaded in 16 bits, ``merge.py``, and quantized again by a later stage), written
   to a temp dir first and renamed; the stats (steps, tokens, seconds, peak memory) that
   ``stage.train_once`` turns into ``summary.json`` (``records.build_summary``).
 """
@@ -33,10 +35,13 @@ from feedlearn.common.io import atomic_dir
 from feedlearn.tune.config import TrainConfig
 from feedlearn.tune.features import IGNORE
 from feedlearn.tune.lisa import LisaCallback
+from feedlearn.tune.merge import merge_adapters
 from feedlearn.tune.models import fit_embeddings, load_model, load_tokenizer
+from feedlearn.tune.precision import Precision, resolve_precision
 from feedlearn.tune.records import append_log
 from feedlearn.tune.run_state import refused_load
 from feedlearn.tune.sharding import bytes_callback, full_state_dict, is_main_rank, shard
+from feedlearn.tune.templates import DEFAULT_TEMPLATE
 
 
 class Features(torch.utils.data.Dataset):
@@ -90,39 +95,85 @@ def prepare_model(config: TrainConfig, tokenizer: Any, head: str = "causal_lm"):
     from transformers import set_seed
 
     set_seed(config.seed)
+    precision = resolve_precision(config.precision)
     if config.qlora:
         if not torch.cuda.is_available():
-            raise FeedlearnError("qlora: 4-bit loading needs a CUDA GPU and bitsandbytes (pip install bitsandbytes)")
-        try:
-            from transformers import BitsAndBytesConfig
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise FeedlearnError(f"qlora: {exc}") from None
-        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
-        model = load_model(config.model, head=head, quantization_config=quant)
+            raise FeedlearnError("qlora: 4-bit loading needs a CUDA GPU and bitsandbytes "
+                                 "(pip install 'feedlearn[qlora]')")
+        model = load_model(config.model, head=head, quantization_config=quantization_config(config, precision))
     else:
-        model = load_model(config.model, dtype=config.dtype, head=head)
+        model = load_model(config.model, dtype=precision.load_dtype(config.lora), head=head)
+    before = model.get_input_embeddings().num_embeddings
     fit_embeddings(model, tokenizer)  # a template may have added marker tokens
+    new_tokens = list(range(before, len(tokenizer)))  # their rows are new: LoRA must train them too
     model.config.pad_token_id = tokenizer.pad_token_id
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
     if config.lora or config.qlora:
-        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-
         if config.qlora:
+            from peft import prepare_model_for_kbit_training
+
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
-        lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                          target_modules=config.lora_target_modules,
-                          # SEQ_CLS: peft also trains and saves the new score head (modules_to_save)
-                          task_type="CAUSAL_LM" if head == "causal_lm" else "SEQ_CLS")
-        model = get_peft_model(model, lora)
-        if config.gradient_checkpointing:
-            model.enable_input_require_grads()
+        model = add_lora(model, config, head, new_tokens)
+    return master_weights(model, precision)
+
+
+def add_lora(model: Any, config: TrainConfig, head: str = "causal_lm", new_tokens: list[int] | None = None) -> Any:
+    """``model`` wrapped by peft with the config's LoRA adapters (only they, a new score head and the rows of
+    ``new_tokens`` train).
+
+    A template's added tokens (``<|im_end|>`` on a model that had none) start as untrained rows; frozen
+    under LoRA, the model could never learn to read them nor to emit its stop token. peft trains just
+    those rows (``trainable_token_indices``) of the input embeddings and, when not tied to them, the
+    output ones.
+    """
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=config.lora_target_modules,
+                      trainable_token_indices=_token_rows(model, new_tokens) if new_tokens else None,
+                      # SEQ_CLS: peft also trains and saves the new score head (modules_to_save)
+                      task_type="CAUSAL_LM" if head == "causal_lm" else "SEQ_CLS")
+    model = get_peft_model(model, lora)
+    if config.gradient_checkpointing:
+        model.enable_input_require_grads()
     return model
 
 
-def load_stage_tokenizer(config: TrainConfig):
-    return load_tokenizer(config.model, template=config.template)
+def _token_rows(model: Any, ids: list[int]) -> dict[str, list[int]]:
+    """peft's ``trainable_token_indices``: the embedding modules (by their own names) whose rows ``ids`` train."""
+    names = {id(module): name.rsplit(".", 1)[-1] for name, module in model.named_modules()}
+    inputs, outputs = model.get_input_embeddings(), model.get_output_embeddings()
+    rows = {names[id(inputs)]: ids}
+    if outputs is not None and outputs.weight is not inputs.weight:  # untied: the output rows (emitting them) too
+        rows[names[id(outputs)]] = ids
+    return rows
+
+
+def quantization_config(config: TrainConfig, precision: Precision) -> Any:
+    """QLoRA's 4-bit NF4 base, computing in the precision's dtype; ``qlora_double_quant`` also quantizes
+    the per-block scales (~0.4 bits per weight saved, QLoRA paper section 3)."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                              bnb_4bit_use_double_quant=config.qlora_double_quant,
+                              bnb_4bit_compute_dtype=precision.compute or precision.weights)
+
+
+def master_weights(model: Any, precision: Precision) -> Any:
+    """Under ``-mixed`` every trainable tensor is fp32 (its Adam state too): a LoRA base loaded in bf16
+    leaves peft's ``modules_to_save`` copies (a reward head) in bf16, where small updates round away."""
+    if precision.mixed:
+        for param in model.parameters():
+            if param.requires_grad and param.dtype != precision.weights:
+                param.data = param.data.to(precision.weights)
+    return model
+
+
+def load_stage_tokenizer(config: TrainConfig, chat: bool = False):
+    """The stage's tokenizer; ``chat`` (conversation data): ours (chatml) when the model ships no template."""
+    return load_tokenizer(config.model, template=config.template, fallback=DEFAULT_TEMPLATE if chat else None)
 
 
 def _callbacks(config: TrainConfig, out: Path) -> list:
@@ -136,9 +187,40 @@ def _callbacks(config: TrainConfig, out: Path) -> list:
                 append_log(out, {"step": state.global_step, **logs})
 
     callbacks: list = [JsonlLog()]
+    if config.optimizer_state is not None:
+        callbacks.append(start_optimizer(config.optimizer_state))
     if config.lisa_layers:
         callbacks.append(LisaCallback(config.lisa_layers, config.lisa_interval, config.seed))
     return callbacks
+
+
+def start_optimizer(path: str):
+    """A callback that loads a saved optimizer state into a run's new optimizer before its first step
+    (a resumed run keeps its own checkpoint's). The learning rates stay this run's: a state saved at the
+    end of a cosine schedule holds lr ~0."""
+    from transformers import TrainerCallback
+
+    class StartOptimizer(TrainerCallback):
+        def on_train_begin(self, args, state, control, optimizer=None, **kwargs):
+            if state.global_step > 0:
+                return
+            import pickle
+
+            try:
+                saved = torch.load(path, weights_only=True, map_location="cpu")
+            except pickle.UnpicklingError as exc:  # a planted pickle: refused unread
+                raise refused_load(path, exc) from None
+            except (OSError, RuntimeError, EOFError) as exc:
+                raise FeedlearnError(f"{path}: not an optimizer state ({type(exc).__name__})") from None
+            keep = [{k: g[k] for k in ("lr", "initial_lr") if k in g} for g in optimizer.param_groups]
+            try:
+                optimizer.load_state_dict(saved)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise FeedlearnError(f"{path}: does not fit this model's optimizer ({exc})") from None
+            for group, own in zip(optimizer.param_groups, keep):
+                group.update(own)
+
+    return StartOptimizer()
 
 
 def last_checkpoint(out: Path) -> str | None:
@@ -207,7 +289,8 @@ def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks
         warmup_steps=int(config.warmup_ratio * config.max_steps),
         lr_scheduler_type="cosine", weight_decay=config.weight_decay, logging_steps=config.logging_steps,
         save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
-        seed=config.seed, data_seed=config.seed, report_to=_reporters(), use_cpu=cpu, bf16=False,
+        seed=config.seed, data_seed=config.seed, report_to=_reporters(), use_cpu=cpu,
+        **resolve_precision(config.precision).trainer_flags(),  # autocast (and fp16's loss scaling) for -mixed
         include_num_input_tokens_seen="non_padding", remove_unused_columns=False,
         dataloader_num_workers=0, disable_tqdm=not sys.stderr.isatty(),
     )
@@ -288,7 +371,7 @@ def save_final(model: Any, tokenizer: Any, config: TrainConfig, head: str = "cau
 
         state = full_state_dict(model)
         if is_main_rank():
-            plain = load_model(config.model, dtype=config.dtype, head=head)
+            plain = load_model(config.model, dtype=resolve_precision(config.precision).weights_name, head=head)
             fit_embeddings(plain, tokenizer)
             plain.config.pad_token_id = tokenizer.pad_token_id
             plain.load_state_dict(state)
@@ -298,6 +381,11 @@ def save_final(model: Any, tokenizer: Any, config: TrainConfig, head: str = "cau
     final = atomic_dir(out / "final", lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)))
     if hasattr(model, "merge_and_unload") and config.merge_lora:
         with quiet_renames():
-            merged = model.merge_and_unload()
+            if config.qlora:  # never into the 4-bit weights: reloaded unquantized, merged there (merge.py)
+                precision = resolve_precision(config.precision)
+                dtype = str(precision.compute or precision.weights).removeprefix("torch.")
+                merged = merge_adapters(config.model, final, tokenizer, dtype=dtype, head=head)
+            else:
+                merged = model.merge_and_unload()
         return atomic_dir(out / "final-merged", lambda d: (merged.save_pretrained(d), tokenizer.save_pretrained(d)))
     return final

@@ -14,8 +14,13 @@ Each step (``max_steps`` of them):
    the reward model's score of each reply (``missing_eos_penalty`` for replies cut off);
    per-token rewards ``−kl_coef·(log π − log π_ref)`` plus the clipped score on the last token;
    advantages and returns by GAE (``gamma``, ``lam``), advantages whitened;
-3. ``ppo_epochs`` passes over mini-batches of ``mini_batch_size``: the clipped policy loss steps the
-   actor's optimizer, the clipped value loss the critic's (two optimizers, as DeepSpeed-Chat).
+3. ``ppo_epochs`` (4) passes over mini-batches of ``mini_batch_size`` (half the rollout): the clipped
+   policy loss steps the actor's optimizer, the clipped value loss the critic's (two optimizers, as
+   DeepSpeed-Chat). Only the very first update sees ratio 1; later ones see a moved policy, so the
+   clip can act (``ratio_deviation`` = mean |ρ − 1| in ``log.jsonl``, tested > 0).
+
+The critic may be LoRA (``critic_lora``: adapters on the backbone plus its value head trained).
+Both run in the config's ``precision`` (bf16/fp16 autocast over fp32 weights, ``precision.py``).
 
 The arithmetic lives in ``feedlearn.tune.rl`` (hand-worked tests). Dropout stays off throughout,
 so the first update's probability ratio is exactly 1. Checkpoints (actor and critic weights,
@@ -42,21 +47,26 @@ from feedlearn.tune import rl
 from feedlearn.tune.evaluate import evaluate
 from feedlearn.tune.infer import render_prompt, stop_ids
 from feedlearn.tune.models import default_device, fit_embeddings, load_model, load_tokenizer
+from feedlearn.tune.precision import resolve_precision
 from feedlearn.tune.records import append_log, build_summary, last_checkpoint, per_second, save_checkpoint, write_summary
 from feedlearn.tune.run_state import refused_load
 from feedlearn.tune.sampling import SamplingConfig, SamplingStage
 from feedlearn.tune.sharding import rank_and_world, shard
-from feedlearn.tune.trainer import load_stage_tokenizer, peak_memory_bytes, prepare_model, save_final
+from feedlearn.tune.trainer import add_lora, load_stage_tokenizer, master_weights, peak_memory_bytes, prepare_model, save_final
 
 STATE = "ppo_state.pt"  # in each checkpoint folder
 
 
 class PPOConfig(SamplingConfig):
     critic_model: str | None = Field(None, description="Score model the critic starts from (default: reward_model).")
+    critic_lora: bool = Field(False, description="Train the critic as LoRA adapters (lora_r, lora_alpha, ...) and "
+                              "its value head, not all its weights.")
     lr: float = Field(1e-5, gt=0, description="Actor's peak learning rate.")
     critic_lr: float = Field(5e-5, gt=0, description="Critic's peak learning rate.")
-    mini_batch_size: int | None = Field(None, gt=0, description="Replies per update (default: batch_size).")
-    ppo_epochs: int = Field(1, gt=0, description="Passes over each rollout batch.")
+    mini_batch_size: int | None = Field(None, gt=0, description="Replies per update (default: half of batch_size, "
+                                        "at least 1).")
+    ppo_epochs: int = Field(4, gt=0, description="Passes over each rollout batch (after the first update the "
+                            "policy has moved, so the ratio leaves 1 and the clip acts).")
     kl_coef: float = Field(0.1, ge=0, description="β of the per-token KL penalty to the reference.")
     clip_range: float = Field(0.2, gt=0, description="ε of the clipped policy ratio.")
     value_clip_range: float = Field(0.2, gt=0, description="How far a value may move from its rollout value.")
@@ -173,20 +183,24 @@ class PPO(SamplingStage):
         if load_tokenizer(path, template=config.template).get_vocab() != tokenizer.get_vocab():
             raise FeedlearnError(f"critic_model {path}: its tokenizer differs from the policy's; the critic reads "
                                  "the policy's tokens — pass critic_model=<a score model with the policy's tokenizer>")
-        score_model = load_model(path, head="score", dtype=config.dtype)
+        precision = resolve_precision(config.precision)
+        score_model = load_model(path, head="score", dtype=precision.load_dtype(config.critic_lora))
         fit_embeddings(score_model, tokenizer)
-        return ValueModel(score_model)
+        if config.critic_lora:  # LoRA layers go inside the model's own modules; the value head trains whole
+            score_model = add_lora(score_model, config, head="score").base_model.model
+        return ValueModel(master_weights(score_model, precision))
 
     def _step(self, config: PPOConfig, batch: list, tokenizer: Any, actor: Any, reference: Any, critic: ValueModel,
               scorer: Any, optim: dict[str, Any], rng: torch.Generator, stats: dict[str, float],
               world: int) -> dict[str, float]:
         device = next(actor.parameters()).device
+        autocast = resolve_precision(config.precision).autocast(device)  # -mixed: bf16/fp16 matmuls, fp32 weights
         t0 = time.perf_counter()
         enc = tokenizer([render_prompt(p, tokenizer) for p in batch], return_tensors="pt", padding=True,
                         add_special_tokens=False).to(device)
         stop = stop_ids(tokenizer, actor)
         torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=rng)))
-        with torch.no_grad():
+        with torch.no_grad(), autocast:
             # sharded: ranks finish at different lengths, but every forward is a collective — keep
             # stepping until all are done (transformers' synced_gpus, the ZeRO-3 generation mode)
             seqs = actor.generate(**enc, max_new_tokens=config.max_new_tokens, do_sample=True,
@@ -206,7 +220,7 @@ class PPO(SamplingStage):
         stopped = torch.isin(responses, torch.tensor(stop, device=device)).any(1)
         if config.missing_eos_penalty is not None:
             score = score - config.missing_eos_penalty * (~stopped).float()
-        with torch.no_grad():
+        with torch.no_grad(), autocast:
             old_logp = token_logprobs(actor, seqs, full_mask, n_prompt, config.temperature)
             if reference is None:
                 with actor.disable_adapter():
@@ -214,26 +228,30 @@ class PPO(SamplingStage):
             else:
                 ref_logp = token_logprobs(reference, seqs, full_mask, n_prompt, config.temperature)
             old_values = critic(seqs, full_mask, positions(full_mask))[:, n_prompt - 1:-1]
+        with torch.no_grad():  # the arithmetic in fp32 (logprobs and values are fp32 already)
             rewards, kl = rl.token_rewards(score, old_logp, ref_logp, mask, config.kl_coef, config.clip_score)
             advantages, returns = rl.gae(rewards, old_values, mask, config.gamma, config.lam)
             if config.whiten_advantages:
                 advantages = rl.masked_whiten(advantages, mask)
 
-        sums = {"policy_loss": 0.0, "value_loss": 0.0, "clip_fraction": 0.0}
-        mini = config.mini_batch_size or config.batch_size
+        sums = {"policy_loss": 0.0, "value_loss": 0.0, "clip_fraction": 0.0, "ratio_deviation": 0.0}
+        mini = config.mini_batch_size or max(1, config.batch_size // 2)
         updates = 0
         for _ in range(config.ppo_epochs):
             for idx in torch.randperm(len(batch), generator=rng).split(mini):
                 ids, m, rmask = seqs[idx], full_mask[idx], mask[idx]
-                logp = token_logprobs(actor, ids, m, n_prompt, config.temperature)
+                with autocast:
+                    logp = token_logprobs(actor, ids, m, n_prompt, config.temperature)
                 pg, clip_fraction = rl.policy_loss(logp, old_logp[idx], advantages[idx], rmask, config.clip_range)
-                _update(pg, actor, optim["actor"], config.max_grad_norm)
-                values = critic(ids, m, positions(m))[:, n_prompt - 1:-1]
+                _update(pg, actor, optim["actor"], config.max_grad_norm, optim["actor_scaler"])
+                with autocast:
+                    values = critic(ids, m, positions(m))[:, n_prompt - 1:-1]
                 vf = rl.value_loss(values, old_values[idx], returns[idx], rmask, config.value_clip_range)
-                _update(vf, critic, optim["critic"], config.max_grad_norm)
+                _update(vf, critic, optim["critic"], config.max_grad_norm, optim["critic_scaler"])
                 sums["policy_loss"] += float(pg.detach())
                 sums["value_loss"] += float(vf.detach())
                 sums["clip_fraction"] += float(clip_fraction)
+                sums["ratio_deviation"] += float(rl.masked_mean((logp.detach() - old_logp[idx]).exp().sub(1).abs(), rmask))
                 stats["train_tokens"] += int(m.sum())
                 updates += 1
         optim["actor_sched"].step()
@@ -261,7 +279,7 @@ def _mean_over_ranks(record: dict[str, float], world: int) -> dict[str, float]:
 
 
 def _frozen_copy(config: PPOConfig) -> Any:
-    reference = load_model(config.model, dtype=config.dtype)
+    reference = load_model(config.model, dtype=resolve_precision(config.precision).weights_name)  # computes as the actor
     fit_embeddings(reference, load_stage_tokenizer(config))
     reference.eval().requires_grad_(False)
     return reference
@@ -283,17 +301,25 @@ def _optimizers(config: PPOConfig, actor: Any, critic: ValueModel) -> dict[str, 
     warmup = int(config.warmup_ratio * config.max_steps)
     actor_opt = torch.optim.AdamW([p for p in actor.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=config.weight_decay)
-    critic_opt = torch.optim.AdamW(critic.parameters(), lr=config.critic_lr, weight_decay=config.weight_decay)
+    critic_opt = torch.optim.AdamW([p for p in critic.parameters() if p.requires_grad], lr=config.critic_lr,
+                                   weight_decay=config.weight_decay)
+    precision = resolve_precision(config.precision)
+    device = next(actor.parameters()).device
     return {"actor": actor_opt, "critic": critic_opt,
+            # fp16-mixed's loss scalers (pass-through otherwise), checkpointed with the optimizers
+            "actor_scaler": precision.grad_scaler(device), "critic_scaler": precision.grad_scaler(device),
             "actor_sched": get_scheduler("cosine", actor_opt, warmup, config.max_steps),
             "critic_sched": get_scheduler("cosine", critic_opt, warmup, config.max_steps)}
 
 
-def _update(loss: torch.Tensor, model: Any, optimizer: Any, max_norm: float) -> None:
+def _update(loss: torch.Tensor, model: Any, optimizer: Any, max_norm: float, scaler: torch.amp.GradScaler) -> None:
+    """One clipped step; ``scaler`` scales fp16 losses (a pass-through otherwise), unscaled before clipping."""
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_norm)
-    optimizer.step()
+    scaler.step(optimizer)
+    scaler.update()
 
 
 def _trainable_state(model: Any) -> dict[str, torch.Tensor]:

@@ -4,8 +4,9 @@ Each of ``iterations`` rounds: the current model samples ``k`` replies per promp
 ``temperature``, seeded per round), the reward model scores every (prompt, reply), the best are
 kept — ``keep="best"``: the top reply of each prompt (best-of-K); ``keep="top_fraction"``: the top
 ``fraction`` of all samples — and the model is fine-tuned on them with the ``sft`` stage (loss on
-the reply). The next round starts from that model. Our own short loop over transformers and the
-``sft`` stage (LMFlow's copy is broken on current transformers).
+the reply). The next round starts from that model — with a fresh AdamW, or (``carry_optimizer``)
+with the previous round's optimizer state, so the rounds make one optimization. Our own short loop
+over transformers and the ``sft`` stage (LMFlow's copy is broken on current transformers).
 
 Data: prompts from ``conversation`` (all messages but the last) or ``text2text`` (the input as a
 user turn). Summary: per round the mean reward of all samples and of the kept ones — the quantity
@@ -28,6 +29,7 @@ from feedlearn.tune.rewards import RewardScorer
 from feedlearn.tune.sampling import RoundsConfig, RoundsStage, save_round_data, stage_options
 from feedlearn.tune.stage import run_stage
 from feedlearn.tune.stages.sft import SFT, SFTConfig
+from feedlearn.tune.trainer import last_checkpoint
 
 
 class RaftConfig(RoundsConfig):
@@ -35,6 +37,8 @@ class RaftConfig(RoundsConfig):
     keep: Literal["best", "top_fraction"] = Field("best", description="Best-of-K per prompt, or a global top fraction.")
     fraction: float = Field(0.25, gt=0, le=1, description="keep=top_fraction: the share of samples kept.")
     lr: float = Field(1e-4, gt=0, description="Peak learning rate of each round's fine-tuning.")
+    carry_optimizer: bool = Field(False, description="One AdamW across rounds: each round starts from the previous "
+                                  "round's optimizer state (moments, step count) instead of a fresh one.")
 
 
 def select(prompt_ids: list[int], rewards: list[float], keep: str, fraction: float = 0.25) -> list[int]:
@@ -54,6 +58,15 @@ def select(prompt_ids: list[int], rewards: list[float], keep: str, fraction: flo
     return sorted(order[:n])
 
 
+def _optimizer_of(previous: Path, config: RaftConfig) -> str:
+    """The optimizer state the previous round ended with (its last checkpoint's optimizer.pt)."""
+    checkpoint = last_checkpoint(previous) if config.strategy == "none" else None
+    if checkpoint is None or not (Path(checkpoint) / "optimizer.pt").exists():
+        raise FeedlearnError(f"raft carry_optimizer: {previous} has no checkpoint with optimizer.pt "
+                             "(sharded rounds save none: use carry_optimizer=false with a strategy)")
+    return str(Path(checkpoint) / "optimizer.pt")
+
+
 class Raft(RoundsStage):
     name = "raft"
     config_class = RaftConfig
@@ -71,7 +84,9 @@ class Raft(RoundsStage):
         data = TuneDataset("conversation", [{"messages": repeated[i] + [{"role": "assistant", "content": samples[i]}]}
                                             for i in kept])
         data_path = save_round_data(data, round_dir.parent / f"{round_dir.name}-kept.json", config.strategy)
-        summary = run_stage(SFT(), load_config(SFTConfig, None, stage_options(config, SFTConfig, model_dir,
-                                                                               data_path, round_dir)))
+        options = stage_options(config, SFTConfig, model_dir, data_path, round_dir)
+        if config.carry_optimizer and it > 0:
+            options["optimizer_state"] = _optimizer_of(round_dir.parent / f"round-{it - 1}", config)
+        summary = run_stage(SFT(), load_config(SFTConfig, None, options))
         return summary, {"samples": len(samples), "kept": len(kept), "mean_reward": sum(rewards) / len(rewards),
                          "kept_mean_reward": sum(rewards[i] for i in kept) / len(kept)}
