@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 
 import feedlearn
+from feedlearn.cache.policies import make_policy
+from feedlearn.demo import LEARNED
 from feedlearn.shipped import KINDS, folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,11 +102,14 @@ def test_installed_wheel_runs_the_quick_demo_and_init_tiny_from_an_empty_directo
     seconds = time.perf_counter() - started
     print(f"feedlearn demo --quick from the installed wheel: {seconds:.0f}s (aim: {QUICK_DEMO_SECONDS}s on 2 idle cores)")
     for table in ("object / byte miss ratio at 1% and 10%", "HALP trains its model online", "tiny-quick: held-out "
-                  "metrics after each stage", "ZeRO++ sends", "mean deal price (deal success)"):
+                  "metrics after each stage", "chat: 'Please sort: 7 2 9 4' ->", "align win rate",
+                  "ZeRO++ sends 0.21x ZeRO-3's bytes across nodes", "mean deal price (deal success)"):
         assert table in out, table
+    for policy in LEARNED:  # every learned policy's row
+        assert make_policy(policy).describe() in out, policy
     demo = tmp_path / "runs" / "demo-quick"
-    for made in ("cache_sweep.json", "learned.json", "tiny-quick/recipe_summary.json", "dist_bench.json",
-                 "bargain/bargain.png"):
+    for made in ("cache_sweep.json", "learned.json", "halp_timeline.png", "tiny-quick/recipe_summary.json",
+                 "dist_bench.json", "bargain/bargain.png"):
         assert (demo / made).stat().st_size > 0, made
 
     run("tune", "init-tiny", "tiny")
