@@ -57,7 +57,7 @@ FULL = DemoScale()
 # every part and every table at toy scale: six classic policies on one trace at two sizes (each policy
 # is compiled on first use: a fresh install compiles only these), tiny-4stage on a few dozen examples
 QUICK = DemoScale(policies=("lru", "fifo", "sieve", "arc", "s3fifo", "belady"), traces=DEMO_TRACES[:1],
-                  sizes=("1%", "10%"), learned_requests=20_000, recipe="tiny-quick", dist_steps=2, bargain_runs=20)
+                  sizes=("1%", "10%"), learned_requests=20_000, recipe="tiny-quick", dist_steps=1, bargain_runs=20)
 
 
 def cache_demo(console: Console, out: Path = OUT, traces: tuple[str, ...] = DEMO_TRACES,
