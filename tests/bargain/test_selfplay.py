@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from feedlearn.bargain.selfplay import METHOD_DATA, SelfPlayConfig
 from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
+from feedlearn.shipped import folder
 from feedlearn.tune.stages import STAGES
 
-RECIPES = sorted((Path(__file__).resolve().parents[2] / "recipes" / "bargain").glob("*.yaml"))
+RECIPES = sorted(folder("selfplay").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])

@@ -12,6 +12,7 @@ from rich.text import Text
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.outputs import check_outputs
 from feedlearn.common.text import plain
+from feedlearn.shipped import find
 
 bargain_app = typer.Typer(help="ICL-AIF: LLM bargaining with in-context learning from AI feedback.",
                           no_args_is_help=True)
@@ -125,15 +126,15 @@ def export_command(
 
 @bargain_app.command("selfplay")
 def selfplay_command(
-    config: Path = typer.Argument(..., help="Self-play recipe YAML (SelfPlayConfig fields), e.g. "
-                                  "recipes/bargain/selfplay.yaml."),
+    config: Path = typer.Argument(..., help="Self-play config YAML (SelfPlayConfig fields), or a shipped one's "
+                                  "name: selfplay (feedlearn list selfplay)."),
     out: Path = typer.Option(..., "--out", help="Folder for every step (a rerun continues where it stopped)."),
 ) -> None:
     """Teach a seller the game, then rounds of play -> export -> train, each seller evaluated without advice."""
     from feedlearn.bargain.selfplay import SelfPlayConfig, run_selfplay
     from feedlearn.common.config import load_config
 
-    results = run_selfplay(load_config(SelfPlayConfig, config), out)
+    results = run_selfplay(load_config(SelfPlayConfig, find("selfplay", config)), out)
     for name, row in [("untuned", results["untuned"])] + [(f"round {r['round']}", r) for r in results["rounds"]]:
         price = "-" if row["mean_price"] is None else f"{row['mean_price']:.2f}"
         print(plain(f"{name}: mean deal price {price}, deal success {row['success']:.2f} ({row['model']})"))

@@ -1,6 +1,6 @@
 """Self-play RLHF for a negotiator: play -> export -> train -> evaluate without advice, in rounds.
 
-``run_selfplay(config, out)`` (``feedlearn bargain selfplay recipes/bargain/selfplay.yaml``):
+``run_selfplay(config, out)`` (``feedlearn bargain selfplay selfplay``):
 
 1. ``base``: a model directory, or the embedded tiny Llama made offline (``tune.tiny.init_tiny``);
 2. ``teach``: scripted games (the scripted seller under AI feedback, so its prices rise over the

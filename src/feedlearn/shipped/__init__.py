@@ -1,6 +1,6 @@
 """The small data that ships inside the package, found by name wherever feedlearn is installed.
 
-One folder per kind (``traces/``, ``datasets/``, ``scenarios/``, ``recipes/``), each with a README
+One folder per kind (``traces/``, ``datasets/``, ``scenarios/``, ``recipes/``, ``selfplay/``), each with a README
 giving its provenance. They are package data, read through ``importlib.resources``, so a wheel
 installed anywhere finds them — no path is relative to the repository or the working directory.
 
@@ -26,6 +26,7 @@ KINDS = {
     "scenarios": "bargaining scenarios (feedlearn bargain run --scenario NAME)",
     "traces": "cache traces (feedlearn cache sim NAME)",
     "datasets": "LLM data samples (feedlearn tune data convert NAME ...; a recipe's convert: NAME)",
+    "selfplay": "bargain self-play configs (feedlearn bargain selfplay NAME)",
 }
 # dropped from a file name, repeatedly, to make its name
 _SUFFIXES = (".gz", ".zst", ".yaml", ".yml", ".json", ".jsonl", ".csv", ".txt", ".bin", ".lis", ".oracleGeneral",
