@@ -13,7 +13,7 @@ from rich.text import Text
 
 from feedlearn.cache.simulator import SimResult
 from feedlearn.common.io import atomic_write, atomic_write_text
-from feedlearn.common.text import plain
+from feedlearn.common.text import plain, strip_suffixes
 
 
 def human_bytes(n: float) -> str:
@@ -30,13 +30,7 @@ _TRACE_SUFFIXES = (".zst", ".csv", ".tsv", ".txt", ".bin", ".oracleGeneral", ".s
 
 def short_trace_name(name: str) -> str:
     """``tencentBlock.ns2706.sample.csv`` → ``tencentBlock.ns2706`` (format suffixes dropped)."""
-    stripped = True
-    while stripped:
-        stripped = False
-        for suffix in _TRACE_SUFFIXES:
-            if name.endswith(suffix) and len(name) > len(suffix):
-                name, stripped = name[: -len(suffix)], True
-    return name
+    return strip_suffixes(name, _TRACE_SUFFIXES)
 
 
 def results_table(results: Sequence[SimResult], title: str = "cache simulation") -> Table:

@@ -32,3 +32,15 @@ def plain(text: object) -> str:
 def markup_safe(text: object) -> str:
     """``plain(text)`` escaped so rich shows it literally inside a markup string."""
     return escape(plain(text))
+
+
+def strip_suffixes(name: str, suffixes: tuple[str, ...]) -> str:
+    """``name`` without any of ``suffixes`` at its end, repeatedly, never down to nothing
+    (``tencentBlock.ns2706.sample.csv`` -> ``tencentBlock.ns2706`` with ``.sample`` and ``.csv``)."""
+    stripped = True
+    while stripped:
+        stripped = False
+        for suffix in suffixes:
+            if name.endswith(suffix) and len(name) > len(suffix):
+                name, stripped = name[: -len(suffix)], True
+    return name

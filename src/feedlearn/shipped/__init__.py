@@ -19,6 +19,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from feedlearn.common.errors import FeedlearnError, did_you_mean
+from feedlearn.common.text import strip_suffixes
 
 # kind -> what it holds (shown by ``feedlearn list``); the kind is also its folder's name
 KINDS = {
@@ -39,13 +40,7 @@ atexit.register(_FILES.close)
 
 def short_name(file_name: str) -> str:
     """``tencentBlock.ns2706.sample.csv`` -> ``tencentBlock.ns2706``; ``tiny-4stage.yaml`` -> ``tiny-4stage``."""
-    stripped = True
-    while stripped:
-        stripped = False
-        for suffix in _SUFFIXES:
-            if file_name.endswith(suffix) and len(file_name) > len(suffix):
-                file_name, stripped = file_name[: -len(suffix)], True
-    return file_name
+    return strip_suffixes(file_name, _SUFFIXES)
 
 
 def _check_kind(kind: str) -> None:

@@ -150,9 +150,23 @@ def _sharegpt_message(msg: Any, name: str, notes: Notes) -> dict[str, str]:
     return {"role": _SHAREGPT_ROLES[role], "content": value}
 
 
-def sharegpt(path: Path, to: str, notes: Notes) -> tuple[str, Rows]:
+def _to_conversations(fmt: str, to: str) -> None:
+    """Chat formats become conversations or pairs by their own fields: ``--to`` may only confirm that."""
     if to not in ("", "conversation"):
-        raise FeedlearnError(f"sharegpt converts to conversation or paired_conversation (by its fields), not {to!r}")
+        raise FeedlearnError(f"{fmt} converts to conversation or paired_conversation (by its fields), not {to!r}")
+
+
+def _record_kind(rec: dict, dtype: str | None) -> tuple[bool, str]:
+    """Whether ``rec`` is a preference pair, and the file's type: every record of a file has the same."""
+    paired = "chosen" in rec or "rejected" in rec
+    this = "paired_conversation" if paired else "conversation"
+    if dtype is not None and this != dtype:
+        raise _Bad(f"a {this} record in a file of {dtype} records")
+    return paired, this
+
+
+def sharegpt(path: Path, to: str, notes: Notes) -> tuple[str, Rows]:
+    _to_conversations("sharegpt", to)
     out: Rows = []
     dtype = None
     for where, rec in _read_records(path):
@@ -175,12 +189,7 @@ def sharegpt(path: Path, to: str, notes: Notes) -> tuple[str, Rows]:
             tools = _field(rec, "tools", required=False)
             if tools:
                 conv["tools"] = [tools] if isinstance(tools, str) else tools
-            paired = "chosen" in rec or "rejected" in rec
-            this = "paired_conversation" if paired else "conversation"
-            if dtype is None:
-                dtype = this
-            elif this != dtype:
-                raise _Bad(f"a {this} record in a file of {dtype} records")
+            paired, dtype = _record_kind(rec, dtype)
             _kto(path, where, rec, to, notes)
             extras = _extras(rec, _SHAREGPT_USED)
             if paired:
@@ -222,20 +231,14 @@ def _openai_messages(value: Any, name: str, notes: Notes) -> list[Any]:
 
 
 def openai(path: Path, to: str, notes: Notes) -> tuple[str, Rows]:
-    if to not in ("", "conversation"):
-        raise FeedlearnError(f"openai converts to conversation or paired_conversation (by its fields), not {to!r}")
+    _to_conversations("openai", to)
     out: Rows = []
     dtype = None
     for where, rec in _read_records(path):
         try:
             if not isinstance(rec, dict):
                 raise _Bad(f"a record must be a JSON object, got {type(rec).__name__}")
-            paired = "chosen" in rec or "rejected" in rec
-            this = "paired_conversation" if paired else "conversation"
-            if dtype is None:
-                dtype = this
-            elif this != dtype:
-                raise _Bad(f"a {this} record in a file of {dtype} records")
+            paired, dtype = _record_kind(rec, dtype)
             _kto(path, where, rec, to, notes)
             if paired:  # TRL's conversational preference: an optional shared prompt, then each side's turns
                 prompt = _openai_messages(rec.get("prompt", []), "prompt", notes)
