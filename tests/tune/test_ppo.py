@@ -174,3 +174,13 @@ def test_default_epochs_move_the_ratio_off_one_and_the_critic_can_be_lora(tiny_d
                                                    **small))
     run_stage(STAGES["ppo"](), one)
     assert log(tmp_path / "one")[0]["ratio_deviation"] == 0.0
+
+
+def test_a_computed_reward_needs_a_critic_model_before_any_work(tmp_path):
+    """``game:seller`` scores by playing games: there is no model for the critic to start from."""
+    options = {"model": str(tmp_path / "m"), "data": str(tmp_path / "d.json"), "output_dir": str(tmp_path / "x"),
+               "reward_model": "game:seller"}
+    with pytest.raises(FeedlearnError, match="reward_model 'game:seller' is computed, not a model the critic can "
+                                             "start from: give critic_model="):
+        load_config(PPOConfig, None, options)
+    assert load_config(PPOConfig, None, {**options, "critic_model": str(tmp_path / "rm")}).critic_model

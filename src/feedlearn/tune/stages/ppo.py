@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from tqdm import tqdm
 
 from feedlearn.common.errors import FeedlearnError
@@ -51,6 +51,7 @@ from feedlearn.tune.precision import resolve_precision
 from feedlearn.tune.records import append_log, build_summary, last_checkpoint, per_second, save_checkpoint, write_summary
 from feedlearn.tune.run_state import refused_load
 from feedlearn.tune.sampling import SamplingConfig, SamplingStage
+from feedlearn.tune.scorers import is_registered
 from feedlearn.tune.sharding import rank_and_world, shard
 from feedlearn.tune.trainer import add_lora, load_stage_tokenizer, master_weights, peak_memory_bytes, prepare_model, save_final
 
@@ -76,6 +77,13 @@ class PPOConfig(SamplingConfig):
     whiten_advantages: bool = Field(True, description="Normalise advantages per rollout batch.")
     missing_eos_penalty: float | None = Field(None, description="Subtracted from the score of replies cut off.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping of both models.")
+
+    @model_validator(mode="after")
+    def _critic_has_a_model(self):
+        if self.critic_model is None and is_registered(self.reward_model):
+            raise ValueError(f"reward_model {self.reward_model!r} is computed, not a model the critic can start "
+                             "from: give critic_model=<a score model with the policy's tokenizer>")
+        return self
 
 
 class ValueModel(torch.nn.Module):
