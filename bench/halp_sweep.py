@@ -101,7 +101,6 @@ GRID = [
     "halp",
     "halp(k=4,tail=16)",
     "halp(k=16)",
-    "halp(window_reuse=1)",
     "halp(label_stride=1,buffer=16384)",
     "halp(heuristic=sample,k=16,tail=16)",
 ]

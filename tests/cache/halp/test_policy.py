@@ -155,7 +155,7 @@ def test_pick_heuristic_with_k_equal_tail_is_the_heuristic_itself():
 
 @pytest.mark.parametrize("pick", ["random", "model"])
 def test_lru_candidates_always_come_from_the_lru_tail(pick):
-    """The window is read only now and then, yet every victim is among the ``tail`` least recent."""
+    """Drawn from the access log's region, every victim is among the ``tail`` least recent."""
     rng = np.random.default_rng(11)
     trace = make_trace(rng.zipf(1.2, 6000) % 300, np.ones(6000, dtype=np.int64))
     prepared = PreparedTrace.of(trace)
@@ -218,7 +218,7 @@ def test_time_in_seconds_uses_trace_time():
 
 @njit
 def _pending_of(st, o):
-    return px.pending_count(st.pairs, o), st.tracked[o]
+    return px.pending_count(st.learner.pairs, o), st.learner.tracked[o]
 
 
 def test_forget_drops_what_halp_remembers_about_an_object():

@@ -21,7 +21,7 @@ def full_score(model, feat, o, t):
 def score(cache, model, feat, o, t, scratch):
     """One candidate's score through the eviction path (``score_candidates``)."""
     out = np.zeros(1, dtype=np.float32)
-    assert sx.score_candidates(cache, model, feat, np.array([o]), np.array([0]), 1, t, True, False, scratch, out) == 1
+    assert sx.score_candidates(cache, model, feat, np.array([o]), 1, t, True, False, scratch, out) == 1
     return out[0]
 
 

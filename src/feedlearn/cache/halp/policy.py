@@ -1,7 +1,7 @@
 """HALP as a cache policy: heuristic candidates, learned re-ranking, automated feedback.
 
-On each eviction the heuristic (``heuristics.py``, LRU by default) lists its ``tail`` lowest-priority
-residents; ``k`` of them are drawn at random, and a tournament of ``k - 1`` pairwise comparisons
+On each eviction ``k`` candidates are drawn at random from the heuristic's ``tail`` lowest-priority
+residents (``heuristics/``, one file per heuristic; LRU by default), and a tournament of ``k - 1`` pairwise comparisons
 with the reward model (``model.py``) picks the victim: the candidate predicted to be requested
 last. Candidates not evicted stay where the heuristic had them. Every comparison becomes a pending
 pair (``pairs.py``) that the stream labels later; labelled pairs train the model online
@@ -49,8 +49,6 @@ from feedlearn.common.errors import FeedlearnError
 K, TAIL, MIN_UPDATES, OBJ_MISS, USE_SIZE, UPDATE_EVERY, STEPS, PICK, CAPACITY, GHOST_FACTOR, RESIDENT, LOADED = range(12)
 SECONDS = 12  # 1: time is the trace's seconds (``times[i]``); 0: the request index ``i`` itself
 STRIDE = 13  # one label in STRIDE enters the training buffer
-REUSE = 14  # evictions served by one read of an LRU window (0: window length / 8k)
-LISTED, READ_AT, READS_LEFT, EPOCH = range(4)  # fields of the LRU window's snapshot state
 # STATS (int64) fields
 EVICTIONS, BY_MODEL, FALLBACK_UNTRAINED, FALLBACK_NONFINITE = range(4)
 PICKS = {"model": 0, "heuristic": 1, "random": 2}
@@ -59,7 +57,25 @@ OBJECTIVES = ("byte", "object")
 
 # The state is a StructRef: the hooks receive one pointer. (A tuple of ~50 arrays is passed by
 # value, field by field: measured 60 arrays -> 2.7M instead of 13M requests/s for LRU-sized hooks.)
-# Unlike a jitclass, functions taking a StructRef are cached on disk by numba.
+# Unlike a jitclass, functions taking a StructRef are cached on disk by numba. It is split in two:
+# the learner (features, pairs, model, training) and the heuristic's own state, whose type differs
+# per heuristic. Everything heavy takes only the learner, so it is compiled once for every
+# heuristic; only the five thin hooks below are compiled per heuristic.
+@structref.register
+class LearnerStateType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+
+
+class LearnerState(structref.StructRefProxy):
+    """The learning side of one HALP run (see ``HALP.init_state`` for what each field holds)."""
+
+
+_LEARNER_FIELDS = ["feat", "pairs", "trainer", "model", "rng", "x", "score", "scores", "cfg", "stats", "ghost", "times",
+                   "extra", "tracked"]
+structref.define_proxy(LearnerState, LearnerStateType, _LEARNER_FIELDS)
+
+
 @structref.register
 class HALPStateType(types.StructRef):
     def preprocess_fields(self, fields):
@@ -67,44 +83,40 @@ class HALPStateType(types.StructRef):
 
 
 class HALPState(structref.StructRefProxy):
-    """The arrays of one HALP run (see ``HALP.init_state`` for what each holds).
-
-    Its fields are visible to compiled code only; Python reads them through small njit getters.
-    """
+    """One HALP run: ``learner`` (a LearnerState), ``heur`` (the heuristic's state) and ``cand``
+    (scratch: the heuristic's listed window and the drawn candidates)."""
 
 
-_FIELDS = ["feat", "pairs", "trainer", "model", "heur", "rng", "cand", "x", "score", "scores", "cfg", "stats",
-           "ghost", "times", "extra", "tracked"]
-structref.define_proxy(HALPState, HALPStateType, _FIELDS)
+structref.define_proxy(HALPState, HALPStateType, ["learner", "heur", "cand"])
 
 
 @njit(cache=True)
 def _model_of(st):
-    return st.model
+    return st.learner.model
 
 
 @njit(cache=True)
-def _fields_of(st):
-    """Every field, in ``_FIELDS`` order (arrays are views: writing them writes the state)."""
-    return (st.feat, st.pairs, st.trainer, st.model, st.heur, st.rng, st.cand, st.x, st.score, st.scores, st.cfg,
-            st.stats, st.ghost, st.times, st.extra, st.tracked)
+def _learner_fields(ls):
+    """Every learner field, in ``_LEARNER_FIELDS`` order (arrays are views: writing them writes the state)."""
+    return (ls.feat, ls.pairs, ls.trainer, ls.model, ls.rng, ls.x, ls.score, ls.scores, ls.cfg, ls.stats, ls.ghost,
+            ls.times, ls.extra, ls.tracked)
 
 
 @njit(cache=True)
-def _counters_of(st):
-    return st.stats, st.pairs[px.META], st.trainer[tx.COUNTERS], st.trainer[tx.HISTORY]
+def _counters_of(ls):
+    return ls.stats, ls.pairs[px.META], ls.trainer[tx.COUNTERS], ls.trainer[tx.HISTORY]
 
 
 @njit(cache=True, inline="always")
-def _now(st, i):
+def _now(ls, i):
     """The current time: request index, or trace seconds (only then is a per-request array kept)."""
-    return st.times[i] if st.cfg[SECONDS] == 1 else float(i)
+    return ls.times[i] if ls.cfg[SECONDS] == 1 else float(i)
 
 
 @njit(cache=True, inline="always")
-def _extra_row(st, i):
+def _extra_row(ls, i):
     """Request ``i``'s extra features (a shared empty row when there are none)."""
-    return st.extra[i] if st.extra.shape[1] > 0 else st.extra[0]
+    return ls.extra[i] if ls.extra.shape[1] > 0 else ls.extra[0]
 
 
 @njit(cache=True, inline="always")
@@ -112,165 +124,66 @@ def _learning(cfg):
     return cfg[PICK] == 0
 
 
-@njit(cache=True, inline="always")
-def _observe(st, obj, size, i):
+@njit(cache=True)
+def _observe(ls, obj, size, i):
     """Feedback and features for a request of ``obj`` (hit or miss)."""
-    cfg = st.cfg
+    cfg = ls.cfg
     if not _learning(cfg):
         return
-    pairs, feat, model, trainer, score_cache = st.pairs, st.feat, st.model, st.trainer, st.scores
+    pairs, feat, model, trainer, score_cache = ls.pairs, ls.feat, ls.model, ls.trainer, ls.scores
     if px.label_on_access(pairs, obj, trainer, feat, cfg[USE_SIZE] == 1, cfg[STRIDE]) > 0:
         meta = pairs[px.META]
-        if tx.maybe_update(trainer, model, st.rng, cfg[UPDATE_EVERY], cfg[STEPS], meta[px.LABELLED],
+        if tx.maybe_update(trainer, model, ls.rng, cfg[UPDATE_EVERY], cfg[STEPS], meta[px.LABELLED],
                            meta[px.CORRECT], i):
             sx.model_changed(score_cache, model)
-    fx.record_access(feat, obj, _now(st, i), size, _extra_row(st, i))
+    fx.record_access(feat, obj, _now(ls, i), size, _extra_row(ls, i))
     sx.invalidate(score_cache, obj)
 
 
-@njit(cache=True, inline="always")
-def _ghost_push(st, victim):
-    """Keep ``victim``'s metadata in the ghost; forget the oldest ghosts beyond the bound."""
-    prev, nxt, ends, in_ghost, count = st.ghost
-    dlist.push_head(prev, nxt, ends, victim)
-    in_ghost[victim] = True  # still tracked
-    count[0] += 1
-    bound = st.cfg[GHOST_FACTOR] * max(st.cfg[RESIDENT], 1)
-    while count[0] > bound:
-        g = dlist.pop_tail(prev, nxt, ends)
-        in_ghost[g] = False
-        st.tracked[g] = False
-        count[0] -= 1
-        fx.forget(st.feat, g)
-        px.object_left(st.pairs, g, st.tracked)
-
-
 @njit(cache=True)
-def _on_hit(st, obj, size, i):
-    _observe(st, obj, size, i)
-    hx.on_hit(st.heur, obj, size, i)
-
-
-@njit(cache=True)
-def _admit(st, obj, size, i):
-    _observe(st, obj, size, i)
-    if not hx.admits(st.heur, obj, size):
-        return False
-    if size <= st.cfg[CAPACITY] and _learning(st.cfg):
-        prev, nxt, ends, in_ghost, count = st.ghost
-        if in_ghost[obj]:  # it is about to be cached again
+def _leave_ghost(ls, obj, size):
+    """``obj`` is about to be cached again: it leaves the ghost (its metadata stays)."""
+    if size <= ls.cfg[CAPACITY] and _learning(ls.cfg):
+        prev, nxt, ends, in_ghost, count = ls.ghost
+        if in_ghost[obj]:
             dlist.unlink(prev, nxt, ends, obj)
             in_ghost[obj] = False
             count[0] -= 1
-    return True
 
 
 @njit(cache=True)
-def _on_insert(st, obj, size, i):
-    hx.on_insert(st.heur, obj, size, i)
-    st.cfg[RESIDENT] += 1
-    if _learning(st.cfg):
-        st.tracked[obj] = True
+def _inserted(ls, obj):
+    ls.cfg[RESIDENT] += 1
+    if _learning(ls.cfg):
+        ls.tracked[obj] = True
 
 
 @njit(cache=True)
-def _forget(st, obj):
+def _forget_learner(ls, obj):
     """A live cache reuses ``obj``'s id: drop its ghost entry, metadata and pending pairs."""
-    hx.forget(st.heur, obj)
-    if not _learning(st.cfg):
+    if not _learning(ls.cfg):
         return None
-    prev, nxt, ends, in_ghost, count = st.ghost
+    prev, nxt, ends, in_ghost, count = ls.ghost
     if in_ghost[obj]:
         dlist.unlink(prev, nxt, ends, obj)
         in_ghost[obj] = False
         count[0] -= 1
-    st.tracked[obj] = False
-    fx.forget(st.feat, obj)
-    px.object_left(st.pairs, obj, st.tracked)
-    px.drop_all(st.pairs, obj, st.tracked)
+    ls.tracked[obj] = False
+    fx.forget(ls.feat, obj)
+    px.object_left(ls.pairs, obj, ls.tracked)
+    px.drop_all(ls.pairs, obj, ls.tracked)
     return None
 
 
-@njit(cache=True, inline="always")
-def _sort(order, n):
-    for j in range(1, n):  # insertion sort: candidate 0 is the heuristic's own choice
-        v = order[j]
-        q = j - 1
-        while q >= 0 and order[q] > v:
-            order[q + 1] = order[q]
-            q -= 1
-        order[q + 1] = v
-
-
-@njit(cache=True, inline="always")
-def _sample(st, window, order):
-    """Fill ``window`` from the heuristic and choose ``k`` sorted positions in ``order[:k]``."""
-    cfg, rng = st.cfg, st.rng
-    m = hx.window(st.heur, cfg[TAIL], window)
-    kk = min(cfg[K], m)
-    for j in range(m):
-        order[j] = j
-    for j in range(kk):  # k distinct positions of the window, uniformly (partial Fisher-Yates)
-        r = j + below(rng, m - j)
-        order[j], order[r] = order[r], order[j]
-    _sort(order, kk)
-    return kk
-
-
-@njit(cache=True, inline="always")
-def _draw_from_snapshot(st, window, order, mark, snap, i):
-    """LRU without a list walk per eviction: ``k`` positions of a window read now and then.
-
-    Reading the LRU tail costs ``tail`` pointer hops; one read serves ``window_reuse`` evictions
-    (default: listed objects / 8k, e.g. 8 for 32 of 2048).
-    Between reads an object that was requested or evicted since (its stamp is newer than the
-    read) is skipped, so every candidate is still in the LRU region the window covered — the
-    window only misses objects that aged into the region since the read. ``snap`` = (window
-    length, request index of the read, evictions left before the next read, draw epoch: fields
-    ``LISTED``, ``READ_AT``, ``READS_LEFT``, ``EPOCH``).
-    """
-    cfg, rng, heur = st.cfg, st.rng, st.heur
-    k = cfg[K]
-    n = 0
-    for attempt in range(2):
-        if snap[READS_LEFT] <= 0 or attempt == 1:
-            snap[LISTED] = hx.list_window(heur, cfg[TAIL], window)
-            snap[READ_AT] = i
-            snap[READS_LEFT] = cfg[REUSE] if cfg[REUSE] > 0 else max(1, snap[LISTED] // (8 * k))
-        m = snap[LISTED]
-        want = min(k, m)
-        n = 0
-        if want == m:  # every listed object is a candidate
-            for pos in range(m):
-                if hx.unchanged_since(heur, window[pos], snap[READ_AT]):
-                    order[n] = pos
-                    n += 1
-        else:  # k distinct listed objects still unchanged, uniformly (bounded rejection sampling)
-            snap[EPOCH] += 1
-            tries = 0
-            while n < want and tries < 4 * want:
-                tries += 1
-                pos = below(rng, m)
-                if mark[pos] != snap[EPOCH] and hx.unchanged_since(heur, window[pos], snap[READ_AT]):
-                    mark[pos] = snap[EPOCH]
-                    order[n] = pos
-                    n += 1
-        if n == want:
-            break
-    snap[READS_LEFT] -= 1
-    _sort(order, n)
-    return n
-
-
 @njit(cache=True)  # not inlined: one call per eviction, with the pool's tuple unpacked once
-def _tournament(pairs, window, order, kk, scores, model_ok, t):
+def _tournament(pairs, chosen, kk, scores, model_ok, t):
     """The ``kk - 1`` comparisons that pick the victim, each stored as a pending pair; returns
     the position of the victim (the lowest score; candidate 0 without a usable model)."""
     rows, when, head, meta = pairs
     champ = 0
     for j in range(1, kk):  # the lower score is predicted to come back later
         challenger_evicted = model_ok and scores[j] < scores[champ]
-        a, b = window[order[champ]], window[order[j]]
+        a, b = chosen[champ], chosen[j]
         px.record(rows, when, head, meta, a, b, t, b if challenger_evicted else a)
         if challenger_evicted:
             champ = j
@@ -278,23 +191,19 @@ def _tournament(pairs, window, order, kk, scores, model_ok, t):
 
 
 @njit(cache=True)
-def _evict(st, obj, size, i):
-    cfg, stats, x, scores = st.cfg, st.stats, st.x, st.score
-    window, order, mark, snap = st.cand  # (tail,) ids, lowest priority first; (tail,) positions
-    if hx.kind(st.heur) == hx.LRU:
-        kk = _draw_from_snapshot(st, window, order, mark, snap, i)
-    else:
-        kk = _sample(st, window, order)
+def _choose(ls, chosen, kk, i):
+    """The victim among the candidates ``chosen[:kk]`` (the heuristic's own choice first)."""
+    cfg, stats = ls.cfg, ls.stats
     stats[EVICTIONS] += 1
     pick = cfg[PICK]
     champ = 0
     if pick == 0:
-        t = _now(st, i)
-        trained = cfg[LOADED] == 1 or st.trainer[tx.COUNTERS][tx.UPDATES] >= cfg[MIN_UPDATES]
+        t = _now(ls, i)
+        trained = cfg[LOADED] == 1 or ls.trainer[tx.COUNTERS][tx.UPDATES] >= cfg[MIN_UPDATES]
         model_ok = trained
         if trained:
-            scored = sx.score_candidates(st.scores, st.model, st.feat, window, order, kk, t, cfg[USE_SIZE] == 1,
-                                         cfg[OBJ_MISS] == 1, x, scores)
+            scored = sx.score_candidates(ls.scores, ls.model, ls.feat, chosen, kk, t, cfg[USE_SIZE] == 1,
+                                         cfg[OBJ_MISS] == 1, ls.x, ls.score)
             model_ok = scored == kk
         if model_ok:
             stats[BY_MODEL] += 1
@@ -302,14 +211,70 @@ def _evict(st, obj, size, i):
             stats[FALLBACK_UNTRAINED] += 1
         else:
             stats[FALLBACK_NONFINITE] += 1
-        champ = _tournament(st.pairs, window, order, kk, scores, model_ok, t)
+        champ = _tournament(ls.pairs, chosen, kk, ls.score, model_ok, t)
     elif pick == 2 and kk > 0:
-        champ = below(st.rng, kk)
-    victim = window[order[champ]]
+        champ = below(ls.rng, kk)
+    return chosen[champ]
+
+
+@njit(cache=True)
+def _evicted(ls, victim):
+    """``victim`` left the cache: keep its metadata in the ghost; forget the oldest ghosts beyond the bound."""
+    ls.cfg[RESIDENT] -= 1
+    if not _learning(ls.cfg):
+        return
+    prev, nxt, ends, in_ghost, count = ls.ghost
+    dlist.push_head(prev, nxt, ends, victim)
+    in_ghost[victim] = True  # still tracked
+    count[0] += 1
+    bound = ls.cfg[GHOST_FACTOR] * max(ls.cfg[RESIDENT], 1)
+    while count[0] > bound:
+        g = dlist.pop_tail(prev, nxt, ends)
+        in_ghost[g] = False
+        ls.tracked[g] = False
+        count[0] -= 1
+        fx.forget(ls.feat, g)
+        px.object_left(ls.pairs, g, ls.tracked)
+
+
+# The hooks: the only functions compiled per heuristic (``hx`` resolves by the heuristic's state type).
+@njit(cache=True)
+def _on_hit(st, obj, size, i):
+    _observe(st.learner, obj, size, i)
+    hx.on_hit(st.heur, obj, size, i)
+
+
+@njit(cache=True)
+def _admit(st, obj, size, i):
+    ls = st.learner
+    _observe(ls, obj, size, i)
+    if not hx.admits(st.heur, obj, size):
+        return False
+    _leave_ghost(ls, obj, size)
+    return True
+
+
+@njit(cache=True)
+def _on_insert(st, obj, size, i):
+    hx.on_insert(st.heur, obj, size, i)
+    _inserted(st.learner, obj)
+
+
+@njit(cache=True)
+def _forget(st, obj):
+    hx.forget(st.heur, obj)
+    _forget_learner(st.learner, obj)
+    return None
+
+
+@njit(cache=True)
+def _evict(st, obj, size, i):
+    ls = st.learner
+    listed, chosen = st.cand  # (tail,) scratch: the heuristic's window; the drawn candidates, lowest first
+    kk = hx.candidates(st.heur, ls.rng, ls.cfg[K], ls.cfg[TAIL], listed, chosen)
+    victim = _choose(ls, chosen, kk, i)
     hx.remove(st.heur, victim)
-    cfg[RESIDENT] -= 1
-    if pick == 0:
-        _ghost_push(st, victim)
+    _evicted(ls, victim)
     return victim
 
 
@@ -336,7 +301,6 @@ class HALP(Policy):
         update_every: int = 1024,
         steps: int = 1,
         label_stride: int = 2,
-        window_reuse: int = 0,
         batch: int = 128,
         lr: float = 1e-3,
         buffer: int = 8192,
@@ -363,7 +327,6 @@ class HALP(Policy):
         choice_param("halp", "objective", objective, OBJECTIVES)
         choice_param("halp", "time_unit", time_unit, ("requests", "seconds"))
         int_param("halp", "min_updates", min_updates, 0, MAX_SCALAR)
-        int_param("halp", "window_reuse", window_reuse, 0, 1 << 20)
         lr = float_param("halp", "lr", lr, 0.0, 1e3)
         edc_base = float_param("halp", "edc_base", edc_base, 0.0, 1e15)
         bool_param("halp", "size_feature", size_feature)
@@ -373,13 +336,15 @@ class HALP(Policy):
             mlp.load_model(model)
         self.k, self.tail, self.hidden, self.heuristic, self.pick = k, tail, hidden, heuristic, pick
         self.objective, self.size_feature, self.update_every, self.steps = objective, size_feature, update_every, steps
-        self.label_stride, self.window_reuse = label_stride, window_reuse
+        self.label_stride = label_stride
         self.batch, self.lr, self.buffer, self.pending, self.min_updates = batch, float(lr), buffer, pending, min_updates
         self.ghost_factor, self.time_unit, self.edc_base, self.model = ghost_factor, time_unit, float(edc_base), model
-        self._state = None  # the HALPState of the last run
+        self._state = None  # the HALPState of the last run (and its two parts, for Python)
+        self._learner: LearnerState | None = None
+        self._heur: Any = None
 
     def admits_every_miss(self) -> bool:
-        return self.heuristic != "s3fifo"  # S3-FIFO refuses objects above its small FIFO's share
+        return HEURISTICS[self.heuristic]().admits_every_miss()  # S3-FIFO refuses objects above small's share
 
     def n_features(self, n_extra: int = 0) -> int:
         return fx.N_BASE + n_extra
@@ -398,29 +363,25 @@ class HALP(Policy):
         # updates logged: enough for the whole trace (a live cache has no known length: 4096)
         expected = (self.k - 1) * n_req // self.update_every + 2
         history = min(max(expected, 4096), 1 << 16) if learning else 1
-        cfg = np.zeros(15, dtype=np.int64)
+        cfg = np.zeros(14, dtype=np.int64)
         cfg[[K, TAIL, MIN_UPDATES, OBJ_MISS, USE_SIZE, UPDATE_EVERY, STEPS, PICK, CAPACITY, GHOST_FACTOR, LOADED]] = [
             self.k, self.tail, self.min_updates, int(self.objective == "object"), int(self.size_feature),
             self.update_every, self.steps, PICKS[self.pick], ctx.capacity, self.ghost_factor, int(bool(self.model)),
         ]
         cfg[SECONDS] = int(self.time_unit == "seconds")
         cfg[STRIDE] = self.label_stride
-        cfg[REUSE] = self.window_reuse
         # per-request times only when time is trace seconds; otherwise the request index is the time
         # (a clock that never goes back: logged traces can be out of order, and a negative age
         # would blow up the exponential decays of the features)
         times = np.maximum.accumulate(ctx.time.astype(np.float64)) if self.time_unit == "seconds" \
             else np.zeros(1, dtype=np.float64)
         ghost = (*linked_list(n_meta), np.zeros(n_meta, dtype=np.bool_), np.zeros(1, dtype=np.int64))
-        fields = (
+        learner = LearnerState(
             fx.new_features(n_meta, extra.shape[1], self.edc_base),
             px.new_pairs(n_meta, self.pending if learning else 1),
             tx.new_trainer(self.buffer if learning else 1, f, self.hidden, self.batch, history),
             model,
-            hx.new_heuristic_state(HEURISTICS[self.heuristic], n, self.seed, ctx.capacity),
             new_rng(self.seed),
-            (np.zeros(self.tail, dtype=np.int64), np.zeros(self.tail, dtype=np.int64),
-             np.zeros(self.tail, dtype=np.int64), np.zeros(4, dtype=np.int64)),  # + draw marks, snapshot state
             np.zeros(f, dtype=np.float32),  # scratch: one feature vector
             np.zeros(self.k, dtype=np.float32),
             sx.new_score_cache(n_meta, self.hidden, model),
@@ -431,13 +392,21 @@ class HALP(Policy):
             extra,
             np.zeros(n_meta, dtype=np.bool_),  # tracked: cached or in the ghost
         )
-        self._state = HALPState(*fields)
+        heuristic = HEURISTICS[self.heuristic](seed=self.seed, capacity=ctx.capacity, tail=self.tail)
+        self._learner, self._heur = learner, heuristic.new_state(n)
+        cand = (np.zeros(self.tail, dtype=np.int64), np.zeros(self.tail, dtype=np.int64))  # listed, chosen
+        self._state = HALPState(learner, self._heur, cand)
         return self._state
 
     def grow_state(self, state: HALPState, ctx: SimContext) -> HALPState:
-        """The default's copy, field by field (a StructRef's fields are not visible to Python)."""
+        """The default's copy, field by field (the learner's fields through one njit getter, the
+        heuristic's through its ``fields()``). ``state`` must be this policy's last one."""
+        if state is not self._state:
+            raise AssertionError("halp: grow_state of a state this policy did not make last")
+        old_learner, old_heur = self._learner, self._heur
         fresh = self.init_state(ctx)
-        copy_state(_fields_of(state), _fields_of(fresh))
+        copy_state(_learner_fields(old_learner), _learner_fields(self._learner))
+        copy_state(old_heur.fields(), self._heur.fields())
         return fresh
 
     # --- after a run ------------------------------------------------------------------------
@@ -455,7 +424,7 @@ class HALP(Policy):
     def diagnostics(self) -> dict[str, Any]:
         if self._state is None:
             return {}
-        stats, meta, tmeta, hist = _counters_of(self._state)
+        stats, meta, tmeta, hist = _counters_of(self._learner)
         hist = hist[: tmeta[tx.HIST_LEN]]
         return {
             "evictions": int(stats[EVICTIONS]),

@@ -79,8 +79,8 @@ def _refresh_into(pre, stamp, version, w1, b1, extra, static, o, use_size, x):
 
 
 @njit(cache=True, fastmath=FAST)  # not inlined: one call per eviction
-def score_candidates(cache, model, feat, window, order, n, t, use_size, per_byte, scratch, out):
-    """Scores of the candidates ``window[order[:n]]`` into ``out[:n]``.
+def score_candidates(cache, model, feat, ids, n, t, use_size, per_byte, scratch, out):
+    """Scores of the candidates ``ids[:n]`` into ``out[:n]``.
 
     Stops at the first score that is not finite and returns how many were written (``n`` when all
     are finite). ``per_byte``: subtract ``log(size)`` (the object-miss objective). One call scores
@@ -92,7 +92,7 @@ def score_candidates(cache, model, feat, window, order, n, t, use_size, per_byte
     rows, extra, _, static = feat
     v = version[0]
     for j in range(n):
-        o = window[order[j]]
+        o = ids[j]
         if stamp[o] != v:
             _refresh_into(pre, stamp, v, w1, b1, extra, static, o, use_size, scratch)
         age = np.float32(np.log1p(t - rows[o, fx.LAST])) * fx.SCALE

@@ -11,7 +11,7 @@ from feedlearn.cache.traces import zipf_trace
 
 
 def s3_state(capacity: int = 100):
-    return hx.new_heuristic_state(hx.S3FIFO, 16, 0, capacity)  # small 10 bytes, main 90, ghost 90
+    return hx.HEURISTICS["s3fifo"](capacity=capacity).new_state(16)  # small 10 bytes, main 90, ghost 90
 
 
 def listed(hs, max_len):
@@ -32,7 +32,7 @@ def test_s3fifo_small_queue_lists_probationary_objects_and_promotes_hit_ones():
     hx.on_hit(hs, 3, 2, 9)
     # oldest first: 0 listed; 1 was hit twice -> promoted to main's head; 2 listed; 3 (one hit) listed
     assert listed(hs, 3) == [0, 2, 3]
-    assert hs.where[1] == 2 and hs.main[0] == 1 and hs.s3freq[1] == 0
+    assert hs.where[1] == 2 and hs.main[0] == 1 and hs.freq[1] == 0
     # an object evicted from small enters the ghost; missed again, it is admitted into main
     hx.remove(hs, 2)
     assert hs.where[2] == 3
@@ -56,7 +56,7 @@ def test_s3fifo_main_queue_is_a_two_bit_clock():
         hx.on_hit(hs, 6, 2, 9)
     # 5 (one hit) and 6 (four hits, capped at 3) go back to the head with one hit fewer; 7 is listed
     assert listed(hs, 2) == [7]
-    assert hs.s3freq[5] == 0 and hs.s3freq[6] == 2
+    assert hs.freq[5] == 0 and hs.freq[6] == 2
     assert listed(hs, 2) == [7, 5]  # main, oldest first: 7, 5, 6 (6 still has hits)
 
 
