@@ -34,7 +34,7 @@ from numba.experimental import structref
 
 from feedlearn.cache.core import dlist
 from feedlearn.cache.core.params import MAX_SCALAR, bool_param, choice_param, float_param, int_param
-from feedlearn.cache.core.policy import Policy, SimContext, copy_state, linked_list
+from feedlearn.cache.core.policy import Policy, RequestChunk, SimContext, copy_state, linked_list
 from feedlearn.cache.halp import features as fx
 from feedlearn.cache.halp import heuristics as hx
 from feedlearn.cache.halp import model as mlp
@@ -50,6 +50,7 @@ K, TAIL, MIN_UPDATES, OBJ_MISS, USE_SIZE, UPDATE_EVERY, STEPS, PICK, CAPACITY, G
 SECONDS = 12  # 1: time is the trace's seconds (``times[i]``); 0: the request index ``i`` itself
 STRIDE = 13  # one label in STRIDE enters the training buffer
 REUSE = 14  # evictions served by one read of an LRU window (0: window length / 8k)
+BASE = 15  # first request that ``times``/``extra`` hold (a streamed replay's chunk; 0: the whole trace)
 LISTED, READ_AT, READS_LEFT, EPOCH = range(4)  # fields of the LRU window's snapshot state
 # STATS (int64) fields
 EVICTIONS, BY_MODEL, FALLBACK_UNTRAINED, FALLBACK_NONFINITE = range(4)
@@ -91,6 +92,14 @@ def _fields_of(st):
 
 
 @njit(cache=True)
+def _set_chunk(st, times, extra, base):
+    """Point the per-request arrays at a streamed replay's chunk starting at request ``base``."""
+    st.times = times
+    st.extra = extra
+    st.cfg[BASE] = base
+
+
+@njit(cache=True)
 def _counters_of(st):
     return st.stats, st.pairs[px.META], st.trainer[tx.COUNTERS], st.trainer[tx.HISTORY]
 
@@ -98,13 +107,13 @@ def _counters_of(st):
 @njit(cache=True, inline="always")
 def _now(st, i):
     """The current time: request index, or trace seconds (only then is a per-request array kept)."""
-    return st.times[i] if st.cfg[SECONDS] == 1 else float(i)
+    return st.times[i - st.cfg[BASE]] if st.cfg[SECONDS] == 1 else float(i)
 
 
 @njit(cache=True, inline="always")
 def _extra_row(st, i):
     """Request ``i``'s extra features (a shared empty row when there are none)."""
-    return st.extra[i] if st.extra.shape[1] > 0 else st.extra[0]
+    return st.extra[i - st.cfg[BASE]] if st.extra.shape[1] > 0 else st.extra[0]
 
 
 @njit(cache=True, inline="always")
@@ -385,7 +394,7 @@ class HALP(Policy):
         return fx.N_BASE + n_extra
 
     def init_state(self, ctx: SimContext):
-        n, n_req = ctx.n_objects, len(ctx.obj)
+        n, n_req = ctx.n_objects, ctx.requests()
         extra = np.zeros((1, 0), dtype=np.float32)  # request-supplied features (none: an empty row)
         if ctx.features is not None and ctx.features.shape[1] > 0:
             extra = np.ascontiguousarray(ctx.features, dtype=np.float32)
@@ -398,7 +407,7 @@ class HALP(Policy):
         # updates logged: enough for the whole trace (a live cache has no known length: 4096)
         expected = (self.k - 1) * n_req // self.update_every + 2
         history = min(max(expected, 4096), 1 << 16) if learning else 1
-        cfg = np.zeros(15, dtype=np.int64)
+        cfg = np.zeros(16, dtype=np.int64)
         cfg[[K, TAIL, MIN_UPDATES, OBJ_MISS, USE_SIZE, UPDATE_EVERY, STEPS, PICK, CAPACITY, GHOST_FACTOR, LOADED]] = [
             self.k, self.tail, self.min_updates, int(self.objective == "object"), int(self.size_feature),
             self.update_every, self.steps, PICKS[self.pick], ctx.capacity, self.ghost_factor, int(bool(self.model)),
@@ -432,7 +441,20 @@ class HALP(Policy):
             np.zeros(n_meta, dtype=np.bool_),  # tracked: cached or in the ghost
         )
         self._state = HALPState(*fields)
+        self._clock = -np.inf  # latest trace time so far (a streamed replay's running maximum)
         return self._state
+
+    def on_chunk(self, state: HALPState, chunk: RequestChunk) -> HALPState:
+        """Hand the hooks the chunk's times (as a clock that never goes back) and features."""
+        times = np.zeros(1, dtype=np.float64)
+        if self.time_unit == "seconds":
+            times = np.maximum(np.maximum.accumulate(chunk.time.astype(np.float64)), self._clock)
+            self._clock = float(times[-1]) if len(times) else self._clock
+        extra = np.zeros((1, 0), dtype=np.float32)
+        if chunk.features is not None and chunk.features.shape[1] > 0:
+            extra = np.ascontiguousarray(chunk.features, dtype=np.float32)
+        _set_chunk(state, times, extra, chunk.start)
+        return state
 
     def grow_state(self, state: HALPState, ctx: SimContext) -> HALPState:
         """The default's copy, field by field (a StructRef's fields are not visible to Python)."""
