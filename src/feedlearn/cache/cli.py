@@ -61,6 +61,9 @@ def sim_command(
     save_models: Path | None = typer.Option(
         None, "--save-models", help="Folder to save each learned policy's model (warm start with halp(model=PATH))."
     ),
+    stream: bool | None = typer.Option(
+        None, "--stream/--no-stream", help="Replay trace files chunk by chunk, in memory independent of their "
+                                           "length (default: for files of 256 MiB or more)."),
 ) -> None:
     """Simulate policies × cache sizes × traces and print a table of miss ratios."""
     # Outputs are checked before the (possibly long) simulation, not found unwritable after it.
@@ -79,7 +82,7 @@ def sim_command(
         results = sweep(
             [str(t) for t in traces], split_policy_list(policy), sizes, config=config, jobs=jobs,
             trace_format=trace_format, csv_spec=csv_spec, unit_size=unit_size, journal=journal,
-            executor=executor, ray_address=ray_address,
+            executor=executor, ray_address=ray_address, stream=stream,
         )
         if json_out:
             write_json(results, json_out)

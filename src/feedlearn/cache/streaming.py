@@ -39,7 +39,7 @@ from feedlearn.cache.traces.idmap import IdMap
 from feedlearn.cache.traces.model import MAX_TOTAL_BYTES, Trace, TraceChunk
 from feedlearn.common.errors import FeedlearnError, located
 from feedlearn.common.progress import progress_bar
-from feedlearn.common.text import markup_safe
+from feedlearn.common.text import markup_safe, strip_suffixes
 
 CHUNK = 1 << 20  # requests per chunk: ~40 MB of chunk arrays, and per-chunk overheads below 1%
 
@@ -180,9 +180,10 @@ class _NextAccessCheck:
 def check_streamable(st: StreamedTrace, pol: Policy) -> None:
     """Refuse, before any work, a policy that needs what the trace file cannot give in a stream."""
     if pol.needs_future and not st.has_next_access:
+        out = strip_suffixes(st.name, (".zst", ".csv", ".tsv", ".txt", ".lis")) + ".oracleGeneral.bin"
         raise FeedlearnError(
-            f"{st.name}: {pol.name} needs each request's next request, which only oracleGeneral files carry; "
-            f"convert it first: feedlearn cache convert {st.name} {Path(st.name).stem}.oracleGeneral.bin")
+            f"{st.path}: {pol.name} needs each request's next request, which only oracleGeneral files carry; "
+            f"convert the trace first: feedlearn cache convert {st.path} {out}")
 
 
 def replay(st: StreamedTrace, pol: Policy, capacity: int, tally: WindowTally, *, seed: int = 0,
