@@ -14,13 +14,15 @@ memory map, whose touched pages would count in the process's resident memory on 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import zstandard
+from numba import njit
 
+from feedlearn.cache.traces.idmap import IdMap
 from feedlearn.cache.traces.model import Request, Trace, TraceChunk, next_access_indices
 from feedlearn.cache.traces.text import binary_stream, check_trace_file
 from feedlearn.common.errors import FeedlearnError, located
@@ -139,3 +141,55 @@ def write_oracle_general(trace: Trace, path: str | Path) -> Path:
     with atomic_write(out, "wb") as handle:
         handle.write(records.tobytes())
     return out
+
+
+@njit(cache=True)
+def _fill_next(dense, start, nxt, last):
+    """Next-access of a block of records read backwards: ``last[o]`` is the 0-based index of the
+    next request to ``o`` seen so far (-1 if none); records are 1-based in the file."""
+    for j in range(len(dense) - 1, -1, -1):
+        o = dense[j]
+        nxt[j] = last[o] + 1 if last[o] >= 0 else -1
+        last[o] = start + j
+
+
+def write_oracle_chunks(chunks: Iterable[TraceChunk], path: str | Path, *, block: int = 1 << 20) -> int:
+    """Write a stream of chunks as oracleGeneral, atomically, in memory O(objects + block); returns
+    the requests written.
+
+    Records go out as they come with a placeholder next access; a second pass then reads the file
+    backwards ``block`` records at a time and fills each record's next access from the last request
+    seen per object (the id map gives dense ids), as libCacheSim's converters do.
+    """
+    out = Path(path)
+    ids = IdMap()
+    total = 0
+    with atomic_write(out, "w+b") as handle:
+        for chunk in chunks:
+            if len(chunk) == 0:
+                continue
+            if chunk.size.max() > np.iinfo(np.uint32).max or chunk.size.min() < 0:
+                raise FeedlearnError(f"{path}: object sizes must fit in uint32 for oracleGeneral")
+            if chunk.time.min() < 0 or chunk.time.max() > np.iinfo(np.uint32).max:
+                raise FeedlearnError(f"{path}: timestamps must fit in uint32 seconds for oracleGeneral")
+            records = np.empty(len(chunk), dtype=ORACLE_DTYPE)
+            records["t"] = np.rint(chunk.time).astype(np.uint32)
+            records["id"] = chunk.obj_id
+            records["sz"] = chunk.size.astype(np.uint32)
+            records["nxt"] = -1
+            ids.add(chunk.obj_id, chunk.size)
+            handle.write(records.tobytes())
+            total += len(chunk)
+        if total == 0:
+            raise FeedlearnError(f"{path}: the trace has no requests")
+        last = np.full(len(ids), -1, dtype=np.int64)
+        for start in range((total - 1) // block * block, -1, -block):
+            count = min(block, total - start)
+            handle.seek(start * RECORD_BYTES)
+            records = np.fromfile(handle, dtype=ORACLE_DTYPE, count=count)
+            nxt = np.empty(count, dtype=np.int64)
+            _fill_next(ids.lookup(records["id"]), start, nxt, last)
+            records["nxt"] = nxt
+            handle.seek(start * RECORD_BYTES)
+            handle.write(records.tobytes())
+    return total
