@@ -39,7 +39,7 @@ def drain(state, parked, resident_size, used):
     return used
 
 
-@njit
+@njit(nogil=True)  # a streamed replay reads the next chunk in another thread meanwhile
 def access_loop(obj, size, start, end, base, capacity, used, resident_size, hits, state, on_hit, admit, evict,
                 on_insert, parked):
     """Serve requests ``base + start .. base + end - 1`` (``obj``/``size``/``hits`` hold requests from
@@ -339,6 +339,9 @@ def window_plan(requests: int, window: float | None, unit: str,
     check_window(window, unit)
     if unit == "requests":
         length = float(window) if window is not None else float(max(1, -(-requests // 100)))
+        if length.is_integer() and length < 2**53:  # integer division: the same floors, ~5x faster
+            whole = int(length)
+            return (lambda k, times: np.arange(k, k + len(times), dtype=np.int64) // whole), length
         return (lambda k, times: (np.arange(k, k + len(times)) // length).astype(np.int64)), length
     start = time_range[0] if requests else 0.0
     span = time_range[1] - start if requests else 0.0

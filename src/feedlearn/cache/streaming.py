@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import time as _time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,9 +119,23 @@ class StreamedTrace:
         return np.ones(len(c), dtype=np.int64) if self.unit_size else np.ascontiguousarray(c.size, dtype=np.int64)
 
     def chunks(self) -> Iterator[tuple[TraceChunk, np.ndarray, np.ndarray]]:
-        """``(chunk, dense ids, sizes)`` for each chunk, from a fresh read of the trace."""
-        for c in self._raw_chunks():
-            yield c, self.ids.lookup(c.obj_id), self._sizes(c)
+        """``(chunk, dense ids, sizes)`` for each chunk, from a fresh read of the trace.
+
+        The next chunk is read and remapped in a helper thread while the caller serves this one
+        (the file read and the compiled lookup and access loop release the GIL): on a second core
+        reading costs no replay time. At most two chunks are held at once.
+        """
+        raw = self._raw_chunks()
+
+        def load() -> tuple[TraceChunk, np.ndarray, np.ndarray] | None:
+            c = next(raw, None)
+            return None if c is None else (c, self.ids.lookup(c.obj_id), self._sizes(c))
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead = pool.submit(load)
+            while (item := ahead.result()) is not None:
+                ahead = pool.submit(load)
+                yield item
 
     def counted_time_range(self, warmup: int) -> tuple[float, float]:
         """Earliest and latest time of the requests after ``warmup`` (another pass if warmup > 0)."""

@@ -44,7 +44,7 @@ def _insert(table, shift, keys, count, ids, sizes, dense):
     return count, new_bytes
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _lookup(table, shift, ids, dense):
     """Remap ``ids`` into ``dense``; -1 for an id the map has never seen."""
     mask = table.shape[0] - 1
