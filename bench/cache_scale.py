@@ -111,7 +111,8 @@ def main() -> None:
             r = child(big, spec, "stream")
             memory.add_row(spec, f"{r['rss'] / 1e9:.2f}", f"{r['requests'] / r['seconds'] / 1e6:.2f}",
                            f"{r['total']:.0f}", f"{r['hits']:,}")
-            console.print(memory)
+            console.print(f"{spec}: done", markup=False)
+        console.print(memory)
         big.unlink()
         generate(small, args.compare_requests, args.objects)
         speed = Table(title=f"whole-trace vs streamed, {args.compare_requests:,} requests (best of {args.repeats})")

@@ -32,8 +32,8 @@ from pathlib import Path
 from feedlearn.cache.journal import SweepJournal, task_key, trace_digest
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.simulator import PreparedTrace, SimResult, check_window, simulate
-from feedlearn.cache.streaming import StreamedTrace, check_streamable
 from feedlearn.cache.sizes import check_cache_size
+from feedlearn.cache.streaming import StreamedTrace, check_streamable
 from feedlearn.cache.traces import CsvSpec, Trace, load_trace
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.outputs import check_output_folder

@@ -6,8 +6,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from rich.text import Text
-
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -18,6 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 
 class _SilentTask:
