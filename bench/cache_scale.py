@@ -15,10 +15,20 @@ Run: ``make bench`` (defaults: 100M and 20M requests, 2M initial objects, as the
 measurement; ~15 min on 2 cores, most of it HALP and generation); ``--requests 20000000
 --compare-requests 5000000`` for a quicker look.
 
-Measured 2026-12-08 on the 2-core development machine (shared with another job, load ~3):
-see the table printed by the run, copied here:
+Measured 2026-12-08 on the 2-core development machine, shared with the test suite and another
+job (load ~5, so speeds are noisy), ``--requests 100000000 --compare-requests 20000000 --policies
+lru,s3fifo --repeats 1`` (HALP was not run at 100M: at its current ~0.1-0.4 M req/s that is hours):
 
-    (filled in below by the run recorded in the commit that adds it)
+    100M requests (2.4 GB file), streamed:  lru peak RSS <= 0.81 GB, 1.66 M req/s replay, 87 s scan+replay
+                                            s3fifo       <= 0.81 GB, 6.09 M req/s,        38 s
+    20M requests, M req/s end to end (from the file) whole / streamed: lru 0.42 / 1.20, s3fifo 0.69 / 1.33
+                  M req/s replay only (streamed includes reading, remapping, metrics):
+                                                                        lru 1.07 / 1.75, s3fifo 2.59 / 2.07
+                  hits equal (asserted)
+
+The RSS figures of that run came from ``ru_maxrss``, which a child inherits from its parent across
+exec: they are upper bounds (the 20M run's "streamed" 1.82 GB was the parent's, which had just held
+the whole trace). The bench now reads ``VmHWM``; not rerun yet at full size.
 """
 
 from __future__ import annotations
@@ -40,7 +50,7 @@ from feedlearn.cache.traces.synthetic import cdn_chunks
 
 # Run in a fresh interpreter so that its peak RSS is this replay's alone.
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from feedlearn.cache.simulator import PreparedTrace, simulate
 from feedlearn.cache.streaming import StreamedTrace
 from feedlearn.cache.traces import load_trace
@@ -53,7 +63,9 @@ else:
     trace = PreparedTrace.of(loaded)
     del loaded
 r = simulate(trace, spec, "10%")
-print(json.dumps({"rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "hits": r.hits,
+# VmHWM, not ru_maxrss: the latter survives exec, so a child would report its parent's high-water mark
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"rss": hwm * 1024, "hits": r.hits,
                   "requests": r.requests, "seconds": r.seconds, "total": time.perf_counter() - started}))
 """
 
