@@ -26,6 +26,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/cache_throughput.py
+	$(BIN)/python bench/cache_scale.py
 	$(BIN)/python bench/halp_throughput.py
 	$(BIN)/python bench/tune_throughput.py
 	$(BIN)/python bench/tune_rlhf.py

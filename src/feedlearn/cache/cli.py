@@ -16,7 +16,9 @@ from feedlearn.cache.policies import POLICIES, split_policy_list
 from feedlearn.cache.report import human_bytes, plot_miss_ratios, plot_timeline, results_table, write_csv, write_json
 from feedlearn.cache.stats import trace_stats
 from feedlearn.cache.sweep import SweepConfig, sweep
-from feedlearn.cache.traces import CdnConfig, cdn_trace, convert_trace, load_trace, write_oracle_general, zipf_trace
+from feedlearn.cache.traces import CdnConfig, convert_trace, load_trace, write_oracle_general, zipf_trace
+from feedlearn.cache.traces.oracle import write_oracle_chunks
+from feedlearn.cache.traces.synthetic import cdn_chunks
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.outputs import check_output_file, check_outputs
 from feedlearn.common.text import plain
@@ -61,6 +63,9 @@ def sim_command(
     save_models: Path | None = typer.Option(
         None, "--save-models", help="Folder to save each learned policy's model (warm start with halp(model=PATH))."
     ),
+    stream: bool | None = typer.Option(
+        None, "--stream/--no-stream", help="Replay trace files chunk by chunk, in memory independent of their "
+                                           "length (default: for files of 256 MiB or more)."),
 ) -> None:
     """Simulate policies × cache sizes × traces and print a table of miss ratios."""
     # Outputs are checked before the (possibly long) simulation, not found unwritable after it.
@@ -79,7 +84,7 @@ def sim_command(
         results = sweep(
             [str(t) for t in traces], split_policy_list(policy), sizes, config=config, jobs=jobs,
             trace_format=trace_format, csv_spec=csv_spec, unit_size=unit_size, journal=journal,
-            executor=executor, ray_address=ray_address,
+            executor=executor, ray_address=ray_address, stream=stream,
         )
         if json_out:
             write_json(results, json_out)
@@ -158,9 +163,11 @@ def generate_command(
     check_output_file(out, "output")
     if kind == "zipf":
         trace = zipf_trace(requests, objects, alpha, seed=seed, object_size=(4096, 1 << 20))
-    elif kind == "cdn":
-        trace = cdn_trace(CdnConfig(n_requests=requests, initial_objects=objects, alpha=alpha, seed=seed))
+        write_oracle_general(trace, out)
+        written = len(trace)
+    elif kind == "cdn":  # generated and written as a stream: memory O(objects), whatever --requests
+        written = write_oracle_chunks(
+            cdn_chunks(CdnConfig(n_requests=requests, initial_objects=objects, alpha=alpha, seed=seed)), out)
     else:
         raise FeedlearnError(f"unknown generator {kind!r}; choose zipf or cdn")
-    write_oracle_general(trace, out)
-    console.print(f"wrote {len(trace):,} requests to {plain(out)}", markup=False)
+    console.print(f"wrote {written:,} requests to {plain(out)}", markup=False)

@@ -30,6 +30,7 @@ import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
 from feedlearn.cache.simulator import PreparedTrace, SimResult
+from feedlearn.cache.streaming import StreamedTrace
 from feedlearn.common.errors import FeedlearnError, first_error
 
 HEADER = {"journal": "feedlearn cache sweep", "version": 1}
@@ -43,12 +44,18 @@ def journal_path(results: str | os.PathLike[str]) -> Path:
     return results.with_name(results.name + ".partial.jsonl")
 
 
-def trace_digest(prepared: PreparedTrace) -> str:
-    """A digest of what a simulation reads from the trace: object ids, sizes and times."""
-    h = hashlib.blake2b(digest_size=16)
+def trace_digest(prepared: PreparedTrace | StreamedTrace) -> str:
+    """A digest of what a simulation reads from the trace: object ids, sizes and times.
+
+    One hash per array, then a hash of the three, so that a streamed trace's scan computes the same
+    digest chunk by chunk (``StreamedTrace.digest``): a sweep resumes whichever way it replays.
+    """
+    if isinstance(prepared, StreamedTrace):
+        return prepared.digest
+    parts = []
     for array in (prepared.trace.obj_id, prepared.size, prepared.trace.time):
-        h.update(memoryview(np.ascontiguousarray(array)).cast("B"))
-    return h.hexdigest()
+        parts.append(hashlib.blake2b(memoryview(np.ascontiguousarray(array)).cast("B"), digest_size=16).digest())
+    return hashlib.blake2b(b"".join(parts), digest_size=16).hexdigest()
 
 
 def task_key(digest: str, policy: str, sizes: list, settings: dict) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time as _time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -18,6 +19,7 @@ from numba import njit
 from feedlearn.cache.core.policy import nothing_parked
 from feedlearn.cache.policies import Policy, SimContext, make_policy
 from feedlearn.cache.sizes import resolve_cache_size
+from feedlearn.cache.streaming import StreamedTrace, WindowTally, check_streamable, replay
 from feedlearn.cache.traces.model import Trace, next_access_indices
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.progress import progress_bar
@@ -37,10 +39,11 @@ def drain(state, parked, resident_size, used):
     return used
 
 
-@njit
-def access_loop(obj, size, start, end, capacity, used, resident_size, hits, state, on_hit, admit, evict, on_insert,
-                parked):
-    """Serve requests ``start..end-1``; returns the bytes in use afterwards.
+@njit(nogil=True)  # a streamed replay reads the next chunk in another thread meanwhile
+def access_loop(obj, size, start, end, base, capacity, used, resident_size, hits, state, on_hit, admit, evict,
+                on_insert, parked):
+    """Serve requests ``base + start .. base + end - 1`` (``obj``/``size``/``hits`` hold requests from
+    ``base`` on: a streamed chunk, or the whole trace with ``base = 0``); returns the bytes in use.
 
     ``resident_size[o]`` is the size ``o`` was admitted with, or -1 when ``o`` is not cached;
     ``hits[i]`` is set for every hit. On a miss, ``admit`` runs first (every miss, like
@@ -52,11 +55,12 @@ def access_loop(obj, size, start, end, capacity, used, resident_size, hits, stat
     with the calls, 58 without, as before the hook existed).
     (Not cached by numba: its type depends on the policy's hooks.)
     """
-    for i in range(start, end):
-        o = obj[i]
-        s = size[i]
+    for j in range(start, end):
+        i = base + j  # the hooks see the request's index in the whole trace
+        o = obj[j]
+        s = size[j]
         if resident_size[o] >= 0:
-            hits[i] = True
+            hits[j] = True
             on_hit(state, o, s, i)
             if parked is not None:
                 used = drain(state, parked, resident_size, used)
@@ -160,7 +164,7 @@ class SimResult:
 
 
 def simulate(
-    trace: Trace | PreparedTrace,
+    trace: Trace | PreparedTrace | StreamedTrace,
     policy: Policy | str,
     cache_size: int | float | str,
     *,
@@ -175,15 +179,17 @@ def simulate(
 
     ``warmup`` requests are served but not counted. ``window`` (requests or seconds, per
     ``window_unit``) slices the counted requests for per-window byte miss ratios; by default the
-    counted requests are split into 100 equal windows.
+    counted requests are split into 100 equal windows. A ``StreamedTrace`` (``streaming.py``) is
+    replayed chunk by chunk from its file, with the same results in bounded memory.
     """
     check_window(window, window_unit)  # before the run, not after it
+    if isinstance(trace, StreamedTrace):
+        return _simulate_streamed(trace, make_policy(policy, seed=seed), cache_size, seed=seed, warmup=warmup,
+                                  window=window, window_unit=window_unit, progress=progress)
     prepared = trace if isinstance(trace, PreparedTrace) else PreparedTrace.of(trace, unit_size=unit_size)
     pol = make_policy(policy, seed=seed)
     capacity = resolve_cache_size(cache_size, prepared.unique_bytes)
-    n = len(prepared.obj)
-    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not 0 <= warmup < n:
-        raise FeedlearnError(f"warmup {warmup} must be in [0, {n}) for trace {prepared.trace.name}")
+    _check_warmup(warmup, len(prepared.obj), prepared.trace.name)
     timer: list[float] = []
     hits = run_policy(prepared, pol, capacity, seed=seed, progress=progress, timer=timer)
     seconds = timer[0]
@@ -214,14 +220,14 @@ def run_policy(prepared: PreparedTrace, pol: Policy, capacity: int, *, seed: int
     parked = type(pol).parked if type(pol).parked is not nothing_parked else None
     resident_size = np.full(prepared.n_objects, -1, dtype=np.int64)
     hits = np.zeros(n, dtype=np.bool_)
-    used = access_loop(prepared.obj, prepared.size, 0, 0, capacity, 0, resident_size, hits,
+    used = access_loop(prepared.obj, prepared.size, 0, 0, 0, capacity, 0, resident_size, hits,
                        state, on_hit, admit, evict, on_insert, parked)  # compiles, serves nothing
     started = _time.perf_counter()
     with progress_bar(markup_safe(f"{pol.name} {prepared.trace.name}"), n, enabled=progress) as bar:
         for start in range(0, n, pol.chunk):
             end = min(n, start + pol.chunk)
             used = access_loop(
-                prepared.obj, prepared.size, start, end, capacity, used, resident_size, hits,
+                prepared.obj, prepared.size, start, end, 0, capacity, used, resident_size, hits,
                 state, on_hit, admit, evict, on_insert, parked,
             )
             pol.between_chunks(state, end)
@@ -230,6 +236,43 @@ def run_policy(prepared: PreparedTrace, pol: Policy, capacity: int, *, seed: int
         timer.append(_time.perf_counter() - started)
     assert used <= capacity
     return hits
+
+
+def _check_warmup(warmup: object, n: int, name: str) -> None:
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not 0 <= warmup < n:
+        raise FeedlearnError(f"warmup {warmup} must be in [0, {n}) for trace {name}")
+
+
+def _simulate_streamed(st: StreamedTrace, pol: Policy, cache_size: int | float | str, *, seed: int, warmup: int,
+                       window: float | None, window_unit: str, progress: bool | None,
+                       hits_out: list[np.ndarray] | None = None) -> SimResult:
+    """``simulate`` for a trace read in chunks (``hits_out``: each chunk's hit mask, for tests)."""
+    capacity = resolve_cache_size(cache_size, st.unique_bytes)
+    _check_warmup(warmup, st.n_requests, st.name)
+    check_streamable(st, pol)
+    requests = st.n_requests - warmup
+    time_range = st.counted_time_range(warmup) if window_unit == "seconds" else (0.0, 0.0)
+    ids_of, length = window_plan(requests, window, window_unit, time_range)
+    tally = WindowTally(warmup, ids_of)
+    timer: list[float] = []
+    replay(st, pol, capacity, tally, seed=seed, progress=progress, timer=timer, hits_out=hits_out)
+    per_window = tally.per_window()
+    return SimResult(
+        trace=st.name,
+        policy=pol.describe(),
+        cache_size=capacity,
+        requests=requests,
+        hits=tally.hits,
+        object_miss_ratio=float(1.0 - tally.hits / requests),
+        byte_miss_ratio=tally.miss_bytes / tally.total_bytes if tally.total_bytes > 0 else 0.0,
+        p95_window_byte_miss_ratio=float(np.percentile(per_window, 95)) if len(per_window) else float("nan"),
+        seconds=timer[0],
+        warmup=warmup,
+        window=length,
+        window_unit=window_unit,
+        window_byte_miss_ratios=per_window.tolist(),
+        diagnostics=pol.diagnostics(),
+    )
 
 
 def _measure(prepared: PreparedTrace, pol: Policy, capacity: int, hits: np.ndarray, seconds: float,
@@ -278,7 +321,17 @@ _MAX_WINDOWS = 2**53
 
 
 def _window_ids(times: np.ndarray, requests: int, window: float | None, unit: str) -> tuple[np.ndarray, float]:
-    """Window index of each counted request, and the window length actually used.
+    """Window index of each counted request, and the window length actually used."""
+    time_range = (float(times.min()), float(times.max())) if requests else (0.0, 0.0)
+    ids_of, length = window_plan(requests, window, unit, time_range)
+    return ids_of(0, times), length
+
+
+def window_plan(requests: int, window: float | None, unit: str,
+                time_range: tuple[float, float]) -> tuple[Callable[[int, np.ndarray], np.ndarray], float]:
+    """``(ids_of, length)``: ``ids_of(k, times)`` is the window index of counted requests ``k, k+1, ...``
+    (whose times are ``times``), for a whole trace or one chunk of it; ``time_range`` is the earliest
+    and latest time of the counted requests.
 
     In seconds, windows start at the earliest time, not the first request's: a trace whose time
     goes backwards (merged or skewed logs) puts each request in the window of its own time.
@@ -286,13 +339,16 @@ def _window_ids(times: np.ndarray, requests: int, window: float | None, unit: st
     check_window(window, unit)
     if unit == "requests":
         length = float(window) if window is not None else float(max(1, -(-requests // 100)))
-        return (np.arange(requests) // length).astype(np.int64), length
-    start = float(times.min()) if requests else 0.0
-    span = float(times.max()) - start if requests else 0.0
+        if length.is_integer() and length < 2**53:  # integer division: the same floors, ~5x faster
+            whole = int(length)
+            return (lambda k, times: np.arange(k, k + len(times), dtype=np.int64) // whole), length
+        return (lambda k, times: (np.arange(k, k + len(times)) // length).astype(np.int64)), length
+    start = time_range[0] if requests else 0.0
+    span = time_range[1] - start if requests else 0.0
     length = float(window) if window is not None else max(span / 100.0, 1e-9)
     if span / length >= _MAX_WINDOWS:
         raise FeedlearnError(f"window {length:g} seconds is too short for a trace spanning {span:g} seconds")
-    return np.floor((times - start) / length).astype(np.int64), length
+    return (lambda k, times: np.floor((times - start) / length).astype(np.int64)), length
 
 
 def window_byte_miss_ratios(window_ids: np.ndarray, size: np.ndarray, hit: np.ndarray) -> np.ndarray:

@@ -4,6 +4,15 @@ Work is split into one task per (trace, policy): a task runs every cache size, s
 compiles a policy's hooks once per trace instead of once per size. Traces are loaded and prepared
 in the parent before the pool forks, so workers share them copy-on-write instead of re-reading.
 
+Trace files of ``STREAM_MIN_BYTES`` or more (or any, with ``stream=True``; ``--stream`` on the
+CLI) are not loaded: they are scanned once (``streaming.StreamedTrace``) and every simulation
+replays them chunk by chunk from the file, so memory stays O(objects + chunk) however long the
+trace. Smaller ones are loaded whole, because that is faster for a sweep: a streamed file is read
+again by every (policy, size) simulation (CSV parsing runs at ~1 M lines/s in Python), where a
+loaded trace is read once and shared by the forked workers; and Belady can then run on a CSV trace
+(its next requests computed in memory), where streaming needs the oracleGeneral column. The
+results are identical either way (``tests/cache/test_streaming.py``).
+
 Forking a process that already runs native threads (torch's or LightGBM's OpenMP pool, after a
 fine-tuning run in the same process) can deadlock the children in OpenMP; then the pool uses
 ``forkserver`` workers, which receive the prepared traces once each by pickling.
@@ -24,10 +33,12 @@ from feedlearn.cache.journal import SweepJournal, task_key, trace_digest
 from feedlearn.cache.policies import make_policy
 from feedlearn.cache.simulator import PreparedTrace, SimResult, check_window, simulate
 from feedlearn.cache.sizes import check_cache_size
+from feedlearn.cache.streaming import StreamedTrace, check_streamable
 from feedlearn.cache.traces import CsvSpec, Trace, load_trace
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.outputs import check_output_folder
 from feedlearn.common.progress import progress_bar
+from feedlearn.shipped import find
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,13 +53,14 @@ class SweepConfig:
 
 
 EXECUTORS = ("local", "ray")
+STREAM_MIN_BYTES = 256 << 20  # trace files this large are streamed (whole-trace replay: ~80 bytes per request)
 Cell = tuple[int, str, "str | int | float"]  # (trace index, policy, size): one simulation of a sweep
 
-# Prepared traces of the running sweep; set in the parent before forking, read by workers.
-_PREPARED: list[PreparedTrace] = []
+# Prepared (or scanned) traces of the running sweep; set in the parent before forking, read by workers.
+_PREPARED: list[PreparedTrace | StreamedTrace] = []
 
 
-def _set_prepared(prepared: list[PreparedTrace]) -> None:
+def _set_prepared(prepared: list[PreparedTrace | StreamedTrace]) -> None:
     """Worker initializer for ``forkserver`` pools (forked workers inherit ``_PREPARED``)."""
     _PREPARED[:] = prepared
 
@@ -68,7 +80,7 @@ def _run_task(trace_index: int, policy: str, sizes: Sequence[str | int | float],
     return run_task(_PREPARED[trace_index], policy, sizes, config)
 
 
-def run_task(prepared: PreparedTrace, policy: str, sizes: Sequence[str | int | float],
+def run_task(prepared: PreparedTrace | StreamedTrace, policy: str, sizes: Sequence[str | int | float],
              config: SweepConfig) -> list[SimResult]:
     """One task of a sweep: ``policy`` on one trace at every size (what every executor runs)."""
     results = []
@@ -103,6 +115,7 @@ def sweep(
     journal: SweepJournal | None = None,
     executor: str = "local",
     ray_address: str | None = None,
+    stream: bool | None = None,
 ) -> list[SimResult]:
     """Simulate every policy at every size on every trace; results in (trace, policy, size) order.
 
@@ -110,7 +123,9 @@ def sweep(
     finished task is appended as it completes and from which a rerun takes the tasks already
     finished (``journal.py``); its owner closes it once the results are saved. ``executor``:
     ``local`` (processes of this machine) or ``ray`` (one Ray task per (trace, policy), on the
-    cluster at ``ray_address``, or on a Ray instance started here when it is ``None``).
+    cluster at ``ray_address``, or on a Ray instance started here when it is ``None``). ``stream``:
+    replay trace files chunk by chunk (True), load them whole (False), or stream those of
+    ``STREAM_MIN_BYTES`` or more (None).
     """
     config = config or SweepConfig()
     if executor not in EXECUTORS:
@@ -128,8 +143,11 @@ def sweep(
         raise FeedlearnError(f"warmup {config.warmup!r} must be an integer >= 0")
     if config.save_models:
         check_output_folder(config.save_models, "save_models")
-    loaded = [t if isinstance(t, Trace) else load_trace(t, trace_format, csv_spec) for t in traces]
-    _PREPARED[:] = [PreparedTrace.of(t, unit_size=unit_size or not t.has_sizes) for t in loaded]
+    _PREPARED[:] = [_open(t, trace_format, csv_spec, unit_size, stream, progress) for t in traces]
+    for prepared in _PREPARED:  # Belady on a streamed CSV: refused before any simulation runs
+        if isinstance(prepared, StreamedTrace):
+            for spec in policies:
+                check_streamable(prepared, make_policy(spec))
     sizes = list(sizes)
     cells = [(ti, p, size) for ti in range(len(_PREPARED)) for p in policies for size in sizes]
     results: dict[Cell, SimResult] = {}
@@ -164,6 +182,20 @@ def sweep(
     finally:
         _PREPARED.clear()
     return [results[cell] for cell in cells]
+
+
+def _open(trace: Trace | str | Path, trace_format: str | None, csv_spec: str | CsvSpec | None, unit_size: bool,
+          stream: bool | None, progress: bool | None) -> PreparedTrace | StreamedTrace:
+    """A trace ready for simulations: loaded and prepared, or scanned for streaming (see the module doc)."""
+    if isinstance(trace, Trace):
+        return PreparedTrace.of(trace, unit_size=unit_size or not trace.has_sizes)
+    if stream is None:
+        path = Path(find("traces", trace))
+        stream = path.is_file() and path.stat().st_size >= STREAM_MIN_BYTES
+    if stream:
+        return StreamedTrace.scan(trace, trace_format, csv_spec, unit_size=unit_size, progress=progress)
+    loaded = load_trace(trace, trace_format, csv_spec)
+    return PreparedTrace.of(loaded, unit_size=unit_size or not loaded.has_sizes)
 
 
 def _run_locally(todo: dict[tuple[int, str], list], config: SweepConfig,

@@ -76,8 +76,8 @@ def test_object_objective_keeps_small_objects():
 
 def test_auto_window_scales_with_the_cache():
     sizes = np.full(10, 100, dtype=np.int64)
-    assert auto_window(1_000_000, sizes) == 10 * 10_000  # 10 x the 10,000 objects of 100 B
-    assert auto_window(500, sizes) == 1024  # at least 1024 requests
+    assert auto_window(1_000_000, float(np.mean(sizes))) == 10 * 10_000  # 10 x the 10,000 objects of 100 B
+    assert auto_window(500, float(np.mean(sizes))) == 1024  # at least 1024 requests
     assert make_policy("lrb").describe() == "lrb"
 
 

@@ -24,11 +24,14 @@ from its structures, parks them, and hands them out through ``parked(state) -> v
 when none left): the loop drains it after every hook, so they leave the cache at once, in the order
 parked. The default parks nothing.
 
-Two optional extras: ``forget(state, obj)`` (njit) drops everything the policy remembers about a
+Optional extras: ``forget(state, obj)`` (njit) drops everything the policy remembers about a
 non-resident ``obj`` (ghost entries, metadata) so that a live cache (``store.py``) can reuse the
-dense id for another key; and ``between_chunks(state, next_request)`` (plain Python), called by the
+dense id for another key; ``between_chunks(state, next_request)`` (plain Python), called by the
 simulator after every chunk of requests, for work that cannot run inside compiled code, such as
-retraining a model with a Python library (``chunk`` sets how many requests a chunk holds).
+retraining a model with a Python library (``chunk`` sets how many requests a chunk holds); and
+``on_chunk(state, chunk)`` (plain Python), for the few policies that read per-request arrays
+(Belady's next requests, HALP's trace times, request-supplied features): a streamed replay
+(``streaming.py``) hands them each chunk's arrays, which the hooks index by ``i - chunk.start``.
 
 Why numba and dense ids: a pure-Python dict/linked-list policy runs at 1–2 M requests/s at best;
 compiled hooks over flat arrays, with ids remapped once by ``np.unique``, run at tens of millions.
@@ -61,6 +64,41 @@ class SimContext:
     seed: int
     features: np.ndarray | None = None  # (n, m) float32 request-supplied features, if the trace has any
     obj_ids: np.ndarray | None = None  # (n_objects,) uint64 the trace's id of each dense id (needs_obj_ids)
+    # Whole-trace figures for a streamed replay, whose per-request arrays above are empty
+    # placeholders (their columns still give the feature count); None: computed from the arrays.
+    n_requests: int | None = None
+    total_bytes: int | None = None  # sum of the requests' sizes
+    min_size: int | None = None
+
+    def requests(self) -> int:
+        """Requests in the whole trace."""
+        return len(self.obj) if self.n_requests is None else self.n_requests
+
+    def mean_size(self) -> float:
+        """Mean request size of the whole trace (1.0 for an empty one)."""
+        if self.total_bytes is None:
+            return float(np.mean(self.size)) if len(self.size) else 1.0
+        return self.total_bytes / self.n_requests if self.n_requests else 1.0
+
+    def smallest_size(self) -> int:
+        """The smallest request size of the whole trace (0 for an empty one)."""
+        if self.min_size is None:
+            return int(self.size.min()) if len(self.size) else 0
+        return self.min_size
+
+
+@dataclass(frozen=True)
+class RequestChunk:
+    """The per-request arrays of requests ``start .. start + len(time) - 1`` (``Policy.on_chunk``).
+
+    ``next_access`` (needs_future policies only) is 0-based as ``SimContext.next_access``: the
+    index of the next request to the same object, ``n_requests`` if none.
+    """
+
+    start: int
+    time: np.ndarray  # (m,) float64
+    features: np.ndarray | None  # (m, f) float32
+    next_access: np.ndarray | None  # (m,) int64
 
 
 @njit(cache=True)
@@ -102,6 +140,12 @@ class Policy:
 
     def between_chunks(self, state: Any, next_request: int) -> None:
         """Python-side work after each chunk of requests (nothing by default)."""
+
+    def on_chunk(self, state: Any, chunk: RequestChunk) -> Any:
+        """``state`` set up for the per-request arrays of ``chunk`` (a streamed replay calls this
+        before serving each chunk); returns the state to use. Nothing to do by default: most
+        policies read only the hooks' arguments."""
+        return state
 
     def grow_state(self, state: Any, ctx: SimContext) -> Any:
         """``state`` moved into a fresh state for more ids (``ctx.n_objects``), losing nothing.

@@ -34,7 +34,7 @@ from numba.experimental import structref
 
 from feedlearn.cache.core import dlist
 from feedlearn.cache.core.params import MAX_SCALAR, bool_param, choice_param, float_param, int_param
-from feedlearn.cache.core.policy import Policy, SimContext, copy_state, linked_list
+from feedlearn.cache.core.policy import Policy, RequestChunk, SimContext, copy_state, linked_list
 from feedlearn.cache.halp import features as fx
 from feedlearn.cache.halp import heuristics as hx
 from feedlearn.cache.halp import model as mlp
@@ -49,6 +49,7 @@ from feedlearn.common.errors import FeedlearnError
 K, TAIL, MIN_UPDATES, OBJ_MISS, USE_SIZE, UPDATE_EVERY, STEPS, PICK, CAPACITY, GHOST_FACTOR, RESIDENT, LOADED = range(12)
 SECONDS = 12  # 1: time is the trace's seconds (``times[i]``); 0: the request index ``i`` itself
 STRIDE = 13  # one label in STRIDE enters the training buffer
+BASE = 14  # first request that ``times``/``extra`` hold (a streamed replay's chunk; 0: the whole trace)
 # STATS (int64) fields
 EVICTIONS, BY_MODEL, FALLBACK_UNTRAINED, FALLBACK_NONFINITE = range(4)
 PICKS = {"model": 0, "heuristic": 1, "random": 2}
@@ -103,6 +104,15 @@ def _learner_fields(ls):
 
 
 @njit(cache=True)
+def _set_chunk(st, times, extra, base):
+    """Point the per-request arrays at a streamed replay's chunk starting at request ``base``."""
+    ls = st.learner
+    ls.times = times
+    ls.extra = extra
+    ls.cfg[BASE] = base
+
+
+@njit(cache=True)
 def _counters_of(ls):
     return ls.stats, ls.pairs[px.META], ls.trainer[tx.COUNTERS], ls.trainer[tx.HISTORY]
 
@@ -110,13 +120,13 @@ def _counters_of(ls):
 @njit(cache=True, inline="always")
 def _now(ls, i):
     """The current time: request index, or trace seconds (only then is a per-request array kept)."""
-    return ls.times[i] if ls.cfg[SECONDS] == 1 else float(i)
+    return ls.times[i - ls.cfg[BASE]] if ls.cfg[SECONDS] == 1 else float(i)
 
 
 @njit(cache=True, inline="always")
 def _extra_row(ls, i):
     """Request ``i``'s extra features (a shared empty row when there are none)."""
-    return ls.extra[i] if ls.extra.shape[1] > 0 else ls.extra[0]
+    return ls.extra[i - ls.cfg[BASE]] if ls.extra.shape[1] > 0 else ls.extra[0]
 
 
 @njit(cache=True, inline="always")
@@ -350,7 +360,7 @@ class HALP(Policy):
         return fx.N_BASE + n_extra
 
     def init_state(self, ctx: SimContext):
-        n, n_req = ctx.n_objects, len(ctx.obj)
+        n, n_req = ctx.n_objects, ctx.requests()
         extra = np.zeros((1, 0), dtype=np.float32)  # request-supplied features (none: an empty row)
         if ctx.features is not None and ctx.features.shape[1] > 0:
             extra = np.ascontiguousarray(ctx.features, dtype=np.float32)
@@ -363,7 +373,7 @@ class HALP(Policy):
         # updates logged: enough for the whole trace (a live cache has no known length: 4096)
         expected = (self.k - 1) * n_req // self.update_every + 2
         history = min(max(expected, 4096), 1 << 16) if learning else 1
-        cfg = np.zeros(14, dtype=np.int64)
+        cfg = np.zeros(15, dtype=np.int64)
         cfg[[K, TAIL, MIN_UPDATES, OBJ_MISS, USE_SIZE, UPDATE_EVERY, STEPS, PICK, CAPACITY, GHOST_FACTOR, LOADED]] = [
             self.k, self.tail, self.min_updates, int(self.objective == "object"), int(self.size_feature),
             self.update_every, self.steps, PICKS[self.pick], ctx.capacity, self.ghost_factor, int(bool(self.model)),
@@ -396,7 +406,20 @@ class HALP(Policy):
         self._learner, self._heur = learner, heuristic.new_state(n)
         cand = (np.zeros(self.tail, dtype=np.int64), np.zeros(self.tail, dtype=np.int64))  # listed, chosen
         self._state = HALPState(learner, self._heur, cand)
+        self._clock = -np.inf  # latest trace time so far (a streamed replay's running maximum)
         return self._state
+
+    def on_chunk(self, state: HALPState, chunk: RequestChunk) -> HALPState:
+        """Hand the hooks the chunk's times (as a clock that never goes back) and features."""
+        times = np.zeros(1, dtype=np.float64)
+        if self.time_unit == "seconds":
+            times = np.maximum(np.maximum.accumulate(chunk.time.astype(np.float64)), self._clock)
+            self._clock = float(times[-1]) if len(times) else self._clock
+        extra = np.zeros((1, 0), dtype=np.float32)
+        if chunk.features is not None and chunk.features.shape[1] > 0:
+            extra = np.ascontiguousarray(chunk.features, dtype=np.float32)
+        _set_chunk(state, times, extra, chunk.start)
+        return state
 
     def grow_state(self, state: HALPState, ctx: SimContext) -> HALPState:
         """The default's copy, field by field (the learner's fields through one njit getter, the

@@ -32,7 +32,7 @@ from numba.experimental import structref
 
 from feedlearn.cache.core import dlist, heap
 from feedlearn.cache.core.params import MAX_SCALAR, choice_param, float_param, int_param
-from feedlearn.cache.core.policy import Policy, SimContext, copy_state, linked_list
+from feedlearn.cache.core.policy import Policy, RequestChunk, SimContext, copy_state, linked_list
 from feedlearn.cache.halp import features as fx
 from feedlearn.cache.halp.rng import below, new_rng
 from feedlearn.cache.lrb import dense as ds
@@ -40,7 +40,7 @@ from feedlearn.cache.lrb import gbm
 from feedlearn.cache.lrb import labels as lb
 
 # CFG (int64) fields
-CANDIDATES, WINDOW, SAMPLES, OBJ_MISS, CAPACITY, SAMPLING = range(6)
+CANDIDATES, WINDOW, SAMPLES, OBJ_MISS, CAPACITY, SAMPLING, BASE = range(7)  # BASE: first request ``extra`` holds
 # STATS (int64) fields
 EVICTIONS, BY_MODEL, BY_LRU_UNTRAINED, FORCED, EXPIRED = range(5)
 OBJECTIVES = ("byte", "object")
@@ -80,6 +80,13 @@ def _python_side(st):
     return st.samples, st.forest, st.stats
 
 
+@njit(cache=True)
+def _set_chunk(st, extra, base):
+    """Point the request-supplied features at a streamed replay's chunk starting at request ``base``."""
+    st.extra = extra
+    st.cfg[BASE] = base
+
+
 @njit(cache=True, inline="always")
 def _leave_window(st, o, i):
     """``o`` is beyond the memory window and not cached: label its samples, forget it."""
@@ -101,7 +108,8 @@ def _expire(st, i):
 def _request(st, o, size, i):
     """Label ``o``'s pending samples with their distance, then record this access."""
     lb.mature(st.samples, st.feat, o, i, True, 2 * st.cfg[WINDOW])
-    fx.record_access(st.feat, o, float(i), size, st.extra[i] if st.extra.shape[1] > 0 else st.extra[0])
+    extra = st.extra[i - st.cfg[BASE]] if st.extra.shape[1] > 0 else st.extra[0]
+    fx.record_access(st.feat, o, float(i), size, extra)
 
 
 @njit(cache=True, inline="always")
@@ -204,14 +212,13 @@ def _evict(st, obj, size, i):
     return victim
 
 
-def auto_window(capacity: int, sizes: np.ndarray) -> int:
+def auto_window(capacity: int, mean_size: float) -> int:
     """The default memory window: ``WINDOW_PER_OBJECT`` x the objects of mean request size the cache holds.
 
     LRB tunes its window per trace and cache size so that it approximates the Belady boundary
     (the paper searches it on the trace's first part; libCacheSim fixes 2^26 requests, which no
     trace here reaches). The boundary grows with the cache, so the default scales with it.
     """
-    mean_size = float(np.mean(sizes)) if len(sizes) else 1.0
     return max(WINDOW_MIN, int(WINDOW_PER_OBJECT * capacity / max(mean_size, 1.0)))
 
 
@@ -262,15 +269,15 @@ class LRB(Policy):
         if ctx.features is not None and ctx.features.shape[1] > 0:
             extra = np.ascontiguousarray(ctx.features, dtype=np.float32)
         f = fx.N_BASE + extra.shape[1]
-        window = self.window or auto_window(ctx.capacity, ctx.size)
+        window = self.window or auto_window(ctx.capacity, ctx.mean_size())
         # A run never labels more than it samples: samples x requests. (A live cache, store/, passes
         # a one-request placeholder trace and has no such bound.)
-        taken = self.samples * len(ctx.obj) if len(ctx.obj) > 1 else np.iinfo(np.int64).max
+        taken = self.samples * ctx.requests() if ctx.requests() > 1 else np.iinfo(np.int64).max
         # pending samples live ~window requests (relaxed Belady); more than that is dropped, counted
         pool = min(self.samples * 2 * window, POOL_MAX, taken) + 1
         # a batch + what a chunk adds, at most ROWS_MAX: a batch the buffer cannot hold never trains
         rows = min(self.batch + 2 * self.samples * self.chunk, taken, ROWS_MAX) + 1
-        cfg = np.zeros(6, dtype=np.int64)
+        cfg = np.zeros(7, dtype=np.int64)
         cfg[[CANDIDATES, WINDOW, SAMPLES, OBJ_MISS, CAPACITY]] = [
             self.candidates, window, self.samples, int(self.objective == "object"), ctx.capacity]
         self._window = window
@@ -291,6 +298,12 @@ class LRB(Policy):
             extra,
         )
         return self._state
+
+    def on_chunk(self, state: LRBState, chunk: RequestChunk) -> LRBState:
+        """Hand the hooks the chunk's request-supplied features (if the trace has any)."""
+        if chunk.features is not None and chunk.features.shape[1] > 0:
+            _set_chunk(state, np.ascontiguousarray(chunk.features, dtype=np.float32), chunk.start)
+        return state
 
     def grow_state(self, state: LRBState, ctx: SimContext) -> LRBState:
         """As the default, keeping the Python side (retraining history, window) that ``init_state`` resets."""

@@ -40,30 +40,30 @@ import numpy as np
 from numba import njit
 
 from feedlearn.cache.core import heap
-from feedlearn.cache.core.policy import Policy, SimContext
+from feedlearn.cache.core.policy import Policy, RequestChunk, SimContext
 from feedlearn.common.errors import FeedlearnError
 
 
 @njit(cache=True)
 def _on_hit(state, obj, size, i):
-    key, tie, order, pos, count, next_access, bypass = state
+    key, tie, order, pos, count, next_access, bypass, base = state
     # Re-key with the next request; "never again" is next_access == n, the largest possible key.
-    heap.update((key, tie, order, pos, count), obj, -float(next_access[i]), 0)
+    heap.update((key, tie, order, pos, count), obj, -float(next_access[i - base[0]]), 0)
 
 
 @njit(cache=True)
 def _evict(state, obj, size, i):
-    key, tie, order, pos, count, next_access, bypass = state
+    key, tie, order, pos, count, next_access, bypass, base = state
     h = (key, tie, order, pos, count)
-    if bypass[0] and -float(next_access[i]) <= key[heap.peek(h)]:
+    if bypass[0] and -float(next_access[i - base[0]]) <= key[heap.peek(h)]:
         return obj  # the newcomer is needed no sooner than any resident: do not store it
     return heap.pop(h)
 
 
 @njit(cache=True)
 def _on_insert(state, obj, size, i):
-    key, tie, order, pos, count, next_access, bypass = state
-    heap.push((key, tie, order, pos, count), obj, -float(next_access[i]), 0)
+    key, tie, order, pos, count, next_access, bypass, base = state
+    heap.push((key, tie, order, pos, count), obj, -float(next_access[i - base[0]]), 0)
 
 
 class Belady(Policy):
@@ -88,4 +88,9 @@ class Belady(Policy):
         assert ctx.next_access is not None, "belady needs next_access (needs_future = True)"
         # (key, tie, heap, pos, count): min-heap on -next request index (float64, exact below 2**53);
         # the tie-breaker is always 0 so equal keys behave as in libCacheSim's pqueue.
-        return (*heap.new_heap(ctx.n_objects), ctx.next_access, np.array([self.bypass], dtype=np.bool_))
+        # next_access covers requests base[0].. (the whole trace, or a streamed replay's chunk)
+        return (*heap.new_heap(ctx.n_objects), ctx.next_access, np.array([self.bypass], dtype=np.bool_),
+                np.zeros(1, dtype=np.int64))
+
+    def on_chunk(self, state: tuple, chunk: RequestChunk) -> tuple:
+        return (*state[:5], chunk.next_access, state[6], np.array([chunk.start], dtype=np.int64))

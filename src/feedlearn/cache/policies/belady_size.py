@@ -42,7 +42,7 @@ import numpy as np
 from numba import njit
 
 from feedlearn.cache.core.params import int_param
-from feedlearn.cache.core.policy import Policy, SimContext
+from feedlearn.cache.core.policy import Policy, RequestChunk, SimContext
 
 NEVER = np.iinfo(np.int64).max  # flip time of a comparison that never flips
 
@@ -199,7 +199,7 @@ def _on_hit(state, obj, size, i):
         return  # already dead weight (cannot happen: a dead object is never requested again)
     if samples == 0:
         _advance(i, win, minflip, nxt, sz, work)
-    if next_access[i] >= len(next_access):  # its last request: dead weight from now on
+    if next_access[i - params[1]] >= params[2]:  # its last request: dead weight from now on
         if samples == 0:
             _set_leaf(slot, False, i, win, minflip, nxt, sz)
         _release(slot, obj_of, slot_of, nxt, sz, free, counts, samples)
@@ -207,7 +207,7 @@ def _on_hit(state, obj, size, i):
         dead[counts[0]] = obj
         counts[0] += 1
         return
-    nxt[slot] = next_access[i]
+    nxt[slot] = next_access[i - params[1]]
     if samples == 0:
         _set_leaf(slot, True, i, win, minflip, nxt, sz)
 
@@ -235,7 +235,7 @@ def _evict(state, obj, size, i):
 def _on_insert(state, obj, size, i):
     win, minflip, work, nxt, sz, obj_of, slot_of, free, dead, counts, params, rng, next_access = state
     samples = params[0]
-    if next_access[i] >= len(next_access):
+    if next_access[i - params[1]] >= params[2]:
         dead[counts[0]] = obj
         counts[0] += 1
         return
@@ -248,7 +248,7 @@ def _on_insert(state, obj, size, i):
         slot = free[counts[1]]
     obj_of[slot] = obj
     slot_of[obj] = slot
-    nxt[slot] = next_access[i]
+    nxt[slot] = next_access[i - params[1]]
     sz[slot] = size
     if samples == 0:
         _set_leaf(slot, True, i, win, minflip, nxt, sz)
@@ -276,7 +276,7 @@ class BeladySize(Policy):
         assert ctx.next_access is not None, "belady_size needs next_access (needs_future = True)"
         n = ctx.n_objects
         # At most capacity // smallest size objects are resident at once: one slot each.
-        smallest = int(ctx.size.min()) if len(ctx.size) else 0
+        smallest = ctx.smallest_size()
         n_slots = n if smallest <= 0 else max(1, min(n, ctx.capacity // smallest))
         n_leaves = 1
         while n_leaves < n_slots:
@@ -298,7 +298,13 @@ class BeladySize(Policy):
             np.zeros(n, dtype=np.int64),  # dead: stack of resident objects never requested again
             # counts: [dead objects, free slots (exact) or live slots (sampled)]
             np.array([0, n_slots if self.samples == 0 else 0], dtype=np.int64),
-            np.array([self.samples], dtype=np.int64),  # params: samples per eviction, 0 = exact
+            # params: samples per eviction (0 = exact), first request next_access covers (a streamed
+            # replay's chunk start), the index that means "never again" (the trace's length)
+            np.array([self.samples, 0, ctx.requests()], dtype=np.int64),
             np.array([rng_state], dtype=np.uint64),  # rng: xorshift64 state
             ctx.next_access,
         )
+
+    def on_chunk(self, state: tuple, chunk: RequestChunk) -> tuple:
+        state[10][1] = chunk.start
+        return (*state[:12], chunk.next_access)

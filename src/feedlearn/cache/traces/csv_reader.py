@@ -18,6 +18,7 @@ if the id or time column of the first line is not numeric.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from feedlearn.cache.traces.model import Request, Trace
+from feedlearn.cache.traces.model import Request, Trace, TraceChunk
 from feedlearn.cache.traces.text import open_text
 from feedlearn.common.errors import FeedlearnError, located
 
@@ -178,6 +179,26 @@ class CsvReader:
         for _, time, obj_id, size, _ in self._rows():
             yield Request(time, obj_id, size)
 
+    @property
+    def has_sizes(self) -> bool:
+        return self.spec.obj_size_col != 0
+
+    def chunks(self, n: int) -> Iterator[TraceChunk]:
+        """Consecutive chunks of ``n`` requests, parsed as the file streams by."""
+        assert n >= 1
+        rows = self._rows()
+        start = 0
+        while batch := list(itertools.islice(rows, n)):
+            _, times, ids, sizes, features = zip(*batch)
+            yield TraceChunk(
+                start, np.asarray(times, dtype=np.float64), np.asarray(ids, dtype=np.uint64),
+                np.asarray(sizes, dtype=np.int64), None,
+                np.asarray(features, dtype=np.float32) if self.spec.feature_cols else None,
+            )
+            start += len(batch)
+        if start == 0:
+            raise FeedlearnError(f"{self.path}: the trace has no requests")
+
     def read(self) -> Trace:
         times: list[float] = []
         ids: list[int] = []
@@ -195,7 +216,7 @@ class CsvReader:
             time=np.asarray(times, dtype=np.float64),
             obj_id=np.asarray(ids, dtype=np.uint64),
             size=np.asarray(sizes, dtype=np.int64),
-            has_sizes=self.spec.obj_size_col != 0,
+            has_sizes=self.has_sizes,
             features=np.asarray(features, dtype=np.float32) if self.spec.feature_cols else None,
         )
 

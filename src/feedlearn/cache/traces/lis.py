@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from feedlearn.cache.traces.model import Request, Trace
+from feedlearn.cache.traces.model import Request, Trace, TraceChunk
 from feedlearn.cache.traces.text import open_text
 from feedlearn.common.errors import FeedlearnError, located
 
@@ -64,6 +64,26 @@ class LisReader:
             for block in range(start, start + count):
                 yield Request(float(index), block, 1)
 
+    has_sizes = False
+
+    def chunks(self, n: int) -> Iterator[TraceChunk]:
+        """Consecutive chunks of ``n`` requests; a line may be split across chunks (never expanded whole)."""
+        assert n >= 1
+        pieces: list[tuple[int, int, int]] = []  # (line index, first block, blocks) of the chunk being filled
+        room, start = n, 0
+        for index, (_, first, count) in enumerate(self._lines()):
+            while count > 0:
+                take = min(count, room)
+                pieces.append((index, first, take))
+                first, count, room = first + take, count - take, room - take
+                if room == 0:
+                    yield _expand(start, pieces)
+                    pieces, room, start = [], n, start + n
+        if pieces:
+            yield _expand(start, pieces)
+        elif start == 0:
+            raise FeedlearnError(f"{self.path}: the trace has no requests")
+
     def read(self) -> Trace:
         starts: list[int] = []
         counts: list[int] = []
@@ -86,3 +106,15 @@ class LisReader:
             size=np.ones(total, dtype=np.int64),
             has_sizes=False,
         )
+
+
+def _expand(start: int, pieces: list[tuple[int, int, int]]) -> TraceChunk:
+    """One chunk from ``(line index, first block, blocks)`` pieces, expanded as ``read`` does."""
+    index = np.asarray([p[0] for p in pieces], dtype=np.int64)
+    first = np.asarray([p[1] for p in pieces], dtype=np.uint64)
+    count = np.asarray([p[2] for p in pieces], dtype=np.int64)
+    total = int(count.sum())
+    piece_of = np.repeat(np.arange(len(pieces)), count)
+    offsets = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+    return TraceChunk(start, index[piece_of].astype(np.float64), first[piece_of] + offsets.astype(np.uint64),
+                      np.ones(total, dtype=np.int64))

@@ -1,4 +1,5 @@
-"""What a trace is: the ``Trace`` arrays, the ``Request`` tuple and the ``TraceReader`` protocol."""
+"""What a trace is: the ``Trace`` arrays, the ``Request`` tuple, ``TraceChunk`` (a slice of a
+trace read in streaming fashion) and the ``TraceReader`` protocol."""
 
 from __future__ import annotations
 
@@ -22,6 +23,26 @@ class Request(NamedTuple):
     time: float
     obj_id: int
     size: int
+
+
+@dataclass(frozen=True)
+class TraceChunk:
+    """``len(obj_id)`` consecutive requests of a trace, the first being request ``start`` (0-based).
+
+    Readers yield these from ``chunks(n)`` (each ``n`` requests but the last), so a replay holds
+    one chunk at a time instead of the whole trace. ``next_access`` is the file's column
+    (oracleGeneral: 1-based index of the next request to the object, -1 if none), else None.
+    """
+
+    start: int
+    time: np.ndarray  # (m,) float64
+    obj_id: np.ndarray  # (m,) uint64
+    size: np.ndarray  # (m,) int64
+    next_access: np.ndarray | None = None  # (m,) int64
+    features: np.ndarray | None = None  # (m, f) float32
+
+    def __len__(self) -> int:
+        return len(self.obj_id)
 
 
 @dataclass(frozen=True)
@@ -70,6 +91,17 @@ class Trace:
         for t, o, s in zip(self.time.tolist(), self.obj_id.tolist(), self.size.tolist()):
             yield Request(t, o, s)
 
+    def chunks(self, n: int) -> Iterator[TraceChunk]:
+        """The trace as consecutive chunks of ``n`` requests (views, no copies)."""
+        assert n >= 1
+        for lo in range(0, len(self), n):
+            hi = min(len(self), lo + n)
+            yield TraceChunk(
+                lo, self.time[lo:hi], self.obj_id[lo:hi], self.size[lo:hi],
+                None if self.next_access is None else self.next_access[lo:hi],
+                None if self.features is None else self.features[lo:hi],
+            )
+
     def with_next_access(self) -> Trace:
         """This trace with ``next_access`` filled in (needed by Belady and by the writer)."""
         if self.next_access is not None:
@@ -99,6 +131,8 @@ class TraceReader(Protocol):
     def __iter__(self) -> Iterator[Request]: ...
 
     def read(self) -> Trace: ...
+
+    def chunks(self, n: int) -> Iterator[TraceChunk]: ...
 
 
 def next_access_indices(obj_id: np.ndarray) -> np.ndarray:

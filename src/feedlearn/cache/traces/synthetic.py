@@ -24,12 +24,14 @@ vectorised (about a second per million requests).
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from feedlearn.cache.traces.model import Trace
+from feedlearn.cache.traces.model import Trace, TraceChunk
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.seeding import make_rng
 
@@ -109,6 +111,18 @@ class CdnConfig:
 
 def cdn_trace(config: CdnConfig | None = None, **overrides: object) -> Trace:
     """A CDN/video-like trace: shifting popularity, arriving objects, heavy-tailed sizes."""
+    cfg = _cdn_config(config, overrides)
+    parts = list(cdn_chunks(cfg))
+    return Trace(
+        name=f"cdn(seed={cfg.seed},n={cfg.n_requests})",
+        time=np.concatenate([c.time for c in parts]),
+        obj_id=np.concatenate([c.obj_id for c in parts]),
+        size=np.concatenate([c.size for c in parts]),
+        has_sizes=True,
+    )
+
+
+def _cdn_config(config: CdnConfig | None, overrides: dict) -> CdnConfig:
     cfg = config or CdnConfig()
     if overrides:
         cfg = CdnConfig(**{**cfg.__dict__, **overrides})
@@ -117,6 +131,19 @@ def cdn_trace(config: CdnConfig | None = None, **overrides: object) -> Trace:
     for name, value in cfg.__dict__.items():  # every float parameter: finite, and none negative
         if name != "seed" and not (_is_number(value) and 0 <= value < math.inf):
             raise FeedlearnError(f"cdn trace: {name} must be a finite number >= 0, got {value!r}")
+    return cfg
+
+
+def cdn_chunks(config: CdnConfig | None = None, *, chunk: int = 1 << 20, **overrides: object) -> Iterator[TraceChunk]:
+    """``cdn_trace``'s requests as chunks of at most ``chunk``, generated as they are needed.
+
+    Memory is O(objects + chunk), so a billion-request trace can be written to disk as it is
+    generated (``feedlearn cache generate cdn``). The requests are ``cdn_trace``'s exactly: the
+    epochs' uniform draws come from the generator's stream in order, and the draws made after them
+    (the id permutation, the inter-arrival times) from a copy of the generator advanced past them
+    (one 64-bit step per uniform double).
+    """
+    cfg = _cdn_config(config, overrides)
     rng = make_rng(cfg.seed)
     n = cfg.n_requests
     n_new = int(rng.poisson(cfg.new_objects_per_1k * n / 1000.0))
@@ -133,8 +160,16 @@ def cdn_trace(config: CdnConfig | None = None, **overrides: object) -> Trace:
     video = np.exp(rng.uniform(np.log(cfg.video_min_bytes), np.log(cfg.video_max_bytes), n_obj))
     small = np.minimum(rng.lognormal(np.log(cfg.small_median_bytes), cfg.small_sigma, n_obj), cfg.small_max_bytes)
     sizes = np.maximum(np.where(is_video, video, small), 1).astype(np.int64)
+    del is_video, video, small
 
-    objects = np.empty(n, dtype=np.int64)
+    after = np.random.Generator(copy.deepcopy(rng.bit_generator))
+    state = after.bit_generator.state
+    after.bit_generator.advance(n)  # past the n uniform draws of the epochs below (64 bits each) ...
+    advanced = after.bit_generator.state
+    advanced.update(has_uint32=state["has_uint32"], uinteger=state["uinteger"])  # ... which never touch the
+    after.bit_generator.state = advanced  # buffered 32-bit half that advance() drops and permutation uses
+    ids = after.permutation(n_obj).astype(np.uint64)  # ids carry neither age nor popularity
+    clock = 0.0
     bounds = np.linspace(0, n, cfg.epochs + 1).astype(np.int64)
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         if hi == lo:
@@ -143,13 +178,12 @@ def cdn_trace(config: CdnConfig | None = None, **overrides: object) -> Trace:
         age = mid - birth
         weight = np.where(age >= 0, base * np.exp2(-np.maximum(age, 0) / half_life), 0.0)
         cdf = np.cumsum(weight)
-        draws = rng.random(hi - lo) * cdf[-1]
-        objects[lo:hi] = np.minimum(np.searchsorted(cdf, draws, side="right"), n_obj - 1)
-    ids = rng.permutation(n_obj).astype(np.uint64)  # ids carry neither age nor popularity
-    return Trace(
-        name=f"cdn(seed={cfg.seed},n={n})",
-        time=np.cumsum(rng.exponential(1.0 / cfg.requests_per_second, n)),
-        obj_id=ids[objects],
-        size=sizes[objects],
-        has_sizes=True,
-    )
+        del age, weight
+        for start in range(lo, hi, chunk):
+            m = min(chunk, hi - start)
+            draws = rng.random(m) * cdf[-1]
+            objects = np.minimum(np.searchsorted(cdf, draws, side="right"), n_obj - 1)
+            # cumulative sum carried across chunks, each step as one cumsum over the whole trace makes it
+            time = np.cumsum(np.concatenate(([clock], after.exponential(1.0 / cfg.requests_per_second, m))))[1:]
+            clock = float(time[-1])
+            yield TraceChunk(int(start), time, ids[objects], sizes[objects])

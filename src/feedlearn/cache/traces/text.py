@@ -55,7 +55,7 @@ class _ZstdStream(io.RawIOBase):
         return n
 
 
-def _binary(path: Path, raw: BinaryIO) -> BinaryIO:
+def binary_stream(path: Path, raw: BinaryIO) -> BinaryIO:
     """The file's bytes, decompressed as a stream when it is ``.zst``."""
     if path.suffix != ".zst":
         return raw
@@ -68,7 +68,7 @@ def _decode_error_line(path: Path) -> FeedlearnError:
     The fast path decodes in large chunks, whose error offsets say nothing about lines.
     """
     with open(path, "rb") as raw:
-        for line_no, line in enumerate(_binary(path, raw), start=1):
+        for line_no, line in enumerate(binary_stream(path, raw), start=1):
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -87,7 +87,7 @@ def open_text(path: Path) -> Iterator[TextIO]:
     check_trace_file(path)
     raw = open(path, "rb")
     try:
-        yield io.TextIOWrapper(_binary(path, raw), encoding="utf-8", errors="strict", newline="")
+        yield io.TextIOWrapper(binary_stream(path, raw), encoding="utf-8", errors="strict", newline="")
     except UnicodeDecodeError:
         raise _decode_error_line(path) from None
     except zstandard.ZstdError as exc:
