@@ -51,7 +51,7 @@ def test_sim_json_plot_and_table(capsys, tmp_path, traces_dir):
     code, out, err = run(capsys, "cache", "sim", str(traces_dir / "tencentBlock.ns2706.sample.csv"),
                          "--policy", "lru,fifo", "--size", "10%", "--json", str(out_json), "--jobs", "1")
     assert code == 0 and json.loads(out_json.read_text())[0]["byte_miss_ratio"] == lru["byte_miss_ratio"]
-    assert "resuming: 1 task(s) already finished" in out
+    assert "resumed: 1 of 2 result(s) were already in" in out  # lru's cell reused, fifo's simulated
     assert not (tmp_path / "r.json.partial.jsonl").exists()
 
 

@@ -149,7 +149,9 @@ def test_a_hostile_retry_after_costs_at_most_max_retry_wait(serve, header):
     server = serve((429, {"Retry-After": header}, {"error": {"message": "slow down"}}), (200, {}, chat("I can do $20.")))
     started = time.monotonic()
     assert asyncio.run(openai(server, max_retry_wait=0.05).complete(SELLER, Params())) == "I can do $20."
-    assert time.monotonic() - started < 5 and len(server.requests) == 2
+    # a hang guard (the header asks for a day or forever), loose enough for a loaded CI machine;
+    # the exact capped waits are pinned with an injected sleep in the test above
+    assert time.monotonic() - started < 30 and len(server.requests) == 2
 
 
 def test_bargain_run_against_a_server_that_always_says_wait_a_day(serve, tmp_path, capsys):

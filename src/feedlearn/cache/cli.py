@@ -78,14 +78,14 @@ def sim_command(
     journal = SweepJournal(journal_path(json_out)) if json_out else None
     saved = False
     try:
-        if journal is not None and journal.finished:
-            console.print(f"resuming: {len(journal.finished)} task(s) already finished in {plain(journal.path)}",
-                          markup=False)
         results = sweep(
             [str(t) for t in traces], split_policy_list(policy), sizes, config=config, jobs=jobs,
             trace_format=trace_format, csv_spec=csv_spec, unit_size=unit_size, journal=journal,
             executor=executor, ray_address=ray_address, stream=stream,
         )
+        if journal is not None and journal.reused:
+            console.print(f"resumed: {journal.reused} of {len(results)} result(s) were already in {plain(journal.path)}",
+                          markup=False)
         if json_out:
             write_json(results, json_out)
             saved = True

@@ -10,16 +10,14 @@ A task is keyed by everything its results depend on: the trace's content (a dige
 sizes, not its file name), the policy spec, the sizes and the simulation settings. A rerun with
 other settings therefore re-simulates instead of reusing results that no longer apply.
 
-One writer at a time: the journal is ``flock``-ed while the sweep runs (the kernel drops the lock if
-the process dies, so a crash never leaves a stale one). A last line cut short by a crash is
+One writer at a time: the journal is ``flock``-ed while the sweep runs (``common.runlock.open_locked``;
+the kernel drops the lock if the process dies, so a crash never leaves a stale one). A last line cut short by a crash is
 ignored (that task runs again); any other bad line is a one-line error naming the file and line.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import errno
-import fcntl
 import hashlib
 import json
 import math
@@ -32,6 +30,7 @@ from pydantic import TypeAdapter, ValidationError
 from feedlearn.cache.simulator import PreparedTrace, SimResult
 from feedlearn.cache.streaming import StreamedTrace
 from feedlearn.common.errors import FeedlearnError, first_error
+from feedlearn.common.runlock import Busy, open_locked
 
 HEADER = {"journal": "feedlearn cache sweep", "version": 1}
 MAX_JOURNAL_BYTES = 4 << 30  # read whole on resume; a sweep's records (HALP's curves included) are far below this
@@ -68,18 +67,12 @@ class SweepJournal:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        try:  # O_NOFOLLOW: a planted symlink must not make us append somewhere else
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
-        except OSError as exc:
-            raise FeedlearnError(f"{self.path}: cannot open the sweep's journal ({exc.strerror})") from None
+        self.reused = 0  # cells a sweep took from here instead of simulating them (``sweep`` counts)
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(self._fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise FeedlearnError(f"{self.path}: another sweep is writing these results; wait for it to finish "
-                                     "or give another --json path") from None
-            raise
+            self._fd = open_locked(self.path, os.O_RDWR | os.O_APPEND, "the sweep's journal")
+        except Busy:
+            raise FeedlearnError(f"{self.path}: another sweep is writing these results; wait for it to finish "
+                                 "or give another --json path") from None
         try:
             self.finished = self._read()
         except BaseException:

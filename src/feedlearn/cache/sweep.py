@@ -160,6 +160,7 @@ def sweep(
             keys = {(ti, p, size): task_key(digests[ti], p, [size], settings) for ti, p, size in cells}
             results = {cell: log_results[0] for cell, key in keys.items()
                        if len(log_results := journal.finished.get(key, [])) == 1}
+            journal.reused += len(results)
         # what is left, one task per (trace, policy) with the sizes it still needs
         todo: dict[tuple[int, str], list] = {}
         for ti, p, size in cells:

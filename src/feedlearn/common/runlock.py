@@ -19,6 +19,36 @@ from feedlearn.common.errors import FeedlearnError
 LOCK = ".lock"
 
 
+class Busy(Exception):
+    """Another process holds the lock; ``holder`` is what it wrote at the start of the file."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
+def open_locked(path: str | os.PathLike[str], flags: int, purpose: str) -> int:
+    """Open ``path`` (created 0644, never through a symlink) and take its ``flock`` without waiting.
+
+    Returns the descriptor; closing it releases the lock. Raises a one-line ``FeedlearnError`` if
+    the file cannot be opened (``purpose`` names it: "the run's lock file"), and :class:`Busy` (the
+    descriptor closed) if another process holds the lock.
+    """
+    try:  # O_NOFOLLOW: a planted symlink must not make us write somewhere else
+        fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise FeedlearnError(f"{path}: cannot open {purpose} ({exc.strerror})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise Busy(holder) from None
+        raise
+    return fd
+
+
 @contextlib.contextmanager
 def exclusive(folder: str | os.PathLike[str], what: str = "run", instead: str = "use another folder") -> Iterator[None]:
     """Hold ``folder/.lock`` while the block runs; a second holder gets a one-line error naming the first.
@@ -29,20 +59,13 @@ def exclusive(folder: str | os.PathLike[str], what: str = "run", instead: str = 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK
-    try:  # O_NOFOLLOW: a planted symlink must not make us write somewhere else
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    except OSError as exc:
-        raise FeedlearnError(f"{path}: cannot open the run's lock file ({exc.strerror})") from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-            who = f"pid {holder}" if holder.isdigit() else "another process"
-            raise FeedlearnError(f"{path}: another {what} ({who}) is writing to {folder}; wait for it to finish or "
-                                 f"{instead}") from None
+        fd = open_locked(path, os.O_RDWR, "the run's lock file")
+    except Busy as busy:
+        who = f"pid {busy.holder}" if busy.holder.isdigit() else "another process"
+        raise FeedlearnError(f"{path}: another {what} ({who}) is writing to {folder}; wait for it to finish or "
+                             f"{instead}") from None
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
