@@ -213,11 +213,20 @@ class ScriptedPlayer(BaseBackend):
 
 @dataclass
 class RuleModerator:
-    """A deal is reached when the last utterance accepts (an acceptance word) — no LLM needed."""
+    """A deal is reached when the last utterance accepts (an acceptance word) — no LLM needed — at the
+    other side's last price if it names one: "Deal! $19." after an offer of $18 is a counter-offer
+    (else a tuned player would learn to close every game by saying "Deal!" at its own price)."""
 
     name: str = "rules"
 
     async def deal_reached(self, turns: list[tuple[str, str]]) -> bool:
-        """``turns``: ``(speaker, text)``, oldest first; only the last text is read."""
-        last = turns[-1][1].lower() if turns else ""
-        return any(word in last for word in ACCEPT_WORDS) and "no deal" not in last
+        """``turns``: ``(speaker, text)``, oldest first; the last text, and the other side's price before it."""
+        if not turns:
+            return False
+        speaker, text = turns[-1]
+        last = text.lower()
+        if not any(word in last for word in ACCEPT_WORDS) or "no deal" in last:
+            return False
+        named = last_price(text)
+        offered = next((last_price(t) for s, t in reversed(turns[:-1]) if s != speaker), None)
+        return named is None or offered is None or abs(named - offered) < 0.005
