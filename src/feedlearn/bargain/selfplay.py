@@ -4,15 +4,16 @@
 
 1. ``base``: a model directory, or the embedded tiny Llama made offline (``tune.tiny.init_tiny``);
 2. ``teach``: scripted games (the scripted seller under AI feedback, so its prices rise over the
-   rounds) exported as the seller's successful games (``teach_best_of`` best) and taught by ``sft``
-   — the model learns to speak the game; this is the *untuned* seller the rounds start from;
+   rounds: the teacher's own ICL-AIF arm) exported as the seller's successful games (of the first
+   ``teach_from_rounds`` rounds, the ``teach_best_of`` best) and taught by ``sft`` — the model learns
+   to speak the game; this is the *untuned* seller the rounds start from;
 3. the untuned seller is evaluated (``eval-0``): ``eval_runs`` runs, greedy, against the scripted
    buyer, of ``icl_rounds`` rounds with the critic's advice in its context — round 1 has no advice
    (the untuned seller without advice), rounds 2.. are ICL-AIF (the paper's in-context arm);
 4. each round ``r``: the latest seller plays ``play_runs`` games (sampled at ``temperature``, no
    feedback; run seeds ``seed + r * PLAY_SEEDS + i``, other buyers than the evaluation's), they are
-   exported (``export.export_runs``, with the previous evaluation's greedy games when
-   ``learn_from_eval``: the prefixes the seller will meet), and ``method`` trains on them (``raft`` /
+   exported (``export.export_runs``, with the previous evaluation's round-1 greedy games when
+   ``learn_from_eval``: the prefixes the seller meets without advice), and ``method`` trains on them (``raft`` /
    ``grpo`` / ``iterative_dpo`` on ``prompts.json`` with the ``game:seller`` reward, whose rollout holds
    the candidate's price; ``dpo`` on ``paired.json``) into the next seller, evaluated like the untuned
    one but with no advice (``eval-r``: one round per run).
@@ -66,13 +67,16 @@ class SelfPlayConfig(BaseModel):
     teach_runs: int = Field(64, ge=0, le=100_000, description="Scripted runs whose games teach the model to speak "
                                                               "(0: no teaching, for a chat model that already can).")
     teach_rounds: int = Field(3, gt=0, le=100, description="Rounds of AI feedback in those scripted runs.")
+    teach_from_rounds: int | None = Field(None, gt=0, le=100, description="Teach on the first N rounds' games of "
+                                          "each scripted run only (1: the games before any advice; default: all).")
     teach_best_of: int = Field(0, ge=0, le=100_000, description="Teach on the K best-priced successful games "
                                                                "(0: every successful game).")
     teach: dict[str, Any] = Field(default_factory=dict, description="sft options of the teaching stage.")
     rounds: int = Field(1, ge=0, le=100, description="Play -> export -> train rounds.")
     play_runs: int = Field(32, gt=0, le=100_000, description="Games the seller plays per round.")
     temperature: float = Field(1.0, ge=0, le=2, description="The seller's sampling temperature while playing.")
-    learn_from_eval: bool = Field(True, description="Also export the previous evaluation's greedy games each round.")
+    learn_from_eval: bool = Field(True, description="Also export the previous evaluation's round-1 (no advice) "
+                                                          "greedy games each round.")
     max_tokens: int = Field(24, gt=0, le=4096, description="Longest reply of the seller (tokens).")
     method: Literal["dpo", "raft", "grpo", "iterative_dpo"] = Field("raft", description="Training stage per round.")
     train: dict[str, Any] = Field(default_factory=dict, description="Options of that stage.")
@@ -115,7 +119,8 @@ def teach(config: SelfPlayConfig, root: Path) -> str:
         return base
     scripted = _games(config, root / "teach-games", "scripted:seller", config.teach_runs, config.teach_rounds,
                       feedback="ai", temperature=1.0)
-    export_runs([scripted], root / "teach-data", "seller", best_of=config.teach_best_of)
+    export_runs([scripted], root / "teach-data", "seller", best_of=config.teach_best_of,
+                rounds=config.teach_from_rounds)
     return _train("sft", {"seed": config.seed, **config.teach, "model": base,
                           "data": str(root / "teach-data" / FILES["conversation"])}, root / "teach")
 
@@ -126,8 +131,9 @@ def one_round(config: SelfPlayConfig, root: Path, r: int, model: str, previous_e
     played = _games(config, here / "play", f"local:{model}", config.play_runs, temperature=config.temperature,
                     seed=config.seed + r * PLAY_SEEDS)
     data_file, extra = METHOD_DATA[config.method]
-    sources = [played, previous_eval] if config.learn_from_eval else [played]
-    made = export_runs(sources, here / "data", "seller")
+    # with the evaluation's round-1 games: the states the seller meets without advice (played games have one round)
+    made = export_runs([played, previous_eval] if config.learn_from_eval else [played], here / "data", "seller",
+                       rounds=1)
     if not (here / "data" / data_file).exists():
         raise FeedlearnError(f"{played}: round {r}'s {made['games']} games gave no {data_file} to train "
                              f"{config.method} on (raise play_runs or temperature)")
