@@ -52,7 +52,10 @@ class HeldPrice(ScriptedPlayer):
 
 def _fake_train(stage, options, out):
     """``sft`` learns the mean deal price of its games; ``raft`` the price among the held one and $1 above or
-    below whose reply, given at each exported prompt, the game reward scores best on average (best-of-K)."""
+    below whose reply, given at each exported prompt, the game reward scores best on average (best-of-K); a
+    finished run is returned as it is, as ``tune``'s ``run_stage`` does."""
+    if (out / "final").exists():
+        return str(out / "final")
     data = json.loads(Path(options["data"]).read_text())["instances"]
     if stage == "sft":
         prices = [last_price(c["messages"][-1]["content"]) for c in data]
