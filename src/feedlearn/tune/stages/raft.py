@@ -3,10 +3,11 @@
 Each of ``iterations`` rounds: the current model samples ``k`` replies per prompt (temperature
 ``temperature``, seeded per round), the reward model scores every (prompt, reply), the best are
 kept — ``keep="best"``: the top reply of each prompt (best-of-K); ``keep="top_fraction"``: the top
-``fraction`` of all samples; with ``min_reward`` only those scoring at least that — and the model is fine-tuned on them with the ``sft`` stage (loss on
-the reply). The next round starts from that model — with a fresh AdamW, or (``carry_optimizer``)
-with the previous round's optimizer state, so the rounds make one optimization. Our own short loop
-over transformers and the ``sft`` stage (LMFlow's copy is broken on current transformers).
+``fraction`` of all samples; with ``min_reward`` only those scoring at least that — and the model is
+fine-tuned on them with the ``sft`` stage (loss on the reply). The next round starts from that
+model — with a fresh AdamW, or (``carry_optimizer``) with the previous round's optimizer state, so
+the rounds make one optimization. Our own short loop over transformers and the ``sft`` stage
+(LMFlow's copy is broken on current transformers).
 
 Data: prompts from ``conversation`` (all messages but the last) or ``text2text`` (the input as a
 user turn). Summary: per round the mean reward of all samples and of the kept ones — the quantity
