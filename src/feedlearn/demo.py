@@ -221,8 +221,8 @@ def selfplay_demo(console: Console, out: Path = OUT, config: str = "selfplay-dem
     console.print("A tiny Llama made offline learns to speak the game from the scripted seller's successful games "
                   "(SFT); it then plays the scripted buyer, and RAFT keeps its best sampled replies as scored by the "
                   "game reward (each reply played out, its price held to the end): prices the buyer never reaches "
-                  "score no deal, so the tuned seller asks the most the buyer pays and closes, with no advice in its "
-                  f"context. Every step: {folder}", markup=False)
+                  "score no deal, so a tuned seller learns to ask the most the buyer pays, with no advice in its "
+                  f"context (--quick's toy scale only checks that the loop runs). Every step: {folder}", markup=False)
     console.print(f"self-play demo took {time.perf_counter() - started:.1f}s ({results['seconds']})", markup=False)
     return results
 
