@@ -115,7 +115,8 @@ def verdict(result: dict[str, Any]) -> str:
     line = f"price at equal success: the mean of each row's best deals at deal success {result['level']:.2f}"
     goal = result.get("target")
     if goal:
-        line += (f"; target ({plain(goal['arm'])} without advice >= untuned after {goal['round'] - 1} lessons): "
+        line += (f"; target ({plain(goal['arm'])} without advice >= untuned after {goal['round'] - 1} "
+                 f"lesson{'s' * (goal['round'] != 2)}): "
                  f"{_fmt(goal['price'])} ({goal['success']:.2f}) vs {_fmt(goal['reference_price'])} "
                  f"({goal['reference_success']:.2f}): {'met' if goal['met'] else 'NOT met'}")
     return line
