@@ -168,6 +168,10 @@ class Policy:
         cls = type(self)
         return (cls.on_hit, cls.admit, cls.evict, cls.on_insert)
 
+    def forget_hook(self) -> Any:
+        """The ``forget`` njit function, as the live cache takes it (HALP may hand over another compilation)."""
+        return type(self).forget
+
     def admits_every_miss(self) -> bool:
         """True for demand-paging policies: every missed object that fits is inserted.
 

@@ -288,6 +288,14 @@ def _evict(st, obj, size, i):
     return victim
 
 
+# The same hooks, not cached on disk, for heuristics registered from outside this package. numba's
+# on-disk index of a cached function lists every signature it was compiled for, and loading the
+# index imports each signature's types: hooks compiled for a heuristic defined in a user's (or a
+# test's) module would make every later process that cannot import that module fail to run HALP.
+_UNCACHED = {name: njit(fn.py_func) for name, fn in
+             (("on_hit", _on_hit), ("admit", _admit), ("evict", _evict), ("on_insert", _on_insert), ("forget", _forget))}
+
+
 class HALP(Policy):
     """Heuristic-Aided Learned Preference eviction (Song et al., NSDI'23)."""
 
@@ -352,6 +360,14 @@ class HALP(Policy):
         self._state = None  # the HALPState of the last run (and its two parts, for Python)
         self._learner: LearnerState | None = None
         self._heur: Any = None
+
+    def hooks(self) -> tuple[Any, Any, Any, Any]:
+        if hx.built_in(HEURISTICS[self.heuristic]):
+            return super().hooks()
+        return _UNCACHED["on_hit"], _UNCACHED["admit"], _UNCACHED["evict"], _UNCACHED["on_insert"]
+
+    def forget_hook(self) -> Any:
+        return super().forget_hook() if hx.built_in(HEURISTICS[self.heuristic]) else _UNCACHED["forget"]
 
     def admits_every_miss(self) -> bool:
         return HEURISTICS[self.heuristic]().admits_every_miss()  # S3-FIFO refuses objects above small's share

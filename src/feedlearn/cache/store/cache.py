@@ -57,7 +57,7 @@ class PolicyCache(MutableMapping):
             max_items = maxsize if getsizeof is None else min(maxsize, max(16, maxsize // 1024))
         max_items = int_param("cache", "max_items", max_items, 1, MAX_SIZE)
         if ghost_slots is None:  # without a forget hook a policy keeps nothing about evicted keys:
-            ghost_slots = 1 if type(pol).forget is forget_nothing else 4  # room for deleted keys only
+            ghost_slots = 1 if pol.forget_hook() is forget_nothing else 4  # room for deleted keys only
         ghost_slots = int_param("cache", "ghost_slots", ghost_slots, 0, MAX_SLOTS)
         slots = max_items * (1 + ghost_slots) + 1
         if slots > MAX_SLOTS:
@@ -71,7 +71,7 @@ class PolicyCache(MutableMapping):
         # None for policies that never evict on their own: numba then compiles the draining away
         parked = type(pol).parked if type(pol).parked is not nothing_parked else None
         self._hit_hook, self._parked = on_hit, parked
-        self._miss_hooks = (admit, evict, on_insert, type(pol).forget, parked)
+        self._miss_hooks = (admit, evict, on_insert, pol.forget_hook(), parked)
         self._hit = entry(hit_path, self._st, on_hit, self._parked, 0, 1, 0)
         self._miss = entry(miss_path, self._st, *self._miss_hooks, 0, 1, 1, 0, 0)
         overrides_chunks = type(pol).between_chunks is not Policy.between_chunks

@@ -16,6 +16,8 @@ from numba.experimental import structref
 from feedlearn.cache.core import dlist
 from feedlearn.cache.core.policy import linked_list
 from feedlearn.cache.halp import heuristics as hx
+from feedlearn.cache.halp import policy as halp_policy
+from feedlearn.cache.halp.heuristics import base
 from feedlearn.cache.halp.heuristics.base import CandidateHeuristic, StateType, define_state
 from feedlearn.cache.halp.rng import new_rng
 from feedlearn.cache.policies import make_policy
@@ -116,5 +118,10 @@ def test_a_heuristic_registered_from_outside_drives_halp():
         assert hits.tolist() == expected
         # the learned pick runs on it too
         assert run_policy(prepared, make_policy("halp(heuristic=test-mru,k=2,tail=2)"), 8).sum() > 0
+        # ... through uncached twins of HALP's hooks: a disk-cached compilation for this module's state
+        # type would make HALP fail in every process that cannot import this test file
+        for hook in (halp_policy._on_hit, halp_policy._evict, halp_policy._admit, halp_policy._on_insert,
+                     base.admit_all, base.forget_nothing, hx._from_window):
+            assert not any("MRUState" in str(sig) for sig in hook.signatures), hook
     finally:
         hx.HEURISTICS.pop(MRU.name)

@@ -20,7 +20,7 @@ from typing import Any
 from numba import njit
 from numba.extending import overload
 
-from feedlearn.cache.halp.heuristics.base import CandidateHeuristic
+from feedlearn.cache.halp.heuristics.base import CandidateHeuristic, admit_all, forget_nothing
 from feedlearn.cache.halp.heuristics.fifo import FIFO
 from feedlearn.cache.halp.heuristics.gdsf import GDSF
 from feedlearn.cache.halp.heuristics.lru import LRU
@@ -29,6 +29,11 @@ from feedlearn.cache.halp.heuristics.sample import Sample
 from feedlearn.cache.halp.rng import below
 
 HEURISTICS: dict[str, type[CandidateHeuristic]] = {cls.name: cls for cls in (LRU, FIFO, Sample, S3FIFO, GDSF)}
+
+
+def built_in(cls: type[CandidateHeuristic]) -> bool:
+    """Defined in this package? (Code compiled for the others is not cached on disk: see ``policy._UNCACHED``.)"""
+    return cls.__module__.startswith(__name__ + ".")
 
 
 def register(cls: type[CandidateHeuristic]) -> type[CandidateHeuristic]:
@@ -104,8 +109,15 @@ def _from_window(hs, rng, k, tail, listed, out):
     return kk
 
 
+# This package's cached defaults, as uncached twins for heuristics from outside it (see ``built_in``).
+_from_window_uncached = njit(_from_window.py_func)
+_UNCACHED_DEFAULTS = {admit_all: njit(admit_all.py_func), forget_nothing: njit(forget_nothing.py_func)}
+
+
 def _compiled(hs, hook: str):
-    return getattr(heuristic_of(hs), hook)
+    cls = heuristic_of(hs)
+    fn = getattr(cls, hook)
+    return fn if built_in(cls) else _UNCACHED_DEFAULTS.get(fn, fn)
 
 
 @overload(on_hit)
@@ -148,5 +160,6 @@ def _window(hs, max_len, out):
 def _candidates(hs, rng, k, tail, listed, out):
     own = _compiled(hs, "candidates")
     if own is None:
-        return lambda hs, rng, k, tail, listed, out: _from_window(hs, rng, k, tail, listed, out)
+        default = _from_window if built_in(heuristic_of(hs)) else _from_window_uncached
+        return lambda hs, rng, k, tail, listed, out: default(hs, rng, k, tail, listed, out)
     return lambda hs, rng, k, tail, listed, out: own(hs, rng, k, tail, listed, out)
