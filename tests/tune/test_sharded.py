@@ -15,7 +15,7 @@ from feedlearn.dist.launch import launch
 from feedlearn.tune.data import save_dataset
 from feedlearn.tune.data.synthetic import synthetic_dataset, synthetic_preferences
 from feedlearn.tune.models import load_model, load_tokenizer
-from feedlearn.tune.stages import STAGES, SFTConfig, run_stage
+from feedlearn.tune.stages import STAGES, PPOConfig, SFTConfig, run_stage
 from tests.tune import workers
 from tests.tune.conftest import sort_prompts
 
@@ -162,3 +162,9 @@ def test_qlora_with_a_strategy_is_refused_in_one_line(tiny_dir, tmp_path):
     with pytest.raises(ValueError, match="qlora trains on one GPU; with strategy zeropp use lora=true"):
         load_config(SFTConfig, None, {"model": str(tiny_dir), "data": "d.json", "output_dir": str(tmp_path),
                                       "qlora": True, "strategy": "zeropp"})
+
+
+def test_sharded_ppo_with_lora_is_refused_in_one_line(tiny_dir, tmp_path):
+    with pytest.raises(ValueError, match="ppo with strategy zero3 trains all weights"):
+        load_config(PPOConfig, None, {"model": str(tiny_dir), "data": "d.json", "reward_model": str(tiny_dir),
+                                      "output_dir": str(tmp_path), "critic_lora": True, "strategy": "zero3"})
