@@ -142,7 +142,7 @@ def test_sharded_checkpoints_rotate_and_hold_optimizer_state_of_the_adapters_onl
     optim = {k for k in keys if k.startswith("optimizer.state.")}
     assert optim and all(".lora_A." in k or ".lora_B." in k for k in optim)
     assert any(k.startswith("model.") and "lora" not in k for k in keys)  # the frozen base too: resume needs no base
-    assert {f"rng_state_{r}.pth" for r in range(4)} <= {p.name for p in (full / "checkpoint-4").iterdir()}
+    assert {f"rng_state_{r}.pth" for r in range(4)} | {"world.json"} <= {p.name for p in (full / "checkpoint-4").iterdir()}
 
 
 def test_sharded_lora_export_loads_on_one_process(runs, tiny_dir):
@@ -168,3 +168,16 @@ def test_sharded_ppo_with_lora_is_refused_in_one_line(tiny_dir, tmp_path):
     with pytest.raises(ValueError, match="ppo with strategy zero3 trains all weights"):
         load_config(PPOConfig, None, {"model": str(tiny_dir), "data": "d.json", "reward_model": str(tiny_dir),
                                       "output_dir": str(tmp_path), "critic_lora": True, "strategy": "zero3"})
+
+
+def test_sharded_checkpoint_resumes_only_on_as_many_ranks(tmp_path):
+    from feedlearn.tune.sharded_checkpoint import check_world
+
+    (tmp_path / "world.json").write_text('{"world_size": 4}')
+    with pytest.raises(FeedlearnError, match="written by 4 ranks, resumed on 1; rerun with --nproc-per-node giving 4"):
+        check_world(tmp_path)
+    (tmp_path / "world.json").write_text('{"world_size": 1}')
+    check_world(tmp_path)
+    (tmp_path / "world.json").unlink()
+    with pytest.raises(FeedlearnError, match="world.json: not a sharded checkpoint's world size"):
+        check_world(tmp_path)

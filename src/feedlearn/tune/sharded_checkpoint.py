@@ -14,12 +14,13 @@ Written into ``.tmp-checkpoint-N`` first; once every rank has finished (a barrie
 renames it to ``checkpoint-N`` and drops the oldest beyond ``save_total_limit`` — a run killed
 mid-save leaves no ``checkpoint-N`` that resume would pick. Resume is transformers' own
 (``resume_from_checkpoint``: data skipped to the step, RNG restored), with the loads below in DCP.
-The checkpoint is bound to the world size it was written with only through DCP's resharding rules:
-DCP reads shards back onto any number of ranks.
+A checkpoint resumes only on as many ranks as wrote it (``world.json``; a one-line error otherwise):
+DCP could reshard the weights, but each rank's slice of the data and its RNG state are its own.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -28,7 +29,10 @@ from typing import Any
 
 import torch
 
+from feedlearn.common.errors import FeedlearnError
+
 SHARDED = "sharded"  # the DCP folder inside a checkpoint
+WORLD = "world.json"  # {"world_size": W} of the run that wrote it
 TMP_PREFIX = ".tmp-"  # not matched by transformers' checkpoint-N pattern, nor by run_state.OUTPUTS
 
 
@@ -48,6 +52,23 @@ def _main() -> bool:
 def _optimizer(optimizer: Any) -> torch.optim.Optimizer:
     """The torch optimizer under accelerate's ``AcceleratedOptimizer`` wrapper."""
     return getattr(optimizer, "optimizer", optimizer)
+
+
+def _world() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def check_world(checkpoint: Path) -> None:
+    """Refuse to resume ``checkpoint`` on another number of ranks than wrote it."""
+    try:
+        saved = json.loads((checkpoint / WORLD).read_text())["world_size"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FeedlearnError(f"{checkpoint / WORLD}: not a sharded checkpoint's world size ({type(exc).__name__})") from None
+    if saved != _world():
+        raise FeedlearnError(f"{checkpoint}: written by {saved} ranks, resumed on {_world()}; rerun with "
+                             f"--nproc-per-node giving {saved} ranks, or use a new output_dir")
 
 
 def rotate(out: Path, keep: int) -> None:
@@ -80,6 +101,7 @@ class ShardedCheckpoints:
             torch.save(self.lr_scheduler.state_dict(), tmp / "scheduler.pt")
             self._save_scaler(str(tmp))
             self.state.save_to_json(str(tmp / "trainer_state.json"))
+            (tmp / WORLD).write_text(json.dumps({"world_size": _world()}) + "\n")
         _barrier()  # every rank's shards are on disk
         if _main():
             if final.exists():  # the same step saved by an earlier try: replaced as a whole
@@ -93,6 +115,7 @@ class ShardedCheckpoints:
         import torch.distributed.checkpoint as dcp
         from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict
 
+        check_world(Path(resume_from_checkpoint))
         model = self.model if model is None else model
         state = get_model_state_dict(model)
         dcp.load({"model": state}, checkpoint_id=str(Path(resume_from_checkpoint) / SHARDED))
