@@ -34,6 +34,7 @@ import numpy as np
 from numba import njit
 
 from feedlearn.cache.core.policy import RequestChunk, SimContext, nothing_parked
+from feedlearn.cache.loop import access_loop
 from feedlearn.cache.policies import Policy
 from feedlearn.cache.traces import CsvSpec, open_trace
 from feedlearn.cache.traces.idmap import IdMap
@@ -224,7 +225,6 @@ def replay(st: StreamedTrace, pol: Policy, capacity: int, tally: WindowTally, *,
     on_hit, admit, evict, on_insert = pol.hooks()
     parked = type(pol).parked if type(pol).parked is not nothing_parked else None
     resident_size = np.full(st.n_objects, -1, dtype=np.int64)
-    from feedlearn.cache.simulator import access_loop  # deferred: the simulator dispatches here
 
     empty = np.zeros(0, dtype=np.int64)
     used = access_loop(empty, empty, 0, 0, 0, capacity, 0, resident_size, np.zeros(0, dtype=np.bool_),
