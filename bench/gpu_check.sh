@@ -20,7 +20,8 @@
 # `dry` runs the same steps at toy sizes with .venv on a CPU (~5 min alone, longer on a busy CPU; dist: 4 gloo ranks as 2 nodes
 # x 2): it checks this script. A second argument picks a part: `run dist` / `dry dist` (~1 min) or
 # `run tune` or `run qlora` (gpu-check-qlora when bitsandbytes imports: qlora.log and
-# qlora_summaries.json); default all.
+# qlora_summaries.json), or `run shard` / `dry shard` (tune's LoRA SFT sharded by zeropp under torchrun with
+# DCP checkpoints: shard.log and shard_summaries.json); default all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +43,7 @@ fetch)
 run | dry)
     # dry: the same steps at toy sizes on this machine's .venv (a CPU), to check the script itself
     part="${2:-all}"
-    case "$part" in all | tune | dist | qlora) ;; *) echo "usage: bash bench/gpu_check.sh run|dry [all|tune|dist|qlora]" >&2; exit 2 ;; esac
+    case "$part" in all | tune | dist | qlora | shard) ;; *) echo "usage: bash bench/gpu_check.sh run|dry [all|tune|dist|qlora|shard]" >&2; exit 2 ;; esac
     out="${OUT:-runs/gpu-check-out}"
     mkdir -p "$out"
     if [ "$1" = run ]; then
@@ -111,6 +112,33 @@ r['devices']); sys.exit([r['backend'], r['devices']] != want)" "$out/dist_bench.
             2>&1 | tee -a "$out/dist.log" || status=1
         timeout 120 "$py" bench/dist_hooks_device.py --device "$([ "$1" = run ] && echo cuda || echo cpu)" 2>&1 \
             | tee -a "$out/dist.log" || status=1
+    fi
+    if [ "$part" = all ] || [ "$part" = shard ]; then
+        # tune's sharded LoRA (issue 18 point 4): SFT with LoRA under zeropp via torchrun, one rank per GPU
+        # (run; NCCL) / 4 gloo ranks as 2 nodes x 2 (dry), bf16-mixed (bf16 base, fp32 adapters), DCP
+        # checkpoints every 3 steps; then the exported model loads and generates on one process (shard.log).
+        # Exact resume is the CPU test's (tests/tune/test_sharded.py).
+        swork="$(mktemp -d)"
+        if [ "$1" = run ]; then
+            snproc="$("$py" -c "import torch; print(torch.cuda.device_count())")" tiny=(--hidden-size 896 --layers 24 --heads 14)
+            srpn=$(( snproc >= 4 && snproc % 2 == 0 ? snproc / 2 : snproc )) sbatch=8
+        else
+            snproc=4 tiny=(--hidden-size 64 --layers 2 --heads 2) srpn=2 sbatch=2
+        fi
+        {
+            "$py" -m feedlearn tune init-tiny "$swork/model" "${tiny[@]}" \
+            && "$py" -c "import sys; from feedlearn.tune.data import save_dataset; from feedlearn.tune.data.synthetic import \
+synthetic_dataset; save_dataset(synthetic_dataset(256, fmt='conversation', seed=3), sys.argv[1])" "$swork/chat.json" \
+            && timeout 300 "$py" -m torch.distributed.run --standalone --nproc-per-node "$snproc" -m feedlearn tune train sft \
+                model="$swork/model" data="$swork/chat.json" output_dir="$swork/sft" \
+                lora=true strategy=zeropp ranks_per_node="$srpn" precision=bf16-mixed max_steps=6 save_steps=3 \
+                batch_size="$sbatch" logging_steps=1 \
+            && ls "$swork/sft" "$swork/sft/checkpoint-6/sharded" \
+            && printf 'Sort 3 1\nSort 4 2\n' > "$swork/prompts.txt" \
+            && "$py" -m feedlearn tune generate "$swork/sft/final-merged" --prompts "$swork/prompts.txt" --max-new-tokens 8
+        } 2>&1 | grep -v -e "it/s]" -e "examples/s]" | tee "$out/shard.log" || status=1
+        "$py" bench/gpu_check_summaries.py "$swork" > "$out/shard_summaries.json" || status=1
+        rm -rf "$swork"
     fi
     echo "gpu_check: $([ $status = 0 ] && echo ok || echo FAILED); outputs in $out"
     exit $status

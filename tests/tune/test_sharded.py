@@ -1,18 +1,21 @@
-"""``strategy: zero3 | zeropp``: an SFT stage sharded over 4 processes (2 nodes x 2) with feedlearn.dist."""
+"""``strategy: zero3 | zeropp``: stages sharded over 4 processes (2 nodes x 2) with feedlearn.dist; LoRA, DCP
+checkpoints and resume, the full-state export."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from feedlearn.common.config import load_config
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.dist.launch import launch
 from feedlearn.tune.data import save_dataset
 from feedlearn.tune.data.synthetic import synthetic_dataset, synthetic_preferences
-from feedlearn.tune.models import load_model
-from feedlearn.tune.stages import STAGES, SFTConfig, run_stage
+from feedlearn.tune.models import load_model, load_tokenizer
+from feedlearn.tune.stages import STAGES, PPOConfig, SFTConfig, run_stage
 from tests.tune import workers
 from tests.tune.conftest import sort_prompts
 
@@ -100,3 +103,81 @@ def test_sharded_ppo_raises_the_score(tiny_dir, reward_dir, tmp_path):
     first, last = (sum(r["score"] for r in rows[s]) / 8 for s in (slice(0, 8), slice(-8, None)))
     assert last > first + 0.3, (first, last)
     assert (tmp_path / "ppo" / "final" / "model.safetensors").exists()
+
+
+# LoRA under zeropp (``workers.lora_resume``, in the same launch): the same 4-step run straight through, and
+# interrupted after step 3 then rerun — resumed from checkpoint-2, it must end with the same weights *exactly*:
+# the DCP checkpoint restores fp32 weights and Adam moments bit for bit, transformers skips the data to the
+# step and restores each rank's RNG, and gloo's reductions (and ZeRO++'s quantization, round-to-nearest)
+# repeat in the same order — so any difference is a bug, not noise.
+
+
+def test_sharded_lora_interrupted_run_left_its_last_checkpoint_only(runs):
+    left = runs[1][0]["lora"]["left_after_interrupt"]
+    assert "checkpoint-2" in left and not any(n.startswith((".tmp-", "checkpoint-4", "final", "summary")) for n in left)
+
+
+def test_sharded_lora_resumed_run_ends_with_the_uninterrupted_weights(runs):
+    tmp, results = runs
+    lora = results[0]["lora"]
+    assert lora["full"]["resumed_from"] is None and lora["full"]["steps"] == 4
+    assert lora["resumed"]["resumed_from"].endswith("checkpoint-2") and lora["resumed"]["steps"] == 4
+    for saved in ("final-merged/model.safetensors", "final/adapter_model.safetensors"):
+        full, resumed = (load_file(tmp / "lora" / run / saved) for run in ("full", "resumed"))
+        assert full.keys() == resumed.keys() and all(torch.equal(full[k], resumed[k]) for k in full)
+    adapters = load_file(tmp / "lora" / "full" / "final" / "adapter_model.safetensors")
+    assert sum(k.endswith("lora_B.weight") and bool(v.abs().sum() > 0) for k, v in adapters.items()) > 10  # trained
+    losses = {run: [(r["step"], r["loss"]) for r in log(tmp / "lora" / run / "log.jsonl") if "loss" in r]
+              for run in ("full", "resumed")}
+    # the resumed run logged step 3 twice (before the interruption, and again after resuming): the same loss
+    assert losses["resumed"] == losses["full"][:3] + losses["full"][2:]
+
+
+def test_sharded_checkpoints_rotate_and_hold_optimizer_state_of_the_adapters_only(runs):
+    from torch.distributed.checkpoint import FileSystemReader
+
+    full = runs[0] / "lora" / "full"
+    assert [p.name for p in full.glob("checkpoint-*")] == ["checkpoint-4"]  # save_total_limit 1
+    keys = FileSystemReader(str(full / "checkpoint-4" / "sharded")).read_metadata().state_dict_metadata
+    optim = {k for k in keys if k.startswith("optimizer.state.")}
+    assert optim and all(".lora_A." in k or ".lora_B." in k for k in optim)
+    assert any(k.startswith("model.") and "lora" not in k for k in keys)  # the frozen base too: resume needs no base
+    assert {f"rng_state_{r}.pth" for r in range(4)} | {"world.json"} <= {p.name for p in (full / "checkpoint-4").iterdir()}
+
+
+def test_sharded_lora_export_loads_on_one_process(runs, tiny_dir):
+    from peft import PeftModel
+
+    full = runs[0] / "lora" / "full"
+    merged = load_model(str(full / "final-merged"))
+    adapted = PeftModel.from_pretrained(load_model(str(tiny_dir)), str(full / "final"))
+    tokens = load_tokenizer(str(full / "final"))("Sort 3 1", return_tensors="pt")
+    with torch.no_grad():
+        logits = merged(**tokens).logits
+        assert torch.allclose(logits, adapted(**tokens).logits, atol=1e-5)
+        assert not torch.allclose(logits, load_model(str(tiny_dir))(**tokens).logits, atol=1e-3)
+
+
+def test_qlora_with_a_strategy_is_refused_in_one_line(tiny_dir, tmp_path):
+    with pytest.raises(ValueError, match="qlora trains on one GPU; with strategy zeropp use lora=true"):
+        load_config(SFTConfig, None, {"model": str(tiny_dir), "data": "d.json", "output_dir": str(tmp_path),
+                                      "qlora": True, "strategy": "zeropp"})
+
+
+def test_sharded_ppo_with_lora_is_refused_in_one_line(tiny_dir, tmp_path):
+    with pytest.raises(ValueError, match="ppo with strategy zero3 trains all weights"):
+        load_config(PPOConfig, None, {"model": str(tiny_dir), "data": "d.json", "reward_model": str(tiny_dir),
+                                      "output_dir": str(tmp_path), "critic_lora": True, "strategy": "zero3"})
+
+
+def test_sharded_checkpoint_resumes_only_on_as_many_ranks(tmp_path):
+    from feedlearn.tune.sharded_checkpoint import check_world
+
+    (tmp_path / "world.json").write_text('{"world_size": 4}')
+    with pytest.raises(FeedlearnError, match="written by 4 ranks, resumed on 1; rerun with --nproc-per-node giving 4"):
+        check_world(tmp_path)
+    (tmp_path / "world.json").write_text('{"world_size": 1}')
+    check_world(tmp_path)
+    (tmp_path / "world.json").unlink()
+    with pytest.raises(FeedlearnError, match="world.json: not a sharded checkpoint's world size"):
+        check_world(tmp_path)

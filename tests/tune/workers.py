@@ -16,8 +16,9 @@ from feedlearn.tune.stages import (
 
 
 def sft_with_strategies(model: str, data: str, out: str) -> dict:
-    """The same SFT run under zero3 and zeropp, 2 nodes x 2 ranks; rank 0's summaries."""
-    summaries = {}
+    """The same SFT run under zero3 and zeropp, 2 nodes x 2 ranks, then ``lora_resume`` (one launch for both);
+    rank 0's summaries."""
+    summaries: dict = {"lora": lora_resume(model, data, f"{out}/lora")}
     for strategy in ("zero3", "zeropp"):
         config = load_config(SFTConfig, None, {"model": model, "data": data, "eval_data": data,
                                                "output_dir": f"{out}/{strategy}", "max_steps": 20, "batch_size": 4,
@@ -61,3 +62,40 @@ def raft_sharded(model: str, reward_model: str, data: str, out: str) -> dict:
                                                     "max_steps": 5, "batch_size": 2, "lr": 1e-2, "max_new_tokens": 8,
                                                     "strategy": "zeropp", "ranks_per_node": 2})
     return {"raft": raft, "iterative_dpo": run_stage(STAGES["iterative_dpo"](), config)}
+
+
+class Interrupted(Exception):
+    """Raised on every rank at the same step: a run killed between two checkpoints."""
+
+
+def lora_resume(model: str, data: str, out: str) -> dict:
+    """LoRA SFT under zeropp (2 nodes x 2 ranks), checkpointing every 2 steps: once straight through, once
+    interrupted after step 3 and rerun (resumes from checkpoint-2); rank 0's summaries and what it saw."""
+    import os
+
+    from transformers import TrainerCallback
+
+    from feedlearn.tune import trainer
+
+    def config(name: str) -> SFTConfig:
+        return load_config(SFTConfig, None, {"model": model, "data": data, "output_dir": f"{out}/{name}", "max_steps": 4,
+                                             "batch_size": 4, "lr": 1e-2, "lora": True, "strategy": "zeropp",
+                                             "ranks_per_node": 2, "save_steps": 2, "save_total_limit": 1,
+                                             "logging_steps": 1})
+
+    class Interrupt(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == 3:  # step 3 done but not saved: the resumed run must take it again
+                raise Interrupted()
+
+    full = run_stage(STAGES["sft"](), config("full"))
+    plain_callbacks = trainer._callbacks
+    trainer._callbacks = lambda *a: [*plain_callbacks(*a), Interrupt()]
+    try:
+        run_stage(STAGES["sft"](), config("resumed"))
+        raise AssertionError("not interrupted")
+    except Interrupted:
+        left = sorted(os.listdir(f"{out}/resumed"))
+    finally:
+        trainer._callbacks = plain_callbacks
+    return {"full": full, "resumed": run_stage(STAGES["sft"](), config("resumed")), "left_after_interrupt": left}

@@ -106,6 +106,8 @@ class QuantizedAllGather(_Alloc, AllGather):
         topology = self.groups.topology
         if all(topology.same_node(ranks[0], r) for r in ranks):  # hpZ's intra-node gather: not worth it
             return self.plain(output_tensor, input_tensor, group)
+        if not input_tensor.is_floating_point():  # FSDP2 gathers a unit of mixed dtypes as raw bytes:
+            return self.plain(output_tensor, input_tensor, group)  # nothing to quantize (tune gives one dtype)
         size, shard = group.size(), input_tensor.numel()
         layout = self.layout(shard, input_tensor.device)
         # input_tensor is a view into output_tensor (FSDP's copy-in): quantize before the output is written

@@ -64,17 +64,22 @@ def _hook_bases() -> tuple[type, type]:
 AllGather, ReduceScatter = _hook_bases()
 
 
-def segments_of(module: Any) -> Callable[[], list[int]]:
+def segments_of(module: Any, trainable_only: bool = False) -> Callable[[], list[int]]:
     """Sizes of the parameter shards in ``module``'s flat all-gather / reduce-scatter buffer, in order.
 
-    The hooks call it when they first run and check the sum against the buffer, falling back to
-    uniform blocks if it does not match (e.g. a reduce-scatter of only the parameters that got a
-    gradient). The private attributes are checked here, when the hooks are installed.
+    ``trainable_only``: the reduce-scatter's buffer, which holds only parameters that get gradients —
+    under LoRA the adapters, not the frozen base sharing their FSDP unit. The hooks call it when they
+    first run and check the sum against the buffer, falling back to uniform blocks if it does not match
+    (e.g. a trainable parameter that got no gradient). The private attributes are checked here, when
+    the hooks are installed.
     """
 
     def segments() -> list[int]:
         group = module._get_fsdp_state()._fsdp_param_group  # None: the module manages no parameter itself
-        return [p.padded_sharded_param_size.numel() for p in group.fsdp_params] if group is not None else []
+        if group is None:
+            return []
+        return [p.padded_sharded_param_size.numel() for p in group.fsdp_params
+                if p.sharded_param.requires_grad or not trainable_only]
 
     try:
         segments()

@@ -103,7 +103,7 @@ def apply_zeropp(model: torch.nn.Module, *, qwz: bool = True, hpz: bool = True, 
                                                             segments_of(module)) if qwz else plain_gather)
             module.set_custom_reduce_scatter(HierarchicalQuantizedReduceScatter(
                 counter, groups, grad_bits, grad_block_size, min_chunk, error_feedback,
-                segments_of(module)) if qgz else plain_scatter)
+                segments_of(module, trainable_only=True)) if qgz else plain_scatter)
     return ZeroPP(topology, groups, counter, device_type)
 
 

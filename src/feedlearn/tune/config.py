@@ -74,6 +74,13 @@ class TrainConfig(BaseModel):
             self.precision = meant
         return self
 
+    @model_validator(mode="after")
+    def _qlora_on_one_device(self) -> TrainConfig:
+        """bitsandbytes' 4-bit weights are not plain tensors FSDP2 can shard."""
+        if self.qlora and self.strategy != "none":
+            raise ValueError(f"qlora trains on one GPU; with strategy {self.strategy} use lora=true (16-bit base, sharded)")
+        return self
+
     @field_validator("strategy")
     @classmethod
     def _known_strategy(cls, strategy: str) -> str:

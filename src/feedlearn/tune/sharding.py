@@ -5,10 +5,13 @@ Under ``torchrun`` the model is sharded with FSDP2 by ``feedlearn.dist.apply_zer
 it did not wrap (no DDP around DTensors, gradients reduced by FSDP2's hooks, i.e. ours). Then:
 
 * each step's bytes (this rank's, intra/cross node) go to ``log.jsonl`` (``bytes`` records);
-* no intermediate checkpoints: transformers cannot checkpoint a model sharded outside it (its
-  save path expects its own load-time sharding), so an interrupted sharded run starts again;
-* the final model is gathered to full tensors on every rank and saved by rank 0, which alone
-  evaluates it and writes ``summary.json``;
+* LoRA: the peft-wrapped model is sharded as it is (frozen base and adapters in the same FSDP2
+  units, each parameter sharded on its own), so only the adapters get gradients, reduce-scatters
+  and optimizer state; QLoRA's 4-bit base is refused (``config.TrainConfig``);
+* checkpoints every ``save_steps`` with torch.distributed.checkpoint, resumed by rerunning the same
+  command (``sharded_checkpoint.py``): transformers cannot checkpoint a model sharded outside it;
+* the final model is gathered to full tensors on every rank and rank 0 saves it as a single-process
+  run would (adapters and merged weights under LoRA); it alone evaluates it and writes ``summary.json``;
 * sampling stages (RAFT, iterative DPO, PPO) roll out a slice of the prompts on each rank and
   gather the results (``gather_in_order``); rank 0 writes the round's data, the others wait for it.
 """
@@ -35,14 +38,33 @@ def shard(model: Any, strategy: str, ranks_per_node: int | None) -> Any:
     """Shard ``model`` in place for ``strategy``; returns the ``ZeroPP`` setup (byte counter inside)."""
     from feedlearn.dist.zeropp import STRATEGIES, apply_zeropp  # FSDP: ~2 s to import, only under a strategy
 
-    if hasattr(model, "peft_config"):
-        raise FeedlearnError(f"strategy={strategy} with LoRA is not supported yet; train all weights or use strategy=none")
     rank_and_world(strategy)  # joins torchrun's process group (or says to use torchrun)
     where = placement()  # cuda:LOCAL_RANK when every local rank has a GPU, else the CPU
     model.to(where.device)
-    setup = apply_zeropp(model, **STRATEGIES[strategy], ranks_per_node=ranks_per_node, device_type=where.device_type)
-    model._is_distributed_loading_by_transformers = True  # transformers: "sharded already, do not wrap"
+    setup = apply_zeropp(model, **STRATEGIES[strategy], ranks_per_node=ranks_per_node, device_type=where.device_type,
+                         mp_policy=mixed_dtypes_policy(model))
+    # transformers: "sharded already, do not wrap"; under LoRA its property is read on peft's inner model
+    for target in {id(model): model, id(inner := getattr(model, "get_base_model", lambda: model)()): inner}.values():
+        target._is_distributed_loading_by_transformers = True
     return setup
+
+
+def mixed_dtypes_policy(model: Any) -> Any:
+    """FSDP2's ``MixedPrecisionPolicy`` for a model whose parameters differ in dtype, else None.
+
+    LoRA under ``-mixed`` precision has a frozen base in the compute dtype (bf16) and fp32 adapters
+    (``precision.py``). FSDP2 all-gathers a module's parameters of several dtypes as raw bytes, which
+    qwZ cannot quantize; gathering all of them in the base's dtype (what autocast computes in anyway)
+    keeps one float dtype on the wire, and the adapters' gradients are reduced in fp32.
+    """
+    dtypes = {p.dtype for p in model.parameters()}
+    if len(dtypes) < 2:
+        return None
+    from torch.distributed.fsdp import MixedPrecisionPolicy
+
+    frozen = {p.dtype for p in model.parameters() if not p.requires_grad} or dtypes
+    narrowest = min(frozen, key=lambda d: torch.finfo(d).bits)
+    return MixedPrecisionPolicy(param_dtype=narrowest, reduce_dtype=torch.float32)
 
 
 def bytes_callback(setup: Any, out_dir: Any):

@@ -40,6 +40,7 @@ from feedlearn.tune.models import fit_embeddings, load_model, load_tokenizer
 from feedlearn.tune.precision import Precision, resolve_precision
 from feedlearn.tune.records import append_log
 from feedlearn.tune.run_state import refused_load
+from feedlearn.tune.sharded_checkpoint import with_sharded_checkpoints
 from feedlearn.tune.sharding import bytes_callback, full_state_dict, is_main_rank, shard
 from feedlearn.tune.templates import DEFAULT_TEMPLATE
 
@@ -294,8 +295,8 @@ def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks
         include_num_input_tokens_seen="non_padding", remove_unused_columns=False,
         dataloader_num_workers=0, disable_tqdm=not sys.stderr.isatty(),
     )
-    if sharded is not None:  # transformers cannot checkpoint a model sharded outside it: no resume yet
-        options["save_strategy"] = "no"
+    if sharded is not None:  # transformers refuses to save its own optimizer state of such a model; our
+        options["save_only_model"] = True  # DCP checkpoints (sharded_checkpoint.py) save it, and ignore this flag
     with quiet_renames():
         args = (args_class or TrainingArguments)(**{**options, **(args_extra or {})})  # a stage may override
     own_collator = {} if collator is False else {"data_collator": collator or PadCollator(tokenizer.pad_token_id)}
@@ -303,16 +304,18 @@ def train(config: TrainConfig, tokenizer: Any, features: Any, *, extra_callbacks
         import datasets
 
         datasets.disable_progress_bars()
-    trainer = (trainer_class or Trainer)(model=model, args=args, train_dataset=features, **own_collator,
-                                         callbacks=_callbacks(config, out) + (extra_callbacks or []),
-                                         **(trainer_extra or {}))
+    trainer_class = trainer_class or Trainer
+    if sharded is not None:  # transformers cannot checkpoint a model sharded outside it: DCP does
+        trainer_class = with_sharded_checkpoints(trainer_class)
+    trainer = trainer_class(model=model, args=args, train_dataset=features, **own_collator,
+                            callbacks=_callbacks(config, out) + (extra_callbacks or []), **(trainer_extra or {}))
     if args.disable_tqdm:  # not a terminal: logs go to log.jsonl, not as dicts printed on stdout
         from transformers import PrinterCallback
         from transformers.utils import logging as hf_logging
 
         trainer.remove_callback(PrinterCallback)
         hf_logging.disable_progress_bar()
-    resume = last_checkpoint(out) if sharded is None else None  # sharded runs restart: no checkpoints
+    resume = last_checkpoint(out)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
@@ -362,22 +365,23 @@ def _reporters() -> list[str]:
 def save_final(model: Any, tokenizer: Any, config: TrainConfig, head: str = "causal_lm") -> Path:
     """Save the trained model (and merged LoRA weights) atomically; returns the loadable model dir.
 
-    A sharded model (``strategy``) is gathered to full tensors on every rank; rank 0 loads them into a
-    plain copy of the model and saves that.
+    A sharded model (``strategy``) is gathered to full tensors on every rank (a collective); rank 0
+    loads them into a plain copy of the model — the same base and, under LoRA, the same adapters
+    (``prepare_model``) — and saves that the single-process way: adapters in ``final``, merged
+    weights in ``final-merged``.
     """
     out = Path(config.output_dir)
     if config.strategy != "none":
         import torch.distributed as dist
 
         state = full_state_dict(model)
+        saved = out / ("final-merged" if config.merge_lora and (config.lora or config.qlora) else "final")
         if is_main_rank():
-            plain = load_model(config.model, dtype=resolve_precision(config.precision).weights_name, head=head)
-            fit_embeddings(plain, tokenizer)
-            plain.config.pad_token_id = tokenizer.pad_token_id
+            plain = prepare_model(config.model_copy(update={"strategy": "none"}), tokenizer, head)
             plain.load_state_dict(state)
-            atomic_dir(out / "final", lambda d: (plain.save_pretrained(d), tokenizer.save_pretrained(d)))
+            saved = save_final(plain, tokenizer, config.model_copy(update={"strategy": "none"}), head)
         dist.barrier()  # the others may load it next (a RAFT round samples from it)
-        return out / "final"
+        return saved
     final = atomic_dir(out / "final", lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)))
     if hasattr(model, "merge_and_unload") and config.merge_lora:
         with quiet_renames():

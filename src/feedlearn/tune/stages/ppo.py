@@ -85,6 +85,14 @@ class PPOConfig(SamplingConfig):
                              "from: give critic_model=<a score model with the policy's tokenizer>")
         return self
 
+    @model_validator(mode="after")
+    def _sharded_ppo_trains_all_weights(self):
+        """PPO's own loop (not the Trainer) has no LoRA-under-FSDP2 path or sharded checkpoints yet."""
+        if self.strategy != "none" and (self.lora or self.critic_lora):
+            raise ValueError(f"ppo with strategy {self.strategy} trains all weights: set lora=false and "
+                             "critic_lora=false, or strategy=none")
+        return self
+
 
 class ValueModel(torch.nn.Module):
     """A score model's backbone and scalar head, applied at every token (the critic's V(s_t))."""
@@ -148,7 +156,7 @@ class PPO(SamplingStage):
         step, rng = 0, torch.Generator().manual_seed(config.seed + rank)
         stats = {"gen_tokens": 0, "gen_seconds": 0.0, "train_tokens": 0, "train_seconds": 0.0}
         history: list[dict[str, float]] = []  # first and last step's records (all steps in log.jsonl)
-        # sharded runs do not checkpoint yet (like the Trainer stages under a strategy): they start again
+        # sharded runs do not checkpoint yet (the Trainer stages do, with DCP): they start again
         resume = last_checkpoint(out, STATE) if world == 1 else None
         if resume is not None:  # at max_steps already (killed before summary.json): no step, just finish
             step, rng, stats, history = _load_checkpoint(resume, actor, critic, optim)

@@ -63,7 +63,7 @@ def _optimizer_of(previous: Path, config: RaftConfig) -> str:
     checkpoint = last_checkpoint(previous) if config.strategy == "none" else None
     if checkpoint is None or not (Path(checkpoint) / "optimizer.pt").exists():
         raise FeedlearnError(f"raft carry_optimizer: {previous} has no checkpoint with optimizer.pt "
-                             "(sharded rounds save none: use carry_optimizer=false with a strategy)")
+                             "(sharded rounds keep it in DCP shards, not carried: use carry_optimizer=false with a strategy)")
     return str(Path(checkpoint) / "optimizer.pt")
 
 
