@@ -19,12 +19,24 @@ from feedlearn.tune.stages import STAGES, PPOConfig, SFTConfig, run_stage
 from tests.tune import workers
 from tests.tune.conftest import sort_prompts
 
+# every sharded run in one launch and on one xdist worker: starting 4 processes costs ~20 s on 2 cores
+pytestmark = pytest.mark.xdist_group("sharded")
+
 
 @pytest.fixture(scope="module")
-def runs(tiny_dir, tmp_path_factory):
+def launched(tiny_dir, reward_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sharded")
-    data = save_dataset(synthetic_dataset(128, fmt="conversation", seed=1), tmp / "chat.json")
-    return tmp, launch(workers.sft_with_strategies, (str(tiny_dir), str(data), str(tmp)), nproc=4)
+    chat = save_dataset(synthetic_dataset(128, fmt="conversation", seed=1), tmp / "chat.json")
+    pairs = save_dataset(synthetic_preferences(64, tasks=("sort",), seed=1), tmp / "pairs.json")
+    prompts = sort_prompts(tmp)
+    return tmp, launch(workers.every_stage, tuple(map(str, (tiny_dir, reward_dir, chat, pairs, prompts, tmp))), nproc=4)
+
+
+@pytest.fixture(scope="module")
+def runs(launched):
+    """The SFT runs (zero3, zeropp, LoRA with resume): the output folder and ``{rank: summaries}``."""
+    tmp, results = launched
+    return tmp, {rank: r["sft"] for rank, r in results.items()}
 
 
 def log(path):
@@ -57,9 +69,8 @@ def test_zeropp_final_model_stays_close_to_zero3(runs):
     assert load_model(str(tmp / "zeropp" / "final")).num_parameters() == load_model(str(tmp / "zero3" / "final")).num_parameters()
 
 
-def test_sharded_reward_and_dpo(tiny_dir, tmp_path):
-    pairs = save_dataset(synthetic_preferences(64, tasks=("sort",), seed=1), tmp_path / "pairs.json")
-    result = launch(workers.pair_stages, (str(tiny_dir), str(pairs), str(tmp_path)), nproc=4)[0]
+def test_sharded_reward_and_dpo(launched):
+    result = launched[1][0]["pairs"]
     assert set(result["reward"]["eval"]) >= {"accuracy", "mean_gap"}
     assert set(result["dpo"]["eval"]) >= {"implicit_accuracy", "mean_margin"}
     assert result["dpo"]["train_loss"] < 0.7  # log 2 = 0.693 at the start
@@ -75,34 +86,32 @@ def test_strategy_needs_torchrun(tiny_dir, tmp_path):
         run_stage(STAGES["sft"](), config)
 
 
-def test_sharded_raft_and_iterative_dpo_sample_on_every_rank_and_train_sharded(tiny_dir, reward_dir, tmp_path):
-    data = sort_prompts(tmp_path)
-    results = launch(workers.raft_sharded, (str(tiny_dir), reward_dir, str(data), str(tmp_path / "raft")), nproc=4)
+def test_sharded_raft_and_iterative_dpo_sample_on_every_rank_and_train_sharded(launched):
+    out, results = launched[0], {rank: r["raft"] for rank, r in launched[1].items()}
     assert all(results[r]["raft"]["main_rank"] is False for r in (1, 2, 3))
     rounds = results[0]["raft"]["rounds"]
     assert [r["kept"] for r in rounds] == [16, 16, 16]  # best-of-4 for each of 16 prompts, gathered from 4 ranks
     assert all(r["kept_mean_reward"] >= r["mean_reward"] for r in rounds)
     assert rounds[-1]["mean_reward"] > rounds[0]["mean_reward"]
-    kept = json.loads((tmp_path / "raft" / "round-0-kept.json").read_text())["instances"]
+    kept = json.loads((out / "raft" / "round-0-kept.json").read_text())["instances"]
     assert len(kept) == 16 and all(len(i["messages"]) == 2 for i in kept)
     # iterative DPO, zeropp: pairs from replies sampled on all ranks, DPO sharded
     idpo = results[0]["iterative_dpo"]
     assert [r["round"] for r in idpo["rounds"]] == [0, 1] and all(r["pairs"] > 0 for r in idpo["rounds"])
-    assert (tmp_path / "raft-idpo" / "round-1" / "final" / "model.safetensors").exists()
+    assert (out / "raft-idpo" / "round-1" / "final" / "model.safetensors").exists()
 
 
-def test_sharded_ppo_raises_the_score(tiny_dir, reward_dir, tmp_path):
-    data = sort_prompts(tmp_path)
-    results = launch(workers.ppo_sharded, (str(tiny_dir), reward_dir, str(data), str(tmp_path / "ppo")), nproc=4)
+def test_sharded_ppo_raises_the_score(launched):
+    out, results = launched[0], {rank: r["ppo"] for rank, r in launched[1].items()}
     assert all(results[r]["main_rank"] is False for r in (1, 2, 3))
-    rows = log(tmp_path / "ppo" / "log.jsonl")
+    rows = log(out / "ppo" / "log.jsonl")
     assert [r["step"] for r in rows] == list(range(1, 31))
     # step 1: the actor computes with qwZ's int8-gathered weights, the reference with exact ones —
     # a small KL from the start (measured 3.5e-4; 0 without quantization)
     assert 0 < abs(rows[0]["kl"]) < 1e-2
     first, last = (sum(r["score"] for r in rows[s]) / 8 for s in (slice(0, 8), slice(-8, None)))
     assert last > first + 0.3, (first, last)
-    assert (tmp_path / "ppo" / "final" / "model.safetensors").exists()
+    assert (out / "ppo" / "final" / "model.safetensors").exists()
 
 
 # LoRA under zeropp (``workers.lora_resume``, in the same launch): the same 4-step run straight through, and

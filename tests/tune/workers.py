@@ -99,3 +99,11 @@ def lora_resume(model: str, data: str, out: str) -> dict:
     finally:
         trainer._callbacks = plain_callbacks
     return {"full": full, "resumed": run_stage(STAGES["sft"](), config("resumed")), "left_after_interrupt": left}
+
+
+def every_stage(model: str, reward_model: str, chat: str, pairs: str, prompts: str, out: str) -> dict:
+    """Every sharded run of ``test_sharded`` in one launch (4 processes cost ~20 s to start on 2 cores);
+    rank 0's summaries by part."""
+    return {"sft": sft_with_strategies(model, chat, out), "pairs": pair_stages(model, pairs, out),
+            "raft": raft_sharded(model, reward_model, prompts, f"{out}/raft"),
+            "ppo": ppo_sharded(model, reward_model, prompts, f"{out}/ppo")}

@@ -12,10 +12,18 @@ turn options on (and is refused anyway: it is neither a directory nor a hub id).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.models import model_source
+
+
+@functools.cache
+def _task_manager(factory: Any, include: str | None) -> Any:
+    """lm-eval's task index, built once per process and include folder: it reads the harness's ~15K task
+    files (~16 s), which ``tune eval`` over several models or tasks would otherwise repeat each time."""
+    return factory(include_path=include) if include else factory()
 
 
 def run_lm_eval(model: str, tasks: list[str], *, include: str | None = None, limit: int | None = None,
@@ -32,7 +40,7 @@ def run_lm_eval(model: str, tasks: list[str], *, include: str | None = None, lim
         raise FeedlearnError("lm-eval-harness is not installed: pip install 'feedlearn[eval]' (or lm_eval)") from None
     import torch
 
-    manager = TaskManager(include_path=include) if include else TaskManager()
+    manager = _task_manager(TaskManager, include)
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
         raise FeedlearnError(f"lm-eval: unknown task {unknown[0]!r}" + (f" (looked in {include} too)" if include else ""))
