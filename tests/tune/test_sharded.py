@@ -19,8 +19,7 @@ from feedlearn.tune.stages import STAGES, PPOConfig, SFTConfig, run_stage
 from tests.tune import workers
 from tests.tune.conftest import sort_prompts
 
-# every sharded run in one launch and on one xdist worker: starting 4 processes costs ~20 s on 2 cores
-pytestmark = pytest.mark.xdist_group("sharded")
+# every sharded run in one launch (the file is one xdist group): starting 4 processes costs ~20 s on 2 cores
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,7 @@ from feedlearn.cache.halp import pairs as px
 from feedlearn.cache.halp import scores as sx
 from feedlearn.cache.halp import train as tx
 from feedlearn.cache.halp.heuristics import HEURISTICS
+from feedlearn.cache.halp.heuristics.base import uncached
 from feedlearn.cache.halp.rng import below, new_rng
 from feedlearn.common.errors import FeedlearnError
 
@@ -288,13 +289,6 @@ def _evict(st, obj, size, i):
     return victim
 
 
-# The same hooks, not cached on disk, for heuristics registered from outside this package. numba's
-# on-disk index of a cached function lists every signature it was compiled for, and loading the
-# index imports each signature's types: hooks compiled for a heuristic defined in a user's (or a
-# test's) module would make every later process that cannot import that module fail to run HALP.
-_UNCACHED = {name: njit(fn.py_func) for name, fn in
-             (("on_hit", _on_hit), ("admit", _admit), ("evict", _evict), ("on_insert", _on_insert), ("forget", _forget))}
-
 
 class HALP(Policy):
     """Heuristic-Aided Learned Preference eviction (Song et al., NSDI'23)."""
@@ -364,10 +358,10 @@ class HALP(Policy):
     def hooks(self) -> tuple[Any, Any, Any, Any]:
         if hx.built_in(HEURISTICS[self.heuristic]):
             return super().hooks()
-        return _UNCACHED["on_hit"], _UNCACHED["admit"], _UNCACHED["evict"], _UNCACHED["on_insert"]
+        return uncached(_on_hit), uncached(_admit), uncached(_evict), uncached(_on_insert)  # see base.uncached
 
     def forget_hook(self) -> Any:
-        return super().forget_hook() if hx.built_in(HEURISTICS[self.heuristic]) else _UNCACHED["forget"]
+        return super().forget_hook() if hx.built_in(HEURISTICS[self.heuristic]) else uncached(_forget)
 
     def admits_every_miss(self) -> bool:
         return HEURISTICS[self.heuristic]().admits_every_miss()  # S3-FIFO refuses objects above small's share

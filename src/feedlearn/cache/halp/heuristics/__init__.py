@@ -20,7 +20,7 @@ from typing import Any
 from numba import njit
 from numba.extending import overload
 
-from feedlearn.cache.halp.heuristics.base import CandidateHeuristic, admit_all, forget_nothing
+from feedlearn.cache.halp.heuristics.base import CandidateHeuristic, admit_all, forget_nothing, uncached
 from feedlearn.cache.halp.heuristics.fifo import FIFO
 from feedlearn.cache.halp.heuristics.gdsf import GDSF
 from feedlearn.cache.halp.heuristics.lru import LRU
@@ -32,7 +32,7 @@ HEURISTICS: dict[str, type[CandidateHeuristic]] = {cls.name: cls for cls in (LRU
 
 
 def built_in(cls: type[CandidateHeuristic]) -> bool:
-    """Defined in this package? (Code compiled for the others is not cached on disk: see ``policy._UNCACHED``.)"""
+    """Defined in this package? (Code compiled for the others is not cached on disk: see ``base.uncached``.)"""
     return cls.__module__.startswith(__name__ + ".")
 
 
@@ -97,27 +97,18 @@ def _from_window(hs, rng, k, tail, listed, out):
     for j in range(kk):
         r = j + below(rng, m - j)
         out[j], out[r] = out[r], out[j]
-    for j in range(1, kk):  # insertion sort: position 0 is the heuristic's own choice
-        v = out[j]
-        q = j - 1
-        while q >= 0 and out[q] > v:
-            out[q + 1] = out[q]
-            q -= 1
-        out[q + 1] = v
+    out[:kk].sort()  # window order: position 0 is the heuristic's own choice
     for j in range(kk):
         out[j] = listed[out[j]]
     return kk
 
 
-# This package's cached defaults, as uncached twins for heuristics from outside it (see ``built_in``).
-_from_window_uncached = njit(_from_window.py_func)
-_UNCACHED_DEFAULTS = {admit_all: njit(admit_all.py_func), forget_nothing: njit(forget_nothing.py_func)}
-
-
 def _compiled(hs, hook: str):
+    """``hs``'s heuristic's hook; for a heuristic from outside this package, this package's defaults it
+    inherits become uncached twins (``base.uncached``; its own hooks are its own)."""
     cls = heuristic_of(hs)
     fn = getattr(cls, hook)
-    return fn if built_in(cls) else _UNCACHED_DEFAULTS.get(fn, fn)
+    return fn if built_in(cls) or fn not in (admit_all, forget_nothing) else uncached(fn)
 
 
 @overload(on_hit)
@@ -160,6 +151,6 @@ def _window(hs, max_len, out):
 def _candidates(hs, rng, k, tail, listed, out):
     own = _compiled(hs, "candidates")
     if own is None:
-        default = _from_window if built_in(heuristic_of(hs)) else _from_window_uncached
+        default = _from_window if built_in(heuristic_of(hs)) else uncached(_from_window)
         return lambda hs, rng, k, tail, listed, out: default(hs, rng, k, tail, listed, out)
     return lambda hs, rng, k, tail, listed, out: own(hs, rng, k, tail, listed, out)

@@ -21,10 +21,21 @@ heuristic compiles only its hooks and HALP's five thin hook wrappers.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 from numba import njit, types
 from numba.experimental import structref
+
+
+@functools.cache
+def uncached(fn: Any) -> Any:
+    """A twin of the cached ``@njit`` function ``fn``, with its options but not cached on disk, made once
+    per process. numba's on-disk index of a cached function lists every signature it was compiled for,
+    and loading the index imports each signature's types: code compiled for a heuristic defined in a
+    user's (or a test's) module would make every later process that cannot import that module fail.
+    HALP's hooks and this package's defaults run through these twins for such heuristics."""
+    return njit(**{k: v for k, v in fn.targetoptions.items() if k not in ("cache", "nopython")})(fn.py_func)
 
 
 @njit(cache=True)

@@ -77,7 +77,7 @@ def compact(log, pos, sc):
             if p < hi:
                 new_hi = j
     sc[LO] = 0
-    sc[HI] = max(new_hi, 0) if sc[COUNT] > 0 else 0
+    sc[HI] = new_hi  # 0 when the region holds no live entry (COUNT == 0)
     sc[HEAD] = j
 
 
@@ -173,13 +173,7 @@ def draw(log, pos, sc, drawn, probe, found, rng, k, out):
                     n += 1
                 else:
                     misses += 1
-    for j in range(1, n):  # oldest first (insertion sort of log positions: k is small)
-        v = out[j]
-        q = j - 1
-        while q >= 0 and out[q] > v:
-            out[q + 1] = out[q]
-            q -= 1
-        out[q + 1] = v
+    out[:n].sort()  # oldest first (log positions)
     for j in range(n):
         out[j] = log[out[j]]
     return n
