@@ -40,7 +40,7 @@ from feedlearn.bargain import game  # the module, not its names: game imports th
 from feedlearn.bargain.backends.base import BaseBackend, Message, Params
 from feedlearn.bargain.backends.retry import ClientOptions, client_options
 from feedlearn.bargain.prices import prices_in
-from feedlearn.bargain.scenario import Scenario
+from feedlearn.bargain.scenario import MAX_PRICE, Scenario
 from feedlearn.bargain.terms import Term, agreed_terms, term_value
 from feedlearn.common.errors import FeedlearnError, did_you_mean, validation_error
 
@@ -53,8 +53,10 @@ def _money(x: float) -> str:
 
 
 def last_price(text: str) -> float | None:
-    found = prices_in(text)
-    return found[-1].value if found else None
+    """The last price ``text`` names that any scenario could hold (0 to ``MAX_PRICE``): a shouted
+    "$9999999999999999" or a 400-digit number is no price."""
+    found = [m.value for m in prices_in(text) if 0 <= m.value <= MAX_PRICE]
+    return found[-1] if found else None
 
 
 def this_game(messages: list[Message]) -> list[Message]:
