@@ -22,7 +22,7 @@ SHIPPED = {
     "scenarios": ["balloon", "laptop-multi-issue", "used-bike"],
     "traces": ["arc_OLTP", "cloudPhysicsIO", "tencentBlock.ns1326", "tencentBlock.ns2706"],
     "datasets": ["alpaca_en_demo", "c4_demo", "dpo_en_demo", "hh-rlhf-harmless-base-test", "wiki_demo"],
-    "selfplay": ["selfplay", "selfplay-qwen2.5-lora"],
+    "selfplay": ["selfplay", "selfplay-demo", "selfplay-qwen2.5-lora"],
 }
 
 

@@ -103,13 +103,14 @@ def test_installed_wheel_runs_the_quick_demo_and_init_tiny_from_an_empty_directo
     print(f"feedlearn demo --quick from the installed wheel: {seconds:.0f}s (aim: {QUICK_DEMO_SECONDS}s on 2 idle cores)")
     for table in ("object / byte miss ratio at 1% and 10%", "HALP trains its model online", "tiny-quick: held-out "
                   "metrics after each stage", "chat: 'Please sort: 7 2 9 4' ->", "align win rate",
-                  "ZeRO++ sends 0.21x ZeRO-3's bytes across nodes", "mean deal price (deal success)"):
+                  "ZeRO++ sends 0.21x ZeRO-3's bytes across nodes", "mean deal price (deal success)",
+                  "price at equal success", "tuned round 1"):
         assert table in out, table
     for policy in LEARNED:  # every learned policy's row
         assert make_policy(policy).describe() in out, policy
     demo = tmp_path / "runs" / "demo-quick"
     for made in ("cache_sweep.json", "learned.json", "halp_timeline.png", "tiny-quick/recipe_summary.json",
-                 "dist_bench.json", "bargain/bargain.png"):
+                 "dist_bench.json", "bargain/bargain.png", "bargain/selfplay/selfplay.json"):
         assert (demo / made).stat().st_size > 0, made
 
     run("tune", "init-tiny", "tiny")

@@ -7,7 +7,10 @@ instruction tuning of a tiny Llama made offline, then RLHF (reward model, RAFT, 
 held-out metrics after every stage. Part 3 (dist): ZeRO++ on FSDP2 — 4 local processes acting as
 2 nodes x 2 ranks train a tiny Llama under ZeRO-3 and each ZeRO++ technique; bytes sent per rank
 across nodes, and the loss, side by side. Part 4 (bargain): ICL-AIF with scripted players — 200
-runs x 5 rounds of the balloon game with AI feedback, no feedback and random tips.
+runs x 5 rounds of the balloon game with AI feedback, no feedback and random tips; then the
+critic's lessons moved into the weights (``selfplay-demo``): a tiny seller taught by SFT on scripted
+games, one round of self-play RAFT with the game reward, compared with the untuned seller with and
+without the critic's advice in its context.
 
 Everything it reads ships inside the package (``feedlearn.shipped``), so it runs from any directory;
 it writes under ``runs/demo`` (or ``out``). ``QUICK`` (``feedlearn demo --quick``) runs the same four
@@ -51,13 +54,19 @@ class DemoScale:
     recipe_overrides: tuple[str, ...] = ()  # ... and key=value overrides of it
     dist_steps: int = 20  # dist: training steps per strategy
     bargain_runs: int = 200  # bargain: runs per feedback kind
+    selfplay: str = "selfplay-demo"  # bargain self-play: the shipped config (feedlearn list selfplay) ...
+    selfplay_overrides: tuple[tuple[str, object], ...] = ()  # ... and fields set over it
 
 
 FULL = DemoScale()
 # every part and every table at toy scale: six classic policies on one trace at two sizes (each policy
 # is compiled on first use: a fresh install compiles only these), tiny-4stage on a few dozen examples
 QUICK = DemoScale(policies=("lru", "fifo", "sieve", "arc", "s3fifo", "belady"), traces=DEMO_TRACES[:1],
-                  sizes=("1%", "10%"), learned_requests=20_000, recipe="tiny-quick", dist_steps=1, bargain_runs=20)
+                  sizes=("1%", "10%"), learned_requests=20_000, recipe="tiny-quick", dist_steps=1, bargain_runs=20,
+                  selfplay_overrides=(("teach_runs", 8), ("teach", {"max_steps": 4, "batch_size": 8, "lr": 3e-3}),
+                                      ("play_runs", 2), ("eval_runs", 2), ("icl_rounds", 2), ("target_round", 2),
+                                      ("train", {"max_steps": 2, "batch_size": 4, "k": 2, "iterations": 1,
+                                                 "max_new_tokens": 8, "min_reward": None}), ("max_tokens", 8)))
 
 
 def cache_demo(console: Console, out: Path = OUT, traces: tuple[str, ...] = DEMO_TRACES,
@@ -189,6 +198,35 @@ def bargain_demo(console: Console, out: Path = OUT, runs: int = 200) -> dict:
     return rows
 
 
+def selfplay_demo(console: Console, out: Path = OUT, config: str = "selfplay-demo",
+                  overrides: tuple[tuple[str, object], ...] = ()) -> dict:
+    """The critic's lessons in the weights: a tiny seller tuned by self-play, against the same seller advised in context."""
+    import shutil
+
+    from feedlearn.bargain.compare import comparison, rich_table, verdict
+    from feedlearn.bargain.selfplay import SelfPlayConfig, run_selfplay
+    from feedlearn.common.config import load_config
+    from feedlearn.shipped import find
+
+    console.rule(f"[bold]bargain: the lessons in the weights, self-play RAFT of a tiny seller ({config})")
+    started = time.perf_counter()
+    folder = out / "bargain" / "selfplay"
+    shutil.rmtree(folder, ignore_errors=True)  # a demo shows a fresh run, not a resumed one
+    settings = load_config(SelfPlayConfig, find("selfplay", config), dict(overrides))
+    results = run_selfplay(settings, folder)
+    shown = comparison(folder)
+    console.print(rich_table(shown, "the untuned tiny seller without advice and with the critic's advice in context "
+                                    "(ICL-AIF), each tuned seller without advice, against the scripted buyer"))
+    console.print(verdict(shown), markup=False)
+    console.print("A tiny Llama made offline learns to speak the game from the scripted seller's successful games "
+                  "(SFT); it then plays the scripted buyer, and RAFT keeps its best sampled replies as scored by the "
+                  "game reward (each reply played out, its price held to the end): prices the buyer never reaches "
+                  "score no deal, so a tuned seller learns to ask the most the buyer pays, with no advice in its "
+                  f"context (--quick's toy scale only checks that the loop runs). Every step: {folder}", markup=False)
+    console.print(f"self-play demo took {time.perf_counter() - started:.1f}s ({results['seconds']})", markup=False)
+    return results
+
+
 def run_demo(out: Path = OUT, scale: DemoScale = FULL, console: Console | None = None) -> None:
     """All four parts at ``scale``, their tables printed on ``console``, their files under ``out``."""
     console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 150)
@@ -198,6 +236,7 @@ def run_demo(out: Path = OUT, scale: DemoScale = FULL, console: Console | None =
     tune_demo(console, out, list(scale.recipe_overrides), scale.recipe)
     dist_demo(console, out, scale.dist_steps)
     bargain_demo(console, out, scale.bargain_runs)
+    selfplay_demo(console, out, scale.selfplay, scale.selfplay_overrides)
     console.print(f"demo took {time.perf_counter() - started:.0f}s; its files: {out}")
 
 

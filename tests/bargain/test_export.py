@@ -86,6 +86,16 @@ def test_export_writes_the_right_pairs_conversations_and_prompts(run_dir, tmp_pa
     assert [p["messages"][-1]["content"] for p in prompts] == ["I can do $18.", "I can do $16.", "I can do $19."]
 
 
+def test_export_of_the_first_rounds_only(run_dir, tmp_path):
+    # rounds=1: the games played before any advice (run 0's second game, D, is left out)
+    summary = export_runs([run_dir], tmp_path / "out", "seller", rounds=1)
+    assert (summary["games"], summary["successful"], summary["prompts"]) == (3, 2, 2)
+    [pair] = load_dataset(tmp_path / "out" / "paired.json", type="paired_conversation").instances
+    assert pair["chosen"]["messages"] == _seller_chat("I can do $18.")  # $18 led to 0.8 now, not 0.7
+    with pytest.raises(FeedlearnError, match="rounds: a whole number >= 1"):
+        export_runs([run_dir], tmp_path / "x", "seller", rounds=0)
+
+
 def test_the_buyer_prefers_the_lower_price_and_a_deal_to_none(run_dir, tmp_path):
     export_runs([run_dir], tmp_path / "out", "buyer")
     [pair] = load_dataset(tmp_path / "out" / "paired.json").instances  # after "$18": "$12?" led to $16, "Deal" to $18

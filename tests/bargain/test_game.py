@@ -130,6 +130,11 @@ def test_rule_moderator():
     moderator = RuleModerator()
     assert asyncio.run(moderator.deal_reached([("seller", "I can do $16."), ("buyer", "Deal! $16 it is.")]))
     assert asyncio.run(moderator.deal_reached([("buyer", "OK, agreed.")]))
+    # "Deal!" at a price the other side did not offer is a counter-offer, not a deal
+    assert not asyncio.run(moderator.deal_reached([("buyer", "How about $18?"), ("seller", "Deal! $19.18.")]))
+    assert asyncio.run(moderator.deal_reached([("buyer", "How about $17.5?"), ("seller", "Deal! $17.50 it is.")]))
+    # a number no scenario could hold is no price: "Deal!" stands (the game then reads the price on the table)
+    assert asyncio.run(moderator.deal_reached([("buyer", "How about $18?"), ("seller", f"Deal! ${'9' * 16} it is.")]))
     assert not asyncio.run(moderator.deal_reached([("buyer", "How about $14?")]))
     assert not asyncio.run(moderator.deal_reached([("seller", "No deal, sorry.")]))
 

@@ -12,7 +12,7 @@ from feedlearn.common.errors import FeedlearnError
 from feedlearn.tune.data import TuneDataset, save_dataset
 from feedlearn.tune.recipe import Recipe, check_recipe
 from feedlearn.tune.scorers import SCORERS, make_scorer
-from feedlearn.tune.stages import STAGES, RaftConfig
+from feedlearn.tune.stages import STAGES, RaftConfig, run_stage
 
 
 def test_a_registered_kind_builds_its_scorer_anything_else_is_a_reward_model(tmp_path):
@@ -50,3 +50,16 @@ def test_a_recipe_may_name_the_game_reward(tmp_path, tiny_dir):
     recipe["stages"][0]["options"]["reward_model"] = "games:seller"
     with pytest.raises(FeedlearnError, match="option reward_model: not a stage of this recipe"):
         check_recipe(Recipe.model_validate(recipe), tmp_path / "r.yaml")
+
+
+def test_raft_min_reward_keeps_only_replies_that_score_it(tiny_dir, tmp_path):
+    # the untrained model's replies make no deal (-1 each): with min_reward 0 nothing is left to train on
+    system, messages = role_view(Scenario(), "seller", [("seller", "This is a good balloon and its price is $20."),
+                                                        ("buyer", "Would you consider selling it for $10?"),
+                                                        ("seller", "I can do $19.")])
+    data = save_dataset(TuneDataset("conversation", [{"system": system, "messages": messages}]), tmp_path / "p.json")
+    config = load_config(RaftConfig, None, {"model": str(tiny_dir), "data": str(data), "reward_model": "game:seller",
+                                            "output_dir": str(tmp_path / "raft"), "max_new_tokens": 6, "k": 2,
+                                            "iterations": 1, "min_reward": 0.0})
+    with pytest.raises(FeedlearnError, match=r"raft round 0: no sample scored min_reward \(0\) or more"):
+        run_stage(STAGES["raft"](), config)

@@ -16,6 +16,7 @@ from feedlearn.shipped import find
 
 bargain_app = typer.Typer(help="ICL-AIF: LLM bargaining with in-context learning from AI feedback.",
                           no_args_is_help=True)
+WIDE = 160  # columns of a table written to a file or a pipe: the comparison's rows unwrapped
 SCENARIO_HELP = ("Scenario YAML, or a shipped scenario's name such as used-bike (feedlearn list scenarios); "
                  "default: the paper's balloon game.")
 
@@ -131,13 +132,16 @@ def selfplay_command(
     out: Path = typer.Option(..., "--out", help="Folder for every step (a rerun continues where it stopped)."),
 ) -> None:
     """Teach a seller the game, then rounds of play -> export -> train, each seller evaluated without advice."""
+    from feedlearn.bargain.compare import comparison, rich_table, verdict
     from feedlearn.bargain.selfplay import SelfPlayConfig, run_selfplay
     from feedlearn.common.config import load_config
 
     results = run_selfplay(load_config(SelfPlayConfig, find("selfplay", config)), out)
-    for name, row in [("untuned", results["untuned"])] + [(f"round {r['round']}", r) for r in results["rounds"]]:
-        price = "-" if row["mean_price"] is None else f"{row['mean_price']:.2f}"
-        print(plain(f"{name}: mean deal price {price}, deal success {row['success']:.2f} ({row['model']})"))
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else WIDE)
+    shown = comparison(out)
+    console.print(rich_table(shown, f"self-play ({results['method']}): {out}"))
+    console.print(verdict(shown), markup=False)
+    console.print(plain(f"{out / 'selfplay.json'}; seconds: {results['seconds']}"), markup=False)
 
 
 @bargain_app.command("serve")
@@ -164,22 +168,43 @@ def serve_command(
 
 @bargain_app.command("report")
 def report_command(
-    run_dirs: list[Path] = typer.Argument(..., help="Run directories to compare (AI feedback, none, random...)."),
+    run_dirs: list[Path] = typer.Argument(..., help="Run directories to compare (AI feedback, none, random...), "
+                                          "or self-play folders (bargain selfplay --out)."),
     markdown_out: Path = typer.Option(None, "--markdown", help="Also write the table here."),
     plot_out: Path = typer.Option(None, "--plot", help="Write the figure (PNG) here."),
 ) -> None:
-    """The paper's metrics per round: deal success, mean ± std price, change after feedback, reply length."""
+    """The paper's metrics per round: deal success, mean ± std price, change after feedback, reply length.
+
+    A self-play folder (``bargain selfplay --out``) gets the comparison of its arms instead: the untuned
+    model without advice and with in-context AI feedback, each tuned model without advice.
+    """
+    from feedlearn.bargain.compare import comparison, is_selfplay, rich_table, verdict
+    from feedlearn.bargain.compare import markdown as comparison_markdown
     from feedlearn.bargain.report import markdown, plot, report
     from feedlearn.common.io import atomic_write_text
 
     for d in run_dirs:
         if not d.is_dir():
             raise FeedlearnError(f"{d}: not a run directory")
-    check_outputs({"--markdown": markdown_out, "--plot": plot_out}, inputs=[d / "runs.jsonl" for d in run_dirs])
-    rows = report(run_dirs)
-    table = markdown(rows)  # run names are made plain there, so the file and the screen agree
-    Console(highlight=False).print(table, markup=False)
+    selfplay = [d for d in run_dirs if is_selfplay(d)]
+    experiments = [d for d in run_dirs if not is_selfplay(d)]
+    if plot_out is not None and not experiments:
+        raise FeedlearnError("--plot draws experiments' rounds: give it experiment folders, not only self-play ones")
+    check_outputs({"--markdown": markdown_out, "--plot": plot_out},
+                  inputs=[d / "runs.jsonl" for d in experiments] + [d / "selfplay.json" for d in selfplay])
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else WIDE)
+    written = []
+    for d in selfplay:
+        shown = comparison(d)
+        console.print(rich_table(shown, f"self-play ({shown['method']}): {d}"))
+        console.print(verdict(shown), markup=False)
+        written.append(f"## {plain(d)}\n\n" + comparison_markdown(shown))
+    rows = report(experiments) if experiments else {}
+    if rows:
+        table = markdown(rows)  # run names are made plain there, so the file and the screen agree
+        console.print(table, markup=False)
+        written.append(table)
     if markdown_out is not None:
-        atomic_write_text(markdown_out, table)
+        atomic_write_text(markdown_out, "\n".join(written))
     if plot_out is not None:
         print(plain(f"plot: {plot(rows, plot_out)}"))

@@ -61,8 +61,10 @@ def _scenario(run_dir: Path, settings: dict[str, Any], override: str | Path | No
     return load_scenario(name)
 
 
-def read_games(run_dirs: list[str | Path], role: str, scenario: str | Path | None = None) -> list[Game]:
-    """Every game in ``run_dirs`` (in file order), valued for ``role``; ``scenario`` overrides the recorded one."""
+def read_games(run_dirs: list[str | Path], role: str, scenario: str | Path | None = None,
+               rounds: int | None = None) -> list[Game]:
+    """Every game in ``run_dirs`` (in file order; of each run the first ``rounds`` when given), valued for
+    ``role``; ``scenario`` overrides the recorded one."""
     if role not in ROLES:
         raise FeedlearnError(f"role: say seller or buyer, not {role!r}")
     games: list[Game] = []
@@ -71,7 +73,7 @@ def read_games(run_dirs: list[str | Path], role: str, scenario: str | Path | Non
             raise FeedlearnError(f"{run_dir}: not a bargain experiment folder (no config.json)")
         game_scenario = _scenario(run_dir, saved_settings(run_dir / "config.json", "export needs one"), scenario)
         for run_id, run in finished_runs(run_dir / "runs.jsonl").items():
-            for number, record in enumerate(run["rounds"], 1):
+            for number, record in enumerate(run["rounds"][:rounds], 1):
                 where = f"{run_dir / 'runs.jsonl'} run {run_id} round {number}"
                 raw = record.get("game", {}).get("turns")
                 if not isinstance(raw, list) or not all(isinstance(t, list) and len(t) == 2 and t[0] in ROLES
@@ -138,15 +140,19 @@ def prompts(games: list[Game], role: str) -> list[dict[str, Any]]:
 
 
 def export_runs(run_dirs: list[str | Path], out: str | Path, role: str, *, best_of: int = 0,
-                scenario: str | Path | None = None) -> dict[str, Any]:
+                scenario: str | Path | None = None, rounds: int | None = None) -> dict[str, Any]:
     """Write the three datasets of ``role`` (module docstring) to ``out``; returns what was written.
+
+    ``rounds``: only the first ``rounds`` games of each run (1: the games played without advice).
 
     Each file is read back with ``tune.data.load_dataset`` before this returns, so what ``tune``
     trains on is checked here.
     """
     if isinstance(best_of, bool) or not isinstance(best_of, int) or best_of < 0:
         raise FeedlearnError(f"best_of (--best-of): a whole number >= 0 (0: every successful game), not {best_of!r}")
-    games = read_games(run_dirs, role, scenario)
+    if rounds is not None and (isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1):
+        raise FeedlearnError(f"rounds: a whole number >= 1 (the first games of each run), not {rounds!r}")
+    games = read_games(run_dirs, role, scenario, rounds)
     made = {"conversation": best_games(games, role, best_of), "paired_conversation": pairs(games, role),
             "prompts": prompts(games, role)}
     folder = Path(out)

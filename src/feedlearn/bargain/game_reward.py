@@ -9,8 +9,11 @@ holding a ``GameRewardConfig``) the score is what the game is worth to that role
 2. the role says the candidate reply,
 3. the game goes on to its end under the usual rules (``game.play``: the moderator after every
    line, at most ``max_exchanges`` exchanges): the other side is ``opponent`` (a backend spec; the
-   scripted one by default), the role's later lines are said by ``rollout`` (by default the
-   scripted player of that role, so the reply is judged by where it leads a fixed policy).
+   scripted one by default), the role's later lines are said by ``rollout``: by default the scripted
+   player of that role *holding* the last price it named — the candidate's — to the end (accepting
+   an offer at least as good), so a reply is judged by the price it names: a higher price the
+   opponent comes up to scores more, one it never reaches scores no deal. (A rollout that conceded
+   on a fixed schedule, e.g. ``rollout: scripted:seller``, would score every opening offer alike.)
 
 Deterministic for a seed: every game is played with the players an experiment's run with seed
 ``seed`` would have (``for_run`` with ``random.Random(seed)``, seller first) and that seed in the
@@ -44,8 +47,8 @@ class GameRewardConfig(BaseModel):
     opponent: str | None = Field(None, description="Backend spec of the other side (default: scripted:<other>).")
     opponent_options: dict[str, Any] = Field(default_factory=dict, description="Its options (a scripted "
                                              "player's step, jitter, limit).")
-    rollout: str | None = Field(None, description="Backend spec that says the role's later lines "
-                                                  "(default: scripted:<role>).")
+    rollout: str | None = Field(None, description="Backend spec that says the role's later lines (default: "
+                                                  "scripted:<role> with hold: true, keeping the candidate's price).")
     rollout_options: dict[str, Any] = Field(default_factory=dict, description="Its options.")
     moderator: str = Field("auto", description="auto (rules for scripted players, else an LLM moderator on the "
                                                "LLM player's model), rules, or a backend spec.")
@@ -79,7 +82,9 @@ class GameReward:
         self.config = config
         self.scenario = load_scenario(config.scenario) if config.scenario else Scenario()
         role = config.role
-        specs = {role: (config.rollout or f"scripted:{role}", config.rollout_options),
+        rollout = (config.rollout, config.rollout_options) if config.rollout else \
+            (f"scripted:{role}", {"hold": True, **config.rollout_options})
+        specs = {role: rollout,
                  other(role): (config.opponent or f"scripted:{other(role)}", config.opponent_options)}
         self.backends = {side: make_backend(spec, **options) for side, (spec, options) in specs.items()}
         judge = default_moderator(specs["seller"][0], specs["buyer"][0]) if config.moderator == "auto" \

@@ -9,7 +9,9 @@ first utterance; only this game's turns count) targets ``start ∓ step·k`` —
 from ``start`` (the asking price), the buyer goes up from ``start`` (the opening offer) — never past
 ``limit``. It accepts ("Deal! $X it is.") when the other side's last price is at least as good as
 its target, else offers its target. ``step`` is halved for every message in its context that
-contains ``ADVICE_KEY``.
+contains ``ADVICE_KEY``. A negotiator that holds (``hold``) concedes nothing once it has named a
+price in this game: its target is the last price it named (the game reward's rollout, so a reply is
+judged by the price it names; price-only games).
 
 Multi-issue deals (``terms``): the target becomes a *utility* — the target price at the default
 terms, plus the player's private value of the terms (``terms.term_value``; it knows only its own
@@ -38,7 +40,7 @@ from feedlearn.bargain import game  # the module, not its names: game imports th
 from feedlearn.bargain.backends.base import BaseBackend, Message, Params
 from feedlearn.bargain.backends.retry import ClientOptions, client_options
 from feedlearn.bargain.prices import prices_in
-from feedlearn.bargain.scenario import Scenario
+from feedlearn.bargain.scenario import MAX_PRICE, Scenario
 from feedlearn.bargain.terms import Term, agreed_terms, term_value
 from feedlearn.common.errors import FeedlearnError, did_you_mean, validation_error
 
@@ -51,8 +53,10 @@ def _money(x: float) -> str:
 
 
 def last_price(text: str) -> float | None:
-    found = prices_in(text)
-    return found[-1].value if found else None
+    """The last price ``text`` names that any scenario could hold (0 to ``MAX_PRICE``): a shouted
+    "$9999999999999999" or a 400-digit number is no price."""
+    found = [m.value for m in prices_in(text) if 0 <= m.value <= MAX_PRICE]
+    return found[-1] if found else None
 
 
 def this_game(messages: list[Message]) -> list[Message]:
@@ -69,16 +73,22 @@ class ScriptedNegotiator(BaseBackend):
     limit: float | None = None  # seller: lowest price it accepts; buyer: highest
     terms: tuple[Term, ...] = ()  # multi-issue deals: the scenario's terms (it reads only its own values)
     insist: bool = False  # offer its preferred terms (else the terms on the table, priced in)
+    hold: bool = False  # keep the last price it named in this game instead of conceding
     name: str = "scripted"
     llm: ClassVar[bool] = False
 
     def describe(self) -> dict[str, Any]:
-        """Its drawn parameters (the scenario's terms are in the scenario)."""
-        return {k: v for k, v in asdict(self).items() if k != "terms"}
+        """Its drawn parameters (the scenario's terms are in the scenario; ``hold`` only when set)."""
+        return {k: v for k, v in asdict(self).items() if k != "terms" and (k != "hold" or v)}
 
     def target(self, messages: list[Message]) -> float:
         """The price it asks now at the default terms (module docstring)."""
-        turns = sum(m["role"] == "assistant" for m in this_game(messages))
+        game_so_far = this_game(messages)
+        if self.hold:
+            named = [p for m in game_so_far if m["role"] == "assistant" and (p := last_price(m["content"])) is not None]
+            if named:
+                return named[-1]
+        turns = sum(m["role"] == "assistant" for m in game_so_far)
         lessons = sum(ADVICE_KEY in m["content"] for m in messages if m["role"] != "assistant")
         step = self.step * 0.5 ** lessons
         if self.role == "seller":
@@ -126,6 +136,8 @@ class ScriptedSpec(BaseModel):
                                                          "(default 0.1 x (ask - open)).")
     limit: float | None = Field(None, ge=0, le=1e12, description="Seller: lowest price; buyer: highest price.")
     insist: bool | None = Field(None, description="Multi-issue: offer its preferred terms (default: the buyer).")
+    hold: bool | None = Field(None, description="Keep the last price it named in this game instead of conceding "
+                                                "(the game reward's rollout; price-only games).")
 
     def build(self, role: str, scenario, rng: random.Random | None = None) -> ScriptedNegotiator:
         """The negotiator for ``role`` in ``scenario``; ``rng`` draws the jittered step (none: no jitter)."""
@@ -141,7 +153,7 @@ class ScriptedSpec(BaseModel):
         start = scenario.seller_ask if role == "seller" else scenario.buyer_open
         insist = self.insist if self.insist is not None else role == "buyer"
         return ScriptedNegotiator(role, start=start, step=round(max(step, 0.05), 2), limit=limit,
-                                  terms=tuple(scenario.terms), insist=insist)
+                                  terms=tuple(scenario.terms), insist=insist, hold=bool(self.hold))
 
 
 @dataclass
@@ -203,11 +215,20 @@ class ScriptedPlayer(BaseBackend):
 
 @dataclass
 class RuleModerator:
-    """A deal is reached when the last utterance accepts (an acceptance word) — no LLM needed."""
+    """A deal is reached when the last utterance accepts (an acceptance word) — no LLM needed — at the
+    other side's last price if it names one: "Deal! $19." after an offer of $18 is a counter-offer
+    (else a tuned player would learn to close every game by saying "Deal!" at its own price)."""
 
     name: str = "rules"
 
     async def deal_reached(self, turns: list[tuple[str, str]]) -> bool:
-        """``turns``: ``(speaker, text)``, oldest first; only the last text is read."""
-        last = turns[-1][1].lower() if turns else ""
-        return any(word in last for word in ACCEPT_WORDS) and "no deal" not in last
+        """``turns``: ``(speaker, text)``, oldest first; the last text, and the other side's price before it."""
+        if not turns:
+            return False
+        speaker, text = turns[-1]
+        last = text.lower()
+        if not any(word in last for word in ACCEPT_WORDS) or "no deal" in last:
+            return False
+        named = last_price(text)
+        offered = next((last_price(t) for s, t in reversed(turns[:-1]) if s != speaker), None)
+        return named is None or offered is None or abs(named - offered) < 0.005

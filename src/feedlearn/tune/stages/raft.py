@@ -3,10 +3,11 @@
 Each of ``iterations`` rounds: the current model samples ``k`` replies per prompt (temperature
 ``temperature``, seeded per round), the reward model scores every (prompt, reply), the best are
 kept — ``keep="best"``: the top reply of each prompt (best-of-K); ``keep="top_fraction"``: the top
-``fraction`` of all samples — and the model is fine-tuned on them with the ``sft`` stage (loss on
-the reply). The next round starts from that model — with a fresh AdamW, or (``carry_optimizer``)
-with the previous round's optimizer state, so the rounds make one optimization. Our own short loop
-over transformers and the ``sft`` stage (LMFlow's copy is broken on current transformers).
+``fraction`` of all samples; with ``min_reward`` only those scoring at least that — and the model is
+fine-tuned on them with the ``sft`` stage (loss on the reply). The next round starts from that
+model — with a fresh AdamW, or (``carry_optimizer``) with the previous round's optimizer state, so
+the rounds make one optimization. Our own short loop over transformers and the ``sft`` stage
+(LMFlow's copy is broken on current transformers).
 
 Data: prompts from ``conversation`` (all messages but the last) or ``text2text`` (the input as a
 user turn). Summary: per round the mean reward of all samples and of the kept ones — the quantity
@@ -37,6 +38,8 @@ class RaftConfig(RoundsConfig):
     keep: Literal["best", "top_fraction"] = Field("best", description="Best-of-K per prompt, or a global top fraction.")
     fraction: float = Field(0.25, gt=0, le=1, description="keep=top_fraction: the share of samples kept.")
     lr: float = Field(1e-4, gt=0, description="Peak learning rate of each round's fine-tuning.")
+    min_reward: float | None = Field(None, description="Keep only samples scoring at least this (e.g. 0 with the "
+                                     "game reward: replies that lead to a valid deal); default: no floor.")
     carry_optimizer: bool = Field(False, description="One AdamW across rounds: each round starts from the previous "
                                   "round's optimizer state (moments, step count) instead of a fresh one.")
 
@@ -81,6 +84,11 @@ class Raft(RoundsStage):
                                   config.fraction) if samples[i]]
         if not kept:
             raise FeedlearnError(f"raft round {it}: every kept sample is empty; raise max_new_tokens")
+        if config.min_reward is not None:
+            kept = [i for i in kept if rewards[i] >= config.min_reward]
+            if not kept:
+                raise FeedlearnError(f"raft round {it}: no sample scored min_reward ({config.min_reward:g}) or more; "
+                                     "lower it or raise k")
         data = TuneDataset("conversation", [{"messages": repeated[i] + [{"role": "assistant", "content": samples[i]}]}
                                             for i in kept])
         data_path = save_round_data(data, round_dir.parent / f"{round_dir.name}-kept.json", config.strategy)
