@@ -100,3 +100,32 @@ def test_one_loop_iteration_raises_the_mean_price(tmp_path, monkeypatch):
     assert again["arms"] == results["arms"]
     fresh = run_selfplay(config, tmp_path / "sp2")
     assert [a["rounds"] for a in fresh["arms"]] == [a["rounds"] for a in results["arms"]]
+
+
+def test_the_chat_model_recipe_runs_lora_dpo_against_a_served_buyer_critic_and_moderator(tmp_path):
+    # selfplay-qwen2.5-lora.yaml as shipped but for its sizes: a tiny seller (taught to speak first, as the
+    # real model needs not) for Qwen, and a local server that answers like vLLM with a strict chat template
+    # (400 on any history that does not alternate) for the served model
+    from feedlearn.bargain.moderator import INSTRUCTIONS
+    from tests.bargain.backends.servers import Server, strictly_alternating
+
+    server = Server()
+    server.strict = True
+    shipped = load_config(SelfPlayConfig, folder("selfplay") / "selfplay-qwen2.5-lora.yaml")
+    demo = load_config(SelfPlayConfig, folder("selfplay") / "selfplay-demo.yaml")  # its tiny seller and teaching
+    served = f"openai:Qwen/Qwen2.5-7B-Instruct@{server.url}"
+    assert {shipped.buyer, shipped.critic, shipped.moderator} == {served.replace(server.url, "http://localhost:8000/v1")}
+    config = shipped.model_copy(update={
+        "base": None, "tiny": demo.tiny, "teach_runs": 12, "teach_rounds": 1, "teach": demo.teach,
+        "buyer": served, "critic": served, "moderator": served, "rounds": 1, "play_runs": 8, "eval_runs": 4,
+        "icl_rounds": 2, "target_round": 2, "max_tokens": 16,
+        "train": {**shipped.train, "max_steps": 2, "batch_size": 2, "grad_accum": 1, "dtype": "float32",
+                  "max_length": 512}})
+    results = run_selfplay(config, tmp_path / "sp")
+    assert [a["name"] for a in results["arms"]] == ["scripted teacher", "untuned", "tuned round 1"]
+    assert len(results["arms"][1]["rounds"]) == 2 and results["method"] == "dpo"
+    assert (tmp_path / "sp" / "round-1" / "data" / "paired.json").exists()
+    assert (tmp_path / "sp" / "round-1" / "dpo" / "summary.json").exists()
+    asked = [r["messages"][0]["content"] for r in server.requests]
+    assert any(s.startswith("You coach the seller") for s in asked) and any(s.startswith(INSTRUCTIONS) for s in asked)
+    assert all(strictly_alternating(r["messages"]) for r in server.requests)  # none was refused

@@ -1,6 +1,7 @@
 """Local HTTP servers on 127.0.0.1 (ephemeral port) that answer as an OpenAI-compatible server (vLLM) and as
-the Anthropic Messages API do: with the scripted negotiator's reply to the messages they receive, after a
-queue of scripted failures (429, 500, 529, a slow reply, 400). Every request is kept (``requests``).
+the Anthropic Messages API do: with the scripted negotiator's reply to the messages they receive (or, asked
+as the moderator or the critic, a yes/no or three suggestions), after a queue of scripted failures (429,
+500, 529, a slow reply, 400). Every request is kept (``requests``).
 
 ``tests/bargain/test_openai_backend.py`` and the backend contract suite (``test_contract.py`` here) drive
 the HTTP backends through them, so nothing leaves the machine and no LLM is needed.
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from feedlearn.bargain.backends.base import Params
-from feedlearn.bargain.backends.scripted import ScriptedNegotiator
+from feedlearn.bargain.backends.scripted import ACCEPT_WORDS, ADVICE_KEY, ScriptedNegotiator
+from feedlearn.bargain.moderator import INSTRUCTIONS
 
 # vLLM's answer when a strict chat template raises (jinja's raise_exception), as its API server sends it
 VLLM_ROLES_ERROR = {"object": "error", "message": "Conversation roles must alternate user/assistant/user/assistant/...",
@@ -27,6 +30,21 @@ def strictly_alternating(messages: list[dict]) -> bool:
     user, assistant, user, ... (the template's own check)."""
     turns = messages[1:] if messages and messages[0]["role"] == "system" else messages
     return all(m["role"] == ("user" if i % 2 == 0 else "assistant") for i, m in enumerate(turns))
+
+
+def scripted_answer(messages: list[dict]) -> str:
+    """What the server says to ``messages``: as the moderator (its instructions in the system message), yes
+    when the dialogue's last line accepts; as the critic, suggestions the scripted players heed; else the
+    scripted negotiator's reply for the role the system message gives."""
+    system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
+    if system.startswith(INSTRUCTIONS[:60]):
+        lines = re.findall(r"^(?:Buyer|Seller): (.*)$", messages[-1]["content"], flags=re.M)
+        last = lines[-1].lower() if lines else ""
+        return "Yes." if any(w in last for w in ACCEPT_WORDS) and "no deal" not in last else "No."
+    if system.startswith("You coach the"):
+        return f"1. Take {ADVICE_KEY} when you concede. 2. Hold firm early. 3. Explain the value."
+    role = "seller" if "selling" in system else "buyer"
+    return asyncio.run(ScriptedNegotiator(role, start=20 if role == "seller" else 10).complete(messages, Params()))
 
 
 class Server:
@@ -54,9 +72,7 @@ class Server:
                 if status != 200:
                     self._send(status, {"error": {"message": f"scripted failure {status}"}}, {"Retry-After": "0"})
                     return
-                role = "seller" if "selling" in body["messages"][0]["content"] else "buyer"
-                start = 20 if role == "seller" else 10
-                reply = asyncio.run(ScriptedNegotiator(role, start=start).complete(body["messages"], Params()))
+                reply = scripted_answer(body["messages"])
                 self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                                  "choices": [{"index": 0, "finish_reason": "stop",
                                               "message": {"role": "assistant", "content": reply}}],
@@ -94,10 +110,7 @@ class AnthropicServer(Server):
                     self._send(status, {"error": {"type": "x", "message": f"scripted failure {status}"}},
                                {"Retry-After": "0"})
                     return
-                role = "seller" if "selling" in body.get("system", "") else "buyer"
-                messages = [{"role": "system", "content": body.get("system", "")}, *body["messages"]]
-                reply = asyncio.run(ScriptedNegotiator(role, start=20 if role == "seller" else 10)
-                                    .complete(messages, Params()))
+                reply = scripted_answer([{"role": "system", "content": body.get("system", "")}, *body["messages"]])
                 self._send(200, {"content": [{"type": "text", "text": reply}], "role": "assistant"})
 
         self.httpd.RequestHandlerClass = Handler
