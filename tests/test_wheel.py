@@ -24,7 +24,7 @@ import pytest
 
 import feedlearn
 from feedlearn.cache.policies import make_policy
-from feedlearn.demo import LEARNED
+from feedlearn.demo import QUICK
 from feedlearn.shipped import KINDS, folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,7 +106,7 @@ def test_installed_wheel_runs_the_quick_demo_and_init_tiny_from_an_empty_directo
                   "ZeRO++ sends 0.21x ZeRO-3's bytes across nodes", "mean deal price (deal success)",
                   "price at equal success", "tuned round 1"):
         assert table in out, table
-    for policy in LEARNED:  # every learned policy's row
+    for policy in QUICK.learned:  # every learned policy's row
         assert make_policy(policy).describe() in out, policy
     demo = tmp_path / "runs" / "demo-quick"
     for made in ("cache_sweep.json", "learned.json", "halp_timeline.png", "tiny-quick/recipe_summary.json",

@@ -40,6 +40,7 @@ OUT = Path("runs") / "demo"  # relative to the working directory, like every out
 DEMO_TRACES = ("tencentBlock.ns2706", "cloudPhysicsIO")  # shipped traces (feedlearn list traces)
 DEMO_SIZES = ("0.5%", "1%", "2%", "5%", "10%", "20%")
 TABLE_SIZES = {"1%", "10%"}
+LEARNED = ("lru", "s3fifo", "lrb", "halp(pick=heuristic)", "halp", "halp(k=4,tail=16)", "belady")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +50,8 @@ class DemoScale:
     policies: tuple[str, ...] = tuple(POLICIES)  # cache: these policies (default: every registered one) ...
     traces: tuple[str, ...] = DEMO_TRACES  # ... on these shipped traces ...
     sizes: tuple[str, ...] = DEMO_SIZES  # ... at these cache sizes
-    learned_requests: int = 300_000  # cache: requests of the CDN-like trace for learned eviction
+    learned: tuple[str, ...] = LEARNED  # cache: learned eviction (with references) ...
+    learned_requests: int = 300_000  # ... on this many requests of the CDN-like trace
     recipe: str = "tiny-4stage"  # tune: the shipped recipe (feedlearn list recipes) ...
     recipe_overrides: tuple[str, ...] = ()  # ... and key=value overrides of it
     dist_steps: int = 20  # dist: training steps per strategy
@@ -60,9 +62,11 @@ class DemoScale:
 
 FULL = DemoScale()
 # every part and every table at toy scale: six classic policies on one trace at two sizes (each policy
-# is compiled on first use: a fresh install compiles only these), tiny-4stage on a few dozen examples
+# is compiled on first use: a fresh install compiles only these; LRB, ~15 s to compile, is left out of
+# the learned part), tiny-4stage on a few dozen examples
 QUICK = DemoScale(policies=("lru", "fifo", "sieve", "arc", "s3fifo", "belady"), traces=DEMO_TRACES[:1],
-                  sizes=("1%", "10%"), learned_requests=20_000, recipe="tiny-quick", dist_steps=1, bargain_runs=20,
+                  sizes=("1%", "10%"), learned=("lru", "s3fifo", "halp(pick=heuristic)", "halp", "belady"),
+                  learned_requests=20_000, recipe="tiny-quick", dist_steps=1, bargain_runs=20,
                   selfplay_overrides=(("teach_runs", 8), ("teach", {"max_steps": 4, "batch_size": 8, "lr": 3e-3}),
                                       ("play_runs", 2), ("eval_runs", 2), ("icl_rounds", 2), ("target_round", 2),
                                       ("train", {"max_steps": 2, "batch_size": 4, "k": 2, "iterations": 1,
@@ -87,15 +91,13 @@ def cache_demo(console: Console, out: Path = OUT, traces: tuple[str, ...] = DEMO
     console.print(f"cache demo took {time.perf_counter() - started:.1f}s")
 
 
-LEARNED = ["lru", "s3fifo", "lrb", "halp(pick=heuristic)", "halp", "halp(k=4,tail=16)", "belady"]
-
-
-def learned_demo(console: Console, out: Path = OUT, n_requests: int = 300_000) -> None:
+def learned_demo(console: Console, out: Path = OUT, n_requests: int = 300_000,
+                 policies: tuple[str, ...] = LEARNED) -> None:
     """HALP learning online from automated feedback on a CDN-like trace, next to LRU, S3-FIFO and LRB."""
     console.rule(f"[bold]cache: learned eviction on a CDN-like trace ({n_requests:,} requests, 1% of unique bytes)")
     started = time.perf_counter()
     trace = cdn_trace(CdnConfig(n_requests=n_requests, initial_objects=max(n_requests // 30, 100), seed=1))
-    results = sweep([trace], LEARNED, ["1%"])
+    results = sweep([trace], list(policies), ["1%"])
     lru = results[0].byte_miss_ratio
     table = Table(title="byte miss ratio (lower is better); HALP trains its model online from pairwise feedback")
     for column in ("policy", "byte miss", "vs LRU", "obj miss", "M req/s", "model decisions", "decision accuracy"):
@@ -232,7 +234,7 @@ def run_demo(out: Path = OUT, scale: DemoScale = FULL, console: Console | None =
     console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 150)
     started = time.perf_counter()
     cache_demo(console, out, scale.traces, scale.sizes, scale.policies)
-    learned_demo(console, out, scale.learned_requests)
+    learned_demo(console, out, scale.learned_requests, scale.learned)
     tune_demo(console, out, list(scale.recipe_overrides), scale.recipe)
     dist_demo(console, out, scale.dist_steps)
     bargain_demo(console, out, scale.bargain_runs)

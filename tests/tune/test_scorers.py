@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from feedlearn.bargain.game_reward import GameReward
@@ -63,3 +65,21 @@ def test_raft_min_reward_keeps_only_replies_that_score_it(tiny_dir, tmp_path):
                                             "iterations": 1, "min_reward": 0.0})
     with pytest.raises(FeedlearnError, match=r"raft round 0: no sample scored min_reward \(0\) or more"):
         run_stage(STAGES["raft"](), config)
+
+
+def test_grpo_trains_on_the_game_reward(tiny_dir, tmp_path):
+    # GRPO's reward function is the game: each group's replies played out against the scripted buyer
+    from feedlearn.tune.stages import GRPOStageConfig
+
+    system, messages = role_view(Scenario(), "seller", [("seller", "This is a good balloon and its price is $20."),
+                                                        ("buyer", "Would you consider selling it for $10?"),
+                                                        ("seller", "I can do $19.")])
+    data = save_dataset(TuneDataset("conversation", [{"system": system, "messages": messages}] * 4), tmp_path / "p.json")
+    config = load_config(GRPOStageConfig, None, {"model": str(tiny_dir), "data": str(data), "reward_model": "game:seller",
+                                                 "output_dir": str(tmp_path / "g"), "max_steps": 2, "batch_size": 4,
+                                                 "num_generations": 2, "max_new_tokens": 6, "logging_steps": 1,
+                                                 "save_steps": 100})
+    summary = run_stage(STAGES["grpo"](), config)
+    rows = [r for r in map(json.loads, (tmp_path / "g" / "log.jsonl").read_text().splitlines()) if "reward" in r]
+    assert summary["steps"] == 2 and len(rows) == 2
+    assert all(-1.0 <= r["reward"] <= 1.0 for r in rows)  # the mean of game outcomes: -1 no deal, else 0..1

@@ -52,7 +52,7 @@ def ppo_sharded(model: str, reward_model: str, data: str, out: str) -> dict:
 def raft_sharded(model: str, reward_model: str, data: str, out: str) -> dict:
     """RAFT rounds with sampling split over ranks and the inner SFT sharded (zero3, 2 nodes x 2)."""
     config = load_config(RaftConfig, None, {"model": model, "data": data, "reward_model": reward_model,
-                                            "output_dir": out, "iterations": 3, "k": 4, "max_steps": 15,
+                                            "output_dir": out, "iterations": 2, "k": 4, "max_steps": 15,
                                             "batch_size": 2, "lr": 3e-3, "max_new_tokens": 8, "strategy": "zero3",
                                             "ranks_per_node": 2})
     raft = run_stage(STAGES["raft"](), config)
