@@ -104,11 +104,11 @@ def test_sharded_ppo_raises_the_score(launched):
     out, results = launched[0], {rank: r["ppo"] for rank, r in launched[1].items()}
     assert all(results[r]["main_rank"] is False for r in (1, 2, 3))
     rows = log(out / "ppo" / "log.jsonl")
-    assert [r["step"] for r in rows] == list(range(1, 31))
+    assert [r["step"] for r in rows] == list(range(1, 21))
     # step 1: the actor computes with qwZ's int8-gathered weights, the reference with exact ones —
     # a small KL from the start (measured 3.5e-4; 0 without quantization)
     assert 0 < abs(rows[0]["kl"]) < 1e-2
-    first, last = (sum(r["score"] for r in rows[s]) / 8 for s in (slice(0, 8), slice(-8, None)))
+    first, last = (sum(r["score"] for r in rows[s]) / 6 for s in (slice(0, 6), slice(-6, None)))
     assert last > first + 0.3, (first, last)
     assert (out / "ppo" / "final" / "model.safetensors").exists()
 

@@ -42,7 +42,7 @@ def pair_stages(model: str, pairs: str, out: str) -> dict:
 def ppo_sharded(model: str, reward_model: str, data: str, out: str) -> dict:
     """PPO with actor and critic sharded under zeropp (2 nodes x 2 ranks); rank 0's summary."""
     config = load_config(PPOConfig, None, {"model": model, "data": data, "reward_model": reward_model,
-                                           "output_dir": out, "max_steps": 30, "batch_size": 4, "lr": 1e-2,
+                                           "output_dir": out, "max_steps": 20, "batch_size": 4, "lr": 1e-2,
                                            "critic_lr": 1e-3, "max_new_tokens": 8, "kl_coef": 0.05,
                                            "ppo_epochs": 1, "mini_batch_size": 4,  # one update per rollout
                                            "logging_steps": 1, "strategy": "zeropp", "ranks_per_node": 2})
