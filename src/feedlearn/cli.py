@@ -63,11 +63,14 @@ def demo_command(
                                "installation works, not results."),
     out: Path | None = typer.Option(None, "--out", help="Folder for the demo's files (default: runs/demo, "
                                     "runs/demo-quick with --quick)."),
+    parts: str | None = typer.Option(None, "--parts", help="Comma-separated parts to run (default: all): cache, "
+                                     "learned, tune, dist, bargain, selfplay."),
 ) -> None:
     """The four parts on the shipped data, with short readable tables (the same as make demo)."""
-    from feedlearn.demo import FULL, OUT, QUICK, run_demo  # torch and numba: not at start-up
+    from feedlearn.demo import FULL, OUT, PARTS, QUICK, run_demo  # torch and numba: not at start-up
 
-    run_demo(out or (OUT.with_name("demo-quick") if quick else OUT), QUICK if quick else FULL)
+    chosen = PARTS if parts is None else tuple(p.strip() for p in parts.split(",") if p.strip())
+    run_demo(out or (OUT.with_name("demo-quick") if quick else OUT), QUICK if quick else FULL, parts=chosen)
 
 
 @app.command("list")

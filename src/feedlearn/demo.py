@@ -33,6 +33,7 @@ from feedlearn.cache.policies import POLICIES
 from feedlearn.cache.report import pivot_table, plot_miss_ratios, plot_timeline, write_json
 from feedlearn.cache.sweep import sweep
 from feedlearn.cache.traces import CdnConfig, cdn_trace
+from feedlearn.common.errors import FeedlearnError
 from feedlearn.common.text import plain
 
 OUT = Path("runs") / "demo"  # relative to the working directory, like every output of the CLI
@@ -92,12 +93,12 @@ def cache_demo(console: Console, out: Path = OUT, traces: tuple[str, ...] = DEMO
 
 
 def learned_demo(console: Console, out: Path = OUT, n_requests: int = 300_000,
-                 policies: tuple[str, ...] = LEARNED) -> None:
+                 policies: tuple[str, ...] = LEARNED, jobs: int | None = None) -> None:
     """HALP learning online from automated feedback on a CDN-like trace, next to LRU, S3-FIFO and LRB."""
     console.rule(f"[bold]cache: learned eviction on a CDN-like trace ({n_requests:,} requests, 1% of unique bytes)")
     started = time.perf_counter()
     trace = cdn_trace(CdnConfig(n_requests=n_requests, initial_objects=max(n_requests // 30, 100), seed=1))
-    results = sweep([trace], list(policies), ["1%"])
+    results = sweep([trace], list(policies), ["1%"], jobs=jobs)  # jobs: processes (default: all cores)
     lru = results[0].byte_miss_ratio
     table = Table(title="byte miss ratio (lower is better); HALP trains its model online from pairwise feedback")
     for column in ("policy", "byte miss", "vs LRU", "obj miss", "M req/s", "model decisions", "decision accuracy"):
@@ -229,16 +230,29 @@ def selfplay_demo(console: Console, out: Path = OUT, config: str = "selfplay-dem
     return results
 
 
-def run_demo(out: Path = OUT, scale: DemoScale = FULL, console: Console | None = None) -> None:
-    """All four parts at ``scale``, their tables printed on ``console``, their files under ``out``."""
+PARTS = ("cache", "learned", "tune", "dist", "bargain", "selfplay")
+
+
+def run_demo(out: Path = OUT, scale: DemoScale = FULL, console: Console | None = None,
+             parts: tuple[str, ...] = PARTS) -> None:
+    """The ``parts`` (default: all) at ``scale``, their tables printed on ``console``, their files under ``out``."""
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise FeedlearnError(f"unknown demo part {unknown[0]!r}; choose from {', '.join(PARTS)}" if unknown
+                             else f"no demo part given; choose from {', '.join(PARTS)}")
     console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 150)
     started = time.perf_counter()
-    cache_demo(console, out, scale.traces, scale.sizes, scale.policies)
-    learned_demo(console, out, scale.learned_requests, scale.learned)
-    tune_demo(console, out, list(scale.recipe_overrides), scale.recipe)
-    dist_demo(console, out, scale.dist_steps)
-    bargain_demo(console, out, scale.bargain_runs)
-    selfplay_demo(console, out, scale.selfplay, scale.selfplay_overrides)
+    run = {
+        "cache": lambda: cache_demo(console, out, scale.traces, scale.sizes, scale.policies),
+        "learned": lambda: learned_demo(console, out, scale.learned_requests, scale.learned),
+        "tune": lambda: tune_demo(console, out, list(scale.recipe_overrides), scale.recipe),
+        "dist": lambda: dist_demo(console, out, scale.dist_steps),
+        "bargain": lambda: bargain_demo(console, out, scale.bargain_runs),
+        "selfplay": lambda: selfplay_demo(console, out, scale.selfplay, scale.selfplay_overrides),
+    }
+    for part in PARTS:  # in the demo's order, whatever the order asked
+        if part in parts:
+            run[part]()
     console.print(f"demo took {time.perf_counter() - started:.0f}s; its files: {out}")
 
 
