@@ -26,7 +26,8 @@ SHARED_WORKER = {
 # The groups that take longest (seconds of one core, measured), started first: xdist hands out groups in
 # collection order, and one of these started last would run alone while the other worker idles.
 LONGEST_FIRST = ("tests/test_wheel.py", "tests/tune/test_sharded.py", "dist-launch", "tests/cache/policies/test_belady.py",
-                 "tests/cache/lrb/test_policy.py", "tests/tune/test_infer_cli.py", "tests/cache/test_ray_executor.py",
+                 "tests/cache/lrb/test_policy.py", "tests/dist/test_bench.py", "tests/tune/test_infer_cli.py",
+                 "tests/cache/test_ray_executor.py", "tests/dist/test_bad_inputs.py",
                  "tests/cache/halp/heuristics/test_contract.py")
 
 
