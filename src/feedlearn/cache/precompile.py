@@ -1,11 +1,12 @@
 """Compile every policy's code ahead of time into numba's on-disk cache.
 
-The compiled policies cost nothing to load once cached, but the first use of each compiles it:
-about 100 s for all registered policies on one core (HALP ~24 s, LRB ~15 s). ``precompile`` pays
-that once, spread over worker processes, so that a first sweep, a Docker image built with
-``feedlearn cache compile``, or a test run on several workers (which would otherwise each compile
-the same functions at the same time) starts warm. It replays a small seeded trace through every
-policy, and through HALP with every built-in candidate heuristic (each compiles its own hooks).
+The first use of each policy compiles it: about 100 s for all registered policies on one core
+(HALP ~24 s, LRB ~15 s); once cached, a process still spends a few seconds loading the code (HALP
+~4 s). ``precompile`` pays the compiling once, spread over worker processes, so that a first sweep
+or a Docker image built with ``feedlearn cache compile`` starts warm. (Warming before a 2-worker
+test run was measured and gave nothing: ``make test`` does not use it.) It replays a small seeded
+trace through every policy, and through HALP with every built-in candidate heuristic (each compiles
+its own hooks).
 """
 
 from __future__ import annotations
